@@ -1,0 +1,250 @@
+//! Errors a user can act on.
+//!
+//! Every error polsim shows names the place (`file:line:column`, and the field
+//! where there is one), says what is wrong in one line and what to do in a
+//! `help:` line. Policy errors also quote the offending source line with a
+//! caret under the column, so a typo is found at a glance.
+//!
+//! Errors carry an [`ExitCode`] so that `main` maps them to the process exit
+//! status without knowing which command produced them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The process exit status, which encodes the domain outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything worked and every check held.
+    Success = 0,
+    /// A check or a test failed: the policy is invalid, an expectation did not hold.
+    CheckFailed = 1,
+    /// Usage or input error: unreadable file, malformed CSV, unknown field.
+    InputError = 2,
+}
+
+/// A position in a file, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    pub fn new(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
+        Location {
+            file: file.into(),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem, rendered for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// What is wrong: lowercase, no trailing period, user input in backticks.
+    pub message: String,
+    pub location: Option<Location>,
+    /// The source line the location points into, shown with a caret.
+    pub snippet: Option<String>,
+    /// How many characters the caret underlines (at least one).
+    pub width: usize,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            location: None,
+            snippet: None,
+            width: 1,
+            help: None,
+        }
+    }
+
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    /// Points at `location` and quotes the line from `source`, underlining `width` characters.
+    pub fn at_source(mut self, location: Location, source: &str, width: usize) -> Self {
+        self.snippet = source
+            .lines()
+            .nth(location.line.saturating_sub(1))
+            .map(str::to_owned);
+        self.width = width.max(1);
+        self.location = Some(location);
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        if let Some(loc) = &self.location {
+            write!(f, "\n  --> {loc}")?;
+            if let Some(line) = &self.snippet {
+                let number = loc.line.to_string();
+                let pad = " ".repeat(number.len());
+                let indent: String = line
+                    .chars()
+                    .take(loc.column.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                write!(
+                    f,
+                    "\n{pad} |\n{number} | {line}\n{pad} | {indent}{}",
+                    "^".repeat(self.width)
+                )?;
+            }
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\nhelp: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can stop a polsim run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The policy file is invalid. Exit 2 from commands that run it, 1 from `check`.
+    #[error("{}", render_all(.0))]
+    Policy(Vec<Diagnostic>),
+    /// The dataset is unreadable, malformed or does not fit the policy.
+    #[error("{0}")]
+    Data(Diagnostic),
+    /// The command line asks for something that cannot be done.
+    #[error("{0}")]
+    Usage(Diagnostic),
+    /// Reading or writing a file failed.
+    #[error("error: cannot {action} `{}`: {source}\nhelp: {help}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        help: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A check found problems (reported already); the run itself worked.
+    #[error("{0}")]
+    CheckFailed(String),
+}
+
+fn render_all(diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n\n");
+        }
+        out.push_str(&d.to_string());
+    }
+    out
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::CheckFailed(_) => ExitCode::CheckFailed,
+            _ => ExitCode::InputError,
+        }
+    }
+
+    pub fn read(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            action: "read",
+            path: path.to_owned(),
+            help: "check that the path exists and is readable",
+            source,
+        }
+    }
+
+    pub fn write(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            action: "write",
+            path: path.to_owned(),
+            help: "check that the directory exists and is writable",
+            source,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Error::Usage(Diagnostic::new(message).help(help))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The closest candidate to `name`, if one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// A `help:` text suggesting the closest name, or listing what exists.
+pub fn suggest<'a>(name: &str, what: &str, candidates: &[&'a str]) -> String {
+    match did_you_mean(name, candidates.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if candidates.is_empty() => format!("no {what} is defined"),
+        None => format!(
+            "{what} defined: {}",
+            candidates
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_location_snippet_and_help() {
+        let source = "rules:\n  - when: { zhima_scor: 1 }\n";
+        let d = Diagnostic::new("unknown field `zhima_scor`")
+            .at_source(Location::new("p.yaml", 2, 13), source, 10)
+            .help("did you mean `zhima_score`?");
+        assert_eq!(
+            d.to_string(),
+            "error: unknown field `zhima_scor`\n  --> p.yaml:2:13\n  |\n2 |   - when: { zhima_scor: 1 }\n  |             ^^^^^^^^^^\nhelp: did you mean `zhima_score`?"
+        );
+    }
+
+    #[test]
+    fn suggests_near_names_only() {
+        assert_eq!(
+            did_you_mean("zhima_scor", ["age", "zhima_score"]),
+            Some("zhima_score")
+        );
+        assert_eq!(did_you_mean("xyz", ["age", "zhima_score"]), None);
+        assert_eq!(
+            suggest("xyz", "fields", &["age", "income"]),
+            "fields defined: `age`, `income`"
+        );
+    }
+}

@@ -1,0 +1,575 @@
+//! Turns a [`PolicyDef`] into a [`CompiledPolicy`]: every field resolved to a
+//! column of the projection (only the columns the policy reads), every
+//! literal and parameter typed, amounts and probabilities exact.
+
+use super::condition::{self, Cond};
+use super::load::{self, OUTCOME_NAMES};
+use super::model::*;
+use super::source::Source;
+use crate::dataset::value::{FieldType, Value, parse_decimal};
+use crate::error::{Diagnostic, Error, Result, suggest};
+use marked_yaml::Node;
+use marked_yaml::types::MarkedScalarNode;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A column the policy reads, in projection order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub ty: FieldType,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub reason: String,
+    pub description: Option<String>,
+    pub action: Action,
+    pub cond: Cond,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitBand {
+    /// `None`: the default band.
+    pub cond: Option<Cond>,
+    pub amount: Decimal,
+}
+
+/// What an approved row puts at risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// The row's credit limit.
+    Limit,
+    /// A decimal column, e.g. the order amount.
+    Column(usize),
+}
+
+/// Outcome probabilities of one repayment band, exact as written.
+#[derive(Debug, Clone)]
+pub struct OutcomeBand {
+    pub cond: Option<Cond>,
+    /// `returned, early, on_time, late, default`; `on_time` is one minus the rest.
+    pub p: [Decimal; 5],
+}
+
+#[derive(Debug, Clone)]
+pub struct Repayment {
+    pub bands: Vec<OutcomeBand>,
+    pub loss_given_default: Decimal,
+    pub merchant_fee_rate: Decimal,
+    pub late_fee: Decimal,
+}
+
+/// A policy ready to evaluate: no names, no strings to parse.
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy {
+    pub id: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    /// SHA-256 of the policy file's bytes.
+    pub sha256: String,
+    /// Every field the policy declares, read or not.
+    pub declared: Vec<ColumnSpec>,
+    /// The columns evaluation reads, in the order conditions index them.
+    pub columns: Vec<ColumnSpec>,
+    /// The column that identifies a row (`key`), if any.
+    pub key: Option<usize>,
+    pub key_name: Option<String>,
+    pub rules: Vec<Rule>,
+    pub limits: Vec<LimitBand>,
+    pub exposure: Exposure,
+    pub repayment: Option<Repayment>,
+    pub observed: Option<Cond>,
+    /// Parameter values in effect (after `--set`), as written.
+    pub params: Vec<(String, String)>,
+    /// Things that are legal but probably not meant.
+    pub warnings: Vec<String>,
+}
+
+/// Where names resolve while compiling: declared fields and parameters.
+pub struct Scope<'a> {
+    fields: &'a [FieldDef],
+    params: &'a [(String, String)],
+    pub projection: Vec<ColumnSpec>,
+}
+
+impl Scope<'_> {
+    /// The column index and type of a declared field, adding it to the projection.
+    pub fn field(&mut self, name: &str) -> Option<(usize, FieldType)> {
+        let ty = self.fields.iter().find(|f| f.name.as_str() == name)?.ty;
+        Some((self.column(name, ty), ty))
+    }
+
+    fn column(&mut self, name: &str, ty: FieldType) -> usize {
+        if let Some(i) = self.projection.iter().position(|c| c.name == name) {
+            return i;
+        }
+        self.projection.push(ColumnSpec {
+            name: name.to_owned(),
+            ty,
+        });
+        self.projection.len() - 1
+    }
+
+    pub fn field_names(&self) -> Vec<&str> {
+        self.fields.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn param_names(&self) -> Vec<&str> {
+        self.params.iter().map(|(n, _)| n.as_str()).collect()
+    }
+}
+
+/// Loads and compiles the policy at `path`, applying `--set NAME=VALUE` overrides.
+pub fn compile_file(path: &Path, overrides: &[(String, String)]) -> Result<CompiledPolicy> {
+    let (mut source, def) = load::load_file(path)?;
+    compile(&mut source, &def, overrides)
+}
+
+pub fn compile(
+    src: &mut Source,
+    def: &PolicyDef,
+    overrides: &[(String, String)],
+) -> Result<CompiledPolicy> {
+    let params = apply_overrides(def, overrides)?;
+    let mut scope = Scope {
+        fields: &def.fields,
+        params: &params,
+        projection: Vec::new(),
+    };
+
+    for (name, node) in &def.derive {
+        let d = src
+            .diagnostic(name.span(), name.as_str().len(), format!("derived field `{}` needs the Rhai engine, which this version of polsim does not have yet", name.as_str()))
+            .help("compute the value into a CSV column for now");
+        let _ = node;
+        src.diagnostics.push(d);
+    }
+    if let Some(script) = &def.script {
+        let d = src
+            .diagnostic(script.span(), script.as_str().len(), "script policies need the Rhai engine, which this version of polsim does not have yet")
+            .help("write the policy as `rules` with `when` conditions");
+        src.diagnostics.push(d);
+    }
+    check_fields(src, def);
+
+    let mut rules = Vec::with_capacity(def.rules.len());
+    for rule in &def.rules {
+        let cond = match &rule.test {
+            RuleTest::When(node) => condition::compile(src, &mut scope, node),
+            RuleTest::Expr(expr) => {
+                src.key_error(
+                    expr,
+                    format!("rule `{}` uses `expr`, which needs the Rhai engine that this version of polsim does not have yet", rule.id.as_str()),
+                    "write the rule with `when`, e.g. `when: { zhima_score: { gte: 600 } }`",
+                );
+                None
+            }
+        };
+        if let Some(cond) = cond {
+            rules.push(Rule {
+                id: rule.id.as_str().to_owned(),
+                reason: rule.reason.clone(),
+                description: rule.description.clone(),
+                action: rule.action,
+                cond,
+            });
+        }
+    }
+
+    let limits = compile_limits(src, &mut scope, &def.limit);
+    let repayment = def
+        .repayment
+        .as_ref()
+        .and_then(|r| compile_repayment(src, &mut scope, r));
+    let exposure = def
+        .repayment
+        .as_ref()
+        .and_then(|r| r.exposure.as_ref())
+        .map(|e| compile_exposure(src, &mut scope, e))
+        .unwrap_or(Exposure::Limit);
+    let observed = def
+        .observed_bad
+        .as_ref()
+        .and_then(|n| condition::compile(src, &mut scope, n));
+    let (key, key_name) = match &def.key {
+        Some(k) => {
+            let ty = def
+                .fields
+                .iter()
+                .find(|f| f.name.as_str() == k.as_str())
+                .map_or(FieldType::String, |f| f.ty);
+            (
+                Some(scope.column(k.as_str(), ty)),
+                Some(k.as_str().to_owned()),
+            )
+        }
+        None => (None, None),
+    };
+
+    if !src.diagnostics.is_empty() {
+        return Err(Error::Policy(std::mem::take(&mut src.diagnostics)));
+    }
+
+    let mut warnings = Vec::new();
+    if !limits.is_empty() && limits.last().is_some_and(|b| b.cond.is_some()) {
+        warnings.push("`limit` has no default band (an entry without `when`): an approved user who matches no band gets no limit".to_owned());
+    }
+    for f in &def.fields {
+        if !scope.projection.iter().any(|c| c.name == f.name.as_str()) {
+            warnings.push(format!(
+                "field `{}` is declared but nothing reads it",
+                f.name.as_str()
+            ));
+        }
+    }
+
+    Ok(CompiledPolicy {
+        id: def.id.clone(),
+        version: def.version.clone(),
+        description: def.description.clone(),
+        path: src.path.clone(),
+        sha256: hex(&Sha256::digest(src.text.as_bytes())),
+        declared: def
+            .fields
+            .iter()
+            .map(|f| ColumnSpec {
+                name: f.name.as_str().to_owned(),
+                ty: f.ty,
+            })
+            .collect(),
+        columns: scope.projection,
+        key,
+        key_name,
+        rules,
+        limits,
+        exposure,
+        repayment,
+        observed,
+        params,
+        warnings,
+    })
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn apply_overrides(
+    def: &PolicyDef,
+    overrides: &[(String, String)],
+) -> Result<Vec<(String, String)>> {
+    let mut params: Vec<(String, String)> = def
+        .params
+        .iter()
+        .map(|p| (p.name.as_str().to_owned(), p.value.as_str().to_owned()))
+        .collect();
+    for (name, value) in overrides {
+        match params.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value.clone(),
+            None => {
+                let names: Vec<&str> = def.params.iter().map(|p| p.name.as_str()).collect();
+                return Err(Error::Usage(
+                    Diagnostic::new(format!(
+                        "`--set {name}=...` names no parameter of policy `{}`",
+                        def.id
+                    ))
+                    .help(suggest(name, "parameters", &names)),
+                ));
+            }
+        }
+    }
+    Ok(params)
+}
+
+fn check_fields(src: &mut Source, def: &PolicyDef) {
+    for (i, f) in def.fields.iter().enumerate() {
+        if def.fields[..i]
+            .iter()
+            .any(|g| g.name.as_str() == f.name.as_str())
+        {
+            src.key_error(
+                &f.name,
+                format!("field `{}` is declared twice", f.name.as_str()),
+                "declare each field once",
+            );
+        }
+    }
+}
+
+fn compile_limits(src: &mut Source, scope: &mut Scope, defs: &[LimitDef]) -> Vec<LimitBand> {
+    let mut bands = Vec::with_capacity(defs.len());
+    for (i, def) in defs.iter().enumerate() {
+        if def.when.is_none() && i + 1 < defs.len() {
+            src.error(
+                &def.amount,
+                "a limit band without `when` comes before other bands, which can never be reached",
+                "put the default band (the one without `when`) last",
+            );
+        }
+        let cond = match &def.when {
+            Some(n) => match condition::compile(src, scope, n) {
+                Some(c) => Some(c),
+                None => continue,
+            },
+            None => None,
+        };
+        if let Some(amount) = money(src, scope, &def.amount, "a limit `amount`") {
+            bands.push(LimitBand { cond, amount });
+        }
+    }
+    bands
+}
+
+/// A non-negative exact amount: a literal or `$param`.
+fn money(src: &mut Source, scope: &mut Scope, node: &Node, what: &str) -> Option<Decimal> {
+    let s = src.scalar(node, what)?.clone();
+    match condition::literal(src, scope, &s, FieldType::Decimal, what)? {
+        Value::Decimal(d) if d >= Decimal::ZERO => Some(d),
+        _ => {
+            src.key_error(
+                &s,
+                format!("{what} must not be negative"),
+                "write an amount of 0 or more",
+            );
+            None
+        }
+    }
+}
+
+fn compile_exposure(src: &mut Source, scope: &mut Scope, e: &MarkedScalarNode) -> Exposure {
+    if e.as_str() == "limit" {
+        return Exposure::Limit;
+    }
+    match scope.field(e.as_str()) {
+        Some((column, FieldType::Decimal)) => Exposure::Column(column),
+        Some((_, ty)) => {
+            src.key_error(
+                e,
+                format!("`exposure` field `{}` is a {ty}, not a decimal", e.as_str()),
+                "money is exact: declare the field as `decimal`",
+            );
+            Exposure::Limit
+        }
+        None => {
+            let mut names = scope.field_names();
+            names.push("limit");
+            let help = suggest(e.as_str(), "fields", &names);
+            src.key_error(
+                e,
+                format!("unknown `exposure` field `{}`", e.as_str()),
+                format!("{help}; or write `exposure: limit`"),
+            );
+            Exposure::Limit
+        }
+    }
+}
+
+fn compile_repayment(src: &mut Source, scope: &mut Scope, def: &RepaymentDef) -> Option<Repayment> {
+    let mut bands = Vec::with_capacity(def.outcomes.len());
+    for band in &def.outcomes {
+        let cond = match &band.when {
+            Some(n) => Some(condition::compile(src, scope, n)?),
+            None => None,
+        };
+        let mut p = [Decimal::ZERO; 5];
+        for (name, node) in &band.p {
+            let slot = match name.as_str() {
+                "returned" => 0,
+                "early" => 1,
+                "late" => 3,
+                "default" => 4,
+                _ => continue, // reported by the loader
+            };
+            p[slot] = probability(src, scope, node)?;
+        }
+        let rest: Decimal = p.iter().sum();
+        if rest > Decimal::ONE {
+            src.error(
+                node_of(band),
+                format!("outcome probabilities add up to {rest}, more than 1"),
+                format!(
+                    "`on_time` is one minus the others ({}), so they must add up to at most 1",
+                    OUTCOME_NAMES.join(", ")
+                ),
+            );
+            return None;
+        }
+        p[2] = Decimal::ONE - rest;
+        bands.push(OutcomeBand { cond, p });
+    }
+    let rate = |src: &mut Source, scope: &mut Scope, n: &Option<MarkedScalarNode>| match n {
+        Some(s) => probability(src, scope, &Node::Scalar(s.clone())),
+        None => Some(Decimal::ZERO),
+    };
+    let loss_given_default = rate(src, scope, &def.loss_given_default)?;
+    let merchant_fee_rate = rate(src, scope, &def.merchant_fee_rate)?;
+    let late_fee = match &def.late_fee {
+        Some(s) => money(src, scope, &Node::Scalar(s.clone()), "`late_fee`")?,
+        None => Decimal::ZERO,
+    };
+    Some(Repayment {
+        bands,
+        loss_given_default,
+        merchant_fee_rate,
+        late_fee,
+    })
+}
+
+fn node_of(band: &OutcomeDef) -> &Node {
+    band.when.as_ref().unwrap_or_else(|| &band.p[0].1)
+}
+
+/// An exact probability in [0, 1].
+fn probability(src: &mut Source, scope: &mut Scope, node: &Node) -> Option<Decimal> {
+    let s = src.scalar(node, "a probability")?.clone();
+    let text = match s.as_str().strip_prefix('$') {
+        Some(p) => match scope.param(p) {
+            Some(v) => v.to_owned(),
+            None => {
+                let help = suggest(p, "parameters", &scope.param_names());
+                src.key_error(&s, format!("undefined parameter `${p}`"), help);
+                return None;
+            }
+        },
+        None => s.as_str().to_owned(),
+    };
+    match parse_decimal(text.as_bytes()) {
+        Some(d) if d >= Decimal::ZERO && d <= Decimal::ONE => Some(d),
+        _ => {
+            src.key_error(
+                &s,
+                format!("`{text}` is not a probability between 0 and 1"),
+                "write a rate such as `0.025`",
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn compile_str(text: &str, overrides: &[(&str, &str)]) -> Result<CompiledPolicy> {
+        let (mut src, def) = load::load_str(Path::new("p.yaml"), text.to_owned())?;
+        let overrides: Vec<(String, String)> = overrides
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        compile(&mut src, &def, &overrides)
+    }
+
+    fn error(text: &str) -> String {
+        compile_str(text, &[])
+            .expect_err("policy compiled")
+            .to_string()
+    }
+
+    const HEAD: &str = "policy: p\nparams: { min_score: 600 }\nfields: { score: int, plus: bool, income: decimal, city: string, unused: int }\n";
+
+    #[test]
+    fn projects_only_read_columns_in_first_use_order() {
+        let p = compile_str(&format!("{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ plus: true }} }}\n  - {{ id: b, reason: B, when: {{ score: {{ gte: $min_score }} }} }}\n"), &[]).unwrap();
+        let names: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["plus", "score"]);
+        assert!(p.warnings.iter().any(|w| w.contains("`unused`")));
+    }
+
+    #[test]
+    fn params_are_typed_where_used_and_overridable() {
+        let text = format!(
+            "{HEAD}rules:\n  - {{ id: b, reason: B, when: {{ score: {{ gte: $min_score }} }} }}\n"
+        );
+        let p = compile_str(&text, &[("min_score", "650")]).unwrap();
+        assert!(matches!(
+            &p.rules[0].cond,
+            Cond::Compare {
+                value: Value::Int(650),
+                ..
+            }
+        ));
+        let e = compile_str(&text, &[("min_scor", "650")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean `min_score`?"), "{e}");
+        let e = compile_str(&text, &[("min_score", "high")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("parameter `min_score` is `high`, which is not a int"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn type_mismatch_is_located() {
+        let e = error(&format!(
+            "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ plus: {{ gte: 600 }} }} }}\n"
+        ));
+        assert!(
+            e.contains("operator `gte` does not apply to bool field `plus`"),
+            "{e}"
+        );
+        assert!(e.contains("p.yaml:5:41"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_and_param_suggest() {
+        let e = error(&format!(
+            "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ scor: {{ gte: $min_scre }} }} }}\n"
+        ));
+        assert!(e.contains("unknown field `scor` in a condition"), "{e}");
+        assert!(e.contains("did you mean `score`?"), "{e}");
+        let e = error(&format!(
+            "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ score: {{ gte: $min_scre }} }} }}\n"
+        ));
+        assert!(e.contains("undefined parameter `$min_scre`"), "{e}");
+        assert!(e.contains("did you mean `min_score`?"), "{e}");
+    }
+
+    #[test]
+    fn decimal_literals_are_exact() {
+        let p = compile_str(
+            &format!(
+                "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ income: {{ lte: 0.1 }} }} }}\n"
+            ),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            matches!(&p.rules[0].cond, Cond::Compare { value: Value::Decimal(d), .. } if *d == Decimal::new(1, 1))
+        );
+    }
+
+    #[test]
+    fn bad_between_and_list_equality() {
+        let e = error(&format!(
+            "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ score: {{ between: [700, 600] }} }} }}\n"
+        ));
+        assert!(e.contains("low end `700` above its high end `600`"), "{e}");
+        let e = error(&format!(
+            "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ city: [a, b] }} }}\n"
+        ));
+        assert!(e.contains("{ in: [...] }"), "{e}");
+    }
+
+    #[test]
+    fn repayment_on_time_is_the_rest() {
+        let p = compile_str(&format!("{HEAD}rules: []\nrepayment:\n  exposure: income\n  outcomes:\n    - p: {{ returned: 0.05, early: 0.15, late: 0.06, default: 0.025 }}\n  loss_given_default: 0.85\n"), &[]).unwrap();
+        let r = p.repayment.unwrap();
+        assert_eq!(r.bands[0].p[2], Decimal::new(715, 3));
+        assert_eq!(p.exposure, Exposure::Column(0));
+    }
+}

@@ -1,0 +1,379 @@
+//! The condition language (`when`, `limit[].when`, `outcomes[].when`,
+//! `observed.bad`), compiled from YAML into a typed tree.
+//!
+//! Compilation resolves every field to a column index and every literal and
+//! `$param` to a value of the field's type, so evaluation never looks at a
+//! name or parses a literal. Type errors, unknown fields and undefined
+//! parameters are found here, once, with the position of the offending node.
+
+use super::compile::Scope;
+use super::source::{Source, kind};
+use crate::dataset::value::{FieldType, Value};
+use crate::error::suggest;
+use marked_yaml::Node;
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl CmpOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Gt => ">",
+            CmpOp::Gte => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Lte => "<=",
+        }
+    }
+}
+
+/// A compiled condition. Columns are indices into the policy's projection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    /// `all: []`, `{}`: holds.
+    True,
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+    Compare {
+        column: usize,
+        op: CmpOp,
+        value: Value,
+    },
+    In {
+        column: usize,
+        values: Vec<Value>,
+        negate: bool,
+    },
+    Between {
+        column: usize,
+        lo: Value,
+        hi: Value,
+    },
+    Missing {
+        column: usize,
+        missing: bool,
+    },
+}
+
+impl Cond {
+    /// Visits every column the condition reads.
+    pub fn columns(&self, out: &mut Vec<usize>) {
+        match self {
+            Cond::True => {}
+            Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| c.columns(out)),
+            Cond::Not(c) => c.columns(out),
+            Cond::Compare { column, .. }
+            | Cond::In { column, .. }
+            | Cond::Between { column, .. }
+            | Cond::Missing { column, .. } => out.push(*column),
+        }
+    }
+}
+
+const OPERATORS: &[&str] = &[
+    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "between", "missing",
+];
+const COMBINATORS: &[&str] = &["all", "any", "not"];
+
+/// Compiles the condition at `node`; `None` after recording an error.
+pub fn compile(src: &mut Source, scope: &mut Scope, node: &Node) -> Option<Cond> {
+    let map = src.mapping(
+        node,
+        "a condition",
+        "write `{ FIELD: VALUE }` or `{ FIELD: { gte: VALUE } }`, combined with `all`, `any`, `not`",
+    )?;
+    mapping(src, scope, map)
+}
+
+fn mapping(src: &mut Source, scope: &mut Scope, map: &MarkedMappingNode) -> Option<Cond> {
+    let mut parts = Vec::with_capacity(map.len());
+    let mut ok = true;
+    for (key, value) in map.iter() {
+        let part = match key.as_str() {
+            "all" | "any" => list(src, scope, key, value),
+            "not" => compile(src, scope, value).map(|c| Cond::Not(Box::new(c))),
+            _ => field(src, scope, key, value),
+        };
+        match part {
+            Some(p) => parts.push(p),
+            None => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(match parts.len() {
+        0 => Cond::True,
+        1 => parts.pop().expect("one part"),
+        _ => Cond::All(parts),
+    })
+}
+
+fn list(src: &mut Source, scope: &mut Scope, key: &MarkedScalarNode, value: &Node) -> Option<Cond> {
+    let Node::Sequence(items) = value else {
+        src.error(
+            value,
+            format!(
+                "`{}` takes a list of conditions, not a {}",
+                key.as_str(),
+                kind(value)
+            ),
+            format!("write `{}: [ {{...}}, {{...}} ]`", key.as_str()),
+        );
+        return None;
+    };
+    let mut parts = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items.iter() {
+        match compile(src, scope, item) {
+            Some(c) => parts.push(c),
+            None => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(if key.as_str() == "all" {
+        Cond::All(parts)
+    } else {
+        Cond::Any(parts)
+    })
+}
+
+/// `FIELD: VALUE` or `FIELD: { OP: VALUE, ... }`.
+fn field(
+    src: &mut Source,
+    scope: &mut Scope,
+    key: &MarkedScalarNode,
+    value: &Node,
+) -> Option<Cond> {
+    let Some((column, ty)) = scope.field(key.as_str()) else {
+        let mut names = scope.field_names();
+        names.extend(COMBINATORS);
+        let help = suggest(key.as_str(), "fields", &names);
+        src.key_error(
+            key,
+            format!("unknown field `{}` in a condition", key.as_str()),
+            format!("{help}; declare the field under `fields` with its type"),
+        );
+        return None;
+    };
+    let name = key.as_str();
+    match value {
+        Node::Scalar(s) => literal(src, scope, s, ty, name).map(|value| Cond::Compare {
+            column,
+            op: CmpOp::Eq,
+            value,
+        }),
+        Node::Sequence(_) => {
+            src.error(
+                value,
+                format!("`{name}` is compared with a list"),
+                format!("to test membership write `{name}: {{ in: [...] }}`"),
+            );
+            None
+        }
+        Node::Mapping(ops) => {
+            let mut parts = Vec::with_capacity(ops.len());
+            let mut ok = true;
+            for (op, arg) in ops.iter() {
+                match operator(src, scope, column, ty, name, op, arg) {
+                    Some(c) => parts.push(c),
+                    None => ok = false,
+                }
+            }
+            if !ok {
+                return None;
+            }
+            Some(match parts.len() {
+                0 => Cond::True,
+                1 => parts.pop().expect("one part"),
+                _ => Cond::All(parts),
+            })
+        }
+    }
+}
+
+fn operator(
+    src: &mut Source,
+    scope: &mut Scope,
+    column: usize,
+    ty: FieldType,
+    name: &str,
+    op: &MarkedScalarNode,
+    arg: &Node,
+) -> Option<Cond> {
+    let ordered = matches!(op.as_str(), "gt" | "gte" | "lt" | "lte" | "between");
+    if ordered && ty == FieldType::Bool {
+        src.key_error(
+            op,
+            format!(
+                "operator `{}` does not apply to bool field `{name}`",
+                op.as_str()
+            ),
+            format!("a bool is tested with `{name}: true` or `{name}: {{ ne: true }}`"),
+        );
+        return None;
+    }
+    let cmp = |op| {
+        move |src: &mut Source, scope: &mut Scope| {
+            let s = src.scalar(arg, "a comparison value")?;
+            let value = literal(src, scope, s, ty, name)?;
+            Some(Cond::Compare { column, op, value })
+        }
+    };
+    match op.as_str() {
+        "eq" => cmp(CmpOp::Eq)(src, scope),
+        "ne" => cmp(CmpOp::Ne)(src, scope),
+        "gt" => cmp(CmpOp::Gt)(src, scope),
+        "gte" => cmp(CmpOp::Gte)(src, scope),
+        "lt" => cmp(CmpOp::Lt)(src, scope),
+        "lte" => cmp(CmpOp::Lte)(src, scope),
+        "in" | "not_in" => {
+            let items = values(src, scope, arg, ty, name, op.as_str())?;
+            Some(Cond::In {
+                column,
+                values: items,
+                negate: op.as_str() == "not_in",
+            })
+        }
+        "between" => {
+            let items = values(src, scope, arg, ty, name, "between")?;
+            if items.len() != 2 {
+                src.error(
+                    arg,
+                    format!("`between` takes two values, got {}", items.len()),
+                    "write `between: [LOW, HIGH]` (both ends included)",
+                );
+                return None;
+            }
+            let (lo, hi) = (items[0].clone(), items[1].clone());
+            if value_gt(&lo, &hi) {
+                src.error(
+                    arg,
+                    format!("`between` has its low end `{lo}` above its high end `{hi}`"),
+                    "write the lower bound first: `between: [LOW, HIGH]`",
+                );
+                return None;
+            }
+            Some(Cond::Between { column, lo, hi })
+        }
+        "missing" => {
+            let s = src.scalar(arg, "`missing`")?;
+            let Some(Value::Bool(missing)) = Value::parse(FieldType::Bool, s.as_bytes()) else {
+                src.error(
+                    arg,
+                    format!("`missing` takes true or false, not `{}`", s.as_str()),
+                    "write `missing: true` or `missing: false`",
+                );
+                return None;
+            };
+            Some(Cond::Missing { column, missing })
+        }
+        other => {
+            let help = suggest(other, "operators", OPERATORS);
+            src.key_error(
+                op,
+                format!("unknown operator `{other}` on field `{name}`"),
+                help,
+            );
+            None
+        }
+    }
+}
+
+fn values(
+    src: &mut Source,
+    scope: &mut Scope,
+    arg: &Node,
+    ty: FieldType,
+    name: &str,
+    op: &str,
+) -> Option<Vec<Value>> {
+    let Node::Sequence(items) = arg else {
+        src.error(
+            arg,
+            format!("`{op}` takes a list, not a {}", kind(arg)),
+            format!("write `{op}: [A, B]`"),
+        );
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items.iter() {
+        match src.scalar(item, "a list item").map(|s| s.clone()) {
+            Some(s) => match literal(src, scope, &s, ty, name) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            },
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Types a literal (or `$param`) for field `name` of type `ty`.
+pub fn literal(
+    src: &mut Source,
+    scope: &mut Scope,
+    node: &MarkedScalarNode,
+    ty: FieldType,
+    name: &str,
+) -> Option<Value> {
+    let text = node.as_str();
+    if let Some(param) = text.strip_prefix('$') {
+        let Some(raw) = scope.param(param) else {
+            let help = suggest(param, "parameters", &scope.param_names());
+            src.key_error(
+                node,
+                format!("undefined parameter `${param}`"),
+                format!("{help}; define it under `params`"),
+            );
+            return None;
+        };
+        let raw = raw.to_owned();
+        return match Value::parse(ty, raw.as_bytes()) {
+            Some(v) => Some(v),
+            None => {
+                src.key_error(
+                    node,
+                    format!("parameter `{param}` is `{raw}`, which is not a {ty} as field `{name}` needs"),
+                    format!("give `{param}` {}", ty.example()),
+                );
+                None
+            }
+        };
+    }
+    match Value::parse(ty, text.as_bytes()) {
+        Some(v) => Some(v),
+        None => {
+            src.key_error(
+                node,
+                format!("`{text}` is not a {ty}, the type of field `{name}`"),
+                format!("compare `{name}` with {}", ty.example()),
+            );
+            None
+        }
+    }
+}
+
+fn value_gt(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(a), Value::Int(b)) => a > b,
+        (Value::Float(a), Value::Float(b)) => a > b,
+        (Value::Decimal(a), Value::Decimal(b)) => a > b,
+        (Value::String(a), Value::String(b)) => a > b,
+        _ => false,
+    }
+}

@@ -1,0 +1,12 @@
+//! Policies: YAML → [`model::PolicyDef`] (shape) → [`compile::CompiledPolicy`] (typed).
+//!
+//! Each stage has its own checks so that an error is found as early as it can
+//! be, and always before the first row of data is read.
+
+pub mod compile;
+pub mod condition;
+pub mod load;
+pub mod model;
+pub mod source;
+
+pub use compile::{CompiledPolicy, compile_file};
