@@ -6,6 +6,11 @@
 //! decisions, and simulation folds decisions into mergeable aggregates. The
 //! command-line front end in [`cli`] only wires these stages together.
 
+pub mod cli;
 pub mod dataset;
+pub mod engine;
 pub mod error;
 pub mod policy;
+pub mod report;
+pub mod simulate;
+pub mod synthetic;

@@ -1,1 +1,19 @@
-fn main() {}
+//! The `polsim` binary: parse arguments, run, map errors to exit codes.
+
+use clap::Parser;
+use polsim::cli::{self, Cli};
+use polsim::error::Error;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            match &e {
+                Error::CheckFailed(summary) => eprintln!("check failed: {summary}"),
+                other => eprintln!("{other}"),
+            }
+            std::process::ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

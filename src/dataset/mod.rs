@@ -1,3 +1,7 @@
 //! Datasets: CSV read in record-aligned chunks, parsed into typed column batches.
 
+pub mod batch;
+pub mod chunker;
+pub mod schema;
+pub mod stream;
 pub mod value;

@@ -1,0 +1,95 @@
+//! `polsim decide POLICY --data FILE [-o OUT.csv]`: one decision per row.
+//!
+//! Workers format their chunk's rows themselves; the output is written in
+//! file order. With `-o`, the file appears only when complete.
+
+use super::{Common, DataArgs, Format, report_skipped, write_atomically};
+use crate::dataset::batch::{Batch, Parser, SkippedRow};
+use crate::dataset::stream::{self, Input};
+use crate::engine::decide::{self, DecisionWriter};
+use crate::engine::{Decisions, Evaluator};
+use crate::error::{Error, Result};
+use crate::policy::compile_file;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy file (YAML).
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Write decisions to this file instead of standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let format = match args.common.format {
+        None | Some(Format::Csv) => decide::Format::Csv,
+        Some(Format::Json) => decide::Format::JsonLines,
+        Some(other) => {
+            return Err(Error::usage(
+                format!("`decide` writes csv or json, not {other:?}").to_lowercase(),
+                "use `--format csv` (the default) or `--format json` (one object per line)",
+            ));
+        }
+    };
+    let policy = compile_file(&args.policy, &args.common.set)?;
+    let input = Input::open(&args.data.data)?;
+    let name = input.name.clone();
+    let skip = args.data.skip_bad_rows;
+    let mut skipped_count = 0u64;
+    let mut examples: Vec<SkippedRow> = Vec::new();
+
+    let pass = |out: &mut dyn Write, out_name: &Path| -> Result<()> {
+        let writer = DecisionWriter::new(&policy, format);
+        out.write_all(&writer.header())
+            .map_err(|e| Error::write(out_name, e))?;
+        stream::run(
+            input,
+            &policy.columns,
+            &args.common.stream(),
+            |schema| {
+                (
+                    Parser::default(),
+                    Batch::new(schema),
+                    Evaluator::new(&policy),
+                    Decisions::default(),
+                )
+            },
+            |(parser, batch, evaluator, decisions), chunk, schema| {
+                let mut skipped = Vec::new();
+                parser.parse(chunk, schema, skip, batch, &mut skipped)?;
+                evaluator.evaluate(batch, decisions);
+                let mut bytes = Vec::with_capacity(chunk.bytes.len() / 2);
+                writer.write_batch(batch, decisions, &mut bytes);
+                Ok((bytes, skipped))
+            },
+            |(bytes, skipped)| {
+                skipped_count += skipped.len() as u64;
+                examples.extend(
+                    skipped
+                        .into_iter()
+                        .take(20usize.saturating_sub(examples.len())),
+                );
+                out.write_all(&bytes).map_err(|e| Error::write(out_name, e))
+            },
+        )?;
+        Ok(())
+    };
+    match &args.output {
+        Some(path) => write_atomically(path, |out| pass(out, path))?,
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let name = Path::new("<stdout>");
+            pass(&mut out, name)?;
+            out.flush().map_err(|e| Error::write(name, e))?;
+        }
+    }
+    report_skipped(&args.common, skipped_count, &examples, &name);
+    Ok(())
+}

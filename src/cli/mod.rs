@@ -1,0 +1,170 @@
+//! The command line: one file per subcommand, each with its `Args` and `run`.
+//!
+//! Raw arguments become validated options here (parameters, formats, thread
+//! counts) before any work starts; the library below knows nothing of clap.
+
+mod check;
+mod decide;
+mod generate;
+mod simulate;
+
+use crate::dataset::stream::StreamOptions;
+use crate::error::{Error, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+
+/// A rules engine for credit eligibility and policy simulation.
+#[derive(Debug, Parser)]
+#[command(name = "polsim", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and validate policies; with --data, check the dataset fits them.
+    Check(check::Args),
+    /// One decision per row: key, outcome, reasons, limit.
+    Decide(decide::Args),
+    /// The headline report: approvals, decline reasons, waterfall, segments.
+    Simulate(simulate::Args),
+    /// Write a realistic synthetic user dataset.
+    Gen(generate::Args),
+}
+
+/// Runs the parsed command; the error says how to exit.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Check(a) => check::run(&a),
+        Command::Decide(a) => decide::run(&a),
+        Command::Simulate(a) => simulate::run(&a),
+        Command::Gen(a) => generate::run(&a),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+}
+
+/// Options every command that runs a policy shares.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Override a policy parameter (repeatable), e.g. `--set min_score=650`.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_assignment)]
+    pub set: Vec<(String, String)>,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar, no notes on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options for commands that read a dataset.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// The dataset (CSV with a header row); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub data: std::path::PathBuf,
+    /// Count and skip malformed rows instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+impl Common {
+    pub fn format(&self) -> Format {
+        self.format.unwrap_or(if std::io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Json
+        })
+    }
+
+    pub fn stream(&self) -> StreamOptions {
+        let mut options = StreamOptions::default();
+        if let Some(n) = self.threads.filter(|n| *n > 0) {
+            options.threads = n;
+        }
+        options.progress =
+            !self.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        options
+    }
+
+    /// Prints a note on standard error unless `--quiet`.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+}
+
+fn parse_assignment(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}` is not NAME=VALUE; write e.g. `--set min_score=650`"
+        )),
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, renamed
+/// into place only once complete, so a failed run never leaves a file that
+/// looks finished.
+pub fn write_atomically(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".polsim-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::write(path, e))?;
+    {
+        let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut out)?;
+        std::io::Write::flush(&mut out).map_err(|e| Error::write(path, e))?;
+    }
+    // Temporary files are private (0600); the result is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path).map_err(|e| Error::write(path, e.error))?;
+    Ok(())
+}
+
+/// Reports skipped rows on standard error: how many, and the first few.
+pub fn report_skipped(
+    common: &Common,
+    count: u64,
+    examples: &[crate::dataset::batch::SkippedRow],
+    data: &str,
+) {
+    if count == 0 || common.quiet {
+        return;
+    }
+    eprintln!("note: skipped {count} malformed row(s) of `{data}` (--skip-bad-rows)");
+    for s in examples {
+        eprintln!("  {data}:{}: {}", s.line, s.reason);
+    }
+    if count > examples.len() as u64 {
+        eprintln!("  … and {} more", count - examples.len() as u64);
+    }
+}

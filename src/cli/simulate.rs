@@ -1,0 +1,52 @@
+//! `polsim simulate POLICY --data FILE [--by FIELD]...`: the headline report.
+
+use super::{Common, DataArgs, report_skipped};
+use crate::dataset::stream::Input;
+use crate::error::{Error, Result};
+use crate::policy::compile_file;
+use crate::report;
+use crate::simulate::{self, SimulateOptions, segment::SegmentSpec};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy file (YAML).
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Break approvals down by a column; `FIELD:EDGE,EDGE,...` bins a number
+    /// (e.g. `--by zhima_score:550,600,650,700`). Repeatable.
+    #[arg(long, value_name = "FIELD[:EDGES]")]
+    pub by: Vec<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let policy = compile_file(&args.policy, &args.common.set)?;
+    let segments = args
+        .by
+        .iter()
+        .map(|b| SegmentSpec::parse(b))
+        .collect::<Result<Vec<_>>>()?;
+    let options = SimulateOptions {
+        segments,
+        skip_bad_rows: args.data.skip_bad_rows,
+        stream: args.common.stream(),
+    };
+    let input = Input::open(&args.data.data)?;
+    let name = input.name.clone();
+    let report = simulate::run(&policy, input, &options)?;
+    report_skipped(
+        &args.common,
+        report.skipped_rows,
+        &report.skipped_examples,
+        &name,
+    );
+    let text = report::render(&report, args.common.format());
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::write(std::path::Path::new("<stdout>"), e))
+}

@@ -1,0 +1,262 @@
+//! Splits a CSV byte stream into chunks that end on record boundaries, so
+//! that chunks can be parsed independently and in parallel.
+//!
+//! A newline ends a record only outside quotes. Because every chunk starts at
+//! a record boundary, quote parity can be tracked from the chunk's start; a
+//! chunk without any quote character (the common case) is cut at its last
+//! newline with one `memrchr`. Chunk boundaries depend only on the bytes and
+//! the chunk size, never on how reads were split or on the thread count, so
+//! results that depend on chunking are reproducible.
+//!
+//! The chunker also counts lines, so every chunk knows the file line it
+//! starts on (errors name lines), and hashes every byte for the report's
+//! manifest.
+
+use sha2::{Digest, Sha256};
+use std::io::{self, Read};
+
+/// Default chunk size: large enough to amortise per-chunk costs, small enough
+/// that a few chunks per thread in flight keep memory bounded.
+pub const CHUNK_SIZE: usize = 1 << 20;
+
+/// A run of whole records.
+pub struct Chunk {
+    /// Position of the chunk in the file, from 0.
+    pub index: usize,
+    /// The file line (1-based) the chunk's first byte is on.
+    pub first_line: u64,
+    /// Newlines in the chunk: its row count, but for quoted newlines.
+    pub lines: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// The header record and the bytes it took.
+pub struct Header {
+    pub names: Vec<String>,
+}
+
+pub struct Chunker<R> {
+    reader: R,
+    /// Bytes read but not yet handed out, starting at a record boundary.
+    pending: Vec<u8>,
+    eof: bool,
+    chunk_size: usize,
+    next_index: usize,
+    next_line: u64,
+    hasher: Sha256,
+    bytes_read: u64,
+}
+
+impl<R: Read> Chunker<R> {
+    pub fn new(reader: R, chunk_size: usize) -> Self {
+        Chunker {
+            reader,
+            pending: Vec::with_capacity(chunk_size + 4096),
+            eof: false,
+            chunk_size: chunk_size.max(1),
+            next_index: 0,
+            next_line: 1,
+            hasher: Sha256::new(),
+            bytes_read: 0,
+        }
+    }
+
+    /// Reads the header record; `None` for an empty input.
+    pub fn header(&mut self) -> io::Result<Option<Header>> {
+        let mut want = self.chunk_size;
+        let end = loop {
+            self.fill(want)?;
+            if let Some(end) = first_record_end(&self.pending) {
+                break end;
+            }
+            if self.eof {
+                break self.pending.len();
+            }
+            want = self.pending.len() * 2;
+        };
+        if end == 0 {
+            return Ok(None);
+        }
+        let mut bytes: &[u8] = &self.pending[..end];
+        if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+            bytes = rest;
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes);
+        let mut record = csv::ByteRecord::new();
+        let names = match reader.read_byte_record(&mut record) {
+            Ok(true) => record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).trim().to_owned())
+                .collect(),
+            _ => return Ok(None),
+        };
+        self.next_line += bytecount::count(&self.pending[..end], b'\n') as u64;
+        self.pending.drain(..end);
+        Ok(Some(Header { names }))
+    }
+
+    /// The next run of whole records, `None` at the end of the input.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        let mut want = self.chunk_size;
+        loop {
+            self.fill(want)?;
+            if self.pending.is_empty() {
+                return Ok(None);
+            }
+            let cut = if self.eof && self.pending.len() <= want {
+                Some(self.pending.len())
+            } else {
+                last_record_end(&self.pending)
+            };
+            match cut {
+                Some(cut) => return Ok(Some(self.emit(cut))),
+                // A single record longer than the chunk: read on until it ends.
+                None => want = self.pending.len() * 2,
+            }
+        }
+    }
+
+    /// SHA-256 (hex) of every byte read so far; of the whole input once drained.
+    pub fn sha256(&self) -> String {
+        crate::policy::compile::hex(&self.hasher.clone().finalize())
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    fn emit(&mut self, cut: usize) -> Chunk {
+        let mut rest = Vec::with_capacity(self.chunk_size + 4096);
+        rest.extend_from_slice(&self.pending[cut..]);
+        let mut bytes = std::mem::replace(&mut self.pending, rest);
+        bytes.truncate(cut);
+        let lines = bytecount::count(&bytes, b'\n') as u64;
+        let chunk = Chunk {
+            index: self.next_index,
+            first_line: self.next_line,
+            lines,
+            bytes,
+        };
+        self.next_index += 1;
+        self.next_line += lines;
+        chunk
+    }
+
+    /// Reads until `pending` holds at least `want` bytes or the input ends.
+    fn fill(&mut self, want: usize) -> io::Result<()> {
+        while !self.eof && self.pending.len() < want {
+            let start = self.pending.len();
+            self.pending.resize(want.max(start + 4096), 0);
+            let n = loop {
+                match self.reader.read(&mut self.pending[start..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.pending.truncate(start);
+                        return Err(e);
+                    }
+                }
+            };
+            self.pending.truncate(start + n);
+            self.hasher.update(&self.pending[start..]);
+            self.bytes_read += n as u64;
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The end (exclusive) of the first record: just past its newline.
+fn first_record_end(buf: &[u8]) -> Option<usize> {
+    let mut in_quotes = false;
+    for i in memchr::memchr2_iter(b'"', b'\n', buf) {
+        if buf[i] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// The end (exclusive) of the last whole record in `buf`, which starts at a
+/// record boundary: just past the last newline outside quotes.
+pub fn last_record_end(buf: &[u8]) -> Option<usize> {
+    if memchr::memchr(b'"', buf).is_none() {
+        return memchr::memrchr(b'\n', buf).map(|i| i + 1);
+    }
+    let mut in_quotes = false;
+    let mut last = None;
+    for i in memchr::memchr2_iter(b'"', b'\n', buf) {
+        if buf[i] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            last = Some(i + 1);
+        }
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(input: &[u8], size: usize) -> (Vec<String>, Vec<(u64, String)>) {
+        let mut c = Chunker::new(input, size);
+        let header = c.header().unwrap().map(|h| h.names).unwrap_or_default();
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            out.push((ch.first_line, String::from_utf8(ch.bytes).unwrap()));
+        }
+        (header, out)
+    }
+
+    #[test]
+    fn cuts_outside_quotes_only() {
+        let data = b"a,b\n1,\"x\ny\"\n2,z\n";
+        for size in 1..data.len() + 2 {
+            let (header, out) = chunks(data, size);
+            assert_eq!(header, ["a", "b"]);
+            let joined: String = out.iter().map(|(_, s)| s.as_str()).collect();
+            assert_eq!(joined, "1,\"x\ny\"\n2,z\n", "size {size}");
+            for (line, s) in &out {
+                assert!(
+                    s == "1,\"x\ny\"\n" && *line == 2
+                        || s == "2,z\n" && *line == 4
+                        || s == "1,\"x\ny\"\n2,z\n",
+                    "size {size}: {line} {s:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn strips_bom_and_handles_missing_final_newline() {
+        let (header, out) = chunks(b"\xEF\xBB\xBFid, score\r\n1,2", 4);
+        assert_eq!(header, ["id", "score"]);
+        assert_eq!(out, [(2, "1,2".to_owned())]);
+    }
+
+    #[test]
+    fn empty_input_has_no_header() {
+        let mut c = Chunker::new(&b""[..], 16);
+        assert!(c.header().unwrap().is_none());
+    }
+
+    #[test]
+    fn hashes_every_byte() {
+        let data = b"a\n1\n2\n";
+        let mut c = Chunker::new(&data[..], 2);
+        c.header().unwrap();
+        while c.next_chunk().unwrap().is_some() {}
+        assert_eq!(
+            c.sha256(),
+            crate::policy::compile::hex(&Sha256::digest(data))
+        );
+        assert_eq!(c.bytes_read(), 6);
+    }
+}

@@ -1,0 +1,85 @@
+//! Maps the columns a run reads onto the dataset's header.
+
+use super::chunker::Header;
+use super::value::FieldType;
+use crate::error::{Diagnostic, Error, Location, Result, did_you_mean};
+use crate::policy::compile::ColumnSpec;
+
+/// A column to read: where it is in each record and how to parse it.
+#[derive(Debug, Clone)]
+pub struct Projected {
+    pub name: String,
+    pub ty: FieldType,
+    /// Position in the CSV record, from 0.
+    pub csv_index: usize,
+}
+
+/// The projection of a dataset: only these columns are parsed.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    /// How the dataset is named in messages (its path, or `<stdin>`).
+    pub source: String,
+    /// Number of fields every record must have.
+    pub width: usize,
+    pub header: Vec<String>,
+    pub columns: Vec<Projected>,
+}
+
+impl Schema {
+    /// Resolves `columns` against `header`; a missing column is an error that
+    /// lists the columns that do exist.
+    pub fn resolve(source: &str, header: &Header, columns: &[ColumnSpec]) -> Result<Schema> {
+        let mut projected = Vec::with_capacity(columns.len());
+        for c in columns {
+            let mut at = header
+                .names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n == c.name);
+            match (at.next(), at.next()) {
+                (Some((i, _)), None) => projected.push(Projected {
+                    name: c.name.clone(),
+                    ty: c.ty,
+                    csv_index: i,
+                }),
+                (Some(_), Some(_)) => {
+                    return Err(Error::Data(
+                        Diagnostic::new(format!("column `{}` appears more than once in the header", c.name))
+                            .at(Location::new(source, 1, 1))
+                            .help("rename or remove the duplicate column so it is clear which one to read"),
+                    ));
+                }
+                (None, _) => return Err(missing_column(source, header, &c.name)),
+            }
+        }
+        Ok(Schema {
+            source: source.to_owned(),
+            width: header.names.len(),
+            header: header.names.clone(),
+            columns: projected,
+        })
+    }
+}
+
+fn missing_column(source: &str, header: &Header, name: &str) -> Error {
+    let existing: Vec<&str> = header.names.iter().map(String::as_str).collect();
+    let mut help = match did_you_mean(name, existing.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`? "),
+        None => String::new(),
+    };
+    help.push_str("the dataset has columns: ");
+    help.push_str(
+        &existing
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    Error::Data(
+        Diagnostic::new(format!(
+            "the dataset has no column `{name}`, which the policy reads"
+        ))
+        .at(Location::new(source, 1, 1))
+        .help(help),
+    )
+}

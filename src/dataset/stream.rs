@@ -1,0 +1,201 @@
+//! One pass over a dataset, in parallel, in bounded memory.
+//!
+//! A reader thread cuts the input into record-aligned chunks and hands them to
+//! worker threads through a bounded queue (so at most a few chunks per thread
+//! are in memory, whatever the file size). Each worker turns a chunk into a
+//! result (an aggregate, or formatted output); the calling thread merges the
+//! results strictly in chunk order. Because chunk boundaries depend only on
+//! the bytes and results merge in file order, the output is the same at any
+//! thread count, and the first error reported is the first in the file.
+
+use super::chunker::{CHUNK_SIZE, Chunk, Chunker};
+use super::schema::Schema;
+use crate::error::{Diagnostic, Error, Location, Result};
+use crate::policy::compile::ColumnSpec;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A dataset to read: a file, or standard input for `-`.
+pub struct Input {
+    /// How the input is named in messages.
+    pub name: String,
+    reader: Box<dyn Read + Send>,
+}
+
+impl Input {
+    pub fn open(path: &Path) -> Result<Input> {
+        if path.as_os_str() == "-" {
+            return Ok(Input {
+                name: "<stdin>".to_owned(),
+                reader: Box::new(std::io::stdin()),
+            });
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+        Ok(Input {
+            name: path.display().to_string(),
+            reader: Box::new(file),
+        })
+    }
+
+    /// An in-memory input, for tests and benchmarks.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Input {
+        Input {
+            name: name.to_owned(),
+            reader: Box::new(std::io::Cursor::new(bytes)),
+        }
+    }
+}
+
+/// How to run a pass.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    pub threads: usize,
+    pub chunk_size: usize,
+    /// Draw a progress bar on standard error.
+    pub progress: bool,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            chunk_size: CHUNK_SIZE,
+            progress: false,
+        }
+    }
+}
+
+/// What a pass learned about the input itself.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    pub schema: Schema,
+    pub data_sha256: String,
+    pub bytes: u64,
+}
+
+/// Reads the header of `input`, resolves `columns` against it, then runs
+/// `work` on every chunk in parallel (each worker with its own state from
+/// `init`) and feeds the results to `merge` in chunk order.
+pub fn run<S, R, I, W, M>(
+    input: Input,
+    columns: &[ColumnSpec],
+    options: &StreamOptions,
+    init: I,
+    work: W,
+    mut merge: M,
+) -> Result<StreamSummary>
+where
+    R: Send,
+    I: Fn(&Schema) -> S + Sync,
+    W: Fn(&mut S, &Chunk, &Schema) -> Result<R> + Sync,
+    M: FnMut(R) -> Result<()>,
+{
+    let Input { name, reader } = input;
+    let mut chunker = Chunker::new(reader, options.chunk_size);
+    let header = chunker
+        .header()
+        .map_err(|e| Error::read(Path::new(&name), e))?
+        .ok_or_else(|| {
+            Error::Data(
+                Diagnostic::new(format!("dataset `{name}` is empty"))
+                    .at(Location::new(&name, 1, 1))
+                    .help("a dataset needs a header row naming its columns, then one row per user"),
+            )
+        })?;
+    let schema = Schema::resolve(&name, &header, columns)?;
+    let threads = options.threads.max(1);
+    let progress = progress_bar(options.progress);
+    let cancel = AtomicBool::new(false);
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    let (result_tx, result_rx) = crossbeam_channel::bounded::<(usize, u64, Result<R>)>(threads * 2);
+
+    let outcome = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| -> std::io::Result<Chunker<Box<dyn Read + Send>>> {
+            while !cancel.load(Ordering::Relaxed) {
+                match chunker.next_chunk()? {
+                    Some(chunk) => {
+                        if chunk_tx.send(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            drop(chunk_tx);
+            Ok(chunker)
+        });
+        for _ in 0..threads {
+            let chunk_rx = chunk_rx.clone();
+            let result_tx = result_tx.clone();
+            let (schema, init, work, cancel) = (&schema, &init, &work, &cancel);
+            scope.spawn(move || {
+                let mut state = init(schema);
+                for chunk in chunk_rx {
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let result = work(&mut state, &chunk, schema);
+                    if result_tx.send((chunk.index, chunk.lines, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(result_tx);
+        drop(chunk_rx);
+
+        let merged = merge_in_order(&result_rx, &mut merge, &progress);
+        if merged.is_err() {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        drop(result_rx);
+        let read = reader.join().expect("the reader thread does not panic");
+        (merged, read)
+    });
+    progress.finish_and_clear();
+    match outcome {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) => Err(Error::read(Path::new(&name), e)),
+        (Ok(()), Ok(chunker)) => Ok(StreamSummary {
+            schema,
+            data_sha256: chunker.sha256(),
+            bytes: chunker.bytes_read(),
+        }),
+    }
+}
+
+fn merge_in_order<R>(
+    results: &crossbeam_channel::Receiver<(usize, u64, Result<R>)>,
+    merge: &mut impl FnMut(R) -> Result<()>,
+    progress: &ProgressBar,
+) -> Result<()> {
+    let mut pending = BTreeMap::new();
+    let mut next = 0;
+    let mut rows = 0u64;
+    for (index, lines, result) in results {
+        pending.insert(index, (lines, result));
+        while let Some((lines, result)) = pending.remove(&next) {
+            merge(result?)?;
+            rows += lines;
+            progress.set_position(rows);
+            next += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A spinner counting rows, with rows/s; hidden unless enabled.
+fn progress_bar(enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let template = "{spinner} {human_pos} rows  {per_sec}  {elapsed}";
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,126 @@
+//! Formats per-row decisions: key, outcome, reasons (`;`-joined, in rule
+//! order), limit. A row without a `key` column is identified by its line in
+//! the dataset — the row number a spreadsheet shows for it.
+
+use super::evaluate::NONE;
+use super::{Decisions, Outcome};
+use crate::dataset::batch::{Batch, ColumnData};
+use crate::policy::CompiledPolicy;
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    /// One JSON object per line.
+    JsonLines,
+}
+
+pub struct DecisionWriter<'p> {
+    policy: &'p CompiledPolicy,
+    format: Format,
+    /// Limit amounts, formatted once.
+    limits: Vec<String>,
+}
+
+impl<'p> DecisionWriter<'p> {
+    pub fn new(policy: &'p CompiledPolicy, format: Format) -> Self {
+        DecisionWriter {
+            policy,
+            format,
+            limits: policy.limits.iter().map(|b| b.amount.to_string()).collect(),
+        }
+    }
+
+    pub fn header(&self) -> Vec<u8> {
+        match self.format {
+            Format::Csv => {
+                let key = self.policy.key_name.as_deref().unwrap_or("row");
+                let mut out = csv_writer(Vec::new());
+                let _ = out.write_record([key, "outcome", "reasons", "limit"]);
+                out.into_inner().unwrap_or_default()
+            }
+            Format::JsonLines => Vec::new(),
+        }
+    }
+
+    /// Appends one line per row of `batch` to `out`.
+    pub fn write_batch(&self, batch: &Batch, d: &Decisions, out: &mut Vec<u8>) {
+        let mut csv = csv_writer(Vec::new());
+        let mut reasons = Vec::with_capacity(64);
+        let mut key = Vec::with_capacity(32);
+        for row in 0..d.len {
+            key.clear();
+            self.key(batch, row, &mut key);
+            reasons.clear();
+            let limit = match d.limit_band[row] {
+                NONE => "",
+                b => self.limits[b as usize].as_str(),
+            };
+            match self.format {
+                Format::Csv => {
+                    for (i, rule) in self.policy.rules.iter().enumerate() {
+                        if d.failed(i, row) {
+                            if !reasons.is_empty() {
+                                reasons.push(b';');
+                            }
+                            reasons.extend_from_slice(rule.reason.as_bytes());
+                        }
+                    }
+                    let record = [
+                        &key[..],
+                        d.outcome[row].name().as_bytes(),
+                        &reasons,
+                        limit.as_bytes(),
+                    ];
+                    // Writing into memory cannot fail.
+                    let _ = csv.write_record(record);
+                }
+                Format::JsonLines => {
+                    let failing: Vec<&str> = self
+                        .policy
+                        .rules
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| d.failed(*i, row))
+                        .map(|(_, r)| r.reason.as_str())
+                        .collect();
+                    let line = serde_json::json!({
+                        "key": String::from_utf8_lossy(&key),
+                        "outcome": d.outcome[row].name(),
+                        "reasons": failing,
+                        "limit": (d.outcome[row] == Outcome::Approve && !limit.is_empty()).then_some(limit),
+                    });
+                    let _ = serde_json::to_writer(&mut *out, &line);
+                    out.push(b'\n');
+                }
+            }
+        }
+        if let Ok(bytes) = csv.into_inner() {
+            out.extend_from_slice(&bytes);
+        }
+    }
+
+    fn key(&self, batch: &Batch, row: usize, out: &mut Vec<u8>) {
+        let Some(col) = self.policy.key else {
+            let _ = write!(out, "{}", batch.lines[row]);
+            return;
+        };
+        let column = &batch.columns[col];
+        if !column.valid[row] {
+            return;
+        }
+        let _ = match &column.data {
+            ColumnData::Str { .. } => out.write_all(column.str(row)),
+            ColumnData::Int(v) => write!(out, "{}", v[row]),
+            ColumnData::Float(v) => write!(out, "{}", v[row]),
+            ColumnData::Decimal(v) => write!(out, "{}", v[row]),
+            ColumnData::Bool(v) => write!(out, "{}", v[row] == 1),
+        };
+    }
+}
+
+fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(out)
+}

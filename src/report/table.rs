@@ -1,0 +1,257 @@
+//! The human report: headline numbers, reasons, waterfall, limits, segments,
+//! repayment and backtest, as tables. Rules that do no work on the data are
+//! flagged, since they are candidates for removal or a sign of a typo.
+
+use crate::simulate::report::SimulationReport;
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
+use comfy_table::{CellAlignment, Table};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Terminal,
+    Markdown,
+}
+
+pub fn render(report: &SimulationReport) -> String {
+    render_with(report, Style::Terminal)
+}
+
+pub fn render_with(r: &SimulationReport, style: Style) -> String {
+    let mut out = String::new();
+    let heading = |out: &mut String, text: &str| match style {
+        Style::Terminal => {
+            let _ = writeln!(out, "\n{text}");
+        }
+        Style::Markdown => {
+            let _ = writeln!(out, "\n## {text}\n");
+        }
+    };
+    let title = format!(
+        "{}{} — {} rows",
+        r.policy,
+        if r.version.is_empty() {
+            String::new()
+        } else {
+            format!(" v{}", r.version)
+        },
+        group(r.rows)
+    );
+    match style {
+        Style::Terminal => {
+            let _ = writeln!(out, "{title}");
+        }
+        Style::Markdown => {
+            let _ = writeln!(out, "# {title}");
+        }
+    }
+
+    heading(&mut out, "Outcomes");
+    let mut t = table(style, &["outcome", "rows", "share"], 1);
+    for (name, n) in [
+        ("approve", r.approved),
+        ("review", r.review),
+        ("decline", r.declined),
+    ] {
+        t.add_row(vec![name.to_owned(), group(n), pct(n, r.rows)]);
+    }
+    push(&mut out, t);
+    let _ = writeln!(out, "approved exposure: {}", r.approved_exposure);
+    if r.skipped_rows > 0 {
+        let _ = writeln!(out, "skipped malformed rows: {}", group(r.skipped_rows));
+    }
+
+    heading(&mut out, "Decline reasons");
+    let mut t = table(
+        style,
+        &[
+            "rule", "reason", "action", "failed", "primary", "sole", "note",
+        ],
+        3,
+    );
+    for s in &r.reasons {
+        let note = match s.flag {
+            Some("never_fails") => "never fails: does no work on this data",
+            Some("shadowed") => "shadowed: fails only where an earlier rule fails",
+            _ => "",
+        };
+        t.add_row(vec![
+            s.rule.clone(),
+            s.reason.clone(),
+            s.action.to_owned(),
+            group(s.failed),
+            group(s.primary),
+            group(s.sole),
+            note.to_owned(),
+        ]);
+    }
+    push(&mut out, t);
+
+    heading(&mut out, "Waterfall (rules applied in order)");
+    let mut t = table(
+        style,
+        &["rule", "removed", "remaining", "remaining share"],
+        1,
+    );
+    t.add_row(vec![
+        "(all rows)".to_owned(),
+        String::new(),
+        group(r.rows),
+        pct(r.rows, r.rows),
+    ]);
+    for w in &r.waterfall {
+        t.add_row(vec![
+            w.rule.clone(),
+            group(w.removed),
+            group(w.remaining),
+            pct(w.remaining, r.rows),
+        ]);
+    }
+    push(&mut out, t);
+
+    if !r.limits.is_empty() {
+        heading(&mut out, "Limits");
+        let mut t = table(style, &["limit", "approved", "exposure"], 1);
+        for l in &r.limits {
+            t.add_row(vec![
+                l.amount.clone().unwrap_or_else(|| "(no band)".to_owned()),
+                group(l.approved),
+                l.exposure.clone(),
+            ]);
+        }
+        push(&mut out, t);
+    }
+
+    for (field, rows) in &r.segments {
+        heading(&mut out, &format!("Segments by {field}"));
+        let with_bads = rows.iter().any(|s| s.bads.is_some());
+        let mut cols = vec![
+            field.as_str(),
+            "rows",
+            "approved",
+            "review",
+            "declined",
+            "approval rate",
+        ];
+        if with_bads {
+            cols.push("observed bads");
+        }
+        let mut t = table(style, &cols, 1);
+        for s in rows {
+            let mut row = vec![
+                s.value.clone(),
+                group(s.rows),
+                group(s.approved),
+                group(s.review),
+                group(s.declined),
+                pct(s.approved, s.rows),
+            ];
+            if let Some(b) = s.bads {
+                row.push(group(b));
+            }
+            t.add_row(row);
+        }
+        push(&mut out, t);
+    }
+
+    if let Some(p) = &r.repayment {
+        heading(&mut out, "Repayment (expected over approved rows)");
+        let mut t = table(style, &["measure", "value"], 1);
+        t.add_row(vec![
+            "expected defaults".to_owned(),
+            format!("{:.2}", p.expected_defaults),
+        ]);
+        t.add_row(vec!["expected loss".to_owned(), p.expected_loss.clone()]);
+        t.add_row(vec![
+            "expected revenue".to_owned(),
+            p.expected_revenue.clone(),
+        ]);
+        for (name, share) in p.outcomes.entries() {
+            t.add_row(vec![format!("p({name})"), format!("{:.2}%", share * 100.0)]);
+        }
+        if p.unmodelled > 0 {
+            t.add_row(vec![
+                "approved rows no outcome band matched".to_owned(),
+                group(p.unmodelled),
+            ]);
+        }
+        push(&mut out, t);
+    }
+
+    if let Some(o) = &r.observed {
+        heading(&mut out, "Backtest (observed outcomes)");
+        let mut t = table(style, &["population", "bads", "bad rate"], 1);
+        t.add_row(vec![
+            "approved".to_owned(),
+            group(o.bads),
+            format!("{:.2}%", o.bad_rate * 100.0),
+        ]);
+        t.add_row(vec![
+            "all rows".to_owned(),
+            group(o.population_bads),
+            format!("{:.2}%", o.population_bad_rate * 100.0),
+        ]);
+        push(&mut out, t);
+    }
+
+    let m = &r.manifest;
+    let _ = writeln!(
+        out,
+        "\npolsim {} · policy sha256 {} · data sha256 {}",
+        m.polsim,
+        &m.policy_sha256[..12],
+        &m.data_sha256[..12]
+    );
+    out
+}
+
+/// A table with right-aligned numeric columns from `first_numeric` on.
+fn table(style: Style, header: &[&str], first_numeric: usize) -> Table {
+    let mut t = Table::new();
+    t.load_style(match style {
+        Style::Terminal => UTF8_FULL_CONDENSED,
+        Style::Markdown => ASCII_MARKDOWN,
+    });
+    t.set_header(header.to_vec());
+    for i in first_numeric..header.len() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
+fn push(out: &mut String, t: Table) {
+    let _ = writeln!(out, "{t}");
+}
+
+/// `1234567` → `1,234,567`.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "-".to_owned();
+    }
+    format!("{:.2}%", part as f64 * 100.0 / whole as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(super::group(0), "0");
+        assert_eq!(super::group(999), "999");
+        assert_eq!(super::group(1000), "1,000");
+        assert_eq!(super::group(1234567), "1,234,567");
+    }
+}

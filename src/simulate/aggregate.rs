@@ -1,0 +1,197 @@
+//! Mergeable metrics: what a chunk of decisions adds to a report.
+//!
+//! Every field is a count or an exact decimal sum, so merging is associative
+//! and commutative: the totals do not depend on how the data was chunked or
+//! on which thread did what. Money is summed per band (rows per limit band,
+//! exposure per repayment band) and multiplied by amounts and probabilities
+//! once at the end, which is exact and keeps decimal work out of the per-row
+//! loop.
+
+use super::segment::{SegmentSpec, Segments};
+use crate::dataset::batch::{Batch, ColumnData, SkippedRow};
+use crate::engine::evaluate::NONE;
+use crate::engine::kernels::TRUE;
+use crate::engine::{Decisions, Outcome};
+use crate::policy::CompiledPolicy;
+use crate::policy::compile::Exposure;
+use rust_decimal::Decimal;
+
+/// At most this many skipped rows are kept for the report; all are counted.
+pub const SKIPPED_EXAMPLES: usize = 20;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Aggregate {
+    pub rows: u64,
+    pub approved: u64,
+    pub review: u64,
+    pub declined: u64,
+    /// Per rule: rows where it failed / was the first to fail / was the only one to fail.
+    pub failed: Vec<u64>,
+    pub primary: Vec<u64>,
+    pub sole: Vec<u64>,
+    /// Approved rows per limit band; the last entry counts rows no band matched.
+    pub limit_rows: Vec<u64>,
+    /// Sum of the exposure column over approved rows (when exposure is a column).
+    pub exposure_sum: Decimal,
+    /// Approved rows whose exposure column was empty (counted as zero).
+    pub exposure_missing: u64,
+    /// Approved rows and exposure per repayment band; the last entry: no band matched.
+    pub band_rows: Vec<u64>,
+    pub band_exposure: Vec<Decimal>,
+    /// Observed bads among approved rows, and among all rows.
+    pub bads_approved: u64,
+    pub bads_all: u64,
+    pub segments: Vec<Segments>,
+    pub skipped: u64,
+    pub skipped_examples: Vec<SkippedRow>,
+}
+
+impl Aggregate {
+    pub fn new(policy: &CompiledPolicy, segments: &[SegmentSpec]) -> Aggregate {
+        let rules = policy.rules.len();
+        let bands = policy.repayment.as_ref().map_or(0, |r| r.bands.len()) + 1;
+        Aggregate {
+            failed: vec![0; rules],
+            primary: vec![0; rules],
+            sole: vec![0; rules],
+            limit_rows: vec![0; policy.limits.len() + 1],
+            band_rows: vec![0; bands],
+            band_exposure: vec![Decimal::ZERO; bands],
+            segments: segments.iter().map(Segments::new).collect(),
+            ..Aggregate::default()
+        }
+    }
+
+    /// Adds a batch's decisions. Segment `i` reads batch column `segment_base + i`.
+    pub fn add(
+        &mut self,
+        policy: &CompiledPolicy,
+        batch: &Batch,
+        d: &Decisions,
+        specs: &[SegmentSpec],
+        segment_base: usize,
+    ) {
+        let n = d.len;
+        self.rows += n as u64;
+        for (rule, truth) in d.rule_truth.iter().enumerate() {
+            self.failed[rule] += truth.iter().filter(|t| **t != TRUE).count() as u64;
+        }
+        let last_limit = self.limit_rows.len() - 1;
+        let last_band = self.band_rows.len() - 1;
+        let has_bands = last_band > 0;
+        let exposure = match policy.exposure {
+            Exposure::Column(c) => match &batch.columns[c].data {
+                ColumnData::Decimal(v) => Some((v, &batch.columns[c].valid)),
+                _ => None,
+            },
+            Exposure::Limit => None,
+        };
+        for row in 0..n {
+            let bad = d.bad[row] == TRUE;
+            self.bads_all += u64::from(bad);
+            let first = d.first_fail[row];
+            if first != NONE {
+                self.primary[first as usize] += 1;
+                if d.fail_count[row] == 1 {
+                    self.sole[first as usize] += 1;
+                }
+            }
+            match d.outcome[row] {
+                Outcome::Approve => {
+                    self.approved += 1;
+                    self.bads_approved += u64::from(bad);
+                    let limit = d.limit_band[row];
+                    self.limit_rows[if limit == NONE {
+                        last_limit
+                    } else {
+                        limit as usize
+                    }] += 1;
+                    let band = d.outcome_band[row];
+                    let band = if band == NONE {
+                        last_band
+                    } else {
+                        band as usize
+                    };
+                    self.band_rows[band] += 1;
+                    match exposure {
+                        Some((values, valid)) if valid[row] => {
+                            self.exposure_sum += values[row];
+                            self.band_exposure[band] += values[row];
+                        }
+                        Some(_) => self.exposure_missing += 1,
+                        None if limit != NONE && has_bands => {
+                            self.band_exposure[band] += policy.limits[limit as usize].amount;
+                        }
+                        None => {}
+                    }
+                }
+                Outcome::Review => self.review += 1,
+                Outcome::Decline => self.declined += 1,
+            }
+        }
+        for (i, (spec, seg)) in specs.iter().zip(&mut self.segments).enumerate() {
+            let column = &batch.columns[segment_base + i];
+            for row in 0..n {
+                seg.add(spec, column, row, d.outcome[row], d.bad[row] == TRUE);
+            }
+        }
+    }
+
+    pub fn add_skipped(&mut self, skipped: &[SkippedRow]) {
+        self.skipped += skipped.len() as u64;
+        let room = SKIPPED_EXAMPLES.saturating_sub(self.skipped_examples.len());
+        self.skipped_examples
+            .extend(skipped.iter().take(room).cloned());
+    }
+
+    /// Adds `other`, which must come from the same policy and segments.
+    pub fn merge(&mut self, other: &Aggregate) {
+        self.rows += other.rows;
+        self.approved += other.approved;
+        self.review += other.review;
+        self.declined += other.declined;
+        add_all(&mut self.failed, &other.failed);
+        add_all(&mut self.primary, &other.primary);
+        add_all(&mut self.sole, &other.sole);
+        add_all(&mut self.limit_rows, &other.limit_rows);
+        add_all(&mut self.band_rows, &other.band_rows);
+        for (a, b) in self.band_exposure.iter_mut().zip(&other.band_exposure) {
+            *a += *b;
+        }
+        self.exposure_sum += other.exposure_sum;
+        self.exposure_missing += other.exposure_missing;
+        self.bads_approved += other.bads_approved;
+        self.bads_all += other.bads_all;
+        for (a, b) in self.segments.iter_mut().zip(&other.segments) {
+            a.merge(b);
+        }
+        self.add_skipped(&other.skipped_examples);
+        self.skipped += other.skipped - other.skipped_examples.len() as u64;
+    }
+
+    /// Sum of the exposure of approved rows: limits, or the exposure column.
+    pub fn approved_exposure(&self, policy: &CompiledPolicy) -> Decimal {
+        match policy.exposure {
+            Exposure::Column(_) => self.exposure_sum,
+            Exposure::Limit => self.limit_exposure(policy).iter().sum(),
+        }
+    }
+
+    /// Exposure per limit band (rows × amount); the last entry (no band) is zero.
+    pub fn limit_exposure(&self, policy: &CompiledPolicy) -> Vec<Decimal> {
+        policy
+            .limits
+            .iter()
+            .map(|b| b.amount)
+            .chain(std::iter::once(Decimal::ZERO))
+            .zip(&self.limit_rows)
+            .map(|(amount, rows)| amount * Decimal::from(*rows))
+            .collect()
+    }
+}
+
+fn add_all(a: &mut [u64], b: &[u64]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
+    }
+}

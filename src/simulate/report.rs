@@ -1,0 +1,358 @@
+//! The `simulate` report: the final aggregate, named and rated.
+//!
+//! Field names and shapes are the product surface of SPEC §3: other tools
+//! read this JSON. Counts are integers, rates are JSON numbers, money is a
+//! decimal string rounded to cents (sums are exact before rounding).
+
+use super::aggregate::Aggregate;
+use super::segment::SegmentSpec;
+use crate::dataset::batch::SkippedRow;
+use crate::policy::CompiledPolicy;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SimulationReport {
+    pub policy: String,
+    pub version: String,
+    pub rows: u64,
+    pub approved: u64,
+    pub declined: u64,
+    pub review: u64,
+    pub approval_rate: f64,
+    pub approved_exposure: String,
+    pub skipped_rows: u64,
+    pub reasons: Vec<ReasonStat>,
+    pub waterfall: Vec<WaterfallStep>,
+    pub limits: Vec<LimitStat>,
+    pub segments: BTreeMap<String, Vec<SegmentStat>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repayment: Option<RepaymentStat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedStat>,
+    pub manifest: Manifest,
+    /// Not in the JSON: shown on standard error.
+    #[serde(skip)]
+    pub skipped_examples: Vec<SkippedRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasonStat {
+    pub rule: String,
+    pub reason: String,
+    pub action: &'static str,
+    pub failed: u64,
+    pub primary: u64,
+    pub sole: u64,
+    /// `never_fails` or `shadowed` when the rule does no work on this data.
+    pub flag: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaterfallStep {
+    pub rule: String,
+    pub removed: u64,
+    pub remaining: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitStat {
+    /// The band's amount; `null` for approved rows no band matched.
+    pub amount: Option<String>,
+    pub approved: u64,
+    pub exposure: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentStat {
+    pub value: String,
+    pub rows: u64,
+    pub approved: u64,
+    pub review: u64,
+    pub declined: u64,
+    pub approval_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bads: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepaymentStat {
+    pub expected_defaults: f64,
+    pub expected_loss: String,
+    pub expected_revenue: String,
+    /// Mean outcome probabilities over approved rows.
+    pub outcomes: OutcomeMix,
+    /// Approved rows that no outcome band matched (left out of the expectations).
+    pub unmodelled: u64,
+}
+
+/// Outcome probabilities, in the order a repayment runs its course.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeMix {
+    pub returned: f64,
+    pub early: f64,
+    pub on_time: f64,
+    pub late: f64,
+    pub default: f64,
+}
+
+impl OutcomeMix {
+    pub fn entries(&self) -> [(&'static str, f64); 5] {
+        [
+            ("returned", self.returned),
+            ("early", self.early),
+            ("on_time", self.on_time),
+            ("late", self.late),
+            ("default", self.default),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservedStat {
+    /// Observed bads among approved rows (the backtest).
+    pub bads: u64,
+    pub bad_rate: f64,
+    /// Observed bads in the whole dataset, for comparison.
+    pub population_bads: u64,
+    pub population_bad_rate: f64,
+}
+
+/// Reproducibility: what produced this report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub polsim: &'static str,
+    pub policy_sha256: String,
+    pub data_sha256: String,
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub seed: Option<u64>,
+}
+
+/// Money for reports: rounded half away from zero to cents.
+pub fn money(d: Decimal) -> String {
+    let mut cents = d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    cents.rescale(2);
+    cents.to_string()
+}
+
+pub fn rate(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// A parameter value as JSON: a number or bool when it reads as one.
+pub fn param_json(raw: &str) -> serde_json::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return i.into();
+    }
+    if let Some(n) = raw
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+    {
+        return serde_json::Value::Number(n);
+    }
+    match raw {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ => raw.into(),
+    }
+}
+
+impl SimulationReport {
+    pub fn build(
+        policy: &CompiledPolicy,
+        agg: &Aggregate,
+        specs: &[SegmentSpec],
+        data_sha256: String,
+        seed: Option<u64>,
+    ) -> SimulationReport {
+        let reasons = policy
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ReasonStat {
+                rule: r.id.clone(),
+                reason: r.reason.clone(),
+                action: r.action.name(),
+                failed: agg.failed[i],
+                primary: agg.primary[i],
+                sole: agg.sole[i],
+                flag: if agg.failed[i] == 0 {
+                    Some("never_fails")
+                } else if agg.primary[i] == 0 {
+                    Some("shadowed")
+                } else {
+                    None
+                },
+            })
+            .collect();
+        let mut remaining = agg.rows;
+        let waterfall = policy
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                remaining -= agg.primary[i];
+                WaterfallStep {
+                    rule: r.id.clone(),
+                    removed: agg.primary[i],
+                    remaining,
+                }
+            })
+            .collect();
+        let exposures = agg.limit_exposure(policy);
+        let mut limits: Vec<LimitStat> = policy
+            .limits
+            .iter()
+            .enumerate()
+            .map(|(i, b)| LimitStat {
+                amount: Some(money(b.amount)),
+                approved: agg.limit_rows[i],
+                exposure: money(exposures[i]),
+            })
+            .collect();
+        let unlimited = agg.limit_rows.last().copied().unwrap_or(0);
+        if !policy.limits.is_empty() && unlimited > 0 {
+            limits.push(LimitStat {
+                amount: None,
+                approved: unlimited,
+                exposure: money(Decimal::ZERO),
+            });
+        }
+        let with_bads = policy.observed.is_some();
+        let segments = specs
+            .iter()
+            .zip(&agg.segments)
+            .map(|(spec, seg)| {
+                let rows = seg
+                    .rows(spec)
+                    .into_iter()
+                    .map(|(value, c)| SegmentStat {
+                        value,
+                        rows: c.rows,
+                        approved: c.approved,
+                        review: c.review,
+                        declined: c.declined,
+                        approval_rate: rate(c.approved, c.rows),
+                        bads: with_bads.then_some(c.bads),
+                    })
+                    .collect();
+                (spec.field.clone(), rows)
+            })
+            .collect();
+        SimulationReport {
+            policy: policy.id.clone(),
+            version: policy.version.clone(),
+            rows: agg.rows,
+            approved: agg.approved,
+            declined: agg.declined,
+            review: agg.review,
+            approval_rate: rate(agg.approved, agg.rows),
+            approved_exposure: money(agg.approved_exposure(policy)),
+            skipped_rows: agg.skipped,
+            reasons,
+            waterfall,
+            limits,
+            segments,
+            repayment: repayment(policy, agg),
+            observed: with_bads.then(|| ObservedStat {
+                bads: agg.bads_approved,
+                bad_rate: rate(agg.bads_approved, agg.approved),
+                population_bads: agg.bads_all,
+                population_bad_rate: rate(agg.bads_all, agg.rows),
+            }),
+            manifest: Manifest {
+                polsim: env!("CARGO_PKG_VERSION"),
+                policy_sha256: policy.sha256.clone(),
+                data_sha256,
+                params: policy
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), param_json(v)))
+                    .collect(),
+                seed,
+            },
+            skipped_examples: agg.skipped_examples.clone(),
+        }
+    }
+
+    /// Rules that did no work on this data, for the table's flags.
+    pub fn idle_rules(&self) -> impl Iterator<Item = &ReasonStat> {
+        self.reasons.iter().filter(|r| r.flag.is_some())
+    }
+}
+
+/// Exact expectations: per band, rows × p and exposure × p, summed.
+fn repayment(policy: &CompiledPolicy, agg: &Aggregate) -> Option<RepaymentStat> {
+    let r = policy.repayment.as_ref()?;
+    let mut defaults = Decimal::ZERO;
+    let mut loss = Decimal::ZERO;
+    let mut revenue = Decimal::ZERO;
+    let mut mix = [Decimal::ZERO; 5];
+    for (b, band) in r.bands.iter().enumerate() {
+        let rows = Decimal::from(agg.band_rows[b]);
+        let exposure = agg.band_exposure[b];
+        let [returned, _, _, late, default] = band.p;
+        defaults += rows * default;
+        loss += exposure * default * r.loss_given_default;
+        revenue +=
+            exposure * (Decimal::ONE - returned) * r.merchant_fee_rate + rows * late * r.late_fee;
+        for (m, p) in mix.iter_mut().zip(band.p) {
+            *m += rows * p;
+        }
+    }
+    let unmodelled = agg.band_rows.last().copied().unwrap_or(0);
+    let modelled = Decimal::from(agg.approved - unmodelled);
+    let share = |m: Decimal| {
+        if modelled.is_zero() {
+            0.0
+        } else {
+            to_f64(m / modelled)
+        }
+    };
+    let outcomes = OutcomeMix {
+        returned: share(mix[0]),
+        early: share(mix[1]),
+        on_time: share(mix[2]),
+        late: share(mix[3]),
+        default: share(mix[4]),
+    };
+    Some(RepaymentStat {
+        expected_defaults: to_f64(defaults),
+        expected_loss: money(loss),
+        expected_revenue: money(revenue),
+        outcomes,
+        unmodelled,
+    })
+}
+
+fn to_f64(d: Decimal) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    d.round_dp(10).to_f64().unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_always_shows_cents_and_rounds_half_away() {
+        assert_eq!(money(Decimal::new(5705000, 0)), "5705000.00");
+        assert_eq!(money(Decimal::new(12345, 3)), "12.35");
+        assert_eq!(money(Decimal::new(-12345, 3)), "-12.35");
+        assert_eq!(money(Decimal::new(1, 1)), "0.10");
+    }
+
+    #[test]
+    fn params_keep_their_json_kind() {
+        assert_eq!(param_json("600"), serde_json::json!(600));
+        assert_eq!(param_json("0.3"), serde_json::json!(0.3));
+        assert_eq!(param_json("true"), serde_json::json!(true));
+        assert_eq!(param_json("ecommerce"), serde_json::json!("ecommerce"));
+    }
+}
