@@ -204,7 +204,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// A `help:` text suggesting the closest name, or listing what exists.
-pub fn suggest<'a>(name: &str, what: &str, candidates: &[&'a str]) -> String {
+pub fn suggest(name: &str, what: &str, candidates: &[&str]) -> String {
     match did_you_mean(name, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None if candidates.is_empty() => format!("no {what} is defined"),

@@ -8,6 +8,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // A closed pipe (`polsim decide ... | head`) is the reader's choice, not an error.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             match &e {
                 Error::CheckFailed(summary) => eprintln!("check failed: {summary}"),

@@ -27,7 +27,11 @@ impl<'p> DecisionWriter<'p> {
         DecisionWriter {
             policy,
             format,
-            limits: policy.limits.iter().map(|b| b.amount.to_string()).collect(),
+            limits: policy
+                .limits
+                .iter()
+                .map(|b| crate::simulate::report::money(b.amount))
+                .collect(),
         }
     }
 

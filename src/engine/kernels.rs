@@ -167,3 +167,128 @@ fn truth(op: CmpOp, ord: Ordering) -> u8 {
     };
     if holds { TRUE } else { FALSE }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::chunker::Chunker;
+    use crate::dataset::schema::Schema;
+    use crate::dataset::value::FieldType;
+    use crate::policy::compile::ColumnSpec;
+
+    /// A batch with column 0 `x: int` holding 1, missing, 3.
+    fn batch() -> Batch {
+        let data = b"x,y\n1,a\n,b\n3,c\n";
+        let mut chunker = Chunker::new(&data[..], 1024);
+        let header = chunker.header().unwrap().unwrap();
+        let schema = Schema::resolve(
+            "t.csv",
+            &header,
+            &[ColumnSpec {
+                name: "x".into(),
+                ty: FieldType::Int,
+            }],
+        )
+        .unwrap();
+        let chunk = chunker.next_chunk().unwrap().unwrap();
+        let mut b = Batch::new(&schema);
+        crate::dataset::batch::Parser::default()
+            .parse(&chunk, &schema, false, &mut b, &mut Vec::new())
+            .unwrap();
+        b
+    }
+
+    fn run(cond: &Cond) -> Vec<u8> {
+        let b = batch();
+        let mut out = Vec::new();
+        eval(cond, &b, &mut out, &mut Scratch::default());
+        out
+    }
+
+    fn cmp(op: CmpOp, x: i64) -> Cond {
+        Cond::Compare {
+            column: 0,
+            op,
+            value: Value::Int(x),
+        }
+    }
+
+    #[test]
+    fn batch_has_a_missing_value() {
+        assert_eq!(batch().columns[0].valid, [true, false, true]);
+    }
+
+    #[test]
+    fn comparisons_with_missing_are_unknown() {
+        assert_eq!(run(&cmp(CmpOp::Gte, 2)), [FALSE, UNKNOWN, TRUE]);
+        assert_eq!(run(&cmp(CmpOp::Ne, 1)), [FALSE, UNKNOWN, TRUE]);
+        assert_eq!(
+            run(&Cond::Not(Box::new(cmp(CmpOp::Gte, 2)))),
+            [TRUE, UNKNOWN, FALSE]
+        );
+    }
+
+    #[test]
+    fn three_valued_truth_table() {
+        // Row 1 is unknown for any comparison; pair it with constant true/false.
+        let t = Cond::True;
+        let f = Cond::Not(Box::new(Cond::True));
+        let u = cmp(CmpOp::Eq, 1);
+        let all = |a: &Cond, b: &Cond| run(&Cond::All(vec![a.clone(), b.clone()]))[1];
+        let any = |a: &Cond, b: &Cond| run(&Cond::Any(vec![a.clone(), b.clone()]))[1];
+        assert_eq!(all(&u, &t), UNKNOWN);
+        assert_eq!(all(&u, &f), FALSE);
+        assert_eq!(all(&u, &u), UNKNOWN);
+        assert_eq!(any(&u, &t), TRUE);
+        assert_eq!(any(&u, &f), UNKNOWN);
+        assert_eq!(any(&u, &u), UNKNOWN);
+        assert_eq!(run(&Cond::All(vec![]))[1], TRUE);
+        assert_eq!(run(&Cond::Any(vec![]))[1], FALSE);
+    }
+
+    #[test]
+    fn missing_is_never_unknown() {
+        assert_eq!(
+            run(&Cond::Missing {
+                column: 0,
+                missing: true
+            }),
+            [FALSE, TRUE, FALSE]
+        );
+        assert_eq!(
+            run(&Cond::Missing {
+                column: 0,
+                missing: false
+            }),
+            [TRUE, FALSE, TRUE]
+        );
+    }
+
+    #[test]
+    fn in_between_and_not_in() {
+        let in13 = Cond::In {
+            column: 0,
+            values: vec![Value::Int(1), Value::Int(3)],
+            negate: false,
+        };
+        assert_eq!(run(&in13), [TRUE, UNKNOWN, TRUE]);
+        let not_in1 = Cond::In {
+            column: 0,
+            values: vec![Value::Int(1)],
+            negate: true,
+        };
+        assert_eq!(run(&not_in1), [FALSE, UNKNOWN, TRUE]);
+        let empty = Cond::In {
+            column: 0,
+            values: vec![],
+            negate: false,
+        };
+        assert_eq!(run(&empty), [FALSE, UNKNOWN, FALSE]);
+        let between = Cond::Between {
+            column: 0,
+            lo: Value::Int(1),
+            hi: Value::Int(2),
+        };
+        assert_eq!(run(&between), [TRUE, UNKNOWN, FALSE]);
+    }
+}

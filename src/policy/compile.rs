@@ -536,7 +536,7 @@ mod tests {
             "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ score: {{ gte: $min_scre }} }} }}\n"
         ));
         assert!(e.contains("undefined parameter `$min_scre`"), "{e}");
-        assert!(e.contains("did you mean `min_score`?"), "{e}");
+        assert!(e.contains("did you mean `$min_score`?"), "{e}");
     }
 
     #[test]

@@ -161,11 +161,18 @@ fn field(
     let Some((column, ty)) = scope.field(key.as_str()) else {
         let mut names = scope.field_names();
         names.extend(COMBINATORS);
-        let help = suggest(key.as_str(), "fields", &names);
+        let help = match crate::error::did_you_mean(key.as_str(), names.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!(
+                "declare `{}` under `fields` with its type; {}",
+                key.as_str(),
+                suggest(key.as_str(), "fields", &names)
+            ),
+        };
         src.key_error(
             key,
             format!("unknown field `{}` in a condition", key.as_str()),
-            format!("{help}; declare the field under `fields` with its type"),
+            help,
         );
         return None;
     };
@@ -312,7 +319,7 @@ fn values(
     let mut out = Vec::with_capacity(items.len());
     let mut ok = true;
     for item in items.iter() {
-        match src.scalar(item, "a list item").map(|s| s.clone()) {
+        match src.scalar(item, "a list item").cloned() {
             Some(s) => match literal(src, scope, &s, ty, name) {
                 Some(v) => out.push(v),
                 None => ok = false,
@@ -334,12 +341,15 @@ pub fn literal(
     let text = node.as_str();
     if let Some(param) = text.strip_prefix('$') {
         let Some(raw) = scope.param(param) else {
-            let help = suggest(param, "parameters", &scope.param_names());
-            src.key_error(
-                node,
-                format!("undefined parameter `${param}`"),
-                format!("{help}; define it under `params`"),
-            );
+            let names = scope.param_names();
+            let help = match crate::error::did_you_mean(param, names.iter().copied()) {
+                Some(best) => format!("did you mean `${best}`?"),
+                None => format!(
+                    "define `{param}` under `params`; {}",
+                    suggest(param, "parameters", &names)
+                ),
+            };
+            src.key_error(node, format!("undefined parameter `${param}`"), help);
             return None;
         };
         let raw = raw.to_owned();

@@ -7,107 +7,109 @@ pub fn render(r: &SimulationReport) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    let mut row = |section: &str, item: &str, metric: &str, value: String| {
-        let _ = w.write_record([section, item, metric, value.as_str()]);
-    };
-    row("section", "item", "metric", "value".to_owned());
-    row("summary", &r.policy, "version", r.version.clone());
-    for (metric, v) in [
-        ("rows", r.rows),
-        ("approved", r.approved),
-        ("review", r.review),
-        ("declined", r.declined),
-        ("skipped_rows", r.skipped_rows),
-    ] {
-        row("summary", &r.policy, metric, v.to_string());
-    }
-    row(
-        "summary",
-        &r.policy,
-        "approval_rate",
-        r.approval_rate.to_string(),
-    );
-    row(
-        "summary",
-        &r.policy,
-        "approved_exposure",
-        r.approved_exposure.clone(),
-    );
-    for s in &r.reasons {
-        row("reason", &s.rule, "reason", s.reason.clone());
-        row("reason", &s.rule, "failed", s.failed.to_string());
-        row("reason", &s.rule, "primary", s.primary.to_string());
-        row("reason", &s.rule, "sole", s.sole.to_string());
-        if let Some(flag) = s.flag {
-            row("reason", &s.rule, "flag", flag.to_owned());
+    {
+        let mut row = |section: &str, item: &str, metric: &str, value: String| {
+            // Writing into memory cannot fail.
+            let _ = w.write_record([section, item, metric, value.as_str()]);
+        };
+        row("section", "item", "metric", "value".to_owned());
+        row("summary", &r.policy, "version", r.version.clone());
+        for (metric, v) in [
+            ("rows", r.rows),
+            ("approved", r.approved),
+            ("review", r.review),
+            ("declined", r.declined),
+            ("skipped_rows", r.skipped_rows),
+        ] {
+            row("summary", &r.policy, metric, v.to_string());
         }
-    }
-    for s in &r.waterfall {
-        row("waterfall", &s.rule, "removed", s.removed.to_string());
-        row("waterfall", &s.rule, "remaining", s.remaining.to_string());
-    }
-    for l in &r.limits {
-        let item = l.amount.clone().unwrap_or_else(|| "(no band)".to_owned());
-        row("limit", &item, "approved", l.approved.to_string());
-        row("limit", &item, "exposure", l.exposure.clone());
-    }
-    for (field, values) in &r.segments {
-        for s in values {
-            let section = format!("segment:{field}");
-            row(&section, &s.value, "rows", s.rows.to_string());
-            row(&section, &s.value, "approved", s.approved.to_string());
-            row(
-                &section,
-                &s.value,
-                "approval_rate",
-                s.approval_rate.to_string(),
-            );
-            if let Some(b) = s.bads {
-                row(&section, &s.value, "bads", b.to_string());
+        row(
+            "summary",
+            &r.policy,
+            "approval_rate",
+            r.approval_rate.to_string(),
+        );
+        row(
+            "summary",
+            &r.policy,
+            "approved_exposure",
+            r.approved_exposure.clone(),
+        );
+        for s in &r.reasons {
+            row("reason", &s.rule, "reason", s.reason.clone());
+            row("reason", &s.rule, "failed", s.failed.to_string());
+            row("reason", &s.rule, "primary", s.primary.to_string());
+            row("reason", &s.rule, "sole", s.sole.to_string());
+            if let Some(flag) = s.flag {
+                row("reason", &s.rule, "flag", flag.to_owned());
             }
         }
-    }
-    if let Some(p) = &r.repayment {
-        row(
-            "repayment",
-            "",
-            "expected_defaults",
-            p.expected_defaults.to_string(),
-        );
-        row("repayment", "", "expected_loss", p.expected_loss.clone());
-        row(
-            "repayment",
-            "",
-            "expected_revenue",
-            p.expected_revenue.clone(),
-        );
-        for (name, share) in p.outcomes.entries() {
-            row("repayment", name, "probability", share.to_string());
+        for s in &r.waterfall {
+            row("waterfall", &s.rule, "removed", s.removed.to_string());
+            row("waterfall", &s.rule, "remaining", s.remaining.to_string());
         }
-    }
-    if let Some(o) = &r.observed {
-        row("observed", "approved", "bads", o.bads.to_string());
-        row("observed", "approved", "bad_rate", o.bad_rate.to_string());
-        row("observed", "all", "bads", o.population_bads.to_string());
+        for l in &r.limits {
+            let item = l.amount.clone().unwrap_or_else(|| "(no band)".to_owned());
+            row("limit", &item, "approved", l.approved.to_string());
+            row("limit", &item, "exposure", l.exposure.clone());
+        }
+        for (field, values) in &r.segments {
+            for s in values {
+                let section = format!("segment:{field}");
+                row(&section, &s.value, "rows", s.rows.to_string());
+                row(&section, &s.value, "approved", s.approved.to_string());
+                row(
+                    &section,
+                    &s.value,
+                    "approval_rate",
+                    s.approval_rate.to_string(),
+                );
+                if let Some(b) = s.bads {
+                    row(&section, &s.value, "bads", b.to_string());
+                }
+            }
+        }
+        if let Some(p) = &r.repayment {
+            row(
+                "repayment",
+                "",
+                "expected_defaults",
+                p.expected_defaults.to_string(),
+            );
+            row("repayment", "", "expected_loss", p.expected_loss.clone());
+            row(
+                "repayment",
+                "",
+                "expected_revenue",
+                p.expected_revenue.clone(),
+            );
+            for (name, share) in p.outcomes.entries() {
+                row("repayment", name, "probability", share.to_string());
+            }
+        }
+        if let Some(o) = &r.observed {
+            row("observed", "approved", "bads", o.bads.to_string());
+            row("observed", "approved", "bad_rate", o.bad_rate.to_string());
+            row("observed", "all", "bads", o.population_bads.to_string());
+            row(
+                "observed",
+                "all",
+                "bad_rate",
+                o.population_bad_rate.to_string(),
+            );
+        }
         row(
-            "observed",
-            "all",
-            "bad_rate",
-            o.population_bad_rate.to_string(),
+            "manifest",
+            "",
+            "policy_sha256",
+            r.manifest.policy_sha256.clone(),
+        );
+        row(
+            "manifest",
+            "",
+            "data_sha256",
+            r.manifest.data_sha256.clone(),
         );
     }
-    row(
-        "manifest",
-        "",
-        "policy_sha256",
-        r.manifest.policy_sha256.clone(),
-    );
-    row(
-        "manifest",
-        "",
-        "data_sha256",
-        r.manifest.data_sha256.clone(),
-    );
-    drop(row);
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

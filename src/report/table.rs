@@ -61,7 +61,7 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         let _ = writeln!(out, "skipped malformed rows: {}", group(r.skipped_rows));
     }
 
-    heading(&mut out, "Decline reasons");
+    heading(&mut out, "Reasons (rules that failed)");
     let mut t = table(
         style,
         &[
@@ -230,7 +230,7 @@ pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

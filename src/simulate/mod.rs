@@ -79,3 +79,108 @@ pub fn aggregate(
     )?;
     Ok((total, summary))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::compile_file;
+    use proptest::prelude::*;
+    use std::path::Path;
+    use std::sync::OnceLock;
+
+    fn data() -> &'static [u8] {
+        static DATA: OnceLock<Vec<u8>> = OnceLock::new();
+        DATA.get_or_init(|| {
+            let mut out = Vec::new();
+            crate::synthetic::write_dataset(&mut out, 3000, 11).unwrap();
+            out
+        })
+    }
+
+    fn aggregate_with(chunk_size: usize, threads: usize) -> Aggregate {
+        let policy = compile_file(Path::new("policies/merchant_review.yaml"), &[]).unwrap();
+        let options = SimulateOptions {
+            segments: vec![
+                SegmentSpec::parse("scenario").unwrap(),
+                SegmentSpec::parse("zhima_score:600,700").unwrap(),
+            ],
+            skip_bad_rows: false,
+            stream: StreamOptions {
+                threads,
+                chunk_size,
+                progress: false,
+            },
+        };
+        aggregate(
+            &policy,
+            Input::from_bytes("t.csv", data().to_vec()),
+            &options,
+        )
+        .unwrap()
+        .0
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        /// However the data is chunked and however many threads run, the totals are the same.
+        #[test]
+        fn totals_do_not_depend_on_chunking_or_threads(chunk_size in 40usize..200_000, threads in 1usize..5) {
+            let reference = aggregate_with(1 << 20, 1);
+            prop_assert_eq!(reference.rows, 3000);
+            prop_assert_eq!(aggregate_with(chunk_size, threads), reference);
+        }
+    }
+
+    #[test]
+    fn merging_is_order_independent() {
+        let policy = compile_file(Path::new("policies/jd_plus.yaml"), &[]).unwrap();
+        let specs = [SegmentSpec::parse("city_tier").unwrap()];
+        let mut parts = Vec::new();
+        let options = SimulateOptions {
+            segments: specs.to_vec(),
+            stream: StreamOptions {
+                threads: 1,
+                chunk_size: 4096,
+                progress: false,
+            },
+            ..Default::default()
+        };
+        let mut columns = policy.columns.clone();
+        columns.extend(specs.iter().map(SegmentSpec::column));
+        crate::dataset::stream::run(
+            Input::from_bytes("t.csv", data().to_vec()),
+            &columns,
+            &options.stream,
+            |schema| {
+                (
+                    Parser::default(),
+                    Batch::new(schema),
+                    Evaluator::new(&policy),
+                    Decisions::default(),
+                )
+            },
+            |(p, b, e, d), chunk, schema| {
+                p.parse(chunk, schema, false, b, &mut Vec::new())?;
+                e.evaluate(b, d);
+                let mut agg = Aggregate::new(&policy, &specs);
+                agg.add(&policy, b, d, &specs, policy.columns.len());
+                Ok(agg)
+            },
+            |agg| {
+                parts.push(agg);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(parts.len() > 10);
+        let fold = |order: &mut dyn Iterator<Item = &Aggregate>| {
+            let mut total = Aggregate::new(&policy, &specs);
+            order.for_each(|a| total.merge(a));
+            total
+        };
+        let forward = fold(&mut parts.iter());
+        let backward = fold(&mut parts.iter().rev());
+        assert_eq!(forward, backward);
+        assert_eq!(forward.rows, 3000);
+    }
+}
