@@ -111,10 +111,18 @@ where
     let cancel = AtomicBool::new(false);
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
     let (result_tx, result_rx) = crossbeam_channel::bounded::<(usize, u64, Result<R>)>(threads * 2);
+    // Tickets bound the chunks read but not yet merged (queued, in work, or
+    // waiting for an earlier chunk), so memory stays bounded even when one
+    // chunk is slow: the reader takes a ticket per chunk, the merger returns it.
+    let window = threads * 4;
+    let (ticket_tx, ticket_rx) = crossbeam_channel::bounded::<()>(window);
+    for _ in 0..window {
+        let _ = ticket_tx.send(());
+    }
 
     let outcome = std::thread::scope(|scope| {
         let reader = scope.spawn(|| -> std::io::Result<Chunker<Box<dyn Read + Send>>> {
-            while !cancel.load(Ordering::Relaxed) {
+            while !cancel.load(Ordering::Relaxed) && ticket_rx.recv().is_ok() {
                 match chunker.next_chunk()? {
                     Some(chunk) => {
                         if chunk_tx.send(chunk).is_err() {
@@ -147,10 +155,11 @@ where
         drop(result_tx);
         drop(chunk_rx);
 
-        let merged = merge_in_order(&result_rx, &mut merge, &progress);
+        let merged = merge_in_order(&result_rx, &mut merge, &progress, &ticket_tx);
         if merged.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
+        drop(ticket_tx);
         drop(result_rx);
         let read = reader.join().expect("the reader thread does not panic");
         (merged, read)
@@ -171,6 +180,7 @@ fn merge_in_order<R>(
     results: &crossbeam_channel::Receiver<(usize, u64, Result<R>)>,
     merge: &mut impl FnMut(R) -> Result<()>,
     progress: &ProgressBar,
+    tickets: &crossbeam_channel::Sender<()>,
 ) -> Result<()> {
     let mut pending = BTreeMap::new();
     let mut next = 0;
@@ -179,6 +189,7 @@ fn merge_in_order<R>(
         pending.insert(index, (lines, result));
         while let Some((lines, result)) = pending.remove(&next) {
             merge(result?)?;
+            let _ = tickets.send(());
             rows += lines;
             progress.set_position(rows);
             next += 1;
