@@ -207,7 +207,7 @@ pub fn did_you_mean<'a>(
 pub fn suggest(name: &str, what: &str, candidates: &[&str]) -> String {
     match did_you_mean(name, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
-        None if candidates.is_empty() => format!("no {what} is defined"),
+        None if candidates.is_empty() => format!("no {what} are defined"),
         None => format!(
             "{what} defined: {}",
             candidates

@@ -39,7 +39,7 @@ pub fn run(args: &Args) -> Result<()> {
                             "  ok: `{}` fits: {rows} rows, every declared field present and parseable",
                             data.display()
                         ),
-                        Err(e @ Error::Io { .. }) => return Err(e),
+                        Err(e @ (Error::Io { .. } | Error::Usage(_))) => return Err(e),
                         Err(e) => {
                             eprintln!("{e}");
                             failures += 1;
@@ -47,7 +47,7 @@ pub fn run(args: &Args) -> Result<()> {
                     }
                 }
             }
-            Err(e @ Error::Io { .. }) => return Err(e),
+            Err(e @ (Error::Io { .. } | Error::Usage(_))) => return Err(e),
             Err(e) => {
                 eprintln!("{e}");
                 failures += 1;
@@ -55,7 +55,11 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     if failures > 0 {
-        return Err(Error::CheckFailed(format!("{failures} problem(s) found")));
+        return Err(Error::CheckFailed(format!(
+            "{failures} of {} polic{} did not pass",
+            args.policies.len(),
+            if args.policies.len() == 1 { "y" } else { "ies" }
+        )));
     }
     Ok(())
 }
@@ -110,9 +114,11 @@ fn check_data(policy: &CompiledPolicy, data: &std::path::Path, common: &Common) 
             quiet: false,
             ..common.clone()
         };
-        report_skipped(&quiet, bad_count, &bad, &name);
+        let headline =
+            format!("error: {bad_count} row(s) of `{name}` do not parse as the policy declares");
+        report_skipped(&quiet, &headline, bad_count, &bad, &name);
         return Err(Error::CheckFailed(format!(
-            "{bad_count} row(s) of `{name}` do not parse as the policy declares"
+            "{bad_count} row(s) of `{name}` do not fit the policy"
         )));
     }
     Ok(rows)

@@ -90,6 +90,8 @@ pub fn run(args: &Args) -> Result<()> {
             out.flush().map_err(|e| Error::write(name, e))?;
         }
     }
-    report_skipped(&args.common, skipped_count, &examples, &name);
+    let headline =
+        format!("note: skipped {skipped_count} malformed row(s) of `{name}` (--skip-bad-rows)");
+    report_skipped(&args.common, &headline, skipped_count, &examples, &name);
     Ok(())
 }

@@ -150,9 +150,10 @@ pub fn write_atomically(
     Ok(())
 }
 
-/// Reports skipped rows on standard error: how many, and the first few.
+/// Lists rows that did not parse on standard error: how many, then the first few.
 pub fn report_skipped(
     common: &Common,
+    headline: &str,
     count: u64,
     examples: &[crate::dataset::batch::SkippedRow],
     data: &str,
@@ -160,7 +161,7 @@ pub fn report_skipped(
     if count == 0 || common.quiet {
         return;
     }
-    eprintln!("note: skipped {count} malformed row(s) of `{data}` (--skip-bad-rows)");
+    eprintln!("{headline}");
     for s in examples {
         eprintln!("  {data}:{}: {}", s.line, s.reason);
     }

@@ -38,8 +38,13 @@ pub fn run(args: &Args) -> Result<()> {
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
     let report = simulate::run(&policy, input, &options)?;
+    let headline = format!(
+        "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",
+        report.skipped_rows
+    );
     report_skipped(
         &args.common,
+        &headline,
         report.skipped_rows,
         &report.skipped_examples,
         &name,

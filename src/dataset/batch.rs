@@ -8,6 +8,7 @@ use super::chunker::Chunk;
 use super::schema::Schema;
 use super::value::{FieldType, parse_bool, parse_decimal, parse_float, parse_int};
 use crate::error::{Diagnostic, Error, Location, Result};
+use crate::policy::compile::Role;
 use rust_decimal::Decimal;
 
 /// The values of one column.
@@ -87,7 +88,7 @@ impl Column {
                 push_parsed(v, missing, cell, |c| parse_bool(c).map(u8::from), 0)
             }
             ColumnData::Str { bytes, ends } => {
-                bytes.extend_from_slice(cell);
+                bytes.extend_from_slice(cell.trim_ascii());
                 ends.push(bytes.len() as u32);
                 true
             }
@@ -182,6 +183,10 @@ impl Parser {
             .flexible(true)
             .from_reader(&chunk.bytes[..]);
         let record = &mut self.record;
+        let bytes = &chunk.bytes[..];
+        // The line of the record being read, advanced by counting newlines
+        // from the previous record's start to this one's.
+        let (mut line, mut cursor) = (chunk.first_line, 0usize);
         loop {
             match reader.read_byte_record(record) {
                 Ok(true) => {}
@@ -194,8 +199,18 @@ impl Parser {
                     ));
                 }
             }
-            let line = chunk.first_line + record.position().map_or(1, |p| p.line()) - 1;
-            match parse_record(record, schema, batch, line) {
+            // The parser's position is where it stood before the record: it may
+            // still be on the previous record's line ending or on blank lines.
+            let mut start = record
+                .position()
+                .map_or(cursor, |p| p.byte() as usize)
+                .max(cursor);
+            while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+                start += 1;
+            }
+            line += bytecount::count(&bytes[cursor..start], b'\n') as u64;
+            cursor = start;
+            match parse_record(record, &bytes[start..], schema, batch, line) {
                 Ok(()) => {
                     batch.lines.push(line);
                     batch.len += 1;
@@ -219,8 +234,10 @@ impl Parser {
     }
 }
 
+/// `raw` is the input from the record's first byte on, to locate a bad cell.
 fn parse_record(
     record: &csv::ByteRecord,
+    raw: &[u8],
     schema: &Schema,
     batch: &mut Batch,
     line: u64,
@@ -235,7 +252,8 @@ fn parse_record(
     for (col, p) in batch.columns.iter_mut().zip(&schema.columns) {
         let cell = &record[p.csv_index];
         if !col.push(cell) {
-            let column = 1 + (0..p.csv_index).map(|i| record[i].len() + 1).sum::<usize>();
+            let (extra_lines, column) = locate_field(raw, p.csv_index);
+            let line = line + extra_lines;
             return Err(Error::Data(
                 Diagnostic::new(format!(
                     "`{}` in column `{}` (field {}) is not a {}",
@@ -245,14 +263,53 @@ fn parse_record(
                     p.ty
                 ))
                 .at(Location::new(&schema.source, line as usize, column))
-                .help(format!(
-                    "expected {}; fix the value, leave the cell empty for a missing value, or pass --skip-bad-rows to count and skip such rows",
-                    p.ty.example()
-                )),
+                .help(match p.role {
+                    Role::Segment => format!("`--by {0}:EDGES` bins numbers; for one segment per value write `--by {0}`", p.name),
+                    _ => format!(
+                        "expected {}; fix the value, leave the cell empty for a missing value, or pass --skip-bad-rows to count and skip such rows",
+                        p.ty.example()
+                    ),
+                }),
             ));
         }
     }
     Ok(())
+}
+
+/// Where field `index` of the record at the start of `raw` begins: lines
+/// after the record's first line, and the 1-based character column on that
+/// line. Follows the parser's quoting rules; only used to report an error.
+fn locate_field(raw: &[u8], index: usize) -> (u64, usize) {
+    let (mut field, mut in_quotes, mut at_field_start) = (0, false, true);
+    let mut i = 0;
+    while i < raw.len() && field < index {
+        let b = raw[i];
+        if in_quotes {
+            if b == b'"' {
+                if raw.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+        } else if b == b'"' && at_field_start {
+            in_quotes = true;
+        } else if b == b',' {
+            field += 1;
+        } else if b == b'\n' {
+            break;
+        }
+        at_field_start = b == b',' && !in_quotes;
+        i += 1;
+    }
+    let before = &raw[..i];
+    let lines = bytecount::count(before, b'\n') as u64;
+    let line_start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
+    let column = 1 + before[line_start..]
+        .iter()
+        .filter(|b| (**b & 0xC0) != 0x80)
+        .count();
+    (lines, column)
 }
 
 #[cfg(test)]
@@ -266,15 +323,9 @@ mod tests {
         cols: &[(&str, FieldType)],
         skip: bool,
     ) -> (Result<Batch>, Vec<SkippedRow>) {
-        let mut chunker = Chunker::new(data.as_bytes(), 1 << 16);
+        let mut chunker = Chunker::new(data.as_bytes(), 1 << 16, "t.csv");
         let header: Header = chunker.header().unwrap().unwrap();
-        let specs: Vec<ColumnSpec> = cols
-            .iter()
-            .map(|(n, t)| ColumnSpec {
-                name: n.to_string(),
-                ty: *t,
-            })
-            .collect();
+        let specs: Vec<ColumnSpec> = cols.iter().map(|(n, t)| ColumnSpec::new(*n, *t)).collect();
         let schema = Schema::resolve("d.csv", &header, &specs).unwrap();
         let chunk = chunker.next_chunk().unwrap().unwrap();
         let mut batch = Batch::new(&schema);
@@ -319,6 +370,24 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("d.csv:3:4"), "{e}");
+    }
+
+    #[test]
+    fn locates_fields_past_quotes_and_newlines() {
+        assert_eq!(locate_field(b"\"a,1\",6x0\n", 1), (0, 7));
+        assert_eq!(locate_field(b"\"x\ny\",b,c", 2), (1, 6));
+        assert_eq!(locate_field("é,x".as_bytes(), 1), (0, 3));
+        assert_eq!(locate_field(b"a,\"q\"\"r\",z", 2), (0, 10));
+    }
+
+    #[test]
+    fn line_numbers_survive_crlf_and_blank_lines() {
+        let (b, _) = parse(
+            "s,t\r\n1,a\r\n\r\n2,b\r\n\n3,c\n",
+            &[("s", FieldType::Int)],
+            false,
+        );
+        assert_eq!(b.unwrap().lines, [2, 4, 6]);
     }
 
     #[test]

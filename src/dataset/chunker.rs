@@ -12,12 +12,18 @@
 //! starts on (errors name lines), and hashes every byte for the report's
 //! manifest.
 
+use crate::error::{Diagnostic, Error, Location, Result};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
+use std::path::Path;
 
 /// Default chunk size: large enough to amortise per-chunk costs, small enough
 /// that a few chunks per thread in flight keep memory bounded.
 pub const CHUNK_SIZE: usize = 1 << 20;
+
+/// The longest record the chunker accepts. Longer ones are almost always an
+/// unclosed quote, which would otherwise read the rest of the file into memory.
+pub const MAX_RECORD: usize = 64 << 20;
 
 /// A run of whole records.
 pub struct Chunk {
@@ -37,6 +43,8 @@ pub struct Header {
 
 pub struct Chunker<R> {
     reader: R,
+    /// How the input is named in messages.
+    name: String,
     /// Bytes read but not yet handed out, starting at a record boundary.
     pending: Vec<u8>,
     eof: bool,
@@ -48,9 +56,10 @@ pub struct Chunker<R> {
 }
 
 impl<R: Read> Chunker<R> {
-    pub fn new(reader: R, chunk_size: usize) -> Self {
+    pub fn new(reader: R, chunk_size: usize, name: &str) -> Self {
         Chunker {
             reader,
+            name: name.to_owned(),
             pending: Vec::with_capacity(chunk_size + 4096),
             eof: false,
             chunk_size: chunk_size.max(1),
@@ -62,7 +71,7 @@ impl<R: Read> Chunker<R> {
     }
 
     /// Reads the header record; `None` for an empty input.
-    pub fn header(&mut self) -> io::Result<Option<Header>> {
+    pub fn header(&mut self) -> Result<Option<Header>> {
         let mut want = self.chunk_size;
         let end = loop {
             self.fill(want)?;
@@ -76,6 +85,9 @@ impl<R: Read> Chunker<R> {
         };
         if end == 0 {
             return Ok(None);
+        }
+        if has_bare_cr(&self.pending[..end]) {
+            return Err(self.data_error(1, "lines end with a bare carriage return (old Mac line endings)", "convert the file to LF or CRLF line endings, e.g. `tr '\\r' '\\n' < in.csv > out.csv`"));
         }
         let mut bytes: &[u8] = &self.pending[..end];
         if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
@@ -98,7 +110,7 @@ impl<R: Read> Chunker<R> {
     }
 
     /// The next run of whole records, `None` at the end of the input.
-    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>> {
         let mut want = self.chunk_size;
         loop {
             self.fill(want)?;
@@ -113,7 +125,11 @@ impl<R: Read> Chunker<R> {
             match cut {
                 Some(cut) => return Ok(Some(self.emit(cut))),
                 // A single record longer than the chunk: read on until it ends.
-                None => want = self.pending.len() * 2,
+                None if self.pending.len() < MAX_RECORD => want = self.pending.len() * 2,
+                None => {
+                    let message = format!("a record is longer than {} MiB", MAX_RECORD >> 20);
+                    return Err(self.data_error(self.next_line, &message, "this usually means a quote that is never closed: check the quoting from this line on"));
+                }
             }
         }
     }
@@ -144,8 +160,16 @@ impl<R: Read> Chunker<R> {
         chunk
     }
 
+    fn data_error(&self, line: u64, message: &str, help: &str) -> Error {
+        Error::Data(
+            Diagnostic::new(message)
+                .at(Location::new(&self.name, line as usize, 1))
+                .help(help),
+        )
+    }
+
     /// Reads until `pending` holds at least `want` bytes or the input ends.
-    fn fill(&mut self, want: usize) -> io::Result<()> {
+    fn fill(&mut self, want: usize) -> Result<()> {
         while !self.eof && self.pending.len() < want {
             let start = self.pending.len();
             self.pending.resize(want.max(start + 4096), 0);
@@ -155,7 +179,7 @@ impl<R: Read> Chunker<R> {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         self.pending.truncate(start);
-                        return Err(e);
+                        return Err(Error::read(Path::new(&self.name), e));
                     }
                 }
             };
@@ -172,33 +196,66 @@ impl<R: Read> Chunker<R> {
 
 /// The end (exclusive) of the first record: just past its newline.
 fn first_record_end(buf: &[u8]) -> Option<usize> {
-    let mut in_quotes = false;
-    for i in memchr::memchr2_iter(b'"', b'\n', buf) {
-        if buf[i] == b'"' {
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            return Some(i + 1);
-        }
-    }
-    None
+    record_ends(buf, true)
 }
 
 /// The end (exclusive) of the last whole record in `buf`, which starts at a
-/// record boundary: just past the last newline outside quotes.
+/// record boundary: just past the last newline outside a quoted field.
 pub fn last_record_end(buf: &[u8]) -> Option<usize> {
     if memchr::memchr(b'"', buf).is_none() {
         return memchr::memrchr(b'\n', buf).map(|i| i + 1);
     }
-    let mut in_quotes = false;
+    record_ends(buf, false)
+}
+
+/// Finds record ends the way the CSV parser reads quotes: a quote opens a
+/// quoted field only at the start of a field; inside one, `""` is a literal
+/// quote and a lone `"` closes it; anywhere else a quote is an ordinary
+/// character (`x"y` is the three characters it looks like). Tracking plain
+/// quote parity instead would disagree with the parser on such fields and
+/// cut a record in two. Returns the first end when `first`, else the last.
+fn record_ends(buf: &[u8], first: bool) -> Option<usize> {
     let mut last = None;
-    for i in memchr::memchr2_iter(b'"', b'\n', buf) {
+    let mut i = 0;
+    let n = buf.len();
+    while i < n {
+        // At the start of a field.
         if buf[i] == b'"' {
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            last = Some(i + 1);
+            // A quoted field: find its closing quote, skipping `""`.
+            i += 1;
+            loop {
+                match memchr::memchr(b'"', &buf[i..]) {
+                    None => return last,
+                    Some(q) if i + q + 1 < n && buf[i + q + 1] == b'"' => i += q + 2,
+                    Some(q) if i + q + 1 == n => return last, // cannot tell yet whether it is `""`
+                    Some(q) => {
+                        i += q + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        // The rest of the field is unquoted: up to the next comma or newline.
+        match memchr::memchr2(b',', b'\n', &buf[i..]) {
+            None => return last,
+            Some(d) => {
+                i += d;
+                if buf[i] == b'\n' {
+                    last = Some(i + 1);
+                    if first {
+                        return last;
+                    }
+                }
+                i += 1;
+            }
         }
     }
     last
+}
+
+/// Whether `buf` ends lines with a bare carriage return (old Mac format).
+fn has_bare_cr(buf: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', buf).any(|i| buf.get(i + 1) != Some(&b'\n'))
 }
 
 #[cfg(test)]
@@ -206,7 +263,7 @@ mod tests {
     use super::*;
 
     fn chunks(input: &[u8], size: usize) -> (Vec<String>, Vec<(u64, String)>) {
-        let mut c = Chunker::new(input, size);
+        let mut c = Chunker::new(input, size, "t.csv");
         let header = c.header().unwrap().map(|h| h.names).unwrap_or_default();
         let mut out = Vec::new();
         while let Some(ch) = c.next_chunk().unwrap() {
@@ -235,6 +292,25 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_inside_an_unquoted_field_is_literal() {
+        let buf = b"x\"y,\"p\nq\",7\na,b,c\n";
+        assert_eq!(first_record_end(buf), Some(12));
+        assert_eq!(last_record_end(buf), Some(buf.len()));
+        assert_eq!(last_record_end(&buf[..8]), None);
+        assert_eq!(last_record_end(b"\"a\"\"\nb\"\nc\n"), Some(10));
+    }
+
+    #[test]
+    fn bare_carriage_returns_are_refused() {
+        let mut c = Chunker::new(&b"a,b\r1,2\r"[..], 64, "t.csv");
+        let e = c.header().err().expect("refused").to_string();
+        assert!(
+            e.contains("bare carriage return") && e.contains("t.csv:1:1"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn strips_bom_and_handles_missing_final_newline() {
         let (header, out) = chunks(b"\xEF\xBB\xBFid, score\r\n1,2", 4);
         assert_eq!(header, ["id", "score"]);
@@ -243,14 +319,14 @@ mod tests {
 
     #[test]
     fn empty_input_has_no_header() {
-        let mut c = Chunker::new(&b""[..], 16);
+        let mut c = Chunker::new(&b""[..], 16, "t.csv");
         assert!(c.header().unwrap().is_none());
     }
 
     #[test]
     fn hashes_every_byte() {
         let data = b"a\n1\n2\n";
-        let mut c = Chunker::new(&data[..], 2);
+        let mut c = Chunker::new(&data[..], 2, "t.csv");
         c.header().unwrap();
         while c.next_chunk().unwrap().is_some() {}
         assert_eq!(

@@ -3,13 +3,14 @@
 use super::chunker::Header;
 use super::value::FieldType;
 use crate::error::{Diagnostic, Error, Location, Result, did_you_mean};
-use crate::policy::compile::ColumnSpec;
+use crate::policy::compile::{ColumnSpec, Role};
 
 /// A column to read: where it is in each record and how to parse it.
 #[derive(Debug, Clone)]
 pub struct Projected {
     pub name: String,
     pub ty: FieldType,
+    pub role: Role,
     /// Position in the CSV record, from 0.
     pub csv_index: usize,
 }
@@ -40,6 +41,7 @@ impl Schema {
                 (Some((i, _)), None) => projected.push(Projected {
                     name: c.name.clone(),
                     ty: c.ty,
+                    role: c.role,
                     csv_index: i,
                 }),
                 (Some(_), Some(_)) => {
@@ -49,7 +51,7 @@ impl Schema {
                             .help("rename or remove the duplicate column so it is clear which one to read"),
                     ));
                 }
-                (None, _) => return Err(missing_column(source, header, &c.name)),
+                (None, _) => return Err(missing_column(source, header, c)),
             }
         }
         Ok(Schema {
@@ -61,7 +63,13 @@ impl Schema {
     }
 }
 
-fn missing_column(source: &str, header: &Header, name: &str) -> Error {
+fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
+    let name = column.name.as_str();
+    let why = match column.role {
+        Role::Policy => "which the policy reads",
+        Role::Declared => "which the policy declares",
+        Role::Segment => "named by `--by`",
+    };
     let existing: Vec<&str> = header.names.iter().map(String::as_str).collect();
     let mut help = match did_you_mean(name, existing.iter().copied()) {
         Some(best) => format!("did you mean `{best}`? "),
@@ -76,10 +84,8 @@ fn missing_column(source: &str, header: &Header, name: &str) -> Error {
             .join(", "),
     );
     Error::Data(
-        Diagnostic::new(format!(
-            "the dataset has no column `{name}`, which the policy reads"
-        ))
-        .at(Location::new(source, 1, 1))
-        .help(help),
+        Diagnostic::new(format!("the dataset has no column `{name}`, {why}"))
+            .at(Location::new(source, 1, 1))
+            .help(help),
     )
 }

@@ -94,17 +94,14 @@ where
     M: FnMut(R) -> Result<()>,
 {
     let Input { name, reader } = input;
-    let mut chunker = Chunker::new(reader, options.chunk_size);
-    let header = chunker
-        .header()
-        .map_err(|e| Error::read(Path::new(&name), e))?
-        .ok_or_else(|| {
-            Error::Data(
-                Diagnostic::new(format!("dataset `{name}` is empty"))
-                    .at(Location::new(&name, 1, 1))
-                    .help("a dataset needs a header row naming its columns, then one row per user"),
-            )
-        })?;
+    let mut chunker = Chunker::new(reader, options.chunk_size, &name);
+    let header = chunker.header()?.ok_or_else(|| {
+        Error::Data(
+            Diagnostic::new(format!("dataset `{name}` is empty"))
+                .at(Location::new(&name, 1, 1))
+                .help("a dataset needs a header row naming its columns, then one row per user"),
+        )
+    })?;
     let schema = Schema::resolve(&name, &header, columns)?;
     let threads = options.threads.max(1);
     let progress = progress_bar(options.progress);
@@ -121,7 +118,7 @@ where
     }
 
     let outcome = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| -> std::io::Result<Chunker<Box<dyn Read + Send>>> {
+        let reader = scope.spawn(|| -> Result<Chunker<Box<dyn Read + Send>>> {
             while !cancel.load(Ordering::Relaxed) && ticket_rx.recv().is_ok() {
                 match chunker.next_chunk()? {
                     Some(chunk) => {
@@ -167,7 +164,7 @@ where
     progress.finish_and_clear();
     match outcome {
         (Err(e), _) => Err(e),
-        (Ok(()), Err(e)) => Err(Error::read(Path::new(&name), e)),
+        (Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(chunker)) => Ok(StreamSummary {
             schema,
             data_sha256: chunker.sha256(),

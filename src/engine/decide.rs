@@ -88,12 +88,21 @@ impl<'p> DecisionWriter<'p> {
                         .filter(|(i, _)| d.failed(*i, row))
                         .map(|(_, r)| r.reason.as_str())
                         .collect();
-                    let line = serde_json::json!({
-                        "key": String::from_utf8_lossy(&key),
-                        "outcome": d.outcome[row].name(),
-                        "reasons": failing,
-                        "limit": (d.outcome[row] == Outcome::Approve && !limit.is_empty()).then_some(limit),
-                    });
+                    // The key is named like the CSV column: the key field, or `row` (a number).
+                    let key = match &self.policy.key_name {
+                        Some(name) => (
+                            name.as_str(),
+                            serde_json::Value::from(String::from_utf8_lossy(&key)),
+                        ),
+                        None => ("row", serde_json::Value::from(batch.lines[row])),
+                    };
+                    let mut line = serde_json::Map::with_capacity(4);
+                    line.insert(key.0.to_owned(), key.1);
+                    line.insert("outcome".into(), d.outcome[row].name().into());
+                    line.insert("reasons".into(), failing.into());
+                    let limit =
+                        (d.outcome[row] == Outcome::Approve && !limit.is_empty()).then_some(limit);
+                    line.insert("limit".into(), limit.into());
                     let _ = serde_json::to_writer(&mut *out, &line);
                     out.push(b'\n');
                 }

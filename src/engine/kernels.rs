@@ -179,17 +179,10 @@ mod tests {
     /// A batch with column 0 `x: int` holding 1, missing, 3.
     fn batch() -> Batch {
         let data = b"x,y\n1,a\n,b\n3,c\n";
-        let mut chunker = Chunker::new(&data[..], 1024);
+        let mut chunker = Chunker::new(&data[..], 1024, "t.csv");
         let header = chunker.header().unwrap().unwrap();
-        let schema = Schema::resolve(
-            "t.csv",
-            &header,
-            &[ColumnSpec {
-                name: "x".into(),
-                ty: FieldType::Int,
-            }],
-        )
-        .unwrap();
+        let schema =
+            Schema::resolve("t.csv", &header, &[ColumnSpec::new("x", FieldType::Int)]).unwrap();
         let chunk = chunker.next_chunk().unwrap().unwrap();
         let mut b = Batch::new(&schema);
         crate::dataset::batch::Parser::default()

@@ -14,11 +14,39 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// A column the policy reads, in projection order.
+/// A column a run reads, in projection order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnSpec {
     pub name: String,
     pub ty: FieldType,
+    /// Why the column is read, so a message about it can say so.
+    pub role: Role,
+}
+
+impl ColumnSpec {
+    pub fn new(name: impl Into<String>, ty: FieldType) -> ColumnSpec {
+        ColumnSpec {
+            name: name.into(),
+            ty,
+            role: Role::Policy,
+        }
+    }
+
+    pub fn with_role(mut self, role: Role) -> ColumnSpec {
+        self.role = role;
+        self
+    }
+}
+
+/// Why a run reads a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A condition, limit, exposure or key of the policy reads it.
+    Policy,
+    /// The policy declares it (`check --data` checks every declared field).
+    Declared,
+    /// `--by` breaks the report down by it.
+    Segment,
 }
 
 #[derive(Debug, Clone)]
@@ -107,10 +135,7 @@ impl Scope<'_> {
         if let Some(i) = self.projection.iter().position(|c| c.name == name) {
             return i;
         }
-        self.projection.push(ColumnSpec {
-            name: name.to_owned(),
-            ty,
-        });
+        self.projection.push(ColumnSpec::new(name, ty));
         self.projection.len() - 1
     }
 
@@ -243,10 +268,7 @@ pub fn compile(
         declared: def
             .fields
             .iter()
-            .map(|f| ColumnSpec {
-                name: f.name.as_str().to_owned(),
-                ty: f.ty,
-            })
+            .map(|f| ColumnSpec::new(f.name.as_str(), f.ty).with_role(Role::Declared))
             .collect(),
         columns: scope.projection,
         key,
@@ -563,6 +585,18 @@ mod tests {
             "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ city: [a, b] }} }}\n"
         ));
         assert!(e.contains("{ in: [...] }"), "{e}");
+    }
+
+    #[test]
+    fn empty_conditions_are_refused() {
+        let e = error(&format!(
+            "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{}} }}\n"
+        ));
+        assert!(e.contains("an empty condition always holds"), "{e}");
+        let e = error(&format!(
+            "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ score: {{}} }} }}\n"
+        ));
+        assert!(e.contains("`score` has no operator"), "{e}");
     }
 
     #[test]

@@ -92,7 +92,11 @@ pub fn compile(src: &mut Source, scope: &mut Scope, node: &Node) -> Option<Cond>
         node,
         "a condition",
         "write `{ FIELD: VALUE }` or `{ FIELD: { gte: VALUE } }`, combined with `all`, `any`, `not`",
-    )?;
+        )?;
+    if map.is_empty() {
+        src.error(node, "an empty condition always holds, so it would pass every row, even one with missing values", "write the condition to test, e.g. `{ zhima_score: { gte: 600 } }`");
+        return None;
+    }
     mapping(src, scope, map)
 }
 
@@ -188,6 +192,14 @@ fn field(
                 value,
                 format!("`{name}` is compared with a list"),
                 format!("to test membership write `{name}: {{ in: [...] }}`"),
+            );
+            None
+        }
+        Node::Mapping(ops) if ops.is_empty() => {
+            src.error(
+                value,
+                format!("`{name}` has no operator, so it would test nothing"),
+                format!("write e.g. `{name}: {{ gte: 600 }}` or `{name}: VALUE`"),
             );
             None
         }

@@ -51,7 +51,7 @@ pub fn render(r: &SimulationReport) -> String {
         for l in &r.limits {
             let item = l.amount.clone().unwrap_or_else(|| "(no band)".to_owned());
             row("limit", &item, "approved", l.approved.to_string());
-            row("limit", &item, "exposure", l.exposure.clone());
+            row("limit", &item, "total_limit", l.total_limit.clone());
         }
         for (field, values) in &r.segments {
             for s in values {

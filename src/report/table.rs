@@ -111,12 +111,12 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
 
     if !r.limits.is_empty() {
         heading(&mut out, "Limits");
-        let mut t = table(style, &["limit", "approved", "exposure"], 1);
+        let mut t = table(style, &["limit", "approved", "total limit"], 1);
         for l in &r.limits {
             t.add_row(vec![
                 l.amount.clone().unwrap_or_else(|| "(no band)".to_owned()),
                 group(l.approved),
-                l.exposure.clone(),
+                l.total_limit.clone(),
             ]);
         }
         push(&mut out, t);
@@ -221,8 +221,9 @@ fn table(style: Style, header: &[&str], first_numeric: usize) -> Table {
     t
 }
 
+/// A table, then a blank line so that text after it is its own paragraph.
 fn push(out: &mut String, t: Table) {
-    let _ = writeln!(out, "{t}");
+    let _ = writeln!(out, "{t}\n");
 }
 
 /// `1234567` → `1,234,567`.

@@ -61,7 +61,8 @@ pub struct LimitStat {
     /// The band's amount; `null` for approved rows no band matched.
     pub amount: Option<String>,
     pub approved: u64,
-    pub exposure: String,
+    /// Approved rows × the band's amount: the credit lines granted.
+    pub total_limit: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -213,7 +214,7 @@ impl SimulationReport {
             .map(|(i, b)| LimitStat {
                 amount: Some(money(b.amount)),
                 approved: agg.limit_rows[i],
-                exposure: money(exposures[i]),
+                total_limit: money(exposures[i]),
             })
             .collect();
         let unlimited = agg.limit_rows.last().copied().unwrap_or(0);
@@ -221,7 +222,7 @@ impl SimulationReport {
             limits.push(LimitStat {
                 amount: None,
                 approved: unlimited,
-                exposure: money(Decimal::ZERO),
+                total_limit: money(Decimal::ZERO),
             });
         }
         let with_bads = policy.observed.is_some();
@@ -242,7 +243,7 @@ impl SimulationReport {
                         bads: with_bads.then_some(c.bads),
                     })
                     .collect();
-                (spec.field.clone(), rows)
+                (segment_key(spec, specs), rows)
             })
             .collect();
         SimulationReport {
@@ -284,6 +285,15 @@ impl SimulationReport {
     /// Rules that did no work on this data, for the table's flags.
     pub fn idle_rules(&self) -> impl Iterator<Item = &ReasonStat> {
         self.reasons.iter().filter(|r| r.flag.is_some())
+    }
+}
+
+/// The field name, or the whole `--by` text when the same field is segmented twice.
+fn segment_key(spec: &SegmentSpec, all: &[SegmentSpec]) -> String {
+    if all.iter().filter(|s| s.field == spec.field).count() > 1 {
+        spec.text()
+    } else {
+        spec.field.clone()
     }
 }
 

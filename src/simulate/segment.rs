@@ -5,7 +5,7 @@ use crate::dataset::batch::{Column, ColumnData};
 use crate::dataset::value::FieldType;
 use crate::engine::Outcome;
 use crate::error::{Error, Result};
-use crate::policy::compile::ColumnSpec;
+use crate::policy::compile::{ColumnSpec, Role};
 use std::collections::HashMap;
 
 /// A segmentation asked for on the command line.
@@ -50,16 +50,23 @@ impl SegmentSpec {
         })
     }
 
+    /// The segmentation as written on the command line.
+    pub fn text(&self) -> String {
+        if self.edges.is_empty() {
+            return self.field.clone();
+        }
+        let edges: Vec<String> = self.edges.iter().map(f64::to_string).collect();
+        format!("{}:{}", self.field, edges.join(","))
+    }
+
     /// The column this segmentation reads: raw text per value, or a number to bin.
     pub fn column(&self) -> ColumnSpec {
-        ColumnSpec {
-            name: self.field.clone(),
-            ty: if self.edges.is_empty() {
-                FieldType::String
-            } else {
-                FieldType::Float
-            },
-        }
+        let ty = if self.edges.is_empty() {
+            FieldType::String
+        } else {
+            FieldType::Float
+        };
+        ColumnSpec::new(self.field.clone(), ty).with_role(Role::Segment)
     }
 
     /// The label of bin `i` (`< a`, `[a, b)`, `>= z`).
