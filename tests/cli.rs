@@ -295,16 +295,17 @@ rules:
         - not: { b: { lt: 5 } }
 "#;
     // s fails only the review rule: review. t fails a review and a decline
-    // rule: decline, with both reasons in rule order.
+    // rule: decline, with the deciding (decline) reasons first, so the
+    // primary reason of a declined row is always a decline rule.
     let data = "id,a,b\np,0,0\nq,1,0\nr,0,1\ns,1,1\nt,3,7\n";
     assert_eq!(
         decide(policy, data),
         "id,outcome,reasons,limit\n\
          p,decline,ALL;ANY;KEYS;OPS;NESTED,\n\
-         q,decline,ALL;NOT;KEYS;NESTED,\n\
+         q,decline,ALL;KEYS;NESTED;NOT,\n\
          r,decline,ALL;KEYS;OPS;NESTED,\n\
          s,review,NOT,\n\
-         t,decline,NOT;OPS,\n"
+         t,decline,OPS;NOT,\n"
     );
 }
 
@@ -2418,4 +2419,33 @@ fn the_same_field_can_be_segmented_by_value_and_by_bins() {
         "asked for 2 segmentations (4 tiers, 2 bins): {}",
         r["segments"]
     );
+}
+
+#[test]
+fn a_review_rule_before_a_decline_rule_neither_shadows_it_nor_becomes_its_primary_reason() {
+    // `new` (review) fails wherever `verified` (decline) fails, and comes first.
+    let policy = r#"
+policy: order
+key: id
+fields: { id: string, age: int, ok: bool }
+rules:
+  - { id: new, reason: NEW, action: review, when: { age: { gte: 3 } } }
+  - { id: verified, reason: UNVERIFIED, when: { ok: true } }
+"#;
+    let wd = Workdir::new();
+    wd.write("p.yaml", policy)
+        .write("d.csv", "id,age,ok\na,1,false\nb,1,true\nc,5,true\n");
+    assert_eq!(
+        wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
+        "id,outcome,reasons,limit\na,decline,UNVERIFIED;NEW,\nb,review,NEW,\nc,approve,,\n"
+    );
+    let r = wd.json(&["simulate", "p.yaml", "--data", "d.csv"]);
+    // `verified` decides row a: it is its primary reason and it is not flagged.
+    assert_eq!(r["reasons"][1]["primary"], 1);
+    assert_eq!(r["reasons"][1]["flag"], Value::Null);
+    assert_eq!(r["reasons"][0]["primary"], 1);
+    // The waterfall still applies rules in order: `new` removes a and b.
+    assert_eq!(r["waterfall"][0]["removed"], 2);
+    assert_eq!(r["waterfall"][1]["removed"], 0);
+    assert_eq!(r["waterfall"][1]["remaining"], 1);
 }

@@ -6,6 +6,7 @@ use super::evaluate::NONE;
 use super::{Decisions, Outcome};
 use crate::dataset::batch::{Batch, ColumnData};
 use crate::policy::CompiledPolicy;
+use crate::policy::model::Action;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +63,11 @@ impl<'p> DecisionWriter<'p> {
             };
             match self.format {
                 Format::Csv => {
-                    for (i, rule) in self.policy.rules.iter().enumerate() {
-                        if d.failed(i, row) {
-                            if !reasons.is_empty() {
-                                reasons.push(b';');
-                            }
-                            reasons.extend_from_slice(rule.reason.as_bytes());
+                    for reason in self.reasons(d, row) {
+                        if !reasons.is_empty() {
+                            reasons.push(b';');
                         }
+                        reasons.extend_from_slice(reason.as_bytes());
                     }
                     let record = [
                         &key[..],
@@ -80,14 +79,7 @@ impl<'p> DecisionWriter<'p> {
                     let _ = csv.write_record(record);
                 }
                 Format::JsonLines => {
-                    let failing: Vec<&str> = self
-                        .policy
-                        .rules
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| d.failed(*i, row))
-                        .map(|(_, r)| r.reason.as_str())
-                        .collect();
+                    let failing: Vec<&str> = self.reasons(d, row).collect();
                     // The key is named like the CSV column: the key field, or `row` (a number).
                     let key = match &self.policy.key_name {
                         Some(name) => (
@@ -111,6 +103,26 @@ impl<'p> DecisionWriter<'p> {
         if let Ok(bytes) = csv.into_inner() {
             out.extend_from_slice(&bytes);
         }
+    }
+
+    /// The reason codes of the failing rules: those of the action that decided
+    /// the outcome first (so the first is the primary reason), each group in
+    /// rule order. With decline rules before review rules, as policies are
+    /// usually written, this is simply rule order.
+    fn reasons<'a>(&'a self, d: &'a Decisions, row: usize) -> impl Iterator<Item = &'a str> + 'a {
+        let deciding = match d.outcome[row] {
+            Outcome::Review => Action::Review,
+            _ => Action::Decline,
+        };
+        let rules = &self.policy.rules;
+        let failing = move |want: bool| {
+            rules
+                .iter()
+                .enumerate()
+                .filter(move |(i, r)| (r.action == deciding) == want && d.failed(*i, row))
+                .map(|(_, r)| r.reason.as_str())
+        };
+        failing(true).chain(failing(false))
     }
 
     fn key(&self, batch: &Batch, row: usize, out: &mut Vec<u8>) {

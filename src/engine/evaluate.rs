@@ -41,8 +41,11 @@ pub struct Decisions {
     pub outcome: Vec<Outcome>,
     /// Per rule, per row: the rule's truth value (it passes only on TRUE).
     pub rule_truth: Vec<Vec<u8>>,
-    /// Index of the first failing rule, or [`NONE`].
+    /// Index of the first failing rule, or [`NONE`]: where the waterfall removes the row.
     pub first_fail: Vec<u16>,
+    /// The primary reason: the first failing rule of the action that decided
+    /// the outcome (a decline rule for a declined row), or [`NONE`].
+    pub primary: Vec<u16>,
     pub fail_count: Vec<u16>,
     /// Index of the limit band of an approved row, or [`NONE`].
     pub limit_band: Vec<u16>,
@@ -66,6 +69,7 @@ pub struct Evaluator<'p> {
     band: Vec<u8>,
     declined: Vec<bool>,
     reviewed: Vec<bool>,
+    first_decline: Vec<u16>,
 }
 
 impl<'p> Evaluator<'p> {
@@ -76,6 +80,7 @@ impl<'p> Evaluator<'p> {
             band: Vec::new(),
             declined: Vec::new(),
             reviewed: Vec::new(),
+            first_decline: Vec::new(),
         }
     }
 
@@ -89,20 +94,30 @@ impl<'p> Evaluator<'p> {
         }
 
         reset(&mut d.first_fail, n, NONE);
+        reset(&mut self.first_decline, n, NONE);
         reset(&mut d.fail_count, n, 0);
         reset(&mut self.declined, n, false);
         reset(&mut self.reviewed, n, false);
         for (i, rule) in rules.iter().enumerate().rev() {
             let truth = &d.rule_truth[i];
-            let stop = match rule.action {
-                Action::Decline => &mut self.declined,
-                Action::Review => &mut self.reviewed,
+            let decline = rule.action == Action::Decline;
+            let stop = if decline {
+                &mut self.declined
+            } else {
+                &mut self.reviewed
             };
             for row in 0..n {
                 let failed = truth[row] != TRUE;
                 d.first_fail[row] = if failed { i as u16 } else { d.first_fail[row] };
                 d.fail_count[row] += u16::from(failed);
                 stop[row] |= failed;
+            }
+            if decline {
+                for row in 0..n {
+                    if truth[row] != TRUE {
+                        self.first_decline[row] = i as u16;
+                    }
+                }
             }
         }
         d.outcome.clear();
@@ -116,6 +131,18 @@ impl<'p> Evaluator<'p> {
                     Outcome::Approve
                 }
             }));
+
+        d.primary.clear();
+        d.primary.extend(
+            d.outcome
+                .iter()
+                .zip(self.first_decline.iter().zip(&d.first_fail))
+                .map(
+                    |(o, (dec, first))| {
+                        if *o == Outcome::Decline { *dec } else { *first }
+                    },
+                ),
+        );
 
         let limits = self.policy.limits.iter().map(|b| b.cond.as_ref());
         self.first_band(limits, batch, &d.outcome, &mut d.limit_band);

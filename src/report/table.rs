@@ -72,7 +72,9 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
     for s in &r.reasons {
         let note = match s.flag {
             Some("never_fails") => "never fails: does no work on this data",
-            Some("shadowed") => "shadowed: fails only where an earlier rule fails",
+            Some("shadowed") => {
+                "shadowed: never the deciding reason; other rules decide every row it fails"
+            }
             _ => "",
         };
         t.add_row(vec![

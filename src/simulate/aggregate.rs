@@ -25,10 +25,12 @@ pub struct Aggregate {
     pub approved: u64,
     pub review: u64,
     pub declined: u64,
-    /// Per rule: rows where it failed / was the first to fail / was the only one to fail.
+    /// Per rule: rows where it failed / was the primary reason / was the only one to fail.
     pub failed: Vec<u64>,
     pub primary: Vec<u64>,
     pub sole: Vec<u64>,
+    /// Per rule: rows it removes when rules are applied in order (first failing rule).
+    pub removed: Vec<u64>,
     /// Approved rows per limit band; the last entry counts rows no band matched.
     pub limit_rows: Vec<u64>,
     /// Sum of the exposure column over approved rows (when exposure is a column).
@@ -54,6 +56,7 @@ impl Aggregate {
             failed: vec![0; rules],
             primary: vec![0; rules],
             sole: vec![0; rules],
+            removed: vec![0; rules],
             limit_rows: vec![0; policy.limits.len() + 1],
             band_rows: vec![0; bands],
             band_exposure: vec![Decimal::ZERO; bands],
@@ -91,7 +94,8 @@ impl Aggregate {
             self.bads_all += u64::from(bad);
             let first = d.first_fail[row];
             if first != NONE {
-                self.primary[first as usize] += 1;
+                self.removed[first as usize] += 1;
+                self.primary[d.primary[row] as usize] += 1;
                 if d.fail_count[row] == 1 {
                     self.sole[first as usize] += 1;
                 }
@@ -153,6 +157,7 @@ impl Aggregate {
         add_all(&mut self.failed, &other.failed);
         add_all(&mut self.primary, &other.primary);
         add_all(&mut self.sole, &other.sole);
+        add_all(&mut self.removed, &other.removed);
         add_all(&mut self.limit_rows, &other.limit_rows);
         add_all(&mut self.band_rows, &other.band_rows);
         for (a, b) in self.band_exposure.iter_mut().zip(&other.band_exposure) {

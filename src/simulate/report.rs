@@ -198,10 +198,10 @@ impl SimulationReport {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                remaining -= agg.primary[i];
+                remaining -= agg.removed[i];
                 WaterfallStep {
                     rule: r.id.clone(),
-                    removed: agg.primary[i],
+                    removed: agg.removed[i],
                     remaining,
                 }
             })
