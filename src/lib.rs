@@ -6,6 +6,25 @@
 //! decisions, and simulation folds decisions into mergeable aggregates. The
 //! command-line front end in [`cli`] only wires these stages together.
 
+/// `println!` that never panics: a closed standard output (`| head`) is the
+/// reader's choice, not a reason to crash.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics, for notes and errors on standard error.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod dataset;
 pub mod engine;

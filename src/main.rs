@@ -3,6 +3,7 @@
 use clap::Parser;
 use polsim::cli::{self, Cli};
 use polsim::error::Error;
+use polsim::note;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -14,8 +15,8 @@ fn main() -> std::process::ExitCode {
         }
         Err(e) => {
             match &e {
-                Error::CheckFailed(summary) => eprintln!("check failed: {summary}"),
-                other => eprintln!("{other}"),
+                Error::CheckFailed(summary) => note!("check failed: {summary}"),
+                other => note!("{other}"),
             }
             std::process::ExitCode::from(e.exit_code() as u8)
         }

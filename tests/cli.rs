@@ -768,7 +768,7 @@ fn error_line_numbers_count_embedded_newlines() {
     assert_contains(
         &err,
         &[
-            "`6x0` in column `score` (field 3) is not a int",
+            "`6x0` in column `score` (field 3) is not an int",
             "--> d.csv:7:9",
         ],
     );
@@ -779,7 +779,7 @@ fn error_line_numbers_count_embedded_newlines() {
     let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
     assert_contains(
         &err,
-        &["row has 3 fields but the header has 4", "--> d.csv:7:1"],
+        &["row has 3 field(s) but the header has 4", "--> d.csv:7:1"],
     );
 }
 
@@ -824,7 +824,7 @@ fn data_from_stdin() {
     assert_contains(
         &err,
         &[
-            "`x` in column `score` (field 2) is not a int",
+            "`x` in column `score` (field 2) is not an int",
             "--> <stdin>:3:3",
         ],
     );
@@ -852,7 +852,7 @@ fn wrong_field_count_is_an_input_error_naming_file_and_line() {
         assert_contains(
             &err,
             &[
-                "error: row has 3 fields but the header has 2",
+                "error: row has 3 field(s) but the header has 2",
                 "  --> d.csv:4:1",
                 "help:",
                 "--skip-bad-rows",
@@ -870,7 +870,7 @@ fn bad_value_names_line_column_and_field() {
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(
         lines[0],
-        "error: `6x0` in column `score` (field 2) is not a int"
+        "error: `6x0` in column `score` (field 2) is not an int"
     );
     assert_eq!(lines[1], "  --> d.csv:3:4");
     assert!(
@@ -1003,7 +1003,7 @@ fn check_counts_every_bad_row() {
             "3 row(s) of `d.csv` do not parse",
             "d.csv:2: `x` in column `score`",
             "d.csv:4: `y` in column `score`",
-            "d.csv:5: row has 3 fields but the header has 2",
+            "d.csv:5: row has 3 field(s) but the header has 2",
         ],
     );
     wd.write("d.csv", "id,score\nu1,1\nu2,600\n");
@@ -1095,7 +1095,7 @@ fn operator_that_does_not_fit_the_type_is_located() {
     let err = policy_error(&format!(
         "{POLICY_HEAD}  - id: score\n    reason: R\n    when: {{ zhima_score: {{ gte: high }} }}\n"
     ));
-    assert_contains(&err, &["`high` is not a int", "--> p.yaml:10:33"]);
+    assert_contains(&err, &["`high` is not an int", "--> p.yaml:10:33"]);
 }
 
 #[test]
@@ -1204,7 +1204,7 @@ fn unknown_set_name_is_a_usage_error() {
     );
     assert_contains(
         &err,
-        &["parameter `min_score` is `high`, which is not a int"],
+        &["`--set min_score=high` is not an int, the type of field `zhima_score`"],
     );
     wd.fails(
         &["simulate", policy, "--data", sample, "--set", "min_score"],

@@ -29,19 +29,19 @@ pub fn run(args: &Args) -> Result<()> {
     for path in &args.policies {
         match compile_file(path, &args.common.set) {
             Ok(policy) => {
-                println!("ok: {} — {}", path.display(), summary(&policy));
+                say!("ok: {} — {}", path.display(), summary(&policy));
                 for w in &policy.warnings {
-                    println!("  warning: {w}");
+                    say!("  warning: {w}");
                 }
                 if let Some(data) = &args.data {
                     match check_data(&policy, data, &args.common) {
-                        Ok(rows) => println!(
+                        Ok(rows) => say!(
                             "  ok: `{}` fits: {rows} rows, every declared field present and parseable",
                             data.display()
                         ),
                         Err(e @ (Error::Io { .. } | Error::Usage(_))) => return Err(e),
                         Err(e) => {
-                            eprintln!("{e}");
+                            note!("{e}");
                             failures += 1;
                         }
                     }
@@ -49,7 +49,7 @@ pub fn run(args: &Args) -> Result<()> {
             }
             Err(e @ (Error::Io { .. } | Error::Usage(_))) => return Err(e),
             Err(e) => {
-                eprintln!("{e}");
+                note!("{e}");
                 failures += 1;
             }
         }

@@ -101,7 +101,7 @@ impl Common {
     /// Prints a note on standard error unless `--quiet`.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            note!("{text}");
         }
     }
 }
@@ -161,11 +161,11 @@ pub fn report_skipped(
     if count == 0 || common.quiet {
         return;
     }
-    eprintln!("{headline}");
+    note!("{headline}");
     for s in examples {
-        eprintln!("  {data}:{}: {}", s.line, s.reason);
+        note!("  {data}:{}: {}", s.line, s.reason);
     }
     if count > examples.len() as u64 {
-        eprintln!("  … and {} more", count - examples.len() as u64);
+        note!("  … and {} more", count - examples.len() as u64);
     }
 }

@@ -88,9 +88,10 @@ impl Column {
                 push_parsed(v, missing, cell, |c| parse_bool(c).map(u8::from), 0)
             }
             ColumnData::Str { bytes, ends } => {
-                bytes.extend_from_slice(cell.trim_ascii());
+                let cell = cell.trim_ascii();
+                bytes.extend_from_slice(cell);
                 ends.push(bytes.len() as u32);
-                true
+                cell.is_ascii() || std::str::from_utf8(cell).is_ok()
             }
         }
     }
@@ -242,11 +243,19 @@ fn parse_record(
     batch: &mut Batch,
     line: u64,
 ) -> Result<()> {
+    let at = Location::new(&schema.source, line as usize, 1);
     if record.len() != schema.width {
         return Err(Error::Data(
-            Diagnostic::new(format!("row has {} fields but the header has {}", record.len(), schema.width))
-                .at(Location::new(&schema.source, line as usize, 1))
+            Diagnostic::new(format!("row has {} field(s) but the header has {}", record.len(), schema.width))
+                .at(at)
                 .help("quote values that contain commas (\"1,000\"), or pass --skip-bad-rows to count and skip such rows"),
+        ));
+    }
+    if record.iter().all(|f| f.trim_ascii().is_empty()) {
+        return Err(Error::Data(
+            Diagnostic::new("row is empty: every field is blank")
+                .at(at)
+                .help("remove empty rows (spreadsheets often add them at the end), or pass --skip-bad-rows to count and skip them"),
         ));
     }
     for (col, p) in batch.columns.iter_mut().zip(&schema.columns) {
@@ -255,16 +264,18 @@ fn parse_record(
             let (extra_lines, column) = locate_field(raw, p.csv_index);
             let line = line + extra_lines;
             return Err(Error::Data(
-                Diagnostic::new(format!(
-                    "`{}` in column `{}` (field {}) is not a {}",
+                                Diagnostic::new(format!(
+                    "`{}` in column `{}` (field {}) is not {}",
                     String::from_utf8_lossy(cell),
                     p.name,
                     p.csv_index + 1,
-                    p.ty
+                    p.ty.with_article()
                 ))
                 .at(Location::new(&schema.source, line as usize, column))
-                .help(match p.role {
+                                .help(match p.role {
                     Role::Segment => format!("`--by {0}:EDGES` bins numbers; for one segment per value write `--by {0}`", p.name),
+                    _ if p.ty == FieldType::String => "save the file as UTF-8 (in Excel: \"CSV UTF-8\"); convert a GBK/GB18030 file with `iconv -f GB18030 -t UTF-8`".to_owned(),
+                    _ if p.ty.is_numeric() && cell.contains(&b',') => "remove the thousands separators: write `1234.50`, not `1,234.50`".to_owned(),
                     _ => format!(
                         "expected {}; fix the value, leave the cell empty for a missing value, or pass --skip-bad-rows to count and skip such rows",
                         p.ty.example()
@@ -366,7 +377,7 @@ mod tests {
         );
         let e = r.unwrap_err().to_string();
         assert!(
-            e.contains("`6x0` in column `score` (field 2) is not a int"),
+            e.contains("`6x0` in column `score` (field 2) is not an int"),
             "{e}"
         );
         assert!(e.contains("d.csv:3:4"), "{e}");
@@ -404,7 +415,7 @@ mod tests {
         assert!(
             skipped[1]
                 .reason
-                .contains("row has 1 fields but the header has 2")
+                .contains("row has 1 field(s) but the header has 2")
         );
     }
 }

@@ -118,6 +118,11 @@ impl<R: Read> Chunker<R> {
                 return Ok(None);
             }
             let cut = if self.eof && self.pending.len() <= want {
+                if let Some(quote) = scan(&self.pending, false).open_quote {
+                    let line =
+                        self.next_line + bytecount::count(&self.pending[..quote], b'\n') as u64;
+                    return Err(self.data_error(line, "a quote opened on this line is never closed", "every quoted field needs a closing quote; a quote inside a value is written twice (`\"\"`)"));
+                }
                 Some(self.pending.len())
             } else {
                 last_record_end(&self.pending)
@@ -196,7 +201,7 @@ impl<R: Read> Chunker<R> {
 
 /// The end (exclusive) of the first record: just past its newline.
 fn first_record_end(buf: &[u8]) -> Option<usize> {
-    record_ends(buf, true)
+    scan(buf, true).end
 }
 
 /// The end (exclusive) of the last whole record in `buf`, which starts at a
@@ -205,7 +210,15 @@ pub fn last_record_end(buf: &[u8]) -> Option<usize> {
     if memchr::memchr(b'"', buf).is_none() {
         return memchr::memrchr(b'\n', buf).map(|i| i + 1);
     }
-    record_ends(buf, false)
+    scan(buf, false).end
+}
+
+/// What a scan for record ends found.
+struct Scan {
+    /// Just past the first (or last) record end.
+    end: Option<usize>,
+    /// Where a quoted field that never closes starts, when the scan ran out in one.
+    open_quote: Option<usize>,
 }
 
 /// Finds record ends the way the CSV parser reads quotes: a quote opens a
@@ -214,20 +227,25 @@ pub fn last_record_end(buf: &[u8]) -> Option<usize> {
 /// character (`x"y` is the three characters it looks like). Tracking plain
 /// quote parity instead would disagree with the parser on such fields and
 /// cut a record in two. Returns the first end when `first`, else the last.
-fn record_ends(buf: &[u8], first: bool) -> Option<usize> {
-    let mut last = None;
+fn scan(buf: &[u8], first: bool) -> Scan {
+    let mut end = None;
     let mut i = 0;
     let n = buf.len();
     while i < n {
         // At the start of a field.
         if buf[i] == b'"' {
             // A quoted field: find its closing quote, skipping `""`.
+            let open = i;
             i += 1;
             loop {
                 match memchr::memchr(b'"', &buf[i..]) {
-                    None => return last,
+                    None => {
+                        return Scan {
+                            end,
+                            open_quote: Some(open),
+                        };
+                    }
                     Some(q) if i + q + 1 < n && buf[i + q + 1] == b'"' => i += q + 2,
-                    Some(q) if i + q + 1 == n => return last, // cannot tell yet whether it is `""`
                     Some(q) => {
                         i += q + 1;
                         break;
@@ -237,20 +255,23 @@ fn record_ends(buf: &[u8], first: bool) -> Option<usize> {
         }
         // The rest of the field is unquoted: up to the next comma or newline.
         match memchr::memchr2(b',', b'\n', &buf[i..]) {
-            None => return last,
+            None => break,
             Some(d) => {
                 i += d;
                 if buf[i] == b'\n' {
-                    last = Some(i + 1);
+                    end = Some(i + 1);
                     if first {
-                        return last;
+                        break;
                     }
                 }
                 i += 1;
             }
         }
     }
-    last
+    Scan {
+        end,
+        open_quote: None,
+    }
 }
 
 /// Whether `buf` ends lines with a bare carriage return (old Mac format).

@@ -42,6 +42,17 @@ impl FieldType {
         }
     }
 
+    /// The type's name with its article: `an int`, `a decimal`.
+    pub fn with_article(self) -> &'static str {
+        match self {
+            FieldType::String => "UTF-8 text",
+            FieldType::Int => "an int",
+            FieldType::Float => "a float",
+            FieldType::Decimal => "a decimal",
+            FieldType::Bool => "a bool",
+        }
+    }
+
     pub fn is_numeric(self) -> bool {
         matches!(self, FieldType::Int | FieldType::Float | FieldType::Decimal)
     }

@@ -6,7 +6,7 @@ use super::condition::{self, Cond};
 use super::load::{self, OUTCOME_NAMES};
 use super::model::*;
 use super::source::Source;
-use crate::dataset::value::{FieldType, Value, parse_decimal};
+use crate::dataset::value::{FieldType, parse_decimal};
 use crate::error::{Diagnostic, Error, Result, suggest};
 use marked_yaml::Node;
 use marked_yaml::types::MarkedScalarNode;
@@ -121,6 +121,8 @@ pub struct CompiledPolicy {
 pub struct Scope<'a> {
     fields: &'a [FieldDef],
     params: &'a [(String, String)],
+    /// Parameters overridden by `--set`, for messages.
+    set: Vec<&'a str>,
     pub projection: Vec<ColumnSpec>,
 }
 
@@ -150,6 +152,10 @@ impl Scope<'_> {
             .map(|(_, v)| v.as_str())
     }
 
+    pub fn is_set(&self, name: &str) -> bool {
+        self.set.contains(&name)
+    }
+
     pub fn param_names(&self) -> Vec<&str> {
         self.params.iter().map(|(n, _)| n.as_str()).collect()
     }
@@ -170,6 +176,7 @@ pub fn compile(
     let mut scope = Scope {
         fields: &def.fields,
         params: &params,
+        set: overrides.iter().map(|(n, _)| n.as_str()).collect(),
         projection: Vec::new(),
     };
 
@@ -357,13 +364,17 @@ fn compile_limits(src: &mut Source, scope: &mut Scope, defs: &[LimitDef]) -> Vec
 /// A non-negative exact amount: a literal or `$param`.
 fn money(src: &mut Source, scope: &mut Scope, node: &Node, what: &str) -> Option<Decimal> {
     let s = src.scalar(node, what)?.clone();
-    match condition::literal(src, scope, &s, FieldType::Decimal, what)? {
-        Value::Decimal(d) if d >= Decimal::ZERO => Some(d),
+    let (raw, origin) = condition::resolve(src, scope, &s)?;
+    match parse_decimal(raw.as_bytes()) {
+        Some(d) if d >= Decimal::ZERO => Some(d),
         _ => {
             src.key_error(
                 &s,
-                format!("{what} must not be negative"),
-                "write an amount of 0 or more",
+                format!(
+                    "{what} must be an amount of 0 or more, not {}",
+                    origin.describe(&raw)
+                ),
+                "write an exact amount such as `299` or `1999.90`",
             );
             None
         }
@@ -456,23 +467,16 @@ fn node_of(band: &OutcomeDef) -> &Node {
 /// An exact probability in [0, 1].
 fn probability(src: &mut Source, scope: &mut Scope, node: &Node) -> Option<Decimal> {
     let s = src.scalar(node, "a probability")?.clone();
-    let text = match s.as_str().strip_prefix('$') {
-        Some(p) => match scope.param(p) {
-            Some(v) => v.to_owned(),
-            None => {
-                let help = suggest(p, "parameters", &scope.param_names());
-                src.key_error(&s, format!("undefined parameter `${p}`"), help);
-                return None;
-            }
-        },
-        None => s.as_str().to_owned(),
-    };
-    match parse_decimal(text.as_bytes()) {
+    let (raw, origin) = condition::resolve(src, scope, &s)?;
+    match parse_decimal(raw.as_bytes()) {
         Some(d) if d >= Decimal::ZERO && d <= Decimal::ONE => Some(d),
         _ => {
             src.key_error(
                 &s,
-                format!("`{text}` is not a probability between 0 and 1"),
+                format!(
+                    "{} is not a probability between 0 and 1",
+                    origin.describe(&raw)
+                ),
                 "write a rate such as `0.025`",
             );
             None
@@ -483,6 +487,7 @@ fn probability(src: &mut Source, scope: &mut Scope, node: &Node) -> Option<Decim
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::value::Value;
 
     pub fn compile_str(text: &str, overrides: &[(&str, &str)]) -> Result<CompiledPolicy> {
         let (mut src, def) = load::load_str(Path::new("p.yaml"), text.to_owned())?;
@@ -530,7 +535,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("parameter `min_score` is `high`, which is not a int"),
+            e.contains("`--set min_score=high` is not an int, the type of field `score`"),
             "{e}"
         );
     }

@@ -342,17 +342,28 @@ fn values(
     ok.then_some(out)
 }
 
-/// Types a literal (or `$param`) for field `name` of type `ty`.
-pub fn literal(
+/// The text a scalar stands for: itself, or the value of the `$param` it
+/// names, with where that value came from for messages. `None` after
+/// reporting an undefined parameter.
+pub fn resolve(
     src: &mut Source,
-    scope: &mut Scope,
+    scope: &Scope,
     node: &MarkedScalarNode,
-    ty: FieldType,
-    name: &str,
-) -> Option<Value> {
+) -> Option<(String, Origin)> {
     let text = node.as_str();
-    if let Some(param) = text.strip_prefix('$') {
-        let Some(raw) = scope.param(param) else {
+    let Some(param) = text.strip_prefix('$') else {
+        return Some((text.to_owned(), Origin::Literal));
+    };
+    match scope.param(param) {
+        Some(raw) => {
+            let origin = if scope.is_set(param) {
+                Origin::Set(param.to_owned())
+            } else {
+                Origin::Param(param.to_owned())
+            };
+            Some((raw.to_owned(), origin))
+        }
+        None => {
             let names = scope.param_names();
             let help = match crate::error::did_you_mean(param, names.iter().copied()) {
                 Some(best) => format!("did you mean `${best}`?"),
@@ -362,27 +373,51 @@ pub fn literal(
                 ),
             };
             src.key_error(node, format!("undefined parameter `${param}`"), help);
-            return None;
-        };
-        let raw = raw.to_owned();
-        return match Value::parse(ty, raw.as_bytes()) {
-            Some(v) => Some(v),
-            None => {
-                src.key_error(
-                    node,
-                    format!("parameter `{param}` is `{raw}`, which is not a {ty} as field `{name}` needs"),
-                    format!("give `{param}` {}", ty.example()),
-                );
-                None
-            }
-        };
+            None
+        }
     }
-    match Value::parse(ty, text.as_bytes()) {
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Literal,
+    /// A parameter's value as the policy defines it.
+    Param(String),
+    /// A parameter overridden by `--set`.
+    Set(String),
+}
+
+impl Origin {
+    /// How to name a value from this origin in a message.
+    pub fn describe(&self, raw: &str) -> String {
+        match self {
+            Origin::Literal => format!("`{raw}`"),
+            Origin::Param(p) => format!("parameter `{p}` (`{raw}`)"),
+            Origin::Set(p) => format!("`--set {p}={raw}`"),
+        }
+    }
+}
+
+/// Types a literal (or `$param`) for field `name` of type `ty`.
+pub fn literal(
+    src: &mut Source,
+    scope: &mut Scope,
+    node: &MarkedScalarNode,
+    ty: FieldType,
+    name: &str,
+) -> Option<Value> {
+    let (raw, origin) = resolve(src, scope, node)?;
+    match Value::parse(ty, raw.as_bytes()) {
         Some(v) => Some(v),
         None => {
             src.key_error(
                 node,
-                format!("`{text}` is not a {ty}, the type of field `{name}`"),
+                format!(
+                    "{} is not {}, the type of field `{name}`",
+                    origin.describe(&raw),
+                    ty.with_article()
+                ),
                 format!("compare `{name}` with {}", ty.example()),
             );
             None

@@ -39,12 +39,41 @@ pub const OUTCOME_NAMES: &[&str] = &["returned", "early", "late", "default"];
 
 /// Reads and parses the policy at `path`.
 pub fn load_file(path: &Path) -> Result<(Source, PolicyDef)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+    let at = || Location::new(path, 1, 1);
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        return Err(Error::Usage(
+            Diagnostic::new(format!(
+                "`{}` looks like a dataset, not a policy",
+                path.display()
+            ))
+            .at(at())
+            .help("give the policy (YAML) first and the dataset with `--data FILE`"),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::Policy(vec![
+            Diagnostic::new(format!("the policy is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+                .at(at())
+                .help("save the file as UTF-8; a GBK/GB18030 file can be converted with `iconv -f GB18030 -t UTF-8`"),
+        ])
+    })?;
     load_str(path, text)
 }
 
 /// Parses policy `text`; `path` names it in errors.
 pub fn load_str(path: &Path, text: String) -> Result<(Source, PolicyDef)> {
+    // Editors on Windows start UTF-8 files with a byte-order mark.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    };
+    if let Some(d) = tab_indentation(path, &text) {
+        return Err(Error::Policy(vec![d]));
+    }
     let mut source = Source::new(path, text);
     let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
     let root = match marked_yaml::parse_yaml_with_options(0, &source.text, options) {
@@ -56,6 +85,20 @@ pub fn load_str(path: &Path, text: String) -> Result<(Source, PolicyDef)> {
         Some(def) if source.diagnostics.is_empty() => Ok((source, def)),
         _ => Err(Error::Policy(std::mem::take(&mut source.diagnostics))),
     }
+}
+
+/// YAML forbids tabs in indentation, and the parser's own message about it
+/// points at the wrong line; say it plainly instead.
+fn tab_indentation(path: &Path, text: &str) -> Option<Diagnostic> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let column = indent.find('\t')?;
+        Some(
+            Diagnostic::new("this line is indented with a tab")
+                .at_source(Location::new(path, i + 1, column + 1), text, 1)
+                .help("YAML indentation must be spaces: replace the tab with spaces"),
+        )
+    })
 }
 
 fn yaml_error(source: &Source, e: marked_yaml::LoadError) -> Diagnostic {
@@ -105,7 +148,7 @@ fn read_policy(src: &mut Source, root: &Node) -> Option<PolicyDef> {
     let map = src.mapping(root, "a policy", "start the file with `policy: NAME`")?;
     src.check_keys(map, "a policy", TOP_KEYS);
 
-    let id = required_text(src, map, root, "policy", "a policy", "policy: jd-plus-bnpl");
+    let id = required_text(src, map, root, "policy", "a policy", "policy: NAME");
     let version = optional_text(src, map, "version").unwrap_or_default();
     let description = optional_text(src, map, "description");
     let key = map
@@ -229,10 +272,10 @@ fn read_rule(src: &mut Source, node: &Node) -> Option<RuleDef> {
         "write a rule as `- id: NAME` with `reason:` and `when:`",
     )?;
     src.check_keys(m, "a rule", RULE_KEYS);
-    let id = required(src, m, node, "id", "a rule", "id: min_score")
+    let id = required(src, m, node, "id", "a rule", "id: RULE_ID")
         .and_then(|n| src.scalar(n, "a rule `id`"))
         .cloned();
-    let reason = required_text(src, m, node, "reason", "a rule", "reason: SCORE_TOO_LOW");
+    let reason = required_text(src, m, node, "reason", "a rule", "reason: REASON_CODE");
     let description = optional_text(src, m, "description");
     let action = match m.get_node("action") {
         None => Action::Decline,

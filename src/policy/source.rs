@@ -41,9 +41,16 @@ impl Source {
 
     /// Records an error at a node, underlining its text when it is a scalar.
     pub fn error(&mut self, node: &Node, message: impl Into<String>, help: impl Into<String>) {
-        let d = self
-            .diagnostic(node.span(), node_width(node), message)
-            .help(help);
+        // A mapping's own position is where its first value starts; point at
+        // its first key instead, which is where a reader looks.
+        let (span, width) = match node {
+            Node::Mapping(m) => match m.keys().next() {
+                Some(k) => (k.span(), k.as_str().chars().count()),
+                None => (node.span(), 1),
+            },
+            _ => (node.span(), node_width(node)),
+        };
+        let d = self.diagnostic(span, width, message).help(help);
         self.diagnostics.push(d);
     }
 
