@@ -195,6 +195,10 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    if let Some(same) = candidates.iter().find(|c| c.eq_ignore_ascii_case(name)) {
+        return Some(same);
+    }
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))

@@ -1073,7 +1073,7 @@ fn unknown_field_in_a_condition_is_located_with_a_suggestion() {
    |
 10 |     when: { zhima_scor: { gte: $min_score } }
    |             ^^^^^^^^^^
-help: did you mean `zhima_score`?"
+help: did you mean `zhima_score` (declared on line 5)? if the declaration is the typo, fix it there"
         ),
         "{err}"
     );
@@ -2448,4 +2448,180 @@ rules:
     assert_eq!(r["waterfall"][0]["removed"], 2);
     assert_eq!(r["waterfall"][1]["removed"], 0);
     assert_eq!(r["waterfall"][1]["remaining"], 1);
+}
+
+// ---------------------------------------------------------------------------
+// Regressions from a new-user trial
+// ---------------------------------------------------------------------------
+
+#[test]
+fn an_unclosed_quote_is_an_error_even_when_skipping_bad_rows() {
+    let wd = Workdir::new();
+    let mut data = String::from("id,score\n");
+    for i in 0..100 {
+        data.push_str(&format!("u{i},700\n"));
+    }
+    data.push_str("\"u100,700\n");
+    for i in 101..200 {
+        data.push_str(&format!("u{i},700\n"));
+    }
+    wd.write("p.yaml", SCORE_POLICY).write("d.csv", &data);
+    for skip in [false, true] {
+        let mut args = vec!["simulate", "p.yaml", "--data", "d.csv"];
+        if skip {
+            args.push("--skip-bad-rows");
+        }
+        let err = wd.fails(&args, 2);
+        assert_contains(
+            &err,
+            &[
+                "a quote opened on this line is never closed",
+                "--> d.csv:102:1",
+            ],
+        );
+    }
+}
+
+#[test]
+fn text_that_is_not_utf8_is_refused_not_silently_unmatched() {
+    let wd = Workdir::new();
+    wd.write(
+        "p.yaml",
+        "policy: zh\nkey: id\nfields: { id: string, scenario: string }\nrules:\n  - { id: r, reason: R, when: { scenario: 租赁 } }\n",
+    );
+    // "租赁" in GBK.
+    let mut data = b"id,scenario\nu1,".to_vec();
+    data.extend_from_slice(&[0xd7, 0xe2, 0xc1, 0xde]);
+    data.push(b'\n');
+    wd.write("d.csv", data);
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &["is not UTF-8 text", "--> d.csv:2:4", "iconv -f GB18030"],
+    );
+    wd.fails(&["check", "p.yaml", "--data", "d.csv"], 1);
+}
+
+#[test]
+fn policy_files_with_a_bom_load_and_tabs_are_named() {
+    let wd = Workdir::new();
+    wd.write("bom.yaml", format!("\u{feff}{SCORE_POLICY}"));
+    wd.stdout(&["check", "bom.yaml"]);
+    wd.write("tab.yaml", "policy: t\nfields:\n\tscore: int\nrules: []\n");
+    let err = wd.fails(&["check", "tab.yaml"], 1);
+    assert_contains(
+        &err,
+        &["this line is indented with a tab", "--> tab.yaml:3:1"],
+    );
+    wd.write("d.csv", "id,score\nu1,700\n");
+    let err = wd.fails(&["check", "d.csv"], 2);
+    assert_contains(&err, &["looks like a dataset, not a policy"]);
+}
+
+#[test]
+fn stdin_data_checks_one_policy_only() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", SCORE_POLICY)
+        .write("q.yaml", SCORE_POLICY);
+    let err = wd.fails(&["check", "p.yaml", "q.yaml", "--data", "-"], 2);
+    assert_contains(&err, &["`--data -` can be read only once"]);
+}
+
+#[test]
+fn decide_writes_nothing_when_the_dataset_does_not_fit() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", SCORE_POLICY)
+        .write("d.csv", "id,points\nu1,3\n");
+    let out = wd.output(&["decide", "p.yaml", "--data", "d.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn suspicious_policies_are_refused_or_warned_about() {
+    let wd = Workdir::new();
+    wd.write(
+        "all.yaml",
+        "policy: a\nfields: { s: int }\nrules:\n  - { id: r, reason: R, when: { all: [] } }\n",
+    );
+    assert_contains(
+        &wd.fails(&["check", "all.yaml"], 1),
+        &["`all: []` has no conditions, so it passes every row"],
+    );
+    wd.write("key.yaml", "policy: k\nkey: userid\nfields: { user_id: string, s: int }\nrules:\n  - { id: r, reason: R, when: { s: 1 } }\n");
+    assert_contains(
+        &wd.fails(&["check", "key.yaml"], 1),
+        &[
+            "`key` names `userid`, which is not a declared field",
+            "did you mean `user_id`?",
+        ],
+    );
+    wd.write(
+        "warn.yaml",
+        "policy: w\nfields: { age: string, s: int }\nrules:\n  - { id: r, reason: R, when: { age: { gte: 3 } } }\nrepayment:\n  exposure: limit\n  outcomes:\n    - { when: { s: 1 }, p: { default: 0.1 } }\n",
+    );
+    let out = wd.stdout(&["check", "warn.yaml"]);
+    assert_contains(
+        &out,
+        &[
+            "warn.yaml:4:45: field `age` is a string, so `gte: 3` compares text",
+            "`repayment.outcomes` has no default band",
+        ],
+    );
+}
+
+#[test]
+fn a_semicolon_separated_file_gets_a_hint() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", SCORE_POLICY)
+        .write("d.csv", "id;score\nu1;700\n");
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(&err, &["the header looks `;`-separated"]);
+}
+
+#[test]
+fn blank_rows_are_malformed_rows() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", SCORE_POLICY)
+        .write("d.csv", "id,score\nu1,700\n,\n");
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &["row is empty: every field is blank", "--> d.csv:3:1"],
+    );
+    let r = wd.json(&["simulate", "p.yaml", "--data", "d.csv", "--skip-bad-rows"]);
+    assert_eq!((u(&r["rows"]), u(&r["skipped_rows"])), (1, 1));
+}
+
+#[test]
+fn set_overrides_are_visible_in_every_format() {
+    let args = [
+        "simulate",
+        "policies/jd_plus.yaml",
+        "--data",
+        "datasets/sample.csv",
+        "--set",
+        "min_score=700",
+    ];
+    let with = |format: &str| {
+        let mut a = args.to_vec();
+        a.extend(["--format", format]);
+        succeeded(in_repo(&a), &a)
+    };
+    let r: Value = serde_json::from_str(&with("json")).unwrap();
+    assert_eq!(r["manifest"]["set"], serde_json::json!(["min_score"]));
+    assert_eq!(r["manifest"]["params"]["min_score"], 700);
+    assert_contains(&with("table"), &["min_score=700 (--set)"]);
+    assert_contains(&with("markdown"), &["min_score=700 (--set)"]);
+    assert_contains(
+        &with("csv"),
+        &[
+            "manifest,min_score,param (--set),700",
+            "repayment,,unmodelled,0",
+        ],
+    );
 }

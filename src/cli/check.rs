@@ -25,6 +25,12 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    if args.data.as_deref() == Some(std::path::Path::new("-")) && args.policies.len() > 1 {
+        return Err(Error::usage(
+            "`--data -` can be read only once, so it can check only one policy",
+            "save the data to a file and pass it with `--data FILE`, or check one policy at a time",
+        ));
+    }
     let mut failures = 0;
     for path in &args.policies {
         match compile_file(path, &args.common.set) {

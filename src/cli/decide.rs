@@ -46,8 +46,9 @@ pub fn run(args: &Args) -> Result<()> {
 
     let pass = |out: &mut dyn Write, out_name: &Path| -> Result<()> {
         let writer = DecisionWriter::new(&policy, format);
-        out.write_all(&writer.header())
-            .map_err(|e| Error::write(out_name, e))?;
+        // The header goes out with the first rows, so a dataset that does not
+        // fit (a missing column) produces no output at all.
+        let mut header = Some(writer.header());
         stream::run(
             input,
             &policy.columns,
@@ -75,10 +76,16 @@ pub fn run(args: &Args) -> Result<()> {
                         .into_iter()
                         .take(20usize.saturating_sub(examples.len())),
                 );
+                if let Some(h) = header.take() {
+                    out.write_all(&h).map_err(|e| Error::write(out_name, e))?;
+                }
                 out.write_all(&bytes).map_err(|e| Error::write(out_name, e))
             },
         )?;
-        Ok(())
+        match header {
+            Some(h) => out.write_all(&h).map_err(|e| Error::write(out_name, e)),
+            None => Ok(()),
+        }
     };
     match &args.output {
         Some(path) => write_atomically(path, |out| pass(out, path))?,

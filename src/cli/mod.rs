@@ -132,7 +132,7 @@ pub fn write_atomically(
         .prefix(".polsim-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| Error::write(path, e))?;
+        .map_err(|e| Error::write(path, std::io::Error::from(e.kind())))?;
     {
         let mut out = std::io::BufWriter::new(tmp.as_file_mut());
         fill(&mut out)?;
@@ -146,7 +146,9 @@ pub fn write_atomically(
             .as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644));
     }
-    tmp.persist(path).map_err(|e| Error::write(path, e.error))?;
+    // The error names the temporary file; name the file the user asked for.
+    tmp.persist(path)
+        .map_err(|e| Error::write(path, std::io::Error::from(e.error.kind())))?;
     Ok(())
 }
 

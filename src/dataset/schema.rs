@@ -75,6 +75,20 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
         Some(best) => format!("did you mean `{best}`? "),
         None => String::new(),
     };
+    if let [only] = existing.as_slice() {
+        for sep in [';', '\t', '|'] {
+            if only.contains(sep) {
+                let shown = if sep == '\t' {
+                    "tab".to_owned()
+                } else {
+                    format!("`{sep}`")
+                };
+                help.push_str(&format!(
+                    "the header looks {shown}-separated, but polsim reads comma-separated files; "
+                ));
+            }
+        }
+    }
     help.push_str("the dataset has columns: ");
     help.push_str(
         &existing

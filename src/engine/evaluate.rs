@@ -113,9 +113,9 @@ impl<'p> Evaluator<'p> {
                 stop[row] |= failed;
             }
             if decline {
-                for row in 0..n {
-                    if truth[row] != TRUE {
-                        self.first_decline[row] = i as u16;
+                for (first, t) in self.first_decline.iter_mut().zip(truth) {
+                    if *t != TRUE {
+                        *first = i as u16;
                     }
                 }
             }

@@ -113,6 +113,8 @@ pub struct CompiledPolicy {
     pub observed: Option<Cond>,
     /// Parameter values in effect (after `--set`), as written.
     pub params: Vec<(String, String)>,
+    /// The parameters `--set` overrode.
+    pub set: Vec<String>,
     /// Things that are legal but probably not meant.
     pub warnings: Vec<String>,
 }
@@ -123,6 +125,8 @@ pub struct Scope<'a> {
     params: &'a [(String, String)],
     /// Parameters overridden by `--set`, for messages.
     set: Vec<&'a str>,
+    /// Legal but suspicious things found while compiling.
+    pub warnings: Vec<String>,
     pub projection: Vec<ColumnSpec>,
 }
 
@@ -139,6 +143,12 @@ impl Scope<'_> {
         }
         self.projection.push(ColumnSpec::new(name, ty));
         self.projection.len() - 1
+    }
+
+    /// The line a field is declared on.
+    pub fn field_line(&self, name: &str) -> Option<usize> {
+        let f = self.fields.iter().find(|f| f.name.as_str() == name)?;
+        f.name.span().start().map(|m| m.line())
     }
 
     pub fn field_names(&self) -> Vec<&str> {
@@ -177,6 +187,7 @@ pub fn compile(
         fields: &def.fields,
         params: &params,
         set: overrides.iter().map(|(n, _)| n.as_str()).collect(),
+        warnings: Vec::new(),
         projection: Vec::new(),
     };
 
@@ -235,17 +246,25 @@ pub fn compile(
         .as_ref()
         .and_then(|n| condition::compile(src, &mut scope, n));
     let (key, key_name) = match &def.key {
-        Some(k) => {
-            let ty = def
-                .fields
-                .iter()
-                .find(|f| f.name.as_str() == k.as_str())
-                .map_or(FieldType::String, |f| f.ty);
-            (
-                Some(scope.column(k.as_str(), ty)),
-                Some(k.as_str().to_owned()),
-            )
-        }
+        Some(k) => match scope.field(k.as_str()) {
+            Some((column, _)) => (Some(column), Some(k.as_str().to_owned())),
+            None => {
+                let names = scope.field_names();
+                let help = match crate::error::did_you_mean(k.as_str(), names.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!("declare it under `fields`, e.g. `{}: string`", k.as_str()),
+                };
+                src.key_error(
+                    k,
+                    format!(
+                        "`key` names `{}`, which is not a declared field",
+                        k.as_str()
+                    ),
+                    help,
+                );
+                (None, None)
+            }
+        },
         None => (None, None),
     };
 
@@ -253,7 +272,12 @@ pub fn compile(
         return Err(Error::Policy(std::mem::take(&mut src.diagnostics)));
     }
 
-    let mut warnings = Vec::new();
+    let mut warnings = std::mem::take(&mut scope.warnings);
+    if let Some(r) = &repayment
+        && r.bands.last().is_some_and(|b| b.cond.is_some())
+    {
+        warnings.push("`repayment.outcomes` has no default band (an entry without `when`): approved users who match no band are left out of expected loss and revenue".to_owned());
+    }
     if !limits.is_empty() && limits.last().is_some_and(|b| b.cond.is_some()) {
         warnings.push("`limit` has no default band (an entry without `when`): an approved user who matches no band gets no limit".to_owned());
     }
@@ -286,6 +310,7 @@ pub fn compile(
         repayment,
         observed,
         params,
+        set: overrides.iter().map(|(n, _)| n.clone()).collect(),
         warnings,
     })
 }
@@ -558,7 +583,10 @@ mod tests {
             "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ scor: {{ gte: $min_scre }} }} }}\n"
         ));
         assert!(e.contains("unknown field `scor` in a condition"), "{e}");
-        assert!(e.contains("did you mean `score`?"), "{e}");
+        assert!(
+            e.contains("did you mean `score` (declared on line 3)? if the declaration is the typo, fix it there"),
+            "{e}"
+        );
         let e = error(&format!(
             "{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ score: {{ gte: $min_scre }} }} }}\n"
         ));

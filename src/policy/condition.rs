@@ -137,6 +137,19 @@ fn list(src: &mut Source, scope: &mut Scope, key: &MarkedScalarNode, value: &Nod
         );
         return None;
     };
+    if items.is_empty() {
+        let always = if key.as_str() == "all" {
+            "passes every row"
+        } else {
+            "fails every row"
+        };
+        src.key_error(
+            key,
+            format!("`{}: []` has no conditions, so it {always}", key.as_str()),
+            "list the conditions to combine, or remove it",
+        );
+        return None;
+    }
     let mut parts = Vec::with_capacity(items.len());
     let mut ok = true;
     for item in items.iter() {
@@ -166,7 +179,12 @@ fn field(
         let mut names = scope.field_names();
         names.extend(COMBINATORS);
         let help = match crate::error::did_you_mean(key.as_str(), names.iter().copied()) {
-            Some(best) => format!("did you mean `{best}`?"),
+            Some(best) => match scope.field_line(best) {
+                Some(line) => format!(
+                    "did you mean `{best}` (declared on line {line})? if the declaration is the typo, fix it there"
+                ),
+                None => format!("did you mean `{best}`?"),
+            },
             None => format!(
                 "declare `{}` under `fields` with its type; {}",
                 key.as_str(),
@@ -249,6 +267,14 @@ fn operator(
         move |src: &mut Source, scope: &mut Scope| {
             let s = src.scalar(arg, "a comparison value")?;
             let value = literal(src, scope, s, ty, name)?;
+            if ordered && ty == FieldType::String && s.as_str().trim().parse::<f64>().is_ok() {
+                let at = src.location(s.span());
+                scope.warnings.push(format!(
+                    "{at}: field `{name}` is a string, so `{}: {}` compares text (\"10\" sorts before \"3\"); declare it as int, float or decimal to compare numbers",
+                    op_name(op),
+                    s.as_str()
+                ));
+            }
             Some(Cond::Compare { column, op, value })
         }
     };
@@ -422,6 +448,17 @@ pub fn literal(
             );
             None
         }
+    }
+}
+
+fn op_name(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "eq",
+        CmpOp::Ne => "ne",
+        CmpOp::Gt => "gt",
+        CmpOp::Gte => "gte",
+        CmpOp::Lt => "lt",
+        CmpOp::Lte => "lte",
     }
 }
 

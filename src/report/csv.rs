@@ -37,6 +37,7 @@ pub fn render(r: &SimulationReport) -> String {
         );
         for s in &r.reasons {
             row("reason", &s.rule, "reason", s.reason.clone());
+            row("reason", &s.rule, "action", s.action.to_owned());
             row("reason", &s.rule, "failed", s.failed.to_string());
             row("reason", &s.rule, "primary", s.primary.to_string());
             row("reason", &s.rule, "sole", s.sole.to_string());
@@ -58,14 +59,17 @@ pub fn render(r: &SimulationReport) -> String {
                 let section = format!("segment:{field}");
                 row(&section, &s.value, "rows", s.rows.to_string());
                 row(&section, &s.value, "approved", s.approved.to_string());
+                row(&section, &s.value, "review", s.review.to_string());
+                row(&section, &s.value, "declined", s.declined.to_string());
                 row(
                     &section,
                     &s.value,
                     "approval_rate",
                     s.approval_rate.to_string(),
                 );
-                if let Some(b) = s.bads {
+                if let (Some(b), Some(ab)) = (s.bads, s.approved_bads) {
                     row(&section, &s.value, "bads", b.to_string());
+                    row(&section, &s.value, "approved_bads", ab.to_string());
                 }
             }
         }
@@ -83,6 +87,7 @@ pub fn render(r: &SimulationReport) -> String {
                 "expected_revenue",
                 p.expected_revenue.clone(),
             );
+            row("repayment", "", "unmodelled", p.unmodelled.to_string());
             for (name, share) in p.outcomes.entries() {
                 row("repayment", name, "probability", share.to_string());
             }
@@ -98,6 +103,7 @@ pub fn render(r: &SimulationReport) -> String {
                 o.population_bad_rate.to_string(),
             );
         }
+        row("manifest", "", "polsim", r.manifest.polsim.to_owned());
         row(
             "manifest",
             "",
@@ -110,6 +116,17 @@ pub fn render(r: &SimulationReport) -> String {
             "data_sha256",
             r.manifest.data_sha256.clone(),
         );
+        for (name, value) in &r.manifest.params {
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            let metric = if r.manifest.set.contains(name) {
+                "param (--set)"
+            } else {
+                "param"
+            };
+            row("manifest", name, metric, value);
+        }
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

@@ -136,7 +136,7 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
             "approval rate",
         ];
         if with_bads {
-            cols.push("observed bads");
+            cols.extend(["bads", "approved bads", "approved bad rate"]);
         }
         let mut t = table(style, &cols, 1);
         for s in rows {
@@ -148,8 +148,8 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
                 group(s.declined),
                 pct(s.approved, s.rows),
             ];
-            if let Some(b) = s.bads {
-                row.push(group(b));
+            if let (Some(b), Some(ab)) = (s.bads, s.approved_bads) {
+                row.extend([group(b), group(ab), pct(ab, s.approved)]);
             }
             t.add_row(row);
         }
@@ -186,12 +186,12 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         t.add_row(vec![
             "approved".to_owned(),
             group(o.bads),
-            format!("{:.2}%", o.bad_rate * 100.0),
+            pct(o.bads, r.approved),
         ]);
         t.add_row(vec![
             "all rows".to_owned(),
             group(o.population_bads),
-            format!("{:.2}%", o.population_bad_rate * 100.0),
+            pct(o.population_bads, r.rows),
         ]);
         push(&mut out, t);
     }
@@ -199,11 +199,26 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
     let m = &r.manifest;
     let _ = writeln!(
         out,
-        "\npolsim {} · policy sha256 {} · data sha256 {}",
+        "polsim {} · policy sha256 {} · data sha256 {}",
         m.polsim,
         &m.policy_sha256[..12],
         &m.data_sha256[..12]
     );
+    if !m.params.is_empty() {
+        let params: Vec<String> = m
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                if m.set.contains(k) {
+                    format!("{k}={v} (--set)")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "params: {}", params.join(", "));
+    }
     out
 }
 
@@ -241,15 +256,29 @@ pub fn group(n: u64) -> String {
     out
 }
 
+/// `part / whole` as a percentage with two decimals, rounded half away from
+/// zero on the exact fraction (65.205% shows as 65.21%, not as the nearest
+/// double's 65.20%).
 fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "-".to_owned();
     }
-    format!("{:.2}%", part as f64 * 100.0 / whole as f64)
+    let hundredths = (u128::from(part) * 20_000 + u128::from(whole)) / (2 * u128::from(whole));
+    format!("{}.{:02}%", hundredths / 100, hundredths % 100)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn percentages_round_the_exact_fraction() {
+        assert_eq!(super::pct(13041, 20000), "65.21%");
+        assert_eq!(super::pct(1, 3), "33.33%");
+        assert_eq!(super::pct(2, 3), "66.67%");
+        assert_eq!(super::pct(0, 7), "0.00%");
+        assert_eq!(super::pct(7, 7), "100.00%");
+        assert_eq!(super::pct(1, 0), "-");
+    }
+
     #[test]
     fn groups_thousands() {
         assert_eq!(super::group(0), "0");

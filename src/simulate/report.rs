@@ -73,8 +73,14 @@ pub struct SegmentStat {
     pub review: u64,
     pub declined: u64,
     pub approval_rate: f64,
+    /// Observed bads among all rows of the segment (with `observed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bads: Option<u64>,
+    /// Observed bads among approved rows, and their rate: the segment's backtest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_bads: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_bad_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,7 +132,11 @@ pub struct Manifest {
     pub polsim: &'static str,
     pub policy_sha256: String,
     pub data_sha256: String,
+    /// Parameter values in effect.
     pub params: BTreeMap<String, serde_json::Value>,
+    /// The parameters overridden on the command line (`--set`), if any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
     pub seed: Option<u64>,
 }
 
@@ -241,6 +251,8 @@ impl SimulationReport {
                         declined: c.declined,
                         approval_rate: rate(c.approved, c.rows),
                         bads: with_bads.then_some(c.bads),
+                        approved_bads: with_bads.then_some(c.approved_bads),
+                        approved_bad_rate: with_bads.then(|| rate(c.approved_bads, c.approved)),
                     })
                     .collect();
                 (segment_key(spec, specs), rows)
@@ -271,6 +283,7 @@ impl SimulationReport {
                 polsim: env!("CARGO_PKG_VERSION"),
                 policy_sha256: policy.sha256.clone(),
                 data_sha256,
+                set: policy.set.clone(),
                 params: policy
                     .params
                     .iter()

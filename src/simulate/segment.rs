@@ -89,7 +89,9 @@ pub struct Counts {
     pub approved: u64,
     pub review: u64,
     pub declined: u64,
+    /// Observed bads among all rows, and among approved rows (the backtest).
     pub bads: u64,
+    pub approved_bads: u64,
 }
 
 impl Counts {
@@ -101,6 +103,7 @@ impl Counts {
             Outcome::Decline => self.declined += 1,
         }
         self.bads += u64::from(bad);
+        self.approved_bads += u64::from(bad && outcome == Outcome::Approve);
     }
 
     fn merge(&mut self, o: &Counts) {
@@ -109,6 +112,7 @@ impl Counts {
         self.review += o.review;
         self.declined += o.declined;
         self.bads += o.bads;
+        self.approved_bads += o.approved_bads;
     }
 }
 
