@@ -46,6 +46,8 @@ pub fn run(args: &Args) -> Result<()> {
                             data.display()
                         ),
                         Err(e @ (Error::Io { .. } | Error::Usage(_))) => return Err(e),
+                        // Bad rows were listed as they were found.
+                        Err(Error::CheckFailed(_)) => failures += 1,
                         Err(e) => {
                             note!("{e}");
                             failures += 1;

@@ -23,6 +23,9 @@ pub struct Args {
     pub common: Common,
 }
 
+/// Past this many values, a segmentation is probably of an identifier.
+const MANY_SEGMENTS: usize = 1000;
+
 pub fn run(args: &Args) -> Result<()> {
     let policy = compile_file(&args.policy, &args.common.set)?;
     let segments = args
@@ -49,6 +52,11 @@ pub fn run(args: &Args) -> Result<()> {
         &report.skipped_examples,
         &name,
     );
+    for (field, values) in &report.segments {
+        if values.len() > MANY_SEGMENTS {
+            args.common.note(&format!("note: `--by {field}` made {} segments; an identifier column makes one per row — bin numbers with `--by {field}:EDGES`", values.len()));
+        }
+    }
     let text = report::render(&report, args.common.format());
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
