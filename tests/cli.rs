@@ -97,7 +97,10 @@ impl Workdir {
 
 /// The polsim binary under test.
 fn polsim() -> Command {
-    Command::cargo_bin("polsim").expect("the polsim binary is built")
+    let mut cmd = Command::cargo_bin("polsim").expect("the polsim binary is built");
+    // Tests must not read or fill the user's hash cache.
+    cmd.env("POLSIM_CACHE_DIR", "off");
+    cmd
 }
 
 /// `polsim ARGS...` run from the repository root, for the bundled policies and sample.
@@ -2624,4 +2627,30 @@ fn set_overrides_are_visible_in_every_format() {
             "repayment,,unmodelled,0",
         ],
     );
+}
+
+#[test]
+fn the_data_hash_is_reused_for_an_unchanged_file_and_recomputed_for_a_changed_one() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", SCORE_POLICY)
+        .write("d.csv", "id,score\nu1,700\n");
+    let cache = wd.path("cache");
+    let run = || {
+        let out = wd
+            .command(&["simulate", "p.yaml", "--data", "d.csv", "--format", "json"])
+            .env("POLSIM_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["manifest"]["data_sha256"].as_str().unwrap().to_owned()
+    };
+    let first = run();
+    assert_eq!(first, sha256_hex(b"id,score\nu1,700\n"));
+    let cached = std::fs::read_to_string(cache.join("data-sha256.tsv")).unwrap();
+    assert!(cached.contains(&first), "{cached}");
+    assert_eq!(run(), first);
+    // Same size, new contents: the file's change time moves, so the hash is recomputed.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    wd.write("d.csv", "id,score\nu1,800\n");
+    assert_eq!(run(), sha256_hex(b"id,score\nu1,800\n"));
 }

@@ -12,8 +12,8 @@
 //! starts on (errors name lines), and hashes every byte for the report's
 //! manifest.
 
+use super::fingerprint::Sha256;
 use crate::error::{Diagnostic, Error, Location, Result};
-use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -51,7 +51,8 @@ pub struct Chunker<R> {
     chunk_size: usize,
     next_index: usize,
     next_line: u64,
-    hasher: Sha256,
+    /// `None` when the hash is already known (see `fingerprint`).
+    hasher: Option<Sha256>,
     bytes_read: u64,
 }
 
@@ -65,7 +66,7 @@ impl<R: Read> Chunker<R> {
             chunk_size: chunk_size.max(1),
             next_index: 0,
             next_line: 1,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::default()),
             bytes_read: 0,
         }
     }
@@ -139,9 +140,15 @@ impl<R: Read> Chunker<R> {
         }
     }
 
-    /// SHA-256 (hex) of every byte read so far; of the whole input once drained.
-    pub fn sha256(&self) -> String {
-        crate::policy::compile::hex(&self.hasher.clone().finalize())
+    /// Stops hashing: the caller knows the hash already.
+    pub fn skip_hash(&mut self) {
+        self.hasher = None;
+    }
+
+    /// SHA-256 (hex) of every byte read, once the input is drained; `None`
+    /// after `skip_hash`.
+    pub fn sha256(self) -> Option<String> {
+        self.hasher.map(Sha256::finish)
     }
 
     pub fn bytes_read(&self) -> u64 {
@@ -189,7 +196,9 @@ impl<R: Read> Chunker<R> {
                 }
             };
             self.pending.truncate(start + n);
-            self.hasher.update(&self.pending[start..]);
+            if let Some(h) = &mut self.hasher {
+                h.update(&self.pending[start..]);
+            }
             self.bytes_read += n as u64;
             if n == 0 {
                 self.eof = true;
@@ -350,10 +359,10 @@ mod tests {
         let mut c = Chunker::new(&data[..], 2, "t.csv");
         c.header().unwrap();
         while c.next_chunk().unwrap().is_some() {}
-        assert_eq!(
-            c.sha256(),
-            crate::policy::compile::hex(&Sha256::digest(data))
-        );
         assert_eq!(c.bytes_read(), 6);
+        assert_eq!(
+            c.sha256().unwrap(),
+            crate::dataset::fingerprint::sha256_hex(data)
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod chunker;
+pub mod fingerprint;
 pub mod schema;
 pub mod stream;
 pub mod value;

@@ -9,6 +9,7 @@
 //! thread count, and the first error reported is the first in the file.
 
 use super::chunker::{CHUNK_SIZE, Chunk, Chunker};
+use super::fingerprint::{self, FileId};
 use super::schema::Schema;
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::policy::compile::ColumnSpec;
@@ -22,6 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Input {
     /// How the input is named in messages.
     pub name: String,
+    /// What identifies a file's contents, to reuse its hash (not for stdin).
+    id: Option<FileId>,
     reader: Box<dyn Read + Send>,
 }
 
@@ -30,11 +33,13 @@ impl Input {
         if path.as_os_str() == "-" {
             return Ok(Input {
                 name: "<stdin>".to_owned(),
+                id: None,
                 reader: Box::new(std::io::stdin()),
             });
         }
         let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
         Ok(Input {
+            id: FileId::of(path, &file),
             name: path.display().to_string(),
             reader: Box::new(file),
         })
@@ -44,6 +49,7 @@ impl Input {
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Input {
         Input {
             name: name.to_owned(),
+            id: None,
             reader: Box::new(std::io::Cursor::new(bytes)),
         }
     }
@@ -93,8 +99,12 @@ where
     W: Fn(&mut S, &Chunk, &Schema) -> Result<R> + Sync,
     M: FnMut(R) -> Result<()>,
 {
-    let Input { name, reader } = input;
+    let Input { name, reader, id } = input;
     let mut chunker = Chunker::new(reader, options.chunk_size, &name);
+    let known_sha256 = id.as_ref().and_then(fingerprint::cached);
+    if known_sha256.is_some() {
+        chunker.skip_hash();
+    }
     let header = chunker.header()?.ok_or_else(|| {
         Error::Data(
             Diagnostic::new(format!("dataset `{name}` is empty"))
@@ -165,11 +175,24 @@ where
     match outcome {
         (Err(e), _) => Err(e),
         (Ok(()), Err(e)) => Err(e),
-        (Ok(()), Ok(chunker)) => Ok(StreamSummary {
-            schema,
-            data_sha256: chunker.sha256(),
-            bytes: chunker.bytes_read(),
-        }),
+        (Ok(()), Ok(chunker)) => {
+            let bytes = chunker.bytes_read();
+            let data_sha256 = match (known_sha256, chunker.sha256()) {
+                (Some(known), _) => known,
+                (None, Some(computed)) => {
+                    if let Some(id) = &id {
+                        fingerprint::remember(id, &computed);
+                    }
+                    computed
+                }
+                (None, None) => unreachable!("the chunker hashes unless the hash is known"),
+            };
+            Ok(StreamSummary {
+                schema,
+                data_sha256,
+                bytes,
+            })
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::error::{Diagnostic, Error, Result, suggest};
 use marked_yaml::Node;
 use marked_yaml::types::MarkedScalarNode;
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
+
 use std::path::{Path, PathBuf};
 
 /// A column a run reads, in projection order.
@@ -295,7 +295,7 @@ pub fn compile(
         version: def.version.clone(),
         description: def.description.clone(),
         path: src.path.clone(),
-        sha256: hex(&Sha256::digest(src.text.as_bytes())),
+        sha256: crate::dataset::fingerprint::sha256_hex(src.text.as_bytes()),
         declared: def
             .fields
             .iter()
@@ -313,11 +313,6 @@ pub fn compile(
         set: overrides.iter().map(|(n, _)| n.clone()).collect(),
         warnings,
     })
-}
-
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn apply_overrides(
