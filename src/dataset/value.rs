@@ -112,6 +112,10 @@ impl fmt::Display for Value {
 
 /// Parses a base-10 i64, with an optional sign and surrounding spaces.
 pub fn parse_int(text: &[u8]) -> Option<i64> {
+    // Fast path: up to 18 plain digits cannot overflow, so no checks per digit.
+    if !text.is_empty() && text.len() <= 18 && text.iter().all(u8::is_ascii_digit) {
+        return Some(text.iter().fold(0i64, |v, b| v * 10 + i64::from(b - b'0')));
+    }
     let text = trim(text);
     let (negative, digits) = match text.first()? {
         b'-' => (true, &text[1..]),
@@ -145,6 +149,9 @@ pub fn parse_float(text: &[u8]) -> Option<f64> {
 /// Parses an exact decimal: `1999.90`, `-3`, `1e3` is refused (money is never
 /// written in scientific notation, and refusing it catches a float column).
 pub fn parse_decimal(text: &[u8]) -> Option<Decimal> {
+    if let Some(d) = parse_plain_decimal(text) {
+        return Some(d);
+    }
     let s = std::str::from_utf8(trim(text)).ok()?;
     let s = s.strip_prefix('+').unwrap_or(s);
     if s.is_empty()
@@ -156,8 +163,46 @@ pub fn parse_decimal(text: &[u8]) -> Option<Decimal> {
     Decimal::from_str(s).ok()
 }
 
+/// Fast path of `parse_decimal` for `[-]digits[.digits]` with at most 18
+/// digits: the digits are the mantissa and the fraction's length the scale,
+/// which is exact without going through text.
+fn parse_plain_decimal(text: &[u8]) -> Option<Decimal> {
+    let (negative, body) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, text),
+    };
+    let (mut mantissa, mut scale, mut digits, mut seen_point) = (0i64, 0u32, 0, false);
+    for &b in body {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + i64::from(b - b'0');
+                digits += 1;
+                scale += u32::from(seen_point);
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => return None,
+        }
+        if digits > 18 {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    Some(Decimal::new(
+        if negative { -mantissa } else { mantissa },
+        scale,
+    ))
+}
+
 /// Parses a bool: true/false, yes/no, y/n, 1/0, t/f, in any case.
 pub fn parse_bool(text: &[u8]) -> Option<bool> {
+    // Fast path: the spellings machine-written files use.
+    match text {
+        b"true" | b"1" => return Some(true),
+        b"false" | b"0" => return Some(false),
+        _ => {}
+    }
     let t = trim(text);
     if t.len() > 5 {
         return None;
@@ -215,6 +260,52 @@ mod tests {
         assert_eq!(parse_decimal(b"1e3"), None);
         assert_eq!(parse_decimal(b"abc"), None);
         assert_eq!(parse_decimal(b""), None);
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_general_parsers() {
+        for text in [
+            "0",
+            "7",
+            "600",
+            "000123",
+            "999999999999999999",
+            "-5",
+            "1.",
+            ".5",
+            "12.340",
+            "-0.10",
+            "1.2.3",
+            "",
+            "-",
+            "1e3",
+            " 4",
+        ] {
+            let slow = std::str::from_utf8(
+                text.trim_ascii()
+                    .strip_prefix('+')
+                    .unwrap_or(text.trim_ascii())
+                    .as_bytes(),
+            )
+            .ok()
+            .filter(|s| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            })
+            .and_then(|s| Decimal::from_str(s).ok());
+            assert_eq!(parse_decimal(text.as_bytes()), slow, "{text:?}");
+            assert_eq!(
+                parse_decimal(text.as_bytes()).map(|d| d.scale()),
+                slow.map(|d| d.scale()),
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            parse_int(b"999999999999999999"),
+            Some(999_999_999_999_999_999)
+        );
+        assert_eq!(parse_int(b"0042"), Some(42));
     }
 
     #[test]

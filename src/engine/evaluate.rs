@@ -106,11 +106,16 @@ impl<'p> Evaluator<'p> {
             } else {
                 &mut self.reviewed
             };
-            for row in 0..n {
-                let failed = truth[row] != TRUE;
-                d.first_fail[row] = if failed { i as u16 } else { d.first_fail[row] };
-                d.fail_count[row] += u16::from(failed);
-                stop[row] |= failed;
+            let rows = truth
+                .iter()
+                .zip(&mut d.first_fail)
+                .zip(&mut d.fail_count)
+                .zip(stop.iter_mut());
+            for (((truth, first), count), stop) in rows {
+                let failed = *truth != TRUE;
+                *first = if failed { i as u16 } else { *first };
+                *count += u16::from(failed);
+                *stop |= failed;
             }
             if decline {
                 for (first, t) in self.first_decline.iter_mut().zip(truth) {
