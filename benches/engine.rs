@@ -1,1 +1,261 @@
-fn main() {}
+//! Criterion benchmarks of polsim's pipeline stages, over an in-memory
+//! synthetic dataset generated once (`polsim::synthetic::write_dataset`).
+//!
+//! Stages, in the order a pass runs them:
+//!
+//! 1. `chunk`: cutting the CSV bytes into record-aligned chunks (includes the
+//!    SHA-256 of every byte for the manifest and the copy out of the reader),
+//!    with the SHA-256 alone (`chunk/sha256_only`) as a reference;
+//! 2. `parse`: CSV chunk → typed `Batch` of the policy's projected columns;
+//! 3. `evaluate`: `Evaluator::evaluate` on pre-parsed batches;
+//! 4. `aggregate`: `Aggregate::add` per batch, then `merge` into a total;
+//! 5. `simulate`: end-to-end `simulate::run` per policy at 1 and 2 threads.
+//!
+//! Run with `cargo bench --bench engine`; settings are modest (10 samples,
+//! 3 s of measurement per bench) so the whole run takes a few minutes.
+//! `POLSIM_BENCH_ROWS` changes the dataset size (default 200,000 rows).
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use polsim::dataset::batch::{Batch, Parser};
+use polsim::dataset::chunker::{CHUNK_SIZE, Chunk, Chunker};
+use polsim::dataset::schema::Schema;
+use polsim::dataset::stream::{Input, StreamOptions};
+use polsim::engine::{Decisions, Evaluator};
+use polsim::policy::{CompiledPolicy, compile_file};
+use polsim::simulate::{self, SimulateOptions, aggregate::Aggregate};
+use sha2::Digest;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const DEFAULT_ROWS: u64 = 200_000;
+const SEED: u64 = 42;
+
+fn rows() -> u64 {
+    std::env::var("POLSIM_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_ROWS)
+}
+
+/// The synthetic dataset, generated once per process.
+fn data() -> &'static [u8] {
+    static DATA: OnceLock<Vec<u8>> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let mut out = Vec::new();
+        polsim::synthetic::write_dataset(&mut out, rows(), SEED).expect("writing to memory");
+        out
+    })
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn policy(relative: &str) -> CompiledPolicy {
+    let path = root().join(relative);
+    compile_file(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// benches/bench5.yaml, then every policies/*.yaml, by file name.
+fn all_policies() -> Vec<(String, CompiledPolicy)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("policies"))
+        .expect("policies/ exists")
+        .map(|e| e.expect("readable policies/").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    paths.sort();
+    let mut out = vec![("bench5".to_owned(), policy("benches/bench5.yaml"))];
+    for p in paths {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let compiled = compile_file(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        out.push((name, compiled));
+    }
+    out
+}
+
+/// The header and every chunk of the dataset, as a pass would cut them.
+fn chunks() -> (polsim::dataset::chunker::Header, Vec<Chunk>) {
+    let mut chunker = Chunker::new(data(), CHUNK_SIZE, "bench.csv");
+    let header = chunker.header().unwrap().expect("a header row");
+    let mut chunks = Vec::new();
+    while let Some(chunk) = chunker.next_chunk().unwrap() {
+        chunks.push(chunk);
+    }
+    (header, chunks)
+}
+
+/// Every chunk parsed into a batch of `policy`'s projected columns.
+fn batches(policy: &CompiledPolicy) -> Vec<Batch> {
+    let (header, chunks) = chunks();
+    let schema = Schema::resolve("bench.csv", &header, &policy.columns).unwrap();
+    let mut parser = Parser::default();
+    chunks
+        .iter()
+        .map(|chunk| {
+            let mut batch = Batch::new(&schema);
+            parser
+                .parse(chunk, &schema, false, &mut batch, &mut Vec::new())
+                .unwrap();
+            batch
+        })
+        .collect()
+}
+
+fn bench_chunk(c: &mut Criterion) {
+    let bytes = data();
+    let mut group = c.benchmark_group("chunk");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("chunker", |b| {
+        b.iter(|| {
+            let mut chunker = Chunker::new(black_box(bytes), CHUNK_SIZE, "bench.csv");
+            chunker.header().unwrap();
+            let mut lines = 0;
+            while let Some(chunk) = chunker.next_chunk().unwrap() {
+                lines += chunk.lines;
+            }
+            black_box((lines, chunker.sha256()))
+        })
+    });
+    // Reference, not polsim code: the SHA-256 of the same bytes that the
+    // chunker computes for the manifest's `data_sha256`, with the same crate.
+    group.bench_function("sha256_only", |b| {
+        b.iter(|| black_box(sha2::Sha256::digest(black_box(bytes))))
+    });
+    group.finish();
+}
+
+fn bench_parse(c: &mut Criterion) {
+    let (header, chunks) = chunks();
+    let bytes: usize = chunks.iter().map(|c| c.bytes.len()).sum();
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    for name in ["bench5", "jd_plus"] {
+        let policy = if name == "bench5" {
+            policy("benches/bench5.yaml")
+        } else {
+            policy("policies/jd_plus.yaml")
+        };
+        let schema = Schema::resolve("bench.csv", &header, &policy.columns).unwrap();
+        let mut parser = Parser::default();
+        let mut batch = Batch::new(&schema);
+        let mut skipped = Vec::new();
+        group.bench_function(BenchmarkId::new("projected", name), |b| {
+            b.iter(|| {
+                let mut rows = 0;
+                for chunk in &chunks {
+                    parser
+                        .parse(chunk, &schema, false, &mut batch, &mut skipped)
+                        .unwrap();
+                    rows += batch.len;
+                }
+                black_box(rows)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_evaluate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("evaluate");
+    group.throughput(Throughput::Elements(rows()));
+    for (name, path) in [
+        ("bench5", "benches/bench5.yaml"),
+        ("jd_plus", "policies/jd_plus.yaml"),
+    ] {
+        let policy = policy(path);
+        let batches = batches(&policy);
+        let mut evaluator = Evaluator::new(&policy);
+        let mut decisions = Decisions::default();
+        group.bench_function(BenchmarkId::new("batches", name), |b| {
+            b.iter(|| {
+                let mut rows = 0;
+                for batch in &batches {
+                    evaluator.evaluate(black_box(batch), &mut decisions);
+                    rows += decisions.len;
+                }
+                black_box(rows)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_aggregate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregate");
+    group.throughput(Throughput::Elements(rows()));
+    for (name, path) in [
+        ("bench5", "benches/bench5.yaml"),
+        ("jd_plus", "policies/jd_plus.yaml"),
+    ] {
+        let policy = policy(path);
+        let batches = batches(&policy);
+        let mut evaluator = Evaluator::new(&policy);
+        let decisions: Vec<Decisions> = batches
+            .iter()
+            .map(|batch| {
+                let mut d = Decisions::default();
+                evaluator.evaluate(batch, &mut d);
+                d
+            })
+            .collect();
+        let base = policy.columns.len();
+        group.bench_function(BenchmarkId::new("add_merge", name), |b| {
+            b.iter(|| {
+                let mut total = Aggregate::new(&policy, &[]);
+                for (batch, d) in batches.iter().zip(&decisions) {
+                    let mut part = Aggregate::new(&policy, &[]);
+                    part.add(&policy, black_box(batch), d, &[], base);
+                    total.merge(&part);
+                }
+                black_box(total.approved)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_simulate(c: &mut Criterion) {
+    let bytes = data();
+    let mut group = c.benchmark_group("simulate");
+    group.throughput(Throughput::Elements(rows()));
+    for (name, policy) in all_policies() {
+        for threads in [1, 2] {
+            let options = SimulateOptions {
+                stream: StreamOptions {
+                    threads,
+                    chunk_size: CHUNK_SIZE,
+                    progress: false,
+                },
+                ..SimulateOptions::default()
+            };
+            let id = BenchmarkId::new(name.as_str(), format!("{threads}t"));
+            group.bench_function(id, |b| {
+                b.iter_batched(
+                    || Input::from_bytes("bench.csv", bytes.to_vec()),
+                    |input| {
+                        let report = simulate::run(&policy, input, &options).unwrap();
+                        black_box(report.approved)
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_chunk, bench_parse, bench_evaluate, bench_aggregate, bench_simulate
+}
+criterion_main!(benches);

@@ -417,18 +417,19 @@ fn parse_record(
     batch: &mut Batch,
     line: u64,
 ) -> Result<()> {
-    let at = Location::new(&schema.source, line as usize, 1);
+    // Built only for an error: this runs for every row.
+    let at = || Location::new(&schema.source, line as usize, 1);
     if record.count() != schema.width {
         return Err(Error::Data(
             Diagnostic::new(format!("row has {} field(s) but the header has {}", record.count(), schema.width))
-                .at(at)
+                .at(at())
                 .help("quote values that contain commas (\"1,000\"), or pass --skip-bad-rows to count and skip such rows"),
         ));
     }
     if (0..record.count()).all(|i| record.field(i).trim_ascii().is_empty()) {
         return Err(Error::Data(
             Diagnostic::new("row is empty: every field is blank")
-                .at(at)
+                .at(at())
                 .help("remove empty rows (spreadsheets often add them at the end), or pass --skip-bad-rows to count and skip them"),
         ));
     }

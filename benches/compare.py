@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Helper for benches/compare.sh: times polsim, DuckDB and Polars on the same
+CSV files and the same 5-rule approval query (benches/bench5.yaml).
+
+    compare.py bench --polsim BIN --policy YAML FILE...   run everything, print the table
+    compare.py duckdb FILE                                 one DuckDB run (2 threads)
+    compare.py polars FILE                                 one Polars run (2 threads, streaming)
+
+Every measured run is its own process, started through `/usr/bin/time -f %M`
+(peak RSS, KiB) when that exists, else measured with os.wait4's rusage. Wall
+time is taken around the whole process, so for DuckDB and Polars it includes
+starting Python and importing the library; the workers also report the time of
+the query alone ("query s"), measured inside the process. CPU seconds (user +
+system, all threads) come from the child's rusage.
+
+The machine may be shared: busy CPU of other processes during each run is
+read from /proc/stat, runs where it exceeds 5% are set aside and retried, and
+the tools take turns (one run each per round) so that slow spells fall on all
+of them alike. Slowdowns of the host that the guest cannot see (another VM on
+the same cores) are not caught: compare rows of one table, not across runs.
+
+The approval query, the same in every tool: a row is approved when
+real_name_verified, is_plus_member, zhima_score >= 600, overdue_count_12m = 0
+and age >= 18 all hold. A missing (NULL) value fails its condition.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+THREADS = 2
+RUNS = int(os.environ.get("RUNS", "3"))
+
+TYPES = {
+    "real_name_verified": "BOOLEAN",
+    "is_plus_member": "BOOLEAN",
+    "zhima_score": "BIGINT",
+    "overdue_count_12m": "BIGINT",
+    "age": "BIGINT",
+}
+
+
+# ---------------------------------------------------------------------------
+# Workers: each prints one JSON line {"approved": N, "query_s": S}
+# ---------------------------------------------------------------------------
+
+def run_duckdb(path):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {THREADS}")
+    types = "{" + ", ".join(f"'{k}': '{v}'" for k, v in TYPES.items()) + "}"
+    # A NULL makes the WHERE clause NULL, which does not select the row.
+    query = f"""
+        SELECT count(*) FROM read_csv(?, header = true, types = {types})
+        WHERE real_name_verified AND is_plus_member AND zhima_score >= 600
+          AND overdue_count_12m = 0 AND age >= 18
+    """
+    start = time.perf_counter()
+    (approved,) = con.execute(query, [path]).fetchone()
+    return {"approved": int(approved), "query_s": time.perf_counter() - start}
+
+
+def run_polars(path):
+    # POLARS_MAX_THREADS must be set before polars is imported.
+    os.environ["POLARS_MAX_THREADS"] = str(THREADS)
+    import polars as pl
+
+    assert pl.thread_pool_size() == THREADS, pl.thread_pool_size()
+    overrides = {k: (pl.Boolean if v == "BOOLEAN" else pl.Int64) for k, v in TYPES.items()}
+    approved = (
+        pl.col("real_name_verified")
+        & pl.col("is_plus_member")
+        & (pl.col("zhima_score") >= 600)
+        & (pl.col("overdue_count_12m") == 0)
+        & (pl.col("age") >= 18)
+    )
+    start = time.perf_counter()
+    # A null makes the AND null (or false); `filter` keeps only true rows.
+    out = (
+        pl.scan_csv(path, schema_overrides=overrides)
+        .filter(approved)
+        .select(pl.len())
+        .collect(engine="streaming")
+    )
+    return {"approved": int(out.item()), "query_s": time.perf_counter() - start}
+
+
+# ---------------------------------------------------------------------------
+# Measuring one process
+# ---------------------------------------------------------------------------
+
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+# A run during which other processes (or the hypervisor, as steal time) took
+# more than this share of the machine is reported as contended.
+CONTENDED = 0.05
+# Rounds to try at most to get RUNS uncontended runs of every tool.
+MAX_ROUNDS = 3 * RUNS
+
+
+class Run:
+    """One measured process: wall and CPU seconds, peak RSS, stdout, and how
+    busy the rest of the machine was meanwhile (a share of all cores)."""
+
+    def __init__(self, wall, cpu, rss_mib, stdout, others):
+        self.wall, self.cpu, self.rss_mib, self.stdout, self.others = wall, cpu, rss_mib, stdout, others
+
+
+def busy_ticks():
+    """Busy CPU ticks of the whole machine, steal time included."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice]
+    return sum(fields[:3]) + sum(fields[5:8])
+
+
+def measure(argv, env=None):
+    env = dict(os.environ, **(env or {}))
+    with tempfile.NamedTemporaryFile("w+", suffix=".rss") as rss, \
+            tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        cmd = [GNU_TIME, "-f", "%M", "-o", rss.name, *argv] if GNU_TIME else argv
+        ticks = busy_ticks()
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        ticks = busy_ticks() - ticks
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read()
+        if code != 0:
+            sys.exit(f"FAILED (exit {code}): {' '.join(argv)}\n{err.read()}")
+        if GNU_TIME:
+            rss.seek(0)
+            kib = int(rss.read().strip().splitlines()[-1])
+        else:
+            kib = usage.ru_maxrss  # KiB on Linux; includes waited-for children
+        # rusage of a reaped child includes the children it reaped in turn.
+        cpu = usage.ru_utime + usage.ru_stime
+        others = max(0.0, ticks / CLOCK_TICKS - cpu) / (wall * CORES)
+        return Run(wall, cpu, kib / 1024, text, others)
+
+
+def interleaved(jobs):
+    """Times every job: one warm-up each (which also warms the page cache),
+    then rounds that run every job once, so that slow and fast spells of a
+    shared machine fall on all tools alike. Rounds go on until every job has
+    RUNS runs on an otherwise idle machine (at most MAX_ROUNDS rounds).
+    Returns, per job, its clean runs fastest first (all runs if too few were clean)."""
+    for label, argv, env in jobs:
+        print(f"   warm-up: {label}", file=sys.stderr, flush=True)
+        measure(argv, env)
+    runs = {label: [] for label, _, _ in jobs}
+    clean = lambda rs: [r for r in rs if r.others <= CONTENDED]
+    for n in range(MAX_ROUNDS):
+        todo = [j for j in jobs if len(clean(runs[j[0]])) < RUNS]
+        if not todo:
+            break
+        print(f"   round {n + 1}: {len(todo)} tool(s)", file=sys.stderr, flush=True)
+        for label, argv, env in todo:
+            runs[label].append(measure(argv, env))
+    return {label: sorted(clean(rs) if len(clean(rs)) >= RUNS else rs, key=lambda r: r.wall)
+            for label, rs in runs.items()}
+
+
+# ---------------------------------------------------------------------------
+# The comparison
+# ---------------------------------------------------------------------------
+
+def count_rows(path):
+    """Data rows in a CSV without quoted newlines (polsim gen output)."""
+    lines = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            lines += block.count(b"\n")
+    return lines - 1
+
+
+def bench(args):
+    me = os.path.abspath(__file__)
+    results = []
+    failures = []
+    contended = []
+    with open("/proc/loadavg") as f:
+        load = float(f.read().split()[0])
+    if load > 0.5:
+        print(f"warning: load average {load:.2f} before starting; other work on the machine "
+              "skews the timings", file=sys.stderr)
+    for path in args.files:
+        rows = count_rows(path)
+        print(f"== {path}: {rows:,} rows", file=sys.stderr)
+        tools = []
+        counts = {}
+
+        def polsim(label, extra):
+            return label, [args.polsim, *extra, args.policy, "--data", path, "--quiet"], None
+
+        def python(label, worker, env=None):
+            return label, [sys.executable, me, worker, path], env
+
+        decide_out = os.path.join(tempfile.gettempdir(), "polsim-compare-decisions.csv")
+        jobs = [
+            polsim("polsim simulate (--threads 1)", ["simulate", "--format", "json", "--threads", "1"]),
+            polsim("polsim simulate (--threads 2)", ["simulate", "--format", "json", "--threads", "2"]),
+            polsim("polsim decide (--threads 2)", ["decide", "-o", decide_out, "--threads", "2"]),
+            python("DuckDB (2 threads)", "duckdb"),
+            python("Polars (2 threads, streaming)", "polars", {"POLARS_MAX_THREADS": str(THREADS)}),
+        ]
+        all_runs = interleaved(jobs)
+        for label, argv, env in jobs:
+            runs = all_runs[label]
+            best = runs[0]
+            query_s = None
+            if label.startswith("polsim simulate"):
+                report = json.loads(best.stdout)
+                counts[label] = report["approved"]
+                if report["rows"] != rows:
+                    failures.append(f"{label} on {path}: {report['rows']} rows, expected {rows}")
+            elif label.startswith("polsim decide"):
+                # Not timed: the decisions file (of the last run) must approve the same rows.
+                with open(decide_out, "rb") as f:
+                    counts[label] = sum(1 for line in f if b",approve," in line)
+                os.remove(decide_out)
+            else:
+                counts[label] = json.loads(best.stdout)["approved"]
+                query_s = min(json.loads(r.stdout)["query_s"] for r in runs)
+            print(f"   {label}: best {best.wall:.3f} s wall, {best.cpu:.2f} s cpu; other load "
+                  f"{best.others:.0%}; {len(runs)} run(s) kept", file=sys.stderr)
+            if best.others > CONTENDED:
+                contended.append(f"{label} on {os.path.basename(path)}: other processes used "
+                                 f"{best.others:.0%} of the machine during the best run")
+            tools.append((label, best, query_s, max(r.rss_mib for r in runs)))
+
+        if len(set(counts.values())) != 1:
+            failures.append(f"approved counts disagree on {path}: " +
+                            ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+        else:
+            print(f"   approved: {next(iter(counts.values())):,} in every tool", file=sys.stderr)
+        reference = next(t[1].wall for t in tools if t[0] == "polsim simulate (--threads 2)")
+        for label, best, query_s, rss in tools:
+            results.append((label, rows, best, query_s, rss, counts[label], best.wall / reference))
+
+    header = ("tool", "rows", "wall s", "query s", "cpu s", "rows/s", "peak RSS MB",
+              "wall / polsim simulate 2t", "approved")
+    table = [header] + [
+        (label, f"{rows:,}", f"{r.wall:.3f}", "" if q is None else f"{q:.3f}", f"{r.cpu:.2f}",
+         f"{rows / r.wall / 1e6:.2f}M", f"{rss:.0f}", f"{ratio:.2f}", f"{approved:,}")
+        for label, rows, r, q, rss, approved, ratio in results
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    print()
+    for n, row in enumerate(table):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"""
+wall s: the whole process (for DuckDB and Polars: Python start-up and import
+  included), best of {RUNS} runs on an otherwise idle machine, after 1 warm-up;
+  the tools take turns, one run each per round. rows/s and the ratio use it.
+query s: DuckDB/Polars only, the query alone, timed inside the Python process.
+cpu s: user + system CPU of the best run (all threads, all cores).
+peak RSS: the largest of the timed runs ({'/usr/bin/time %M' if GNU_TIME else 'wait4 rusage'}).""")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write("| " + " | ".join(header) + " |\n")
+            f.write("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|\n")
+            for row in table[1:]:
+                f.write("| " + " | ".join(row) + " |\n")
+        print(f"(markdown copy: {args.markdown})")
+    if contended:
+        print("\nwarning: the machine was not idle; these wall times are pessimistic:\n  " +
+              "\n  ".join(contended), file=sys.stderr)
+    if failures:
+        print("\nFAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
+        sys.exit(1)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("bench")
+    b.add_argument("--polsim", required=True)
+    b.add_argument("--policy", required=True)
+    b.add_argument("--markdown")
+    b.add_argument("files", nargs="+")
+    for name in ("duckdb", "polars"):
+        sub.add_parser(name).add_argument("file")
+    args = p.parse_args()
+    if args.cmd == "bench":
+        if not os.access(args.polsim, os.X_OK):
+            sys.exit(f"no polsim binary at {args.polsim}")
+        bench(args)
+    else:
+        print(json.dumps((run_duckdb if args.cmd == "duckdb" else run_polars)(args.file)))
+
+
+if __name__ == "__main__":
+    main()
