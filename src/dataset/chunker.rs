@@ -45,8 +45,13 @@ pub struct Chunker<R> {
     reader: R,
     /// How the input is named in messages.
     name: String,
-    /// Bytes read but not yet handed out, starting at a record boundary.
+    /// The read buffer: `pending[..filled]` are bytes read but not yet handed
+    /// out, starting at a record boundary; the rest is room to read into. It
+    /// is never zeroed again once allocated.
     pending: Vec<u8>,
+    filled: usize,
+    /// Buffers of chunks the workers are done with, to read into again.
+    recycled: Option<crossbeam_channel::Receiver<Vec<u8>>>,
     eof: bool,
     chunk_size: usize,
     next_index: usize,
@@ -61,7 +66,9 @@ impl<R: Read> Chunker<R> {
         Chunker {
             reader,
             name: name.to_owned(),
-            pending: Vec::with_capacity(chunk_size + 4096),
+            pending: Vec::new(),
+            filled: 0,
+            recycled: None,
             eof: false,
             chunk_size: chunk_size.max(1),
             next_index: 0,
@@ -71,18 +78,27 @@ impl<R: Read> Chunker<R> {
         }
     }
 
+    /// Reuses the buffers of chunks sent back on this channel.
+    pub fn recycle_from(&mut self, buffers: crossbeam_channel::Receiver<Vec<u8>>) {
+        self.recycled = Some(buffers);
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.pending[..self.filled]
+    }
+
     /// Reads the header record; `None` for an empty input.
     pub fn header(&mut self) -> Result<Option<Header>> {
         let mut want = self.chunk_size;
         let end = loop {
             self.fill(want)?;
-            if let Some(end) = first_record_end(&self.pending) {
+            if let Some(end) = first_record_end(self.data()) {
                 break end;
             }
             if self.eof {
-                break self.pending.len();
+                break self.filled;
             }
-            want = self.pending.len() * 2;
+            want = self.filled * 2;
         };
         if end == 0 {
             return Ok(None);
@@ -106,7 +122,8 @@ impl<R: Read> Chunker<R> {
             _ => return Ok(None),
         };
         self.next_line += bytecount::count(&self.pending[..end], b'\n') as u64;
-        self.pending.drain(..end);
+        self.pending.copy_within(end..self.filled, 0);
+        self.filled -= end;
         Ok(Some(Header { names }))
     }
 
@@ -115,23 +132,23 @@ impl<R: Read> Chunker<R> {
         let mut want = self.chunk_size;
         loop {
             self.fill(want)?;
-            if self.pending.is_empty() {
+            if self.filled == 0 {
                 return Ok(None);
             }
-            let cut = if self.eof && self.pending.len() <= want {
-                if let Some(quote) = scan(&self.pending, false).open_quote {
+            let cut = if self.eof && self.filled <= want {
+                if let Some(quote) = scan(self.data(), false).open_quote {
                     let line =
                         self.next_line + bytecount::count(&self.pending[..quote], b'\n') as u64;
                     return Err(self.data_error(line, "a quote opened on this line is never closed", "every quoted field needs a closing quote; a quote inside a value is written twice (`\"\"`)"));
                 }
-                Some(self.pending.len())
+                Some(self.filled)
             } else {
-                last_record_end(&self.pending)
+                last_record_end(self.data())
             };
             match cut {
                 Some(cut) => return Ok(Some(self.emit(cut))),
                 // A single record longer than the chunk: read on until it ends.
-                None if self.pending.len() < MAX_RECORD => want = self.pending.len() * 2,
+                None if self.filled < MAX_RECORD => want = self.filled * 2,
                 None => {
                     let message = format!("a record is longer than {} MiB", MAX_RECORD >> 20);
                     return Err(self.data_error(self.next_line, &message, "this usually means a quote that is never closed: check the quoting from this line on"));
@@ -156,10 +173,22 @@ impl<R: Read> Chunker<R> {
     }
 
     fn emit(&mut self, cut: usize) -> Chunk {
-        let mut rest = Vec::with_capacity(self.chunk_size + 4096);
-        rest.extend_from_slice(&self.pending[cut..]);
-        let mut bytes = std::mem::replace(&mut self.pending, rest);
+        // The next buffer: one a worker is done with, else a new one (whose
+        // zeroed pages come from the allocator without a memset).
+        let size = self.pending.len().max(self.chunk_size + 4096);
+        let mut next = self
+            .recycled
+            .as_ref()
+            .and_then(|r| r.try_recv().ok())
+            .unwrap_or_default();
+        if next.len() < size {
+            next.resize(size, 0);
+        }
+        let rest = self.filled - cut;
+        next[..rest].copy_from_slice(&self.pending[cut..self.filled]);
+        let mut bytes = std::mem::replace(&mut self.pending, next);
         bytes.truncate(cut);
+        self.filled = rest;
         let lines = bytecount::count(&bytes, b'\n') as u64;
         let chunk = Chunk {
             index: self.next_index,
@@ -182,22 +211,21 @@ impl<R: Read> Chunker<R> {
 
     /// Reads until `pending` holds at least `want` bytes or the input ends.
     fn fill(&mut self, want: usize) -> Result<()> {
-        while !self.eof && self.pending.len() < want {
-            let start = self.pending.len();
-            self.pending.resize(want.max(start + 4096), 0);
+        while !self.eof && self.filled < want {
+            if self.pending.len() < want {
+                self.pending.resize(want, 0);
+            }
+            let start = self.filled;
             let n = loop {
                 match self.reader.read(&mut self.pending[start..]) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.pending.truncate(start);
-                        return Err(Error::read(Path::new(&self.name), e));
-                    }
+                    Err(e) => return Err(Error::read(Path::new(&self.name), e)),
                 }
             };
-            self.pending.truncate(start + n);
+            self.filled += n;
             if let Some(h) = &mut self.hasher {
-                h.update(&self.pending[start..]);
+                h.update(&self.pending[start..self.filled]);
             }
             self.bytes_read += n as u64;
             if n == 0 {

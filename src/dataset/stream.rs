@@ -123,6 +123,9 @@ where
     // chunk is slow: the reader takes a ticket per chunk, the merger returns it.
     let window = threads * 4;
     let (ticket_tx, ticket_rx) = crossbeam_channel::bounded::<()>(window);
+    // Buffers go back to the reader once a worker is done with them.
+    let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    chunker.recycle_from(recycle_rx);
     for _ in 0..window {
         let _ = ticket_tx.send(());
     }
@@ -145,6 +148,7 @@ where
         for _ in 0..threads {
             let chunk_rx = chunk_rx.clone();
             let result_tx = result_tx.clone();
+            let recycle_tx = recycle_tx.clone();
             let (schema, init, work, cancel) = (&schema, &init, &work, &cancel);
             scope.spawn(move || {
                 let mut state = init(schema);
@@ -153,7 +157,9 @@ where
                         break;
                     }
                     let result = work(&mut state, &chunk, schema);
-                    if result_tx.send((chunk.index, chunk.lines, result)).is_err() {
+                    let (index, lines) = (chunk.index, chunk.lines);
+                    let _ = recycle_tx.send(chunk.bytes);
+                    if result_tx.send((index, lines, result)).is_err() {
                         break;
                     }
                 }
@@ -161,6 +167,7 @@ where
         }
         drop(result_tx);
         drop(chunk_rx);
+        drop(recycle_tx);
 
         let merged = merge_in_order(&result_rx, &mut merge, &progress, &ticket_tx);
         if merged.is_err() {
