@@ -2654,3 +2654,14 @@ fn the_data_hash_is_reused_for_an_unchanged_file_and_recomputed_for_a_changed_on
     wd.write("d.csv", "id,score\nu1,800\n");
     assert_eq!(run(), sha256_hex(b"id,score\nu1,800\n"));
 }
+
+#[test]
+fn decide_quotes_keys_that_need_it() {
+    assert_eq!(
+        decide(
+            SCORE_POLICY,
+            "id,score\n\"a,1\",700\n\"say \"\"hi\"\"\",500\nplain,650\n"
+        ),
+        "id,outcome,reasons,limit\n\"a,1\",approve,,\n\"say \"\"hi\"\"\",decline,SCORE_TOO_LOW,\nplain,approve,,\n"
+    );
+}

@@ -50,7 +50,6 @@ impl<'p> DecisionWriter<'p> {
 
     /// Appends one line per row of `batch` to `out`.
     pub fn write_batch(&self, batch: &Batch, d: &Decisions, out: &mut Vec<u8>) {
-        let mut csv = csv_writer(Vec::new());
         let mut reasons = Vec::with_capacity(64);
         let mut key = Vec::with_capacity(32);
         for row in 0..d.len {
@@ -69,14 +68,14 @@ impl<'p> DecisionWriter<'p> {
                         }
                         reasons.extend_from_slice(reason.as_bytes());
                     }
-                    let record = [
-                        &key[..],
-                        d.outcome[row].name().as_bytes(),
-                        &reasons,
-                        limit.as_bytes(),
-                    ];
-                    // Writing into memory cannot fail.
-                    let _ = csv.write_record(record);
+                    write_csv_field(out, &key);
+                    out.push(b',');
+                    out.extend_from_slice(d.outcome[row].name().as_bytes());
+                    out.push(b',');
+                    write_csv_field(out, &reasons);
+                    out.push(b',');
+                    out.extend_from_slice(limit.as_bytes());
+                    out.push(b'\n');
                 }
                 Format::JsonLines => {
                     let failing: Vec<&str> = self.reasons(d, row).collect();
@@ -99,9 +98,6 @@ impl<'p> DecisionWriter<'p> {
                     out.push(b'\n');
                 }
             }
-        }
-        if let Ok(bytes) = csv.into_inner() {
-            out.extend_from_slice(&bytes);
         }
     }
 
@@ -127,7 +123,7 @@ impl<'p> DecisionWriter<'p> {
 
     fn key(&self, batch: &Batch, row: usize, out: &mut Vec<u8>) {
         let Some(col) = self.policy.key else {
-            let _ = write!(out, "{}", batch.lines[row]);
+            out.extend_from_slice(itoa::Buffer::new().format(batch.lines[row]).as_bytes());
             return;
         };
         let column = &batch.columns[col];
@@ -136,7 +132,7 @@ impl<'p> DecisionWriter<'p> {
         }
         let _ = match &column.data {
             ColumnData::Str { .. } => out.write_all(column.str(row)),
-            ColumnData::Int(v) => write!(out, "{}", v[row]),
+            ColumnData::Int(v) => out.write_all(itoa::Buffer::new().format(v[row]).as_bytes()),
             ColumnData::Float(v) => write!(out, "{}", v[row]),
             ColumnData::Decimal(v) => write!(out, "{}", v[row]),
             ColumnData::Bool(v) => write!(out, "{}", v[row] == 1),
@@ -144,8 +140,45 @@ impl<'p> DecisionWriter<'p> {
     }
 }
 
+/// Appends a CSV field: as it is when it needs no quoting (keys, reason
+/// codes, amounts nearly always), else quoted by the csv crate.
+fn write_csv_field(out: &mut Vec<u8>, field: &[u8]) {
+    if !field
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.extend_from_slice(field);
+        return;
+    }
+    // A one-field record: the writer closes a quoted field only when the
+    // record ends. Drop the record's terminator.
+    let mut w = csv_writer(Vec::new());
+    let _ = w.write_record([field]);
+    if let Ok(quoted) = w.into_inner() {
+        out.extend_from_slice(quoted.strip_suffix(b"\n").unwrap_or(&quoted));
+    }
+}
+
 fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_csv_field;
+
+    #[test]
+    fn fields_are_quoted_only_when_they_must_be() {
+        let mut out = Vec::new();
+        for field in [&b"u1"[..], b"a,b", b"say \"hi\"", b"two\nlines", b""] {
+            write_csv_field(&mut out, field);
+            out.push(b'|');
+        }
+        assert_eq!(
+            out,
+            b"u1|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"||".to_vec()
+        );
+    }
 }
