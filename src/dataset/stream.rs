@@ -62,6 +62,10 @@ pub struct StreamOptions {
     pub chunk_size: usize,
     /// Draw a progress bar on standard error.
     pub progress: bool,
+    /// Compute the SHA-256 of the input (for a report's manifest). Off by
+    /// default: hashing costs more than the rest of a pass on CPUs without
+    /// SHA instructions, so only a command that reports it asks for it.
+    pub hash: bool,
 }
 
 impl Default for StreamOptions {
@@ -70,6 +74,7 @@ impl Default for StreamOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk_size: CHUNK_SIZE,
             progress: false,
+            hash: false,
         }
     }
 }
@@ -78,7 +83,8 @@ impl Default for StreamOptions {
 #[derive(Debug, Clone)]
 pub struct StreamSummary {
     pub schema: Schema,
-    pub data_sha256: String,
+    /// With `hash`: the SHA-256 of the input, remembered or computed.
+    pub data_sha256: Option<String>,
     pub bytes: u64,
 }
 
@@ -101,8 +107,12 @@ where
 {
     let Input { name, reader, id } = input;
     let mut chunker = Chunker::new(reader, options.chunk_size, &name);
-    let known_sha256 = id.as_ref().and_then(fingerprint::cached);
-    if known_sha256.is_some() {
+    let known_sha256 = if options.hash {
+        id.as_ref().and_then(fingerprint::cached)
+    } else {
+        None
+    };
+    if !options.hash || known_sha256.is_some() {
         chunker.skip_hash();
     }
     let header = chunker.header()?.ok_or_else(|| {
@@ -185,14 +195,14 @@ where
         (Ok(()), Ok(chunker)) => {
             let bytes = chunker.bytes_read();
             let data_sha256 = match (known_sha256, chunker.sha256()) {
-                (Some(known), _) => known,
+                (Some(known), _) => Some(known),
                 (None, Some(computed)) => {
                     if let Some(id) = &id {
                         fingerprint::remember(id, &computed);
                     }
-                    computed
+                    Some(computed)
                 }
-                (None, None) => unreachable!("the chunker hashes unless the hash is known"),
+                (None, None) => None,
             };
             Ok(StreamSummary {
                 schema,

@@ -33,7 +33,7 @@ pub fn run(
         policy,
         &total,
         &options.segments,
-        summary.data_sha256,
+        summary.data_sha256.expect("simulate asks for the hash"),
         None,
     ))
 }
@@ -45,6 +45,11 @@ pub fn aggregate(
     options: &SimulateOptions,
 ) -> Result<(Aggregate, stream::StreamSummary)> {
     let specs = &options.segments;
+    // The report's manifest names the data by its hash.
+    let stream_options = StreamOptions {
+        hash: true,
+        ..options.stream.clone()
+    };
     let mut columns = policy.columns.clone();
     let segment_base = columns.len();
     columns.extend(specs.iter().map(SegmentSpec::column));
@@ -53,7 +58,7 @@ pub fn aggregate(
     let summary = stream::run(
         input,
         &columns,
-        &options.stream,
+        &stream_options,
         |schema| {
             (
                 Parser::default(),
@@ -109,6 +114,7 @@ mod tests {
                 threads,
                 chunk_size,
                 progress: false,
+                hash: false,
             },
         };
         aggregate(
@@ -142,6 +148,7 @@ mod tests {
                 threads: 1,
                 chunk_size: 4096,
                 progress: false,
+                hash: false,
             },
             ..Default::default()
         };
