@@ -179,21 +179,20 @@ impl Parser {
         skipped: &mut Vec<SkippedRow>,
     ) -> Result<()> {
         batch.clear();
+        let mut sink = Sink {
+            schema,
+            skip_bad,
+            batch,
+            skipped,
+        };
         if is_plain(&chunk.bytes) {
-            self.parse_plain(chunk, schema, skip_bad, batch, skipped)
+            self.parse_plain(chunk, &mut sink)
         } else {
-            self.parse_csv(chunk, schema, skip_bad, batch, skipped)
+            self.parse_csv(chunk, &mut sink)
         }
     }
 
-    fn parse_plain(
-        &mut self,
-        chunk: &Chunk,
-        schema: &Schema,
-        skip_bad: bool,
-        batch: &mut Batch,
-        skipped: &mut Vec<SkippedRow>,
-    ) -> Result<()> {
+    fn parse_plain(&mut self, chunk: &Chunk, sink: &mut Sink) -> Result<()> {
         let bytes = &chunk.bytes[..];
         let mut line = chunk.first_line;
         let (mut record_start, mut field_start) = (0, 0);
@@ -211,7 +210,7 @@ impl Parser {
                 self.ranges.push((field_start, at));
                 field_start = at + 1;
                 if newlines & (1 << bit) != 0 {
-                    self.end_record(bytes, record_start, line, schema, skip_bad, batch, skipped)?;
+                    self.end_record(bytes, record_start, line, sink)?;
                     line += 1;
                     record_start = at + 1;
                     self.ranges.clear();
@@ -220,23 +219,13 @@ impl Parser {
         }
         if record_start < bytes.len() {
             self.ranges.push((field_start, bytes.len()));
-            self.end_record(bytes, record_start, line, schema, skip_bad, batch, skipped)?;
+            self.end_record(bytes, record_start, line, sink)?;
         }
         Ok(())
     }
 
     /// Parses the record starting at `start` whose fields are in `ranges`.
-    #[allow(clippy::too_many_arguments)]
-    fn end_record(
-        &mut self,
-        bytes: &[u8],
-        start: usize,
-        line: u64,
-        schema: &Schema,
-        skip_bad: bool,
-        batch: &mut Batch,
-        skipped: &mut Vec<SkippedRow>,
-    ) -> Result<()> {
+    fn end_record(&mut self, bytes: &[u8], start: usize, line: u64, sink: &mut Sink) -> Result<()> {
         if let Some(last) = self.ranges.last_mut()
             && last.1 > last.0
             && bytes[last.1 - 1] == b'\r'
@@ -251,18 +240,10 @@ impl Parser {
             text: bytes,
             ranges: &self.ranges,
         };
-        let result = parse_record(&record, &bytes[start..], schema, batch, line);
-        accept(result, line, skip_bad, batch, skipped)
+        sink.accept(&record, &bytes[start..], line)
     }
 
-    fn parse_csv(
-        &mut self,
-        chunk: &Chunk,
-        schema: &Schema,
-        skip_bad: bool,
-        batch: &mut Batch,
-        skipped: &mut Vec<SkippedRow>,
-    ) -> Result<()> {
+    fn parse_csv(&mut self, chunk: &Chunk, sink: &mut Sink) -> Result<()> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -279,7 +260,11 @@ impl Parser {
                 Err(e) => {
                     return Err(Error::Data(
                         Diagnostic::new(format!("cannot parse CSV: {e}"))
-                            .at(Location::new(&schema.source, chunk.first_line as usize, 1))
+                            .at(Location::new(
+                                &sink.schema.source,
+                                chunk.first_line as usize,
+                                1,
+                            ))
                             .help("check the file is comma-separated UTF-8 text with a header row"),
                     ));
                 }
@@ -295,8 +280,7 @@ impl Parser {
             }
             line += bytecount::count(&bytes[cursor..start], b'\n') as u64;
             cursor = start;
-            let result = parse_record(&*record, &bytes[start..], schema, batch, line);
-            accept(result, line, skip_bad, batch, skipped)?;
+            sink.accept(&*record, &bytes[start..], line)?;
         }
         Ok(())
     }
@@ -347,32 +331,38 @@ fn is_plain(bytes: &[u8]) -> bool {
         && memchr::memchr_iter(b'\r', bytes).all(|i| bytes.get(i + 1) == Some(&b'\n'))
 }
 
-/// Keeps a parsed row, or under `skip_bad` records a malformed one and drops
-/// what it had pushed.
-fn accept(
-    result: Result<()>,
-    line: u64,
+/// Where parsed rows go: the batch, or (malformed, under `skip_bad`) the
+/// list of skipped rows.
+struct Sink<'a> {
+    schema: &'a Schema,
     skip_bad: bool,
-    batch: &mut Batch,
-    skipped: &mut Vec<SkippedRow>,
-) -> Result<()> {
-    match result {
-        Ok(()) => {
-            batch.lines.push(line);
-            batch.len += 1;
-            Ok(())
-        }
-        Err(Error::Data(d)) if skip_bad => {
-            for c in &mut batch.columns {
-                c.truncate(batch.len);
+    batch: &'a mut Batch,
+    skipped: &'a mut Vec<SkippedRow>,
+}
+
+impl Sink<'_> {
+    /// Parses a record into the batch; a malformed one is an error, or under
+    /// `skip_bad` is recorded and what it had pushed is dropped.
+    fn accept(&mut self, record: &impl Fields, raw: &[u8], line: u64) -> Result<()> {
+        let (batch, skipped, skip_bad) = (&mut *self.batch, &mut *self.skipped, self.skip_bad);
+        match parse_record(record, raw, self.schema, batch, line) {
+            Ok(()) => {
+                batch.lines.push(line);
+                batch.len += 1;
+                Ok(())
             }
-            skipped.push(SkippedRow {
-                line,
-                reason: d.message,
-            });
-            Ok(())
+            Err(Error::Data(d)) if skip_bad => {
+                for c in &mut batch.columns {
+                    c.truncate(batch.len);
+                }
+                skipped.push(SkippedRow {
+                    line,
+                    reason: d.message,
+                });
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -602,10 +592,16 @@ mod tests {
         let run = |plain: bool| {
             let (mut batch, mut skipped, mut parser) =
                 (Batch::new(&schema), Vec::new(), Parser::default());
+            let mut sink = Sink {
+                schema: &schema,
+                skip_bad: skip,
+                batch: &mut batch,
+                skipped: &mut skipped,
+            };
             let r = if plain {
-                parser.parse_plain(&chunk, &schema, skip, &mut batch, &mut skipped)
+                parser.parse_plain(&chunk, &mut sink)
             } else {
-                parser.parse_csv(&chunk, &schema, skip, &mut batch, &mut skipped)
+                parser.parse_csv(&chunk, &mut sink)
             };
             (r.map(|_| batch).map_err(|e| e.to_string()), skipped)
         };
