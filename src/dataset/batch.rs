@@ -76,6 +76,30 @@ impl Column {
         }
     }
 
+    /// Appends the cells at `ranges` of `bytes`; `false` when any does not
+    /// parse as the column's type. The fast path's column-at-a-time `push`.
+    fn fill<'r>(&mut self, bytes: &[u8], ranges: impl Iterator<Item = &'r (usize, usize)>) -> bool {
+        let cells = ranges.map(|&(a, b)| &bytes[a..b]);
+        let valid = &mut self.valid;
+        match &mut self.data {
+            ColumnData::Int(v) => fill_parsed(v, valid, cells, parse_int, 0),
+            ColumnData::Float(v) => fill_parsed(v, valid, cells, parse_float, 0.0),
+            ColumnData::Decimal(v) => fill_parsed(v, valid, cells, parse_decimal, Decimal::ZERO),
+            ColumnData::Bool(v) => fill_parsed(v, valid, cells, |c| parse_bool(c).map(u8::from), 0),
+            ColumnData::Str { bytes: out, ends } => {
+                let mut ok = true;
+                for cell in cells {
+                    let cell = cell.trim_ascii();
+                    valid.push(!cell.is_empty());
+                    out.extend_from_slice(cell);
+                    ends.push(out.len() as u32);
+                    ok &= cell.is_ascii() || std::str::from_utf8(cell).is_ok();
+                }
+                ok
+            }
+        }
+    }
+
     /// Appends a cell; `false` when it does not parse as the column's type.
     fn push(&mut self, cell: &[u8]) -> bool {
         let missing = cell.is_empty() || cell.trim_ascii().is_empty();
@@ -120,6 +144,24 @@ fn push_parsed<T: Copy>(
     }
 }
 
+fn fill_parsed<'c, T: Copy>(
+    out: &mut Vec<T>,
+    valid: &mut Vec<bool>,
+    cells: impl Iterator<Item = &'c [u8]>,
+    parse: impl Fn(&[u8]) -> Option<T>,
+    zero: T,
+) -> bool {
+    let mut ok = true;
+    for cell in cells {
+        let missing = cell.is_empty() || cell.trim_ascii().is_empty();
+        valid.push(!missing);
+        let value = if missing { Some(zero) } else { parse(cell) };
+        ok &= value.is_some();
+        out.push(value.unwrap_or(zero));
+    }
+    ok
+}
+
 /// A row the reader skipped under `--skip-bad-rows`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedRow {
@@ -160,6 +202,8 @@ pub struct Parser {
     record: csv::ByteRecord,
     /// Field boundaries of the current record on the fast path.
     ranges: Vec<(usize, usize)>,
+    /// The projected cells of a chunk on the fast path, row by row.
+    cells: Vec<(usize, usize)>,
 }
 
 impl Parser {
@@ -192,14 +236,21 @@ impl Parser {
         }
     }
 
+    /// The fast path, in two passes: split every record into a table of
+    /// cell ranges, then fill each typed column in one loop, so the type is
+    /// decided once per column rather than once per cell. A chunk with any
+    /// malformed row is parsed again by `parse_csv`, which reports or skips
+    /// rows exactly, in file order.
     fn parse_plain(&mut self, chunk: &Chunk, sink: &mut Sink) -> Result<()> {
         let bytes = &chunk.bytes[..];
         let mut line = chunk.first_line;
         let (mut record_start, mut field_start) = (0, 0);
+        let mut well_formed = true;
         self.ranges.clear();
+        self.cells.clear();
         // Walk the commas and newlines of each 64-byte block as bitmasks:
         // the cost is per delimiter, not per byte.
-        for (block_index, block) in bytes.chunks(64).enumerate() {
+        'blocks: for (block_index, block) in bytes.chunks(64).enumerate() {
             let base = block_index * 64;
             let (commas, newlines) = delimiter_masks(block);
             let mut delimiters = commas | newlines;
@@ -210,22 +261,40 @@ impl Parser {
                 self.ranges.push((field_start, at));
                 field_start = at + 1;
                 if newlines & (1 << bit) != 0 {
-                    self.end_record(bytes, record_start, line, sink)?;
+                    well_formed = self.end_record(bytes, line, sink);
+                    if !well_formed {
+                        break 'blocks;
+                    }
                     line += 1;
                     record_start = at + 1;
                     self.ranges.clear();
                 }
             }
         }
-        if record_start < bytes.len() {
+        if well_formed && record_start < bytes.len() {
             self.ranges.push((field_start, bytes.len()));
-            self.end_record(bytes, record_start, line, sink)?;
+            well_formed = self.end_record(bytes, line, sink);
         }
+        let projected = sink.schema.columns.len();
+        if well_formed {
+            for (j, column) in sink.batch.columns.iter_mut().enumerate() {
+                if !column.fill(bytes, self.cells.iter().skip(j).step_by(projected.max(1))) {
+                    well_formed = false;
+                    break;
+                }
+            }
+        }
+        if !well_formed {
+            sink.batch.clear();
+            return self.parse_csv(chunk, sink);
+        }
+        sink.batch.len = sink.batch.lines.len();
         Ok(())
     }
 
-    /// Parses the record starting at `start` whose fields are in `ranges`.
-    fn end_record(&mut self, bytes: &[u8], start: usize, line: u64, sink: &mut Sink) -> Result<()> {
+    /// Records the cells of the record whose fields are in `ranges`; `false`
+    /// when it is malformed (wrong field count, or every field blank).
+    fn end_record(&mut self, bytes: &[u8], line: u64, sink: &mut Sink) -> bool {
         if let Some(last) = self.ranges.last_mut()
             && last.1 > last.0
             && bytes[last.1 - 1] == b'\r'
@@ -234,13 +303,20 @@ impl Parser {
         }
         // Like the CSV parser, skip blank lines.
         if self.ranges.len() == 1 && self.ranges[0].0 == self.ranges[0].1 {
-            return Ok(());
+            return true;
         }
-        let record = PlainRecord {
-            text: bytes,
-            ranges: &self.ranges,
-        };
-        sink.accept(&record, &bytes[start..], line)
+        if self.ranges.len() != sink.schema.width
+            || self
+                .ranges
+                .iter()
+                .all(|&(a, b)| bytes[a..b].trim_ascii().is_empty())
+        {
+            return false;
+        }
+        self.cells
+            .extend(sink.schema.columns.iter().map(|p| self.ranges[p.csv_index]));
+        sink.batch.lines.push(line);
+        true
     }
 
     fn parse_csv(&mut self, chunk: &Chunk, sink: &mut Sink) -> Result<()> {
@@ -379,23 +455,6 @@ impl Fields for csv::ByteRecord {
 
     fn field(&self, i: usize) -> &[u8] {
         &self[i]
-    }
-}
-
-/// A record of the fast path: the chunk and the byte ranges of its fields.
-struct PlainRecord<'a> {
-    text: &'a [u8],
-    ranges: &'a [(usize, usize)],
-}
-
-impl Fields for PlainRecord<'_> {
-    fn count(&self) -> usize {
-        self.ranges.len()
-    }
-
-    fn field(&self, i: usize) -> &[u8] {
-        let (a, b) = self.ranges[i];
-        &self.text[a..b]
     }
 }
 
