@@ -2670,10 +2670,18 @@ fn decide_quotes_keys_that_need_it() {
 fn decide_and_check_do_not_hash_the_data() {
     // Only simulate reports data_sha256; the others must not pay for it.
     let wd = Workdir::new();
-    wd.write("p.yaml", SCORE_POLICY).write("d.csv", "id,score\nu1,700\n");
+    wd.write("p.yaml", SCORE_POLICY)
+        .write("d.csv", "id,score\nu1,700\n");
     let cache = wd.path("cache");
-    for args in [&["decide", "p.yaml", "--data", "d.csv"][..], &["check", "p.yaml", "--data", "d.csv"]] {
-        let out = wd.command(args).env("POLSIM_CACHE_DIR", &cache).output().unwrap();
+    for args in [
+        &["decide", "p.yaml", "--data", "d.csv"][..],
+        &["check", "p.yaml", "--data", "d.csv"],
+    ] {
+        let out = wd
+            .command(args)
+            .env("POLSIM_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", show(&out));
     }
     assert!(!cache.join("data-sha256.tsv").exists());
