@@ -419,7 +419,7 @@ struct Sink<'a> {
 impl Sink<'_> {
     /// Parses a record into the batch; a malformed one is an error, or under
     /// `skip_bad` is recorded and what it had pushed is dropped.
-    fn accept(&mut self, record: &impl Fields, raw: &[u8], line: u64) -> Result<()> {
+    fn accept(&mut self, record: &csv::ByteRecord, raw: &[u8], line: u64) -> Result<()> {
         let (batch, skipped, skip_bad) = (&mut *self.batch, &mut *self.skipped, self.skip_bad);
         match parse_record(record, raw, self.schema, batch, line) {
             Ok(()) => {
@@ -442,25 +442,9 @@ impl Sink<'_> {
     }
 }
 
-/// The fields of one record, however they were split.
-trait Fields {
-    fn count(&self) -> usize;
-    fn field(&self, i: usize) -> &[u8];
-}
-
-impl Fields for csv::ByteRecord {
-    fn count(&self) -> usize {
-        self.len()
-    }
-
-    fn field(&self, i: usize) -> &[u8] {
-        &self[i]
-    }
-}
-
 /// `raw` is the input from the record's first byte on, to locate a bad cell.
 fn parse_record(
-    record: &impl Fields,
+    record: &csv::ByteRecord,
     raw: &[u8],
     schema: &Schema,
     batch: &mut Batch,
@@ -468,14 +452,14 @@ fn parse_record(
 ) -> Result<()> {
     // Built only for an error: this runs for every row.
     let at = || Location::new(&schema.source, line as usize, 1);
-    if record.count() != schema.width {
+    if record.len() != schema.width {
         return Err(Error::Data(
-            Diagnostic::new(format!("row has {} field(s) but the header has {}", record.count(), schema.width))
+            Diagnostic::new(format!("row has {} field(s) but the header has {}", record.len(), schema.width))
                 .at(at())
                 .help("quote values that contain commas (\"1,000\"), or pass --skip-bad-rows to count and skip such rows"),
         ));
     }
-    if (0..record.count()).all(|i| record.field(i).trim_ascii().is_empty()) {
+    if record.iter().all(|f| f.trim_ascii().is_empty()) {
         return Err(Error::Data(
             Diagnostic::new("row is empty: every field is blank")
                 .at(at())
@@ -483,7 +467,7 @@ fn parse_record(
         ));
     }
     for (col, p) in batch.columns.iter_mut().zip(&schema.columns) {
-        let cell = record.field(p.csv_index);
+        let cell = &record[p.csv_index];
         if !col.push(cell) {
             let (extra_lines, column) = locate_field(raw, p.csv_index);
             let line = line + extra_lines;
