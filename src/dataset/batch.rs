@@ -243,10 +243,13 @@ impl Parser {
     /// rows exactly, in file order.
     fn parse_plain(&mut self, chunk: &Chunk, sink: &mut Sink) -> Result<()> {
         let bytes = &chunk.bytes[..];
+        let width = sink.schema.width;
         let mut line = chunk.first_line;
-        let (mut record_start, mut field_start) = (0, 0);
+        let (mut record_start, mut field_start, mut fields) = (0, 0, 0);
         let mut well_formed = true;
+        // One slot per field, plus one to notice a record with too many.
         self.ranges.clear();
+        self.ranges.resize(width + 1, (0, 0));
         self.cells.clear();
         // Walk the commas and newlines of each 64-byte block as bitmasks:
         // the cost is per delimiter, not per byte.
@@ -258,22 +261,26 @@ impl Parser {
                 let bit = delimiters.trailing_zeros();
                 delimiters &= delimiters - 1;
                 let at = base + bit as usize;
-                self.ranges.push((field_start, at));
+                if let Some(slot) = self.ranges.get_mut(fields) {
+                    *slot = (field_start, at);
+                }
+                fields += 1;
                 field_start = at + 1;
                 if newlines & (1 << bit) != 0 {
-                    well_formed = self.end_record(bytes, line, sink);
+                    well_formed = self.end_record(bytes, fields, line, sink);
                     if !well_formed {
                         break 'blocks;
                     }
                     line += 1;
-                    record_start = at + 1;
-                    self.ranges.clear();
+                    (record_start, fields) = (at + 1, 0);
                 }
             }
         }
         if well_formed && record_start < bytes.len() {
-            self.ranges.push((field_start, bytes.len()));
-            well_formed = self.end_record(bytes, line, sink);
+            if let Some(slot) = self.ranges.get_mut(fields) {
+                *slot = (field_start, bytes.len());
+            }
+            well_formed = self.end_record(bytes, fields + 1, line, sink);
         }
         let projected = sink.schema.columns.len();
         if well_formed {
@@ -292,29 +299,33 @@ impl Parser {
         Ok(())
     }
 
-    /// Records the cells of the record whose fields are in `ranges`; `false`
-    /// when it is malformed (wrong field count, or every field blank).
-    fn end_record(&mut self, bytes: &[u8], line: u64, sink: &mut Sink) -> bool {
-        if let Some(last) = self.ranges.last_mut()
+    /// Records the cells of a record of `fields` fields, whose ranges are the
+    /// first slots of `ranges`; `false` when it is malformed (wrong field
+    /// count, or every field blank).
+    fn end_record(&mut self, bytes: &[u8], fields: usize, line: u64, sink: &mut Sink) -> bool {
+        if fields > self.ranges.len() {
+            return false;
+        }
+        let ranges = &mut self.ranges[..fields];
+        if let Some(last) = ranges.last_mut()
             && last.1 > last.0
             && bytes[last.1 - 1] == b'\r'
         {
             last.1 -= 1;
         }
         // Like the CSV parser, skip blank lines.
-        if self.ranges.len() == 1 && self.ranges[0].0 == self.ranges[0].1 {
+        if fields == 1 && ranges[0].0 == ranges[0].1 {
             return true;
         }
-        if self.ranges.len() != sink.schema.width
-            || self
-                .ranges
+        if fields != sink.schema.width
+            || ranges
                 .iter()
                 .all(|&(a, b)| bytes[a..b].trim_ascii().is_empty())
         {
             return false;
         }
         self.cells
-            .extend(sink.schema.columns.iter().map(|p| self.ranges[p.csv_index]));
+            .extend(sink.schema.columns.iter().map(|p| ranges[p.csv_index]));
         sink.batch.lines.push(line);
         true
     }
