@@ -33,8 +33,6 @@ pub struct Aggregate {
     pub removed: Vec<u64>,
     /// Approved rows per limit band; the last entry counts rows no band matched.
     pub limit_rows: Vec<u64>,
-    /// Sum of the exposure column over approved rows (when exposure is a column).
-    pub exposure_sum: Decimal,
     /// Approved rows whose exposure column was empty (counted as zero).
     pub exposure_missing: u64,
     /// Approved rows and exposure per repayment band; the last entry: no band matched.
@@ -119,7 +117,6 @@ impl Aggregate {
                     self.band_rows[band] += 1;
                     match exposure {
                         Some((values, valid)) if valid[row] => {
-                            self.exposure_sum += values[row];
                             self.band_exposure[band] += values[row];
                         }
                         Some(_) => self.exposure_missing += 1,
@@ -163,7 +160,6 @@ impl Aggregate {
         for (a, b) in self.band_exposure.iter_mut().zip(&other.band_exposure) {
             *a += *b;
         }
-        self.exposure_sum += other.exposure_sum;
         self.exposure_missing += other.exposure_missing;
         self.bads_approved += other.bads_approved;
         self.bads_all += other.bads_all;
@@ -177,7 +173,8 @@ impl Aggregate {
     /// Sum of the exposure of approved rows: limits, or the exposure column.
     pub fn approved_exposure(&self, policy: &CompiledPolicy) -> Decimal {
         match policy.exposure {
-            Exposure::Column(_) => self.exposure_sum,
+            // Every approved row's exposure is in exactly one band's sum.
+            Exposure::Column(_) => self.band_exposure.iter().sum(),
             Exposure::Limit => self.limit_exposure(policy).iter().sum(),
         }
     }
