@@ -229,7 +229,7 @@ impl Parser {
             batch,
             skipped,
         };
-        if is_plain(&chunk.bytes) {
+        if is_plain(chunk) {
             self.parse_plain(chunk, &mut sink)
         } else {
             self.parse_csv(chunk, &mut sink)
@@ -411,11 +411,12 @@ fn sse2_masks(block: &[u8; 64]) -> (u64, u64) {
     (commas, newlines)
 }
 
-/// Whether the fast path reads `bytes` exactly as the CSV parser would: no
-/// quotes, and every carriage return ends a CRLF line ending.
-fn is_plain(bytes: &[u8]) -> bool {
-    memchr::memchr(b'"', bytes).is_none()
-        && memchr::memchr_iter(b'\r', bytes).all(|i| bytes.get(i + 1) == Some(&b'\n'))
+/// Whether the fast path reads `chunk` exactly as the CSV parser would: no
+/// quotes (the chunker has looked), and every carriage return ends a CRLF
+/// line ending.
+fn is_plain(chunk: &Chunk) -> bool {
+    let bytes = &chunk.bytes;
+    chunk.quote_free && memchr::memchr_iter(b'\r', bytes).all(|i| bytes.get(i + 1) == Some(&b'\n'))
 }
 
 /// Where parsed rows go: the batch, or (malformed, under `skip_bad`) the
@@ -642,7 +643,7 @@ mod tests {
                 (Ok(Batch::new(&schema)), vec![]),
             ];
         };
-        assert!(is_plain(&chunk.bytes));
+        assert!(is_plain(&chunk));
         let run = |plain: bool| {
             let (mut batch, mut skipped, mut parser) =
                 (Batch::new(&schema), Vec::new(), Parser::default());

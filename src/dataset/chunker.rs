@@ -27,6 +27,8 @@ pub const MAX_RECORD: usize = 64 << 20;
 
 /// A run of whole records.
 pub struct Chunk {
+    /// No quote character anywhere in the chunk.
+    pub quote_free: bool,
     /// Position of the chunk in the file, from 0.
     pub index: usize,
     /// The file line (1-based) the chunk's first byte is on.
@@ -135,18 +137,28 @@ impl<R: Read> Chunker<R> {
             if self.filled == 0 {
                 return Ok(None);
             }
+            // One look for quotes serves both the cut and the worker's choice
+            // of parser (a chunk without quotes takes the fast path).
+            let quoted = memchr::memchr(b'"', self.data()).is_some();
             let cut = if self.eof && self.filled <= want {
-                if let Some(quote) = scan(self.data(), false).open_quote {
+                if let Some(quote) = quoted
+                    .then(|| scan(self.data(), false).open_quote)
+                    .flatten()
+                {
                     let line =
                         self.next_line + bytecount::count(&self.pending[..quote], b'\n') as u64;
                     return Err(self.data_error(line, "a quote opened on this line is never closed", "every quoted field needs a closing quote; a quote inside a value is written twice (`\"\"`)"));
                 }
                 Some(self.filled)
             } else {
-                last_record_end(self.data())
+                last_end(self.data(), quoted)
             };
             match cut {
-                Some(cut) => return Ok(Some(self.emit(cut))),
+                Some(cut) => {
+                    let quote_free =
+                        !quoted || memchr::memchr(b'"', &self.pending[..cut]).is_none();
+                    return Ok(Some(self.emit(cut, quote_free)));
+                }
                 // A single record longer than the chunk: read on until it ends.
                 None if self.filled < MAX_RECORD => want = self.filled * 2,
                 None => {
@@ -172,7 +184,7 @@ impl<R: Read> Chunker<R> {
         self.bytes_read
     }
 
-    fn emit(&mut self, cut: usize) -> Chunk {
+    fn emit(&mut self, cut: usize, quote_free: bool) -> Chunk {
         // The next buffer: one a worker is done with, else a new one (whose
         // zeroed pages come from the allocator without a memset).
         let size = self.pending.len().max(self.chunk_size + 4096);
@@ -191,6 +203,7 @@ impl<R: Read> Chunker<R> {
         self.filled = rest;
         let lines = bytecount::count(&bytes, b'\n') as u64;
         let chunk = Chunk {
+            quote_free,
             index: self.next_index,
             first_line: self.next_line,
             lines,
@@ -244,10 +257,16 @@ fn first_record_end(buf: &[u8]) -> Option<usize> {
 /// The end (exclusive) of the last whole record in `buf`, which starts at a
 /// record boundary: just past the last newline outside a quoted field.
 pub fn last_record_end(buf: &[u8]) -> Option<usize> {
-    if memchr::memchr(b'"', buf).is_none() {
-        return memchr::memrchr(b'\n', buf).map(|i| i + 1);
+    last_end(buf, memchr::memchr(b'"', buf).is_some())
+}
+
+/// `last_record_end` when the caller already knows whether `buf` has a quote.
+fn last_end(buf: &[u8], quoted: bool) -> Option<usize> {
+    if quoted {
+        scan(buf, false).end
+    } else {
+        memchr::memrchr(b'\n', buf).map(|i| i + 1)
     }
-    scan(buf, false).end
 }
 
 /// What a scan for record ends found.
