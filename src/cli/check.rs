@@ -5,7 +5,7 @@
 //! when a file cannot be read at all.
 
 use super::{Common, report_skipped};
-use crate::dataset::batch::{Batch, Parser};
+use crate::dataset::batch::{Batch, Parser, SkippedRows};
 use crate::dataset::stream::{self, Input};
 use crate::error::{Error, Result};
 use crate::policy::compile::ColumnSpec;
@@ -98,8 +98,7 @@ fn check_data(policy: &CompiledPolicy, data: &std::path::Path, common: &Common) 
     }
     let input = Input::open(data)?;
     let name = input.name.clone();
-    let (mut rows, mut bad) = (0u64, Vec::new());
-    let mut bad_count = 0u64;
+    let (mut rows, mut bad) = (0u64, SkippedRows::default());
     stream::run(
         input,
         &columns,
@@ -112,21 +111,20 @@ fn check_data(policy: &CompiledPolicy, data: &std::path::Path, common: &Common) 
         },
         |(n, skipped)| {
             rows += n;
-            bad_count += skipped.len() as u64;
-            bad.extend(skipped.into_iter().take(20usize.saturating_sub(bad.len())));
+            bad.add(&skipped);
             Ok(())
         },
     )?;
-    if bad_count > 0 {
-        let quiet = Common {
-            quiet: false,
-            ..common.clone()
-        };
-        let headline =
-            format!("error: {bad_count} row(s) of `{name}` do not parse as the policy declares");
-        report_skipped(&quiet, &headline, bad_count, &bad, &name);
+    if bad.count > 0 {
+        // Problems are the point of `check`: shown even with --quiet.
+        let headline = format!(
+            "error: {} row(s) of `{name}` do not parse as the policy declares",
+            bad.count
+        );
+        report_skipped(&headline, &bad, &name);
         return Err(Error::CheckFailed(format!(
-            "{bad_count} row(s) of `{name}` do not fit the policy"
+            "{} row(s) of `{name}` do not fit the policy",
+            bad.count
         )));
     }
     Ok(rows)

@@ -4,7 +4,7 @@
 //! file order. With `-o`, the file appears only when complete.
 
 use super::{Common, DataArgs, Format, report_skipped, write_atomically};
-use crate::dataset::batch::{Batch, Parser, SkippedRow};
+use crate::dataset::batch::{Batch, Parser, SkippedRows};
 use crate::dataset::stream::{self, Input};
 use crate::engine::decide::{self, DecisionWriter};
 use crate::engine::{Decisions, Evaluator};
@@ -41,8 +41,7 @@ pub fn run(args: &Args) -> Result<()> {
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
     let skip = args.data.skip_bad_rows;
-    let mut skipped_count = 0u64;
-    let mut examples: Vec<SkippedRow> = Vec::new();
+    let mut skipped_rows = SkippedRows::default();
 
     let pass = |out: &mut dyn Write, out_name: &Path| -> Result<()> {
         let writer = DecisionWriter::new(&policy, format);
@@ -70,12 +69,7 @@ pub fn run(args: &Args) -> Result<()> {
                 Ok((bytes, skipped))
             },
             |(bytes, skipped)| {
-                skipped_count += skipped.len() as u64;
-                examples.extend(
-                    skipped
-                        .into_iter()
-                        .take(20usize.saturating_sub(examples.len())),
-                );
+                skipped_rows.add(&skipped);
                 if let Some(h) = header.take() {
                     out.write_all(&h).map_err(|e| Error::write(out_name, e))?;
                 }
@@ -97,8 +91,12 @@ pub fn run(args: &Args) -> Result<()> {
             out.flush().map_err(|e| Error::write(name, e))?;
         }
     }
-    let headline =
-        format!("note: skipped {skipped_count} malformed row(s) of `{name}` (--skip-bad-rows)");
-    report_skipped(&args.common, &headline, skipped_count, &examples, &name);
+    if !args.common.quiet {
+        let headline = format!(
+            "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",
+            skipped_rows.count
+        );
+        report_skipped(&headline, &skipped_rows, &name);
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod decide;
 mod generate;
 mod simulate;
 
+use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::StreamOptions;
 use crate::error::{Error, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -153,21 +154,16 @@ pub fn write_atomically(
 }
 
 /// Lists rows that did not parse on standard error: how many, then the first few.
-pub fn report_skipped(
-    common: &Common,
-    headline: &str,
-    count: u64,
-    examples: &[crate::dataset::batch::SkippedRow],
-    data: &str,
-) {
-    if count == 0 || common.quiet {
+pub fn report_skipped(headline: &str, skipped: &SkippedRows, data: &str) {
+    if skipped.count == 0 {
         return;
     }
     note!("{headline}");
-    for s in examples {
+    for s in &skipped.examples {
         note!("  {data}:{}: {}", s.line, s.reason);
     }
-    if count > examples.len() as u64 {
-        note!("  … and {} more", count - examples.len() as u64);
+    let more = skipped.count - skipped.examples.len() as u64;
+    if more > 0 {
+        note!("  … and {more} more");
     }
 }

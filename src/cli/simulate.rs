@@ -41,17 +41,13 @@ pub fn run(args: &Args) -> Result<()> {
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
     let report = simulate::run(&policy, input, &options)?;
-    let headline = format!(
-        "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",
-        report.skipped_rows
-    );
-    report_skipped(
-        &args.common,
-        &headline,
-        report.skipped_rows,
-        &report.skipped_examples,
-        &name,
-    );
+    if !args.common.quiet {
+        let headline = format!(
+            "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",
+            report.skipped.count
+        );
+        report_skipped(&headline, &report.skipped, &name);
+    }
     for (field, values) in &report.segments {
         if values.len() > MANY_SEGMENTS {
             args.common.note(&format!("note: `--by {field}` made {} segments; an identifier column makes one per row — bin numbers with `--by {field}:EDGES`", values.len()));

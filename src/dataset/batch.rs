@@ -169,6 +169,31 @@ pub struct SkippedRow {
     pub reason: String,
 }
 
+/// Malformed rows: every one counted, the first few kept to show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkippedRows {
+    pub count: u64,
+    pub examples: Vec<SkippedRow>,
+}
+
+impl SkippedRows {
+    /// How many rows are kept to show.
+    pub const EXAMPLES: usize = 20;
+
+    pub fn add(&mut self, rows: &[SkippedRow]) {
+        self.count += rows.len() as u64;
+        let room = Self::EXAMPLES.saturating_sub(self.examples.len());
+        self.examples.extend(rows.iter().take(room).cloned());
+    }
+
+    /// Adds `later`, which comes after these rows in the file.
+    pub fn merge(&mut self, later: &SkippedRows) {
+        let count = self.count;
+        self.add(&later.examples);
+        self.count = count + later.count;
+    }
+}
+
 /// The projected columns of a run of records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
@@ -680,6 +705,25 @@ mod tests {
             let [plain, csv] = both_paths(&body, skip);
             prop_assert_eq!(plain, csv);
         }
+    }
+
+    #[test]
+    fn skipped_rows_count_all_and_keep_the_first_in_file_order() {
+        let rows = |from: u64, n: u64| {
+            (from..from + n)
+                .map(|line| SkippedRow {
+                    line,
+                    reason: String::new(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let (mut first, mut second) = (SkippedRows::default(), SkippedRows::default());
+        first.add(&rows(1, 15));
+        second.add(&rows(100, 30));
+        first.merge(&second);
+        assert_eq!(first.count, 45);
+        let lines: Vec<u64> = first.examples.iter().map(|s| s.line).collect();
+        assert_eq!(lines, (1..16).chain(100..105).collect::<Vec<_>>());
     }
 
     #[test]

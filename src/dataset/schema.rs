@@ -22,7 +22,6 @@ pub struct Schema {
     pub source: String,
     /// Number of fields every record must have.
     pub width: usize,
-    pub header: Vec<String>,
     pub columns: Vec<Projected>,
 }
 
@@ -57,7 +56,6 @@ impl Schema {
         Ok(Schema {
             source: source.to_owned(),
             width: header.names.len(),
-            header: header.names.clone(),
             columns: projected,
         })
     }

@@ -85,7 +85,6 @@ pub struct StreamSummary {
     pub schema: Schema,
     /// With `hash`: the SHA-256 of the input, remembered or computed.
     pub data_sha256: Option<String>,
-    pub bytes: u64,
 }
 
 /// Reads the header of `input`, resolves `columns` against it, then runs
@@ -193,7 +192,6 @@ where
         (Err(e), _) => Err(e),
         (Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(chunker)) => {
-            let bytes = chunker.bytes_read();
             let data_sha256 = match (known_sha256, chunker.sha256()) {
                 (Some(known), _) => Some(known),
                 (None, Some(computed)) => {
@@ -207,7 +205,6 @@ where
             Ok(StreamSummary {
                 schema,
                 data_sha256,
-                bytes,
             })
         }
     }

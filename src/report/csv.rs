@@ -19,7 +19,7 @@ pub fn render(r: &SimulationReport) -> String {
             ("approved", r.approved),
             ("review", r.review),
             ("declined", r.declined),
-            ("skipped_rows", r.skipped_rows),
+            ("skipped_rows", r.skipped.count),
         ] {
             row("summary", &r.policy, metric, v.to_string());
         }

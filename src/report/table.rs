@@ -57,8 +57,8 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
     }
     push(&mut out, t);
     let _ = writeln!(out, "approved exposure: {}", r.approved_exposure);
-    if r.skipped_rows > 0 {
-        let _ = writeln!(out, "skipped malformed rows: {}", group(r.skipped_rows));
+    if r.skipped.count > 0 {
+        let _ = writeln!(out, "skipped malformed rows: {}", group(r.skipped.count));
     }
 
     heading(&mut out, "Reasons (rules that failed)");

@@ -8,16 +8,13 @@
 //! loop.
 
 use super::segment::{SegmentSpec, Segments};
-use crate::dataset::batch::{Batch, ColumnData, SkippedRow};
+use crate::dataset::batch::{Batch, ColumnData, SkippedRow, SkippedRows};
 use crate::engine::evaluate::NONE;
 use crate::engine::kernels::TRUE;
 use crate::engine::{Decisions, Outcome};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::Exposure;
 use rust_decimal::Decimal;
-
-/// At most this many skipped rows are kept for the report; all are counted.
-pub const SKIPPED_EXAMPLES: usize = 20;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Aggregate {
@@ -42,8 +39,7 @@ pub struct Aggregate {
     pub bads_approved: u64,
     pub bads_all: u64,
     pub segments: Vec<Segments>,
-    pub skipped: u64,
-    pub skipped_examples: Vec<SkippedRow>,
+    pub skipped: SkippedRows,
 }
 
 impl Aggregate {
@@ -139,10 +135,7 @@ impl Aggregate {
     }
 
     pub fn add_skipped(&mut self, skipped: &[SkippedRow]) {
-        self.skipped += skipped.len() as u64;
-        let room = SKIPPED_EXAMPLES.saturating_sub(self.skipped_examples.len());
-        self.skipped_examples
-            .extend(skipped.iter().take(room).cloned());
+        self.skipped.add(skipped);
     }
 
     /// Adds `other`, which must come from the same policy and segments.
@@ -166,8 +159,7 @@ impl Aggregate {
         for (a, b) in self.segments.iter_mut().zip(&other.segments) {
             a.merge(b);
         }
-        self.add_skipped(&other.skipped_examples);
-        self.skipped += other.skipped - other.skipped_examples.len() as u64;
+        self.skipped.merge(&other.skipped);
     }
 
     /// Sum of the exposure of approved rows: limits, or the exposure column.

@@ -6,7 +6,7 @@
 
 use super::aggregate::Aggregate;
 use super::segment::SegmentSpec;
-use crate::dataset::batch::SkippedRow;
+use crate::dataset::batch::SkippedRows;
 use crate::policy::CompiledPolicy;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
@@ -22,7 +22,9 @@ pub struct SimulationReport {
     pub review: u64,
     pub approval_rate: f64,
     pub approved_exposure: String,
-    pub skipped_rows: u64,
+    /// Malformed rows skipped under `--skip-bad-rows`: the JSON shows the count.
+    #[serde(rename = "skipped_rows", serialize_with = "count_only")]
+    pub skipped: SkippedRows,
     pub reasons: Vec<ReasonStat>,
     pub waterfall: Vec<WaterfallStep>,
     pub limits: Vec<LimitStat>,
@@ -32,9 +34,6 @@ pub struct SimulationReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed: Option<ObservedStat>,
     pub manifest: Manifest,
-    /// Not in the JSON: shown on standard error.
-    #[serde(skip)]
-    pub skipped_examples: Vec<SkippedRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,6 +137,10 @@ pub struct Manifest {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub set: Vec<String>,
     pub seed: Option<u64>,
+}
+
+fn count_only<S: serde::Serializer>(skipped: &SkippedRows, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(skipped.count)
 }
 
 /// Money for reports: rounded half away from zero to cents.
@@ -267,7 +270,7 @@ impl SimulationReport {
             review: agg.review,
             approval_rate: rate(agg.approved, agg.rows),
             approved_exposure: money(agg.approved_exposure(policy)),
-            skipped_rows: agg.skipped,
+            skipped: agg.skipped.clone(),
             reasons,
             waterfall,
             limits,
@@ -291,7 +294,6 @@ impl SimulationReport {
                     .collect(),
                 seed,
             },
-            skipped_examples: agg.skipped_examples.clone(),
         }
     }
 
