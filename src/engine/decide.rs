@@ -78,22 +78,15 @@ impl<'p> DecisionWriter<'p> {
                     out.push(b'\n');
                 }
                 Format::JsonLines => {
-                    let failing: Vec<&str> = self.reasons(d, row).collect();
-                    // The key is named like the CSV column: the key field, or `row` (a number).
-                    let key = match &self.policy.key_name {
-                        Some(name) => (
-                            name.as_str(),
-                            serde_json::Value::from(String::from_utf8_lossy(&key)),
-                        ),
-                        None => ("row", serde_json::Value::from(batch.lines[row])),
+                    let line = JsonLine {
+                        writer: self,
+                        d,
+                        row,
+                        key: &key,
+                        line: batch.lines[row],
+                        limit: (d.outcome[row] == Outcome::Approve && !limit.is_empty())
+                            .then_some(limit),
                     };
-                    let mut line = serde_json::Map::with_capacity(4);
-                    line.insert(key.0.to_owned(), key.1);
-                    line.insert("outcome".into(), d.outcome[row].name().into());
-                    line.insert("reasons".into(), failing.into());
-                    let limit =
-                        (d.outcome[row] == Outcome::Approve && !limit.is_empty()).then_some(limit);
-                    line.insert("limit".into(), limit.into());
                     let _ = serde_json::to_writer(&mut *out, &line);
                     out.push(b'\n');
                 }
@@ -156,6 +149,42 @@ fn write_csv_field(out: &mut Vec<u8>, field: &[u8]) {
     let _ = w.write_record([field]);
     if let Ok(quoted) = w.into_inner() {
         out.extend_from_slice(quoted.strip_suffix(b"\n").unwrap_or(&quoted));
+    }
+}
+
+/// One decision as a JSON object, serialised from borrowed data (no map or
+/// vector per row). The key is named like the CSV column: the key field, or
+/// `row` (a number).
+struct JsonLine<'a> {
+    writer: &'a DecisionWriter<'a>,
+    d: &'a Decisions,
+    row: usize,
+    key: &'a [u8],
+    line: u64,
+    limit: Option<&'a str>,
+}
+
+impl serde::Serialize for JsonLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(4))?;
+        match &self.writer.policy.key_name {
+            Some(name) => map.serialize_entry(name, &String::from_utf8_lossy(self.key))?,
+            None => map.serialize_entry("row", &self.line)?,
+        }
+        map.serialize_entry("outcome", self.d.outcome[self.row].name())?;
+        map.serialize_entry("reasons", &Reasons(self))?;
+        map.serialize_entry("limit", &self.limit)?;
+        map.end()
+    }
+}
+
+struct Reasons<'a>(&'a JsonLine<'a>);
+
+impl serde::Serialize for Reasons<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let line = self.0;
+        s.collect_seq(line.writer.reasons(line.d, line.row))
     }
 }
 
