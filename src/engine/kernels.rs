@@ -28,7 +28,7 @@ pub struct Scratch {
 impl Scratch {
     fn take(&mut self, len: usize) -> Vec<u8> {
         let mut v = self.free.pop().unwrap_or_default();
-        v.clear();
+        // Every kernel writes every element, so stale values need no zeroing.
         v.resize(len, 0);
         v
     }
@@ -40,7 +40,7 @@ impl Scratch {
 
 /// Evaluates `cond` for every row of `batch` into `out` (resized to the batch).
 pub fn eval(cond: &Cond, batch: &Batch, out: &mut Vec<u8>, scratch: &mut Scratch) {
-    out.clear();
+    // Every kernel writes every element, so stale values need no zeroing.
     out.resize(batch.len, 0);
     eval_into(cond, batch, out, scratch);
 }
