@@ -56,14 +56,14 @@ pub fn run(args: &Args) -> Result<()> {
                 (
                     Parser::default(),
                     Batch::new(schema),
-                    Evaluator::new(&policy),
+                    Evaluator::new(&policy).source(&schema.source),
                     Decisions::default(),
                 )
             },
             |(parser, batch, evaluator, decisions), chunk, schema| {
                 let mut skipped = Vec::new();
                 parser.parse(chunk, schema, skip, batch, &mut skipped)?;
-                evaluator.evaluate(batch, decisions);
+                evaluator.evaluate(batch, decisions)?;
                 let mut bytes = Vec::with_capacity(chunk.bytes.len() / 2);
                 writer.write_batch(batch, decisions, &mut bytes);
                 Ok((bytes, skipped))

@@ -62,7 +62,19 @@ impl Column {
         }
     }
 
-    fn truncate(&mut self, len: usize) {
+    /// Appends a missing value.
+    pub fn push_missing(&mut self) {
+        self.valid.push(false);
+        match &mut self.data {
+            ColumnData::Int(v) => v.push(0),
+            ColumnData::Float(v) => v.push(0.0),
+            ColumnData::Decimal(v) => v.push(Decimal::ZERO),
+            ColumnData::Bool(v) => v.push(0),
+            ColumnData::Str { bytes, ends } => ends.push(bytes.len() as u32),
+        }
+    }
+
+    pub fn truncate(&mut self, len: usize) {
         self.valid.truncate(len);
         match &mut self.data {
             ColumnData::Int(v) => v.truncate(len),

@@ -31,7 +31,7 @@ impl<'p> DecisionWriter<'p> {
             limits: policy
                 .limits
                 .iter()
-                .map(|b| crate::simulate::report::money(b.amount))
+                .map(|b| b.amount.describe())
                 .collect(),
         }
     }
@@ -56,8 +56,13 @@ impl<'p> DecisionWriter<'p> {
             key.clear();
             self.key(batch, row, &mut key);
             reasons.clear();
+            let dynamic;
             let limit = match d.limit_band[row] {
                 NONE => "",
+                _ if !d.limit.is_empty() => {
+                    dynamic = crate::simulate::report::money(d.limit[row]);
+                    dynamic.as_str()
+                }
                 b => self.limits[b as usize].as_str(),
             };
             match self.format {

@@ -6,11 +6,19 @@
 //! failed (to find the rows where a rule is the sole reason), the limit band
 //! and whether the row is an observed bad.
 
-use super::kernels::{self, Scratch, TRUE};
-use crate::dataset::batch::Batch;
+use super::kernels::{self, Cols, Scratch, TRUE, UNKNOWN};
+use super::rhai_row::{RhaiRows, RowId};
+use super::arith;
+use crate::dataset::batch::{Batch, Column, ColumnData};
+use crate::error::{Error, Result};
 use crate::policy::CompiledPolicy;
+use crate::policy::compile::Amount;
 use crate::policy::condition::Cond;
 use crate::policy::model::Action;
+use crate::policy::rhai_compile::DeriveHow;
+use crate::policy::script::VerdictKind;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
 
 /// The outcome of one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +61,9 @@ pub struct Decisions {
     pub outcome_band: Vec<u16>,
     /// TRUE where the row is an observed bad (`observed.bad` holds).
     pub bad: Vec<u8>,
+    /// The limit of an approved row with a band, when limits are computed
+    /// per row ([`CompiledPolicy::dynamic_limits`]); empty otherwise.
+    pub limit: Vec<Decimal>,
 }
 
 impl Decisions {
@@ -70,6 +81,14 @@ pub struct Evaluator<'p> {
     declined: Vec<bool>,
     reviewed: Vec<bool>,
     first_decline: Vec<u16>,
+    /// The derived columns of the current batch, in `policy.derived` order.
+    derived: Vec<Column>,
+    rhai: Option<RhaiRows>,
+    /// A script's verdicts for the current batch: outcome, and limit.
+    verdicts: Vec<(VerdictKind, Option<Decimal>)>,
+    reason_index: HashMap<String, u16>,
+    /// The data's name, for messages.
+    source: String,
 }
 
 impl<'p> Evaluator<'p> {
@@ -81,16 +100,51 @@ impl<'p> Evaluator<'p> {
             declined: Vec::new(),
             reviewed: Vec::new(),
             first_decline: Vec::new(),
+            derived: policy.derived.iter().map(|d| Column::new(d.ty)).collect(),
+            rhai: RhaiRows::new(policy),
+            verdicts: Vec::new(),
+            reason_index: policy
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.reason.clone(), i as u16))
+                .collect(),
+            source: "the data".to_owned(),
         }
     }
 
-    pub fn evaluate(&mut self, batch: &Batch, d: &mut Decisions) {
+    /// Names the data in messages.
+    pub fn source(mut self, name: &str) -> Self {
+        self.source = name.to_owned();
+        self
+    }
+
+    /// The columns the policy computes, after [`Self::evaluate`].
+    pub fn derived(&self) -> &[Column] {
+        &self.derived
+    }
+
+    /// A view of a batch's parsed columns and this batch's derived ones.
+    pub fn cols<'a>(&'a self, batch: &'a Batch) -> Cols<'a> {
+        cols(self.policy, batch, &self.derived)
+    }
+
+    pub fn evaluate(&mut self, batch: &Batch, d: &mut Decisions) -> Result<()> {
         let n = batch.len;
-        let rules = &self.policy.rules;
+        self.compute_derived(batch)?;
+        let policy = self.policy;
+        let rules = &policy.rules;
         d.len = n;
         d.rule_truth.resize_with(rules.len(), Vec::new);
-        for (rule, truth) in rules.iter().zip(&mut d.rule_truth) {
-            kernels::eval(&rule.cond, batch, truth, &mut self.scratch);
+        if policy.script.is_some() {
+            self.run_script(batch, d)?;
+        } else {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let cols = self.cols(batch);
+            for (rule, truth) in rules.iter().zip(&mut d.rule_truth) {
+                kernels::eval(&rule.cond, &cols, truth, &mut scratch);
+            }
+            self.scratch = scratch;
         }
 
         reset(&mut d.first_fail, n, NONE);
@@ -126,64 +180,255 @@ impl<'p> Evaluator<'p> {
             }
         }
         d.outcome.clear();
-        d.outcome
-            .extend(self.declined.iter().zip(&self.reviewed).map(|(dec, rev)| {
-                if *dec {
-                    Outcome::Decline
-                } else if *rev {
-                    Outcome::Review
-                } else {
-                    Outcome::Approve
-                }
+        if policy.script.is_some() {
+            d.outcome.extend(self.verdicts.iter().map(|(v, _)| match v {
+                VerdictKind::Approve => Outcome::Approve,
+                VerdictKind::Review => Outcome::Review,
+                VerdictKind::Decline => Outcome::Decline,
             }));
+        } else {
+            d.outcome
+                .extend(self.declined.iter().zip(&self.reviewed).map(|(dec, rev)| {
+                    if *dec {
+                        Outcome::Decline
+                    } else if *rev {
+                        Outcome::Review
+                    } else {
+                        Outcome::Approve
+                    }
+                }));
+        }
 
         d.primary.clear();
         d.primary.extend(
             d.outcome
                 .iter()
                 .zip(self.first_decline.iter().zip(&d.first_fail))
-                .map(
-                    |(o, (dec, first))| {
-                        if *o == Outcome::Decline { *dec } else { *first }
-                    },
-                ),
+                .map(|(o, (dec, first))| {
+                    if *o == Outcome::Decline && *dec != NONE {
+                        *dec
+                    } else {
+                        *first
+                    }
+                }),
         );
 
-        let limits = self.policy.limits.iter().map(|b| b.cond.as_ref());
-        self.first_band(limits, batch, &d.outcome, &mut d.limit_band);
-        let outcomes = self
-            .policy
+        self.limits(batch, d);
+        let outcomes = policy
             .repayment
             .iter()
             .flat_map(|r| &r.bands)
-            .map(|b| b.cond.as_ref());
-        self.first_band(outcomes, batch, &d.outcome, &mut d.outcome_band);
+            .map(|b| (b.cond.as_ref(), None));
+        first_band(
+            outcomes,
+            &cols(policy, batch, &self.derived),
+            &mut self.scratch,
+            &mut self.band,
+            &d.outcome,
+            &mut d.outcome_band,
+        );
 
-        match &self.policy.observed {
-            Some(cond) => kernels::eval(cond, batch, &mut d.bad, &mut self.scratch),
+        match &policy.observed {
+            Some(cond) => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                kernels::eval(cond, &self.cols(batch), &mut d.bad, &mut scratch);
+                self.scratch = scratch;
+            }
             None => reset(&mut d.bad, n, 0),
+        }
+        Ok(())
+    }
+
+    /// Computes the derived columns in order; each may read the ones before it.
+    fn compute_derived(&mut self, batch: &Batch) -> Result<()> {
+        let policy = self.policy;
+        let source = self.source.clone();
+        let key = policy.key.map(|k| (k, policy.key_name.clone().unwrap_or_default()));
+        for (k, def) in policy.derived.iter().enumerate() {
+            let (done, rest) = self.derived.split_at_mut(k);
+            let out = &mut rest[0];
+            let cols = Cols {
+                parsed: &batch.columns,
+                derived: done,
+                base: policy.columns.len(),
+                len: batch.len,
+            };
+            match &def.how {
+                DeriveHow::Cond(c) => {
+                    kernels::eval(c, &cols, &mut self.band, &mut self.scratch);
+                    out.truncate(0);
+                    if let ColumnData::Bool(v) = &mut out.data {
+                        v.extend(self.band.iter().map(|t| u8::from(*t == TRUE)));
+                    }
+                    out.valid.extend(self.band.iter().map(|t| *t != UNKNOWN));
+                }
+                DeriveHow::Num(num) => *out = arith::eval(num, &cols).into_owned(),
+                DeriveHow::Rhai(e) => {
+                    let rhai = self.rhai.as_mut().expect("a policy with Rhai expressions has an engine");
+                    let row_id = |row: usize| row_id(&source, batch, &key, row);
+                    rhai.column(e, def.ty, &cols, &row_id, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A script policy: `decide(user)` per row, its reasons as failing rules.
+    fn run_script(&mut self, batch: &Batch, d: &mut Decisions) -> Result<()> {
+        let policy = self.policy;
+        let script = policy.script.as_ref().expect("a script policy");
+        let n = batch.len;
+        for truth in &mut d.rule_truth {
+            reset(truth, n, TRUE);
+        }
+        self.verdicts.clear();
+        let missing_rule = policy.rules.len() - 1;
+        let key = policy.key.map(|k| (k, policy.key_name.clone().unwrap_or_default()));
+        let mut rhai = self.rhai.take().expect("a script policy has an engine");
+        let verdicts = &mut self.verdicts;
+        let result = (|| {
+            let cols = cols(policy, batch, &self.derived);
+            let row_id = |row: usize| row_id(&self.source, batch, &key, row);
+            for row in 0..n {
+                let Some(v) = rhai.decide(script, &cols, row, &row_id)? else {
+                    d.rule_truth[missing_rule][row] = kernels::FALSE;
+                    verdicts.push((VerdictKind::Decline, None));
+                    continue;
+                };
+                if v.outcome != VerdictKind::Approve && v.reasons.is_empty() {
+                    return Err(script_error(script, &row_id(row), "returned `decline()` or `review()` without a reason code", "give a reason: `decline(\"SCORE_TOO_LOW\")`"));
+                }
+                for reason in &v.reasons {
+                    let Some(i) = self.reason_index.get(reason.as_str()) else {
+                        return Err(script_error(script, &row_id(row), &format!("returned reason `{reason}`, which is not written as a string in any `decline(...)` or `review(...)` call"), "write every reason code as a string literal in a `decline` or `review` call, so reports know them before the run"));
+                    };
+                    d.rule_truth[*i as usize][row] = kernels::FALSE;
+                }
+                verdicts.push((v.outcome, v.limit));
+            }
+            Ok(())
+        })();
+        self.rhai = Some(rhai);
+        result
+    }
+
+    /// The limit band (and, when computed per row, the amount) of each approved row.
+    fn limits(&mut self, batch: &Batch, d: &mut Decisions) {
+        let policy = self.policy;
+        let n = batch.len;
+        if policy.script.is_some() {
+            reset(&mut d.limit_band, n, NONE);
+            d.limit.clear();
+            for (row, (kind, limit)) in self.verdicts.iter().enumerate() {
+                d.limit.push(limit.unwrap_or_default());
+                if *kind == VerdictKind::Approve && limit.is_some() {
+                    d.limit_band[row] = 0;
+                }
+            }
+            return;
+        }
+        let base = policy.columns.len();
+        let derived = &self.derived;
+        let bands = policy.limits.iter().map(|b| {
+            let valid = match &b.amount {
+                Amount::Column(c, _) => Some(&derived[c - base].valid[..]),
+                Amount::Fixed(_) => None,
+            };
+            (b.cond.as_ref(), valid)
+        });
+        first_band(
+            bands,
+            &cols(policy, batch, derived),
+            &mut self.scratch,
+            &mut self.band,
+            &d.outcome,
+            &mut d.limit_band,
+        );
+        d.limit.clear();
+        if policy.dynamic_limits() {
+            d.limit.extend((0..n).map(|row| match d.limit_band[row] {
+                NONE => Decimal::ZERO,
+                b => match &policy.limits[b as usize].amount {
+                    Amount::Fixed(x) => *x,
+                    Amount::Column(c, _) => match &derived[c - base].data {
+                        ColumnData::Decimal(v) => v[row],
+                        _ => Decimal::ZERO,
+                    },
+                },
+            }));
         }
     }
 }
 
-impl Evaluator<'_> {
-    /// For each approved row, the first band whose condition holds (`None`: always holds).
-    fn first_band<'c>(
-        &mut self,
-        bands: impl Iterator<Item = Option<&'c Cond>>,
-        batch: &Batch,
-        outcome: &[Outcome],
-        out: &mut Vec<u16>,
-    ) {
-        let n = batch.len;
+fn cols<'a>(policy: &CompiledPolicy, batch: &'a Batch, derived: &'a [Column]) -> Cols<'a> {
+    Cols {
+        parsed: &batch.columns,
+        derived,
+        base: policy.columns.len(),
+        len: batch.len,
+    }
+}
+
+fn row_id<'a>(source: &'a str, batch: &Batch, key: &'a Option<(usize, String)>, row: usize) -> RowId<'a> {
+    RowId {
+        source,
+        line: batch.lines.get(row).copied().unwrap_or(0),
+        key: key.as_ref().map(|(c, name)| {
+            let col = &batch.columns[*c];
+            let value = if col.valid[row] {
+                match &col.data {
+                    ColumnData::Int(v) => v[row].to_string(),
+                    ColumnData::Float(v) => v[row].to_string(),
+                    ColumnData::Decimal(v) => v[row].to_string(),
+                    ColumnData::Bool(v) => (v[row] != 0).to_string(),
+                    ColumnData::Str { .. } => String::from_utf8_lossy(col.str(row)).into_owned(),
+                }
+            } else {
+                String::new()
+            };
+            (name.as_str(), value)
+        }),
+    }
+}
+
+fn script_error(
+    script: &crate::policy::rhai_compile::ScriptPolicy,
+    row: &RowId,
+    what: &str,
+    help: &str,
+) -> Error {
+    Error::Data(
+        script
+            .site
+            .diagnostic(rhai::Position::NONE, format!("`decide` {what} on {row}"))
+            .help(help),
+    )
+}
+
+/// For each approved row, the first band whose condition holds (`None`:
+/// always holds) and whose amount, if computed, is not missing.
+fn first_band<'c>(
+    bands: impl Iterator<Item = (Option<&'c Cond>, Option<&'c [bool]>)>,
+    cols: &Cols,
+    scratch: &mut Scratch,
+    band: &mut Vec<u8>,
+    outcome: &[Outcome],
+    out: &mut Vec<u16>,
+) {
+    {
+        let n = cols.len;
         reset(out, n, NONE);
-        for (b, cond) in bands.enumerate() {
+        for (b, (cond, amount_valid)) in bands.enumerate() {
             match cond {
-                Some(cond) => kernels::eval(cond, batch, &mut self.band, &mut self.scratch),
-                None => reset(&mut self.band, n, TRUE),
+                Some(cond) => kernels::eval(cond, cols, band, scratch),
+                None => reset(band, n, TRUE),
             }
             for row in 0..n {
-                if out[row] == NONE && outcome[row] == Outcome::Approve && self.band[row] == TRUE {
+                if out[row] == NONE
+                    && outcome[row] == Outcome::Approve
+                    && band[row] == TRUE
+                    && amount_valid.is_none_or(|v| v[row])
+                {
                     out[row] = b as u16;
                 }
             }

@@ -10,6 +10,7 @@
 //! results with scratch buffers that are reused from batch to batch.
 
 use crate::dataset::batch::{Batch, Column, ColumnData};
+use super::arith;
 use crate::dataset::value::Value;
 use crate::policy::condition::{CmpOp, Cond};
 use rust_decimal::Decimal;
@@ -38,14 +39,46 @@ impl Scratch {
     }
 }
 
-/// Evaluates `cond` for every row of `batch` into `out` (resized to the batch).
-pub fn eval(cond: &Cond, batch: &Batch, out: &mut Vec<u8>, scratch: &mut Scratch) {
-    // Every kernel writes every element, so stale values need no zeroing.
-    out.resize(batch.len, 0);
-    eval_into(cond, batch, out, scratch);
+/// The columns a batch's conditions read: the parsed ones, then the derived
+/// ones (`derive`, and expressions that run in Rhai), numbered after the
+/// policy's projection.
+#[derive(Clone, Copy)]
+pub struct Cols<'a> {
+    pub parsed: &'a [Column],
+    pub derived: &'a [Column],
+    /// The index of the first derived column.
+    pub base: usize,
+    pub len: usize,
 }
 
-fn eval_into(cond: &Cond, batch: &Batch, out: &mut [u8], scratch: &mut Scratch) {
+impl<'a> Cols<'a> {
+    /// A batch's parsed columns alone.
+    pub fn of(batch: &'a Batch) -> Cols<'a> {
+        Cols {
+            parsed: &batch.columns,
+            derived: &[],
+            base: batch.columns.len(),
+            len: batch.len,
+        }
+    }
+
+    pub fn get(&self, i: usize) -> &'a Column {
+        if i < self.base {
+            &self.parsed[i]
+        } else {
+            &self.derived[i - self.base]
+        }
+    }
+}
+
+/// Evaluates `cond` for every row into `out` (resized to the batch).
+pub fn eval(cond: &Cond, cols: &Cols, out: &mut Vec<u8>, scratch: &mut Scratch) {
+    // Every kernel writes every element, so stale values need no zeroing.
+    out.resize(cols.len, 0);
+    eval_into(cond, cols, out, scratch);
+}
+
+fn eval_into(cond: &Cond, batch: &Cols, out: &mut [u8], scratch: &mut Scratch) {
     match cond {
         Cond::True => out.fill(TRUE),
         Cond::All(parts) | Cond::Any(parts) => {
@@ -71,15 +104,20 @@ fn eval_into(cond: &Cond, batch: &Batch, out: &mut [u8], scratch: &mut Scratch) 
             out.iter_mut().for_each(|o| *o = TRUE - *o);
         }
         Cond::Missing { column, missing } => {
-            let valid = &batch.columns[*column].valid;
-            for (o, v) in out.iter_mut().zip(valid) {
+            let valid = &batch.get(*column).valid;
+            for (o, v) in out.iter_mut().zip(valid.iter()) {
                 *o = if *v != *missing { TRUE } else { FALSE };
             }
         }
-        Cond::Compare { column, op, value } => compare(&batch.columns[*column], *op, value, out),
+        Cond::Compare { column, op, value } => compare(batch.get(*column), *op, value, out),
+        Cond::Cmp { lhs, op, rhs } => {
+            let a = arith::eval(lhs, batch);
+            let b = arith::eval(rhs, batch);
+            arith::compare(&a, *op, &b, out);
+        }
         Cond::Between { column, lo, hi } => {
             let mut tmp = scratch.take(out.len());
-            let col = &batch.columns[*column];
+            let col = batch.get(*column);
             compare(col, CmpOp::Gte, lo, out);
             compare(col, CmpOp::Lte, hi, &mut tmp);
             out.iter_mut()
@@ -92,7 +130,7 @@ fn eval_into(cond: &Cond, batch: &Batch, out: &mut [u8], scratch: &mut Scratch) 
             values,
             negate,
         } => {
-            let col = &batch.columns[*column];
+            let col = batch.get(*column);
             let mut tmp = scratch.take(out.len());
             out.fill(FALSE);
             for v in values {
@@ -116,7 +154,7 @@ fn eval_into(cond: &Cond, batch: &Batch, out: &mut [u8], scratch: &mut Scratch) 
 }
 
 /// `column OP value` for every row.
-fn compare(col: &Column, op: CmpOp, value: &Value, out: &mut [u8]) {
+pub fn compare(col: &Column, op: CmpOp, value: &Value, out: &mut [u8]) {
     match (&col.data, value) {
         (ColumnData::Int(v), Value::Int(x)) => ordered(v, &col.valid, *x, op, out),
         (ColumnData::Float(v), Value::Float(x)) => ordered(v, &col.valid, *x, op, out),
@@ -194,7 +232,7 @@ mod tests {
     fn run(cond: &Cond) -> Vec<u8> {
         let b = batch();
         let mut out = Vec::new();
-        eval(cond, &b, &mut out, &mut Scratch::default());
+        eval(cond, &Cols::of(&b), &mut out, &mut Scratch::default());
         out
     }
 

@@ -3,5 +3,7 @@
 pub mod decide;
 pub mod evaluate;
 pub mod kernels;
+pub mod arith;
+pub mod rhai_row;
 
 pub use evaluate::{Decisions, Evaluator, Outcome};

@@ -5,6 +5,8 @@
 use super::condition::{self, Cond};
 use super::load::{self, OUTCOME_NAMES};
 use super::model::*;
+use super::rhai_compile::{self, DERIVED, DeriveHow, Derived, RhaiCtx, ScriptPolicy};
+use super::script::RhaiEngine;
 use super::source::Source;
 use crate::dataset::value::{FieldType, parse_decimal};
 use crate::error::{Diagnostic, Error, Result, suggest};
@@ -62,7 +64,33 @@ pub struct Rule {
 pub struct LimitBand {
     /// `None`: the default band.
     pub cond: Option<Cond>,
-    pub amount: Decimal,
+    pub amount: Amount,
+}
+
+/// An amount: exact as written, or computed per row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Amount {
+    Fixed(Decimal),
+    /// A decimal derived column, and the expression as written. A row whose
+    /// amount is missing does not take the band.
+    Column(usize, String),
+}
+
+impl Amount {
+    pub fn fixed(&self) -> Option<Decimal> {
+        match self {
+            Amount::Fixed(d) => Some(*d),
+            Amount::Column(..) => None,
+        }
+    }
+
+    /// The amount for a report: money, or the expression.
+    pub fn describe(&self) -> String {
+        match self {
+            Amount::Fixed(d) => crate::simulate::report::money(*d),
+            Amount::Column(_, text) => text.clone(),
+        }
+    }
 }
 
 /// What an approved row puts at risk.
@@ -117,6 +145,28 @@ pub struct CompiledPolicy {
     pub set: Vec<String>,
     /// Things that are legal but probably not meant.
     pub warnings: Vec<String>,
+    /// Columns computed per batch, numbered from `columns.len()`, in order.
+    pub derived: Vec<Derived>,
+    /// The Rhai engine, when an expression or the script runs in Rhai.
+    pub rhai: Option<RhaiEngine>,
+    /// Parameters as Rhai constants: `_name` and the `params` map.
+    pub rhai_constants: Vec<(String, rhai::Dynamic)>,
+    /// A `script` policy's `decide`; its reasons are `rules` that never run as conditions.
+    pub script: Option<ScriptPolicy>,
+}
+
+impl CompiledPolicy {
+    /// The index in `derived` of the derived field `name`.
+    pub fn derived_index(&self, name: &str) -> Option<usize> {
+        self.derived
+            .iter()
+            .position(|d| d.name.as_deref() == Some(name))
+    }
+
+    /// Whether any limit band computes its amount per row.
+    pub fn dynamic_limits(&self) -> bool {
+        self.script.is_some() || self.limits.iter().any(|b| b.amount.fixed().is_none())
+    }
 }
 
 /// Where names resolve while compiling: declared fields and parameters.
@@ -128,13 +178,29 @@ pub struct Scope<'a> {
     /// Legal but suspicious things found while compiling.
     pub warnings: Vec<String>,
     pub projection: Vec<ColumnSpec>,
+    /// Derived columns so far, numbered from [`DERIVED`].
+    pub derived: Vec<Derived>,
 }
 
 impl Scope<'_> {
-    /// The column index and type of a declared field, adding it to the projection.
+    /// The column index and type of a declared or derived field, adding a
+    /// declared one to the projection.
     pub fn field(&mut self, name: &str) -> Option<(usize, FieldType)> {
+        if let Some(k) = self
+            .derived
+            .iter()
+            .position(|d| d.name.as_deref() == Some(name))
+        {
+            return Some((DERIVED + k, self.derived[k].ty));
+        }
         let ty = self.fields.iter().find(|f| f.name.as_str() == name)?.ty;
         Some((self.column(name, ty), ty))
+    }
+
+    /// Adds a derived column; its index.
+    pub fn add_derived(&mut self, d: Derived) -> usize {
+        self.derived.push(d);
+        DERIVED + self.derived.len() - 1
     }
 
     fn column(&mut self, name: &str, ty: FieldType) -> usize {
@@ -152,7 +218,11 @@ impl Scope<'_> {
     }
 
     pub fn field_names(&self) -> Vec<&str> {
-        self.fields.iter().map(|f| f.name.as_str()).collect()
+        self.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(self.derived.iter().filter_map(|d| d.name.as_deref()))
+            .collect()
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -189,34 +259,25 @@ pub fn compile(
         set: overrides.iter().map(|(n, _)| n.as_str()).collect(),
         warnings: Vec::new(),
         projection: Vec::new(),
+        derived: Vec::new(),
     };
+    let mut ctx = RhaiCtx::new(src, &params);
 
-    for (name, node) in &def.derive {
-        let d = src
-            .diagnostic(name.span(), name.as_str().len(), format!("derived field `{}` needs the Rhai engine, which this version of polsim does not have yet", name.as_str()))
-            .help("compute the value into a CSV column for now");
-        let _ = node;
-        src.diagnostics.push(d);
-    }
-    if let Some(script) = &def.script {
-        let d = src
-            .diagnostic(script.span(), script.as_str().len(), "script policies need the Rhai engine, which this version of polsim does not have yet")
-            .help("write the policy as `rules` with `when` conditions");
-        src.diagnostics.push(d);
-    }
     check_fields(src, def);
+    for (name, node) in &def.derive {
+        compile_derive(src, &mut scope, &mut ctx, name, node);
+    }
 
     let mut rules = Vec::with_capacity(def.rules.len());
+    let script = def
+        .script
+        .as_ref()
+        .and_then(|s| compile_script(src, &mut scope, &mut ctx, def, s, &mut rules));
     for rule in &def.rules {
         let cond = match &rule.test {
             RuleTest::When(node) => condition::compile(src, &mut scope, node),
             RuleTest::Expr(expr) => {
-                src.key_error(
-                    expr,
-                    format!("rule `{}` uses `expr`, which needs the Rhai engine that this version of polsim does not have yet", rule.id.as_str()),
-                    "write the rule with `when`, e.g. `when: { zhima_score: { gte: 600 } }`",
-                );
-                None
+                rhai_compile::rule(src, &mut scope, &mut ctx, expr, rule.id.as_str())
             }
         };
         if let Some(cond) = cond {
@@ -230,8 +291,14 @@ pub fn compile(
         }
     }
 
-    let limits = compile_limits(src, &mut scope, &def.limit);
-    let repayment = def
+    let mut limits = compile_limits(src, &mut scope, &mut ctx, &def.limit);
+    if script.is_some() {
+        limits.push(LimitBand {
+            cond: None,
+            amount: Amount::Column(SCRIPT_LIMIT, "approve(limit)".into()),
+        });
+    }
+    let mut repayment = def
         .repayment
         .as_ref()
         .and_then(|r| compile_repayment(src, &mut scope, r));
@@ -241,7 +308,7 @@ pub fn compile(
         .and_then(|r| r.exposure.as_ref())
         .map(|e| compile_exposure(src, &mut scope, e))
         .unwrap_or(Exposure::Limit);
-    let observed = def
+    let mut observed = def
         .observed_bad
         .as_ref()
         .and_then(|n| condition::compile(src, &mut scope, n));
@@ -271,6 +338,26 @@ pub fn compile(
     if !src.diagnostics.is_empty() {
         return Err(Error::Policy(std::mem::take(&mut src.diagnostics)));
     }
+
+    // Derived columns follow the projection, whose length is now known.
+    let base = scope.projection.len();
+    let renumber = |c: usize| if c >= DERIVED { base + c - DERIVED } else { c };
+    renumber_all(
+        &renumber,
+        &mut rules,
+        &mut limits,
+        &mut scope.derived,
+        &mut repayment,
+        &mut observed,
+    );
+    let mut script = script;
+    if let Some(s) = &mut script {
+        s.reads.iter_mut().for_each(|(_, c)| *c = renumber(*c));
+    }
+    let exposure = match exposure {
+        Exposure::Column(c) => Exposure::Column(renumber(c)),
+        e => e,
+    };
 
     let mut warnings = std::mem::take(&mut scope.warnings);
     if let Some(r) = &repayment
@@ -309,11 +396,163 @@ pub fn compile(
         exposure,
         repayment,
         observed,
-        params,
+        params: params.clone(),
         set: overrides.iter().map(|(n, _)| n.clone()).collect(),
         warnings,
+        derived: scope.derived,
+        rhai_constants: ctx
+            .constants
+            .iter()
+            .map(|(n, _, v)| (n.to_owned(), v))
+            .collect(),
+        rhai: ctx.finish(),
+        script,
     })
 }
+
+/// The column of a script's `approve(limit)`: the evaluator writes it, after the derived columns.
+pub const SCRIPT_LIMIT: usize = usize::MAX;
+
+fn renumber_all(
+    f: &impl Fn(usize) -> usize,
+    rules: &mut [Rule],
+    limits: &mut [LimitBand],
+    derived: &mut [Derived],
+    repayment: &mut Option<Repayment>,
+    observed: &mut Option<Cond>,
+) {
+    rules.iter_mut().for_each(|r| r.cond.remap(f));
+    for b in limits {
+        if let Some(c) = &mut b.cond {
+            c.remap(f);
+        }
+        if let Amount::Column(c, _) = &mut b.amount
+            && *c != SCRIPT_LIMIT
+        {
+            *c = f(*c);
+        }
+    }
+    for d in derived {
+        match &mut d.how {
+            DeriveHow::Cond(c) => c.remap(f),
+            DeriveHow::Num(n) => n.remap(f),
+            DeriveHow::Rhai(r) => r.reads.iter_mut().for_each(|(_, c)| *c = f(*c)),
+        }
+    }
+    if let Some(r) = repayment {
+        r.bands
+            .iter_mut()
+            .filter_map(|b| b.cond.as_mut())
+            .for_each(|c| c.remap(f));
+    }
+    if let Some(c) = observed {
+        c.remap(f);
+    }
+}
+
+/// `derive: NAME: EXPR`, or `NAME: { expr: EXPR, type: TYPE }` for an
+/// expression whose type cannot be known before it runs.
+fn compile_derive(
+    src: &mut Source,
+    scope: &mut Scope,
+    ctx: &mut RhaiCtx,
+    name: &MarkedScalarNode,
+    node: &Node,
+) {
+    match node {
+        Node::Scalar(text) => rhai_compile::derive(src, scope, ctx, name, text, None),
+        Node::Mapping(m) => {
+            src.check_keys(m, "a derived field", &["expr", "type"]);
+            let Some(text) = m.get_node("expr").and_then(|n| src.scalar(n, "`expr`")).cloned() else {
+                src.key_error(name, format!("derived field `{}` has no `expr`", name.as_str()), "write `NAME: { expr: \"...\", type: decimal }`");
+                return;
+            };
+            let ty = match m.get_node("type").and_then(|n| src.scalar(n, "`type`")).cloned() {
+                Some(t) => match FieldType::parse(t.as_str()) {
+                    Some(ty) => Some(ty),
+                    None => {
+                        let help = suggest(t.as_str(), "types", &FieldType::NAMES);
+                        src.key_error(&t, format!("unknown type `{}`", t.as_str()), help);
+                        return;
+                    }
+                },
+                None => None,
+            };
+            rhai_compile::derive(src, scope, ctx, name, &text, ty);
+        }
+        Node::Sequence(_) => src.error(
+            node,
+            format!("derived field `{}` is a list", name.as_str()),
+            "write `NAME: \"EXPRESSION\"`",
+        ),
+    }
+}
+
+/// `script: FILE.rhai`: compiles it and makes its reason codes the policy's rules.
+fn compile_script(
+    src: &mut Source,
+    scope: &mut Scope,
+    ctx: &mut RhaiCtx,
+    def: &PolicyDef,
+    node: &MarkedScalarNode,
+    rules: &mut Vec<Rule>,
+) -> Option<ScriptPolicy> {
+    if let Some(first) = def.rules.first() {
+        src.key_error(
+            &first.id,
+            "a script policy decides in `decide(user)`, so it cannot also have `rules`",
+            "move the rules into the script, or remove `script`",
+        );
+        return None;
+    }
+    if !def.limit.is_empty() {
+        src.error(
+            &def.limit[0].amount,
+            "a script policy gives limits with `approve(limit)`, so it cannot also have `limit`",
+            "compute the limit in the script: `approve(min(5000, user.monthly_income * 0.5))`",
+        );
+        return None;
+    }
+    let dir = src.path.parent().unwrap_or(Path::new(""));
+    let path = dir.join(node.as_str());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            src.key_error(
+                node,
+                format!("cannot read script `{}`: {e}", path.display()),
+                "the path is relative to the policy file",
+            );
+            return None;
+        }
+    };
+    match rhai_compile::script(ctx, scope, path, &text) {
+        Ok((script, reasons)) => {
+            rules.extend(reasons.into_iter().map(|r| Rule {
+                id: r.code.clone(),
+                reason: r.code,
+                description: None,
+                action: if r.review { Action::Review } else { Action::Decline },
+                cond: Cond::True,
+            }));
+            rules.push(Rule {
+                id: "missing_value".into(),
+                reason: MISSING_VALUE.into(),
+                description: Some("the script met a missing value where it needed a real one".into()),
+                action: Action::Decline,
+                cond: Cond::True,
+            });
+            Some(script)
+        }
+        Err(d) => {
+            src.diagnostics.push(d);
+            None
+        }
+    }
+}
+
+/// The reason of a row a script could not decide because a value it needed was missing.
+pub const MISSING_VALUE: &str = "MISSING_VALUE";
 
 fn apply_overrides(
     def: &PolicyDef,
@@ -357,7 +596,12 @@ fn check_fields(src: &mut Source, def: &PolicyDef) {
     }
 }
 
-fn compile_limits(src: &mut Source, scope: &mut Scope, defs: &[LimitDef]) -> Vec<LimitBand> {
+fn compile_limits(
+    src: &mut Source,
+    scope: &mut Scope,
+    ctx: &mut RhaiCtx,
+    defs: &[LimitDef],
+) -> Vec<LimitBand> {
     let mut bands = Vec::with_capacity(defs.len());
     for (i, def) in defs.iter().enumerate() {
         if def.when.is_none() && i + 1 < defs.len() {
@@ -374,11 +618,25 @@ fn compile_limits(src: &mut Source, scope: &mut Scope, defs: &[LimitDef]) -> Vec
             },
             None => None,
         };
-        if let Some(amount) = money(src, scope, &def.amount, "a limit `amount`") {
+        let amount = match &def.amount {
+            Node::Scalar(s) if is_expression(scope, s.as_str()) => {
+                rhai_compile::amount(src, scope, ctx, s, "a limit `amount`")
+                    .map(|c| Amount::Column(c, s.as_str().to_owned()))
+            }
+            node => money(src, scope, node, "a limit `amount`").map(Amount::Fixed),
+        };
+        if let Some(amount) = amount {
             bands.push(LimitBand { cond, amount });
         }
     }
     bands
+}
+
+/// Whether a value is an expression rather than a number or a `$param`.
+fn is_expression(scope: &Scope, text: &str) -> bool {
+    let t = text.trim();
+    let plain_param = t.strip_prefix('$').is_some_and(|p| scope.param(p).is_some());
+    !plain_param && parse_decimal(t.as_bytes()).is_none() && !t.starts_with('-')
 }
 
 /// A non-negative exact amount: a literal or `$param`.

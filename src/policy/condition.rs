@@ -7,6 +7,7 @@
 //! parameters are found here, once, with the position of the offending node.
 
 use super::compile::Scope;
+use super::lower::Num;
 use super::source::{Source, kind};
 use crate::dataset::value::{FieldType, Value};
 use crate::error::suggest;
@@ -64,6 +65,8 @@ pub enum Cond {
         column: usize,
         missing: bool,
     },
+    /// Two computed values compared (a lowered expression such as `a / b < 0.3`).
+    Cmp { lhs: Num, op: CmpOp, rhs: Num },
 }
 
 impl Cond {
@@ -77,6 +80,27 @@ impl Cond {
             | Cond::In { column, .. }
             | Cond::Between { column, .. }
             | Cond::Missing { column, .. } => out.push(*column),
+            Cond::Cmp { lhs, rhs, .. } => {
+                lhs.columns(out);
+                rhs.columns(out);
+            }
+        }
+    }
+
+    /// Renumbers every column the condition reads.
+    pub fn remap(&mut self, f: &impl Fn(usize) -> usize) {
+        match self {
+            Cond::True => {}
+            Cond::All(cs) | Cond::Any(cs) => cs.iter_mut().for_each(|c| c.remap(f)),
+            Cond::Not(c) => c.remap(f),
+            Cond::Compare { column, .. }
+            | Cond::In { column, .. }
+            | Cond::Between { column, .. }
+            | Cond::Missing { column, .. } => *column = f(*column),
+            Cond::Cmp { lhs, rhs, .. } => {
+                lhs.remap(f);
+                rhs.remap(f);
+            }
         }
     }
 }

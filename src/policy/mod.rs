@@ -5,8 +5,12 @@
 
 pub mod compile;
 pub mod condition;
+pub mod expr;
 pub mod load;
+pub mod lower;
 pub mod model;
+pub mod rhai_compile;
+pub mod script;
 pub mod source;
 
 pub use compile::{CompiledPolicy, compile_file};

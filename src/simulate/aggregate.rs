@@ -8,12 +8,12 @@
 //! loop.
 
 use super::segment::{SegmentSpec, Segments};
-use crate::dataset::batch::{Batch, ColumnData, SkippedRow, SkippedRows};
+use crate::dataset::batch::{Batch, Column, ColumnData, SkippedRow, SkippedRows};
 use crate::engine::evaluate::NONE;
 use crate::engine::kernels::TRUE;
 use crate::engine::{Decisions, Outcome};
 use crate::policy::CompiledPolicy;
-use crate::policy::compile::Exposure;
+use crate::policy::compile::{Amount, Exposure};
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,6 +30,8 @@ pub struct Aggregate {
     pub removed: Vec<u64>,
     /// Approved rows per limit band; the last entry counts rows no band matched.
     pub limit_rows: Vec<u64>,
+    /// Sum of the limits per band, for bands whose amount is computed per row.
+    pub limit_sum: Vec<Decimal>,
     /// Approved rows whose exposure column was empty (counted as zero).
     pub exposure_missing: u64,
     /// Approved rows and exposure per repayment band; the last entry: no band matched.
@@ -52,6 +54,7 @@ impl Aggregate {
             sole: vec![0; rules],
             removed: vec![0; rules],
             limit_rows: vec![0; policy.limits.len() + 1],
+            limit_sum: vec![Decimal::ZERO; policy.limits.len() + 1],
             band_rows: vec![0; bands],
             band_exposure: vec![Decimal::ZERO; bands],
             segments: segments.iter().map(Segments::new).collect(),
@@ -59,14 +62,14 @@ impl Aggregate {
         }
     }
 
-    /// Adds a batch's decisions. Segment `i` reads batch column `segment_base + i`.
+    /// Adds a batch's decisions. Segment `i` reads `segment_columns[i]`.
     pub fn add(
         &mut self,
         policy: &CompiledPolicy,
         batch: &Batch,
         d: &Decisions,
         specs: &[SegmentSpec],
-        segment_base: usize,
+        segment_columns: &[&Column],
     ) {
         let n = d.len;
         self.rows += n as u64;
@@ -76,6 +79,7 @@ impl Aggregate {
         let last_limit = self.limit_rows.len() - 1;
         let last_band = self.band_rows.len() - 1;
         let has_bands = last_band > 0;
+        let dynamic = !d.limit.is_empty();
         let exposure = match policy.exposure {
             Exposure::Column(c) => match &batch.columns[c].data {
                 ColumnData::Decimal(v) => Some((v, &batch.columns[c].valid)),
@@ -104,6 +108,9 @@ impl Aggregate {
                     } else {
                         limit as usize
                     }] += 1;
+                    if dynamic && limit != NONE {
+                        self.limit_sum[limit as usize] += d.limit[row];
+                    }
                     let band = d.outcome_band[row];
                     let band = if band == NONE {
                         last_band
@@ -117,7 +124,10 @@ impl Aggregate {
                         }
                         Some(_) => self.exposure_missing += 1,
                         None if limit != NONE && has_bands => {
-                            self.band_exposure[band] += policy.limits[limit as usize].amount;
+                            self.band_exposure[band] += match policy.limits[limit as usize].amount {
+                                Amount::Fixed(x) => x,
+                                Amount::Column(..) => d.limit[row],
+                            };
                         }
                         None => {}
                     }
@@ -126,8 +136,7 @@ impl Aggregate {
                 Outcome::Decline => self.declined += 1,
             }
         }
-        for (i, (spec, seg)) in specs.iter().zip(&mut self.segments).enumerate() {
-            let column = &batch.columns[segment_base + i];
+        for ((spec, seg), column) in specs.iter().zip(&mut self.segments).zip(segment_columns) {
             for row in 0..n {
                 seg.add(spec, column, row, d.outcome[row], d.bad[row] == TRUE);
             }
@@ -149,6 +158,9 @@ impl Aggregate {
         add_all(&mut self.sole, &other.sole);
         add_all(&mut self.removed, &other.removed);
         add_all(&mut self.limit_rows, &other.limit_rows);
+        for (a, b) in self.limit_sum.iter_mut().zip(&other.limit_sum) {
+            *a += *b;
+        }
         add_all(&mut self.band_rows, &other.band_rows);
         for (a, b) in self.band_exposure.iter_mut().zip(&other.band_exposure) {
             *a += *b;
@@ -171,16 +183,20 @@ impl Aggregate {
         }
     }
 
-    /// Exposure per limit band (rows × amount); the last entry (no band) is zero.
+    /// Exposure per limit band (rows × amount, or the sum of computed
+    /// amounts); the last entry (no band) is zero.
     pub fn limit_exposure(&self, policy: &CompiledPolicy) -> Vec<Decimal> {
-        policy
+        let mut out: Vec<Decimal> = policy
             .limits
             .iter()
-            .map(|b| b.amount)
-            .chain(std::iter::once(Decimal::ZERO))
-            .zip(&self.limit_rows)
-            .map(|(amount, rows)| amount * Decimal::from(*rows))
-            .collect()
+            .zip(self.limit_rows.iter().zip(&self.limit_sum))
+            .map(|(b, (rows, sum))| match b.amount {
+                Amount::Fixed(x) => x * Decimal::from(*rows),
+                Amount::Column(..) => *sum,
+            })
+            .collect();
+        out.push(Decimal::ZERO);
+        out
     }
 }
 

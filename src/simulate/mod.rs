@@ -4,7 +4,7 @@ pub mod aggregate;
 pub mod report;
 pub mod segment;
 
-use crate::dataset::batch::{Batch, Parser};
+use crate::dataset::batch::{Batch, Column, Parser};
 use crate::dataset::stream::{self, Input, StreamOptions};
 use crate::engine::{Decisions, Evaluator};
 use crate::error::Result;
@@ -12,6 +12,12 @@ use crate::policy::CompiledPolicy;
 use aggregate::Aggregate;
 use report::SimulationReport;
 use segment::SegmentSpec;
+
+/// Where a segment's values come from.
+enum Source {
+    Parsed(usize),
+    Derived(usize),
+}
 
 /// What to compute besides the headline metrics.
 #[derive(Debug, Clone, Default)]
@@ -51,8 +57,17 @@ pub fn aggregate(
         ..options.stream.clone()
     };
     let mut columns = policy.columns.clone();
-    let segment_base = columns.len();
-    columns.extend(specs.iter().map(SegmentSpec::column));
+    // A segment by a derived field reads the evaluator's column; any other is parsed.
+    let sources: Vec<Source> = specs
+        .iter()
+        .map(|spec| match policy.derived_index(&spec.field) {
+            Some(k) => Source::Derived(k),
+            None => {
+                columns.push(spec.column());
+                Source::Parsed(columns.len() - 1)
+            }
+        })
+        .collect();
 
     let mut total = Aggregate::new(policy, specs);
     let summary = stream::run(
@@ -63,17 +78,31 @@ pub fn aggregate(
             (
                 Parser::default(),
                 Batch::new(schema),
-                Evaluator::new(policy),
+                Evaluator::new(policy).source(&schema.source),
                 Decisions::default(),
                 Vec::new(),
+                specs.iter().map(|s| Column::new(s.column().ty)).collect::<Vec<_>>(),
             )
         },
-        |(parser, batch, evaluator, decisions, skipped), chunk, schema| {
+        |(parser, batch, evaluator, decisions, skipped, derived_segments), chunk, schema| {
             skipped.clear();
             parser.parse(chunk, schema, options.skip_bad_rows, batch, skipped)?;
-            evaluator.evaluate(batch, decisions);
+            evaluator.evaluate(batch, decisions)?;
+            for (source, out) in sources.iter().zip(derived_segments.iter_mut()) {
+                if let Source::Derived(k) = source {
+                    segment::derived_column(&evaluator.derived()[*k], out);
+                }
+            }
+            let segment_columns: Vec<&Column> = sources
+                .iter()
+                .zip(derived_segments.iter())
+                .map(|(source, derived)| match source {
+                    Source::Parsed(i) => &batch.columns[*i],
+                    Source::Derived(_) => derived,
+                })
+                .collect();
             let mut agg = Aggregate::new(policy, specs);
-            agg.add(policy, batch, decisions, specs, segment_base);
+            agg.add(policy, batch, decisions, specs, &segment_columns);
             agg.add_skipped(skipped);
             Ok(agg)
         },
@@ -168,9 +197,9 @@ mod tests {
             },
             |(p, b, e, d), chunk, schema| {
                 p.parse(chunk, schema, false, b, &mut Vec::new())?;
-                e.evaluate(b, d);
+                e.evaluate(b, d)?;
                 let mut agg = Aggregate::new(&policy, &specs);
-                agg.add(&policy, b, d, &specs, policy.columns.len());
+                agg.add(&policy, b, d, &specs, &[&b.columns[policy.columns.len()]]);
                 Ok(agg)
             },
             |agg| {

@@ -225,7 +225,7 @@ impl SimulationReport {
             .iter()
             .enumerate()
             .map(|(i, b)| LimitStat {
-                amount: Some(money(b.amount)),
+                amount: Some(b.amount.describe()),
                 approved: agg.limit_rows[i],
                 total_limit: money(exposures[i]),
             })

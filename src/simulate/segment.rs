@@ -242,3 +242,42 @@ mod tests {
         assert!(SegmentSpec::parse(":1").is_err());
     }
 }
+
+/// A derived column as a segment reads it: a float to bin, or the text of each value.
+pub fn derived_column(derived: &Column, out: &mut Column) {
+    use rust_decimal::prelude::ToPrimitive;
+    out.truncate(0);
+    let n = derived.valid.len();
+    for row in 0..n {
+        if !derived.valid[row] {
+            out.push_missing();
+            continue;
+        }
+        match &mut out.data {
+            ColumnData::Float(v) => {
+                let x = match &derived.data {
+                    ColumnData::Int(d) => d[row] as f64,
+                    ColumnData::Float(d) => d[row],
+                    ColumnData::Decimal(d) => d[row].to_f64().unwrap_or(f64::NAN),
+                    ColumnData::Bool(d) => f64::from(d[row]),
+                    ColumnData::Str { .. } => f64::NAN,
+                };
+                v.push(x);
+                out.valid.push(true);
+            }
+            ColumnData::Str { bytes, ends } => {
+                use std::io::Write;
+                let _ = match &derived.data {
+                    ColumnData::Int(d) => write!(bytes, "{}", d[row]),
+                    ColumnData::Float(d) => write!(bytes, "{}", d[row]),
+                    ColumnData::Decimal(d) => write!(bytes, "{}", d[row]),
+                    ColumnData::Bool(d) => write!(bytes, "{}", d[row] != 0),
+                    ColumnData::Str { .. } => bytes.write_all(derived.str(row)),
+                };
+                ends.push(bytes.len() as u32);
+                out.valid.push(true);
+            }
+            _ => out.push_missing(),
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Rhai expressions as written in a policy: the simple subset polsim parses
+//! itself, and the text handed to Rhai for everything else.
+//!
+//! The subset — literals, fields, parameters, `! -` and `* / % + - == != < <=
+//! > >= && ||` with Rhai's precedence — is parsed here so that it can be
+//! lowered onto the same column kernels as YAML conditions (see
+//! [`super::lower`]). Anything else (function calls, `if`, methods, indexing,
+//! number forms like `1_000` or `1e3`) makes [`parse`] return `None`, and the
+//! expression runs in Rhai instead. Both paths must agree; a property test
+//! says so.
+
+use super::condition::CmpOp;
+
+/// A parsed expression of the simple subset. Offsets are byte offsets into
+/// the expression text, for messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ast {
+    /// A field or derived field.
+    Name(String, usize),
+    /// `$name` or `params.name`.
+    Param(String, usize),
+    Int(i64),
+    /// A float literal and its text (kept so a decimal context reads it exactly).
+    Float(String),
+    Str(String),
+    Bool(bool),
+    Not(Box<Ast>),
+    Neg(Box<Ast>),
+    Arith(ArithOp, Box<Ast>, Box<Ast>, usize),
+    Cmp(CmpOp, Box<Ast>, Box<Ast>, usize),
+    And(Box<Ast>, Box<Ast>),
+    Or(Box<Ast>, Box<Ast>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl ArithOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+            ArithOp::Rem => "%",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Param(String),
+    Int(i64),
+    Float(String),
+    Str(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Dot,
+    /// Anything outside the subset.
+    Other,
+}
+
+const OPS: [&str; 17] = [
+    "&&", "||", "==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%", "!", "(", ")", ".",
+];
+
+/// The tokens of `text` with their byte offsets.
+fn tokens(text: &str) -> Vec<(Tok, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' || (c == b'$' && i + 1 < b.len()) {
+            i += 1;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let word = &text[start..i];
+            out.push(match word.strip_prefix('$') {
+                Some(p) if !p.is_empty() => (Tok::Param(p.to_owned()), start),
+                Some(_) => (Tok::Other, start),
+                None => (Tok::Ident(word.to_owned()), start),
+            });
+            continue;
+        }
+        if c.is_ascii_digit() {
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let mut float = false;
+            if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+                float = true;
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            // `1_000`, `1e3`, `0x10`, `1.`: Rhai's to read.
+            if i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
+                out.push((Tok::Other, start));
+                i += 1;
+                continue;
+            }
+            let t = &text[start..i];
+            out.push(match (float, t.parse::<i64>()) {
+                (false, Ok(v)) => (Tok::Int(v), start),
+                (false, Err(_)) => (Tok::Other, start),
+                (true, _) => (Tok::Float(t.to_owned()), start),
+            });
+            continue;
+        }
+        if c == b'"' {
+            let end = text[i + 1..].find('"').map(|e| i + 1 + e);
+            match end {
+                Some(e) if !text[i + 1..e].contains('\\') => {
+                    out.push((Tok::Str(text[i + 1..e].to_owned()), start));
+                    i = e + 1;
+                }
+                _ => {
+                    out.push((Tok::Other, start));
+                    i = b.len();
+                }
+            }
+            continue;
+        }
+        match OPS.iter().find(|op| text[i..].starts_with(**op)) {
+            Some(op) => {
+                // `//` and `/*` start comments; `&`/`|` alone, `!in`, `..` are not the subset.
+                let next = b.get(i + op.len()).copied();
+                let tok = match *op {
+                    "/" if matches!(next, Some(b'/' | b'*')) => Tok::Other,
+                    "." if next == Some(b'.') => Tok::Other,
+                    "(" => Tok::LParen,
+                    ")" => Tok::RParen,
+                    "." => Tok::Dot,
+                    op => Tok::Op(op),
+                };
+                out.push((tok, start));
+                i += op.len();
+            }
+            None => {
+                out.push((Tok::Other, start));
+                i += text[i..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+    }
+    out
+}
+
+/// Parses `text` if it is in the simple subset.
+pub fn parse(text: &str) -> Option<Ast> {
+    let toks = tokens(text);
+    if toks.iter().any(|(t, _)| *t == Tok::Other) {
+        return None;
+    }
+    let mut p = Parser { toks, at: 0 };
+    let ast = p.expr(0)?;
+    (p.at == p.toks.len()).then_some(ast)
+}
+
+struct Parser {
+    toks: Vec<(Tok, usize)>,
+    at: usize,
+}
+
+/// Rhai's binding powers for the operators of the subset.
+fn precedence(op: &str) -> Option<u8> {
+    Some(match op {
+        "||" => 30,
+        "&&" => 60,
+        "==" | "!=" => 90,
+        "<" | "<=" | ">" | ">=" => 130,
+        "+" | "-" => 150,
+        "*" | "/" | "%" => 180,
+        _ => return None,
+    })
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.at).map(|(t, _)| t)
+    }
+
+    fn offset(&self) -> usize {
+        self.toks.get(self.at).map_or(0, |(_, o)| *o)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.at).map(|(t, _)| t.clone());
+        self.at += 1;
+        t
+    }
+
+    fn expr(&mut self, min: u8) -> Option<Ast> {
+        let mut lhs = self.unary()?;
+        let mut last_cmp: Option<u8> = None;
+        while let Some(Tok::Op(op)) = self.peek() {
+            let op = *op;
+            let Some(prec) = precedence(op) else { break };
+            if prec <= min {
+                break;
+            }
+            // `a < b < c` compares a bool with a number in Rhai: not the subset.
+            if matches!(prec, 90 | 130) && last_cmp == Some(prec) {
+                return None;
+            }
+            let at = self.offset();
+            self.at += 1;
+            let rhs = self.expr(prec)?;
+            lhs = match op {
+                "&&" => Ast::And(Box::new(lhs), Box::new(rhs)),
+                "||" => Ast::Or(Box::new(lhs), Box::new(rhs)),
+                "+" => Ast::Arith(ArithOp::Add, Box::new(lhs), Box::new(rhs), at),
+                "-" => Ast::Arith(ArithOp::Sub, Box::new(lhs), Box::new(rhs), at),
+                "*" => Ast::Arith(ArithOp::Mul, Box::new(lhs), Box::new(rhs), at),
+                "/" => Ast::Arith(ArithOp::Div, Box::new(lhs), Box::new(rhs), at),
+                "%" => Ast::Arith(ArithOp::Rem, Box::new(lhs), Box::new(rhs), at),
+                cmp => Ast::Cmp(cmp_op(cmp), Box::new(lhs), Box::new(rhs), at),
+            };
+            last_cmp = matches!(prec, 90 | 130).then_some(prec);
+        }
+        Some(lhs)
+    }
+
+    fn unary(&mut self) -> Option<Ast> {
+        let at = self.offset();
+        match self.next()? {
+            Tok::Op("!") => Some(Ast::Not(Box::new(self.unary()?))),
+            Tok::Op("-") => match self.peek() {
+                // Rhai reads `-5` as a literal.
+                Some(Tok::Int(v)) => {
+                    let v = -*v;
+                    self.at += 1;
+                    Some(Ast::Int(v))
+                }
+                Some(Tok::Float(t)) => {
+                    let t = format!("-{t}");
+                    self.at += 1;
+                    Some(Ast::Float(t))
+                }
+                _ => Some(Ast::Neg(Box::new(self.unary()?))),
+            },
+            Tok::LParen => {
+                let inner = self.expr(0)?;
+                (self.next()? == Tok::RParen).then_some(inner)
+            }
+            Tok::Int(v) => Some(Ast::Int(v)),
+            Tok::Float(t) => Some(Ast::Float(t)),
+            Tok::Str(s) => Some(Ast::Str(s)),
+            Tok::Param(p) => Some(Ast::Param(p, at)),
+            Tok::Ident(name) => match name.as_str() {
+                "true" => Some(Ast::Bool(true)),
+                "false" => Some(Ast::Bool(false)),
+                "params" => {
+                    if self.next()? != Tok::Dot {
+                        return None;
+                    }
+                    let at = self.offset();
+                    match self.next()? {
+                        Tok::Ident(p) => Some(Ast::Param(p, at)),
+                        _ => None,
+                    }
+                }
+                _ if RESERVED.contains(&name.as_str()) => None,
+                // A call or a property: Rhai's.
+                _ if matches!(self.peek(), Some(Tok::LParen | Tok::Dot)) => None,
+                _ => Some(Ast::Name(name, at)),
+            },
+            _ => None,
+        }
+    }
+}
+
+fn cmp_op(op: &str) -> CmpOp {
+    match op {
+        "==" => CmpOp::Eq,
+        "!=" => CmpOp::Ne,
+        "<" => CmpOp::Lt,
+        "<=" => CmpOp::Lte,
+        ">" => CmpOp::Gt,
+        _ => CmpOp::Gte,
+    }
+}
+
+/// Words Rhai reserves; never field names in an expression.
+const RESERVED: &[&str] = &[
+    "true", "false", "let", "const", "if", "else", "switch", "do", "while", "until", "loop",
+    "for", "in", "continue", "break", "return", "throw", "try", "catch", "fn", "private",
+    "import", "export", "as", "this", "is_def_var", "is_def_fn", "Fn", "call", "curry",
+    "type_of", "print", "debug", "eval", "global", "params",
+];
+
+/// The identifiers of `text` that could name a field: not keywords, not
+/// after a `.`, not called. A superset is fine: it only decides which
+/// values are pushed into Rhai's scope.
+pub fn names(text: &str) -> Vec<(String, usize)> {
+    let toks = tokens(text);
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for (i, (t, at)) in toks.iter().enumerate() {
+        let Tok::Ident(name) = t else { continue };
+        let after_dot = i > 0 && toks[i - 1].0 == Tok::Dot;
+        let called = toks.get(i + 1).is_some_and(|(t, _)| *t == Tok::LParen);
+        if !after_dot && !called && !RESERVED.contains(&name.as_str()) {
+            out.push((name.clone(), *at));
+        }
+    }
+    out
+}
+
+/// Every identifier in `text`, properties included: the fields a script may read.
+pub fn words(text: &str) -> Vec<String> {
+    tokens(text)
+        .into_iter()
+        .filter_map(|(t, _)| match t {
+            Tok::Ident(w) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every parameter an expression names, as `$name` or `params.name`, with offsets.
+pub fn params(text: &str) -> Vec<(String, usize)> {
+    let toks = tokens(text);
+    let mut out = Vec::new();
+    for (i, (t, at)) in toks.iter().enumerate() {
+        match t {
+            Tok::Param(p) => out.push((p.clone(), *at)),
+            Tok::Ident(w) if w == "params" => {
+                if let (Some((Tok::Dot, _)), Some((Tok::Ident(p), at))) =
+                    (toks.get(i + 1), toks.get(i + 2))
+                {
+                    out.push((p.clone(), *at));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The text Rhai compiles: `$name` becomes `_name`, which keeps every
+/// column where it was, so Rhai's positions are the author's.
+pub fn rhai_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut prev = '\0';
+    for c in text.chars() {
+        if c == '"' && prev != '\\' {
+            in_string = !in_string;
+        }
+        out.push(if c == '$' && !in_string { '_' } else { c });
+        prev = c;
+    }
+    out
+}
+
+/// The Rhai variable a parameter is bound to.
+pub fn param_variable(name: &str) -> String {
+    format!("_{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_subset_with_rhai_precedence() {
+        let a = parse("a < 0.3 || b >= $min && !c").unwrap();
+        let Ast::Or(l, r) = a else { panic!() };
+        assert!(matches!(*l, Ast::Cmp(CmpOp::Lt, _, _, 2)));
+        assert!(matches!(*r, Ast::And(..)));
+        assert_eq!(
+            parse("1 + 2 * 3"),
+            Some(Ast::Arith(
+                ArithOp::Add,
+                Box::new(Ast::Int(1)),
+                Box::new(Ast::Arith(
+                    ArithOp::Mul,
+                    Box::new(Ast::Int(2)),
+                    Box::new(Ast::Int(3)),
+                    6
+                )),
+                2
+            ))
+        );
+        assert_eq!(parse("params.x"), Some(Ast::Param("x".into(), 7)));
+        assert_eq!(parse("-5"), Some(Ast::Int(-5)));
+    }
+
+    #[test]
+    fn anything_else_is_left_to_rhai() {
+        for text in [
+            "min(a, 5)",
+            "a.len()",
+            "if a { 1 } else { 2 }",
+            "1_000 < a",
+            "a < b < c",
+            "a // comment",
+            "x[0]",
+            "\"a\\\"b\" == s",
+            "1e3",
+            "a ?? 0",
+            "",
+            "(a",
+        ] {
+            assert_eq!(parse(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn names_and_params_are_found() {
+        let text = "min(order_amount, $cap) / params.base + user.x > \"s t\"";
+        let names: Vec<String> = names(text).into_iter().map(|n| n.0).collect();
+        assert_eq!(names, ["order_amount", "user"]);
+        let params: Vec<String> = params(text).into_iter().map(|n| n.0).collect();
+        assert_eq!(params, ["cap", "base"]);
+        assert_eq!(rhai_text("a > $m && s == \"$x\""), "a > _m && s == \"$x\"");
+    }
+}

@@ -1,0 +1,540 @@
+//! Compiling the Rhai half of a policy: `derive`, `expr` rules, amounts
+//! written as expressions, and `script` policies.
+//!
+//! Every expression is first tried as the simple subset ([`super::expr`]),
+//! lowered to native kernels ([`super::lower`]); only the rest is compiled
+//! by Rhai, once, against the parameters as constants. Whatever runs in Rhai
+//! becomes a derived column, computed a batch at a time before the rules, so
+//! the rules themselves always run on column kernels.
+
+use super::compile::Scope;
+use super::condition::{CmpOp, Cond};
+use super::expr;
+use super::lower::{self, Lowered, Names, Num, param_value};
+use super::script::{self, RhaiEngine};
+use super::source::Source;
+use crate::dataset::value::{FieldType, Value};
+use crate::error::{Diagnostic, Location};
+use marked_yaml::types::MarkedScalarNode;
+use rhai::{AST, Dynamic, Engine};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Derived columns are numbered from here while compiling, then renumbered
+/// to follow the policy's projection once its length is known.
+pub const DERIVED: usize = 1 << 30;
+
+/// A column computed per batch.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    /// The `derive` name; `None` for an expression that is not a named field.
+    pub name: Option<String>,
+    pub ty: FieldType,
+    pub how: DeriveHow,
+}
+
+#[derive(Debug, Clone)]
+pub enum DeriveHow {
+    /// A lowered condition: true, false or missing (unknown).
+    Cond(Cond),
+    /// Lowered arithmetic.
+    Num(Num),
+    /// A Rhai expression evaluated per row.
+    Rhai(RowExpr),
+}
+
+/// A Rhai expression and what it needs per row.
+#[derive(Debug, Clone)]
+pub struct RowExpr {
+    pub ast: AST,
+    /// The variables pushed into the scope per row, and the columns they come from.
+    pub reads: Vec<(String, usize)>,
+    pub site: Site,
+}
+
+/// Where an expression or script is written, for runtime errors.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// `derived field `x``, `rule `min_score``, `the script`.
+    pub what: String,
+    /// The file, and the line and column of the expression's first character.
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// The text of the file, to quote a line.
+    pub text: Arc<str>,
+}
+
+impl Site {
+    /// The location of Rhai position `(line, column)` inside the expression.
+    pub fn location(&self, line: usize, column: usize) -> Location {
+        if line <= 1 {
+            Location::new(&self.file, self.line, self.column + column.saturating_sub(1))
+        } else {
+            Location::new(&self.file, self.line + line - 1, column)
+        }
+    }
+
+    /// A diagnostic pointing at Rhai position `pos` (the expression's start when unknown).
+    pub fn diagnostic(&self, pos: rhai::Position, message: impl Into<String>) -> Diagnostic {
+        let (line, column) = (pos.line().unwrap_or(1), pos.position().unwrap_or(1));
+        Diagnostic::new(message).at_source(self.location(line, column), &self.text, 1)
+    }
+}
+
+/// The Rhai side of a compilation: the engine, built on first use, and the
+/// parameters as constants.
+pub struct RhaiCtx {
+    engine: Option<Arc<Engine>>,
+    pub constants: rhai::Scope<'static>,
+    text: Arc<str>,
+}
+
+impl RhaiCtx {
+    pub fn new(src: &Source, params: &[(String, String)]) -> RhaiCtx {
+        let mut constants = rhai::Scope::new();
+        let mut map = rhai::Map::new();
+        for (name, raw) in params {
+            let v = dynamic(&param_value(raw));
+            map.insert(name.as_str().into(), v.clone());
+            constants.push_constant(expr::param_variable(name), v);
+        }
+        constants.push_constant("params", map);
+        RhaiCtx {
+            engine: None,
+            constants,
+            text: Arc::from(src.text.as_str()),
+        }
+    }
+
+    pub fn engine(&mut self) -> &Engine {
+        self.engine.get_or_insert_with(|| Arc::new(script::engine()))
+    }
+
+    /// The engine, if anything needed it.
+    pub fn finish(self) -> Option<RhaiEngine> {
+        self.engine.map(RhaiEngine)
+    }
+}
+
+/// A policy value as Rhai sees it.
+pub fn dynamic(v: &Value) -> Dynamic {
+    match v {
+        Value::Int(i) => Dynamic::from_int(*i),
+        Value::Float(f) => Dynamic::from_float(*f),
+        Value::Decimal(d) => Dynamic::from_decimal(*d),
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::String(s) => Dynamic::from(String::from_utf8_lossy(s).into_owned()),
+    }
+}
+
+impl Names for Scope<'_> {
+    fn field(&mut self, name: &str) -> Option<(usize, FieldType)> {
+        Scope::field(self, name)
+    }
+
+    fn param(&self, name: &str) -> Option<String> {
+        Scope::param(self, name).map(str::to_owned)
+    }
+}
+
+/// A compiled expression: lowered, or Rhai's.
+enum Compiled {
+    Lowered(Lowered),
+    Rhai(RowExpr),
+}
+
+/// Where a YAML scalar's text starts: after its opening quote, if any.
+fn start_of(src: &Source, node: &MarkedScalarNode) -> (usize, usize) {
+    let loc = src.location(node.span());
+    let quoted = src
+        .text
+        .lines()
+        .nth(loc.line.saturating_sub(1))
+        .and_then(|l| l.chars().nth(loc.column.saturating_sub(1)))
+        .is_some_and(|c| c == '"' || c == '\'');
+    (loc.line, loc.column + usize::from(quoted))
+}
+
+/// Compiles the expression in `node`; `None` after recording an error.
+fn compile(
+    src: &mut Source,
+    scope: &mut Scope,
+    ctx: &mut RhaiCtx,
+    node: &MarkedScalarNode,
+    what: &str,
+) -> Option<Compiled> {
+    let text = node.as_str();
+    let (line, column) = start_of(src, node);
+    let site = Site {
+        what: what.to_owned(),
+        file: src.path.clone(),
+        line,
+        column,
+        text: ctx.text.clone(),
+    };
+    let error_at = |src: &mut Source, offset: usize, width: usize, message: String, help: &str| {
+        let col = column + text[..offset.min(text.len())].chars().count();
+        let d = Diagnostic::new(message)
+            .at_source(Location::new(&src.path, line, col), &src.text, width)
+            .help(help);
+        src.diagnostics.push(d);
+    };
+    if text.trim().is_empty() {
+        error_at(src, 0, 1, format!("{what} is an empty expression"), "write a Rhai expression, e.g. `zhima_score >= 600`");
+        return None;
+    }
+    // Every parameter must exist, in either path.
+    let mut ok = true;
+    for (p, at) in expr::params(text) {
+        if scope.param(&p).is_none() {
+            let names = scope.param_names();
+            let help = match crate::error::did_you_mean(&p, names.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("define `{p}` under `params`"),
+            };
+            error_at(src, at, p.len() + 1, format!("undefined parameter `{p}` in {what}"), &help);
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    if let Some(ast) = expr::parse(text) {
+        match lower::lower(&ast, scope) {
+            Ok(Some(l)) => return Some(Compiled::Lowered(l)),
+            Ok(None) => {}
+            Err(e) => {
+                let help = unknown_help(scope, &e.message).unwrap_or(e.help);
+                error_at(src, e.at, 1, format!("{} in {what}", e.message), &help);
+                return None;
+            }
+        }
+    }
+    // Rhai's: every name must be a field or a derived field.
+    let mut reads = Vec::new();
+    for (name, at) in expr::names(text) {
+        if reads.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        match scope.field(&name) {
+            Some((c, _)) => reads.push((name, c)),
+            None => {
+                let help = unknown_help(scope, &format!("unknown field `{name}`"))
+                    .unwrap_or_else(|| "declare it under `fields` or `derive`".into());
+                error_at(src, at, name.chars().count(), format!("unknown field `{name}` in {what}"), &help);
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let rhai_text = expr::rhai_text(text);
+    let constants = std::mem::take(&mut ctx.constants);
+    let compiled = ctx.engine().compile_expression_with_scope(&constants, &rhai_text);
+    ctx.constants = constants;
+    match compiled {
+        Ok(ast) => Some(Compiled::Rhai(RowExpr { ast, reads, site })),
+        Err(e) => {
+            let pos = e.position();
+            let d = site
+                .diagnostic(pos, format!("{what} is not a valid Rhai expression: {}", e.err_type()))
+                .help("fix the expression; Rhai's syntax is close to Rust's: `a >= 600 && b`, `min(x, 5000)`");
+            src.diagnostics.push(d);
+            None
+        }
+    }
+}
+
+/// A did-you-mean for an unknown field named in `message`.
+fn unknown_help(scope: &Scope, message: &str) -> Option<String> {
+    let name = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let names = scope.field_names();
+    crate::error::did_you_mean(name, names.iter().copied()).map(|b| format!("did you mean `{b}`?"))
+}
+
+/// A rule's `expr`: a condition.
+pub fn rule(
+    src: &mut Source,
+    scope: &mut Scope,
+    ctx: &mut RhaiCtx,
+    node: &MarkedScalarNode,
+    id: &str,
+) -> Option<Cond> {
+    let what = format!("rule `{id}`");
+    match compile(src, scope, ctx, node, &what)? {
+        Compiled::Lowered(Lowered::Cond(c)) => Some(c),
+        Compiled::Lowered(Lowered::Num(Num::Const(Value::Bool(b)), _)) => Some(if b {
+            Cond::True
+        } else {
+            Cond::Not(Box::new(Cond::True))
+        }),
+        Compiled::Lowered(Lowered::Num(Num::Column(column), FieldType::Bool)) => Some(Cond::Compare {
+            column,
+            op: CmpOp::Eq,
+            value: Value::Bool(true),
+        }),
+        Compiled::Lowered(Lowered::Num(_, ty)) => {
+            src.key_error(
+                node,
+                format!("the `expr` of {what} gives {}, not a bool", ty.with_article()),
+                "a rule's expression is a condition: compare, e.g. `zhima_score >= 600`",
+            );
+            None
+        }
+        Compiled::Rhai(r) => {
+            let column = scope.add_derived(Derived {
+                name: None,
+                ty: FieldType::Bool,
+                how: DeriveHow::Rhai(r),
+            });
+            Some(truth(column))
+        }
+    }
+}
+
+fn truth(column: usize) -> Cond {
+    Cond::Compare {
+        column,
+        op: CmpOp::Eq,
+        value: Value::Bool(true),
+    }
+}
+
+/// `derive: NAME: EXPR` or `NAME: { expr: EXPR, type: TYPE }`: adds the derived field.
+pub fn derive(
+    src: &mut Source,
+    scope: &mut Scope,
+    ctx: &mut RhaiCtx,
+    name: &MarkedScalarNode,
+    text: &MarkedScalarNode,
+    declared: Option<FieldType>,
+) {
+    if scope.field(name.as_str()).is_some() {
+        src.key_error(
+            name,
+            format!("derived field `{}` has the name of a declared field or an earlier derived field", name.as_str()),
+            "give the derived field its own name",
+        );
+        return;
+    }
+    let what = format!("derived field `{}`", name.as_str());
+    let Some(compiled) = compile(src, scope, ctx, text, &what) else {
+        return;
+    };
+    let (ty, how) = match compiled {
+        Compiled::Lowered(Lowered::Cond(c)) => (FieldType::Bool, DeriveHow::Cond(c)),
+        Compiled::Lowered(Lowered::Num(n, ty)) => (ty, DeriveHow::Num(n)),
+        Compiled::Rhai(r) => match declared {
+            Some(ty) => (ty, DeriveHow::Rhai(r)),
+            None => {
+                src.key_error(
+                    name,
+                    format!("{what} runs in Rhai, so polsim cannot tell its type before the data is read"),
+                    format!("write its type: `{}: {{ expr: \"...\", type: decimal }}`", name.as_str()),
+                );
+                return;
+            }
+        },
+    };
+    let (ty, how) = match (declared, how) {
+        (Some(want), DeriveHow::Num(n)) if want != ty => match widen(n, ty, want) {
+            Some(n) => (want, DeriveHow::Num(n)),
+            None => {
+                src.key_error(
+                    text,
+                    format!("{what} is declared {want} but computes {}", ty.with_article()),
+                    "change `type`, or the expression",
+                );
+                return;
+            }
+        },
+        (Some(want), DeriveHow::Cond(_)) if want != FieldType::Bool => {
+            src.key_error(text, format!("{what} is declared {want} but is a condition (a bool)"), "declare it `type: bool`");
+            return;
+        }
+        (_, how) => (ty, how),
+    };
+    scope.add_derived(Derived {
+        name: Some(name.as_str().to_owned()),
+        ty,
+        how,
+    });
+}
+
+/// An int or float widened to a float or decimal.
+fn widen(n: Num, from: FieldType, to: FieldType) -> Option<Num> {
+    use FieldType::*;
+    match (from, to) {
+        (Int, Float | Decimal) | (Float, Decimal) => Some(Num::Cast(Box::new(n), to)),
+        _ => None,
+    }
+}
+
+/// An amount written as an expression: a decimal derived column.
+pub fn amount(
+    src: &mut Source,
+    scope: &mut Scope,
+    ctx: &mut RhaiCtx,
+    node: &MarkedScalarNode,
+    what: &str,
+) -> Option<usize> {
+    let how = match compile(src, scope, ctx, node, what)? {
+        Compiled::Lowered(Lowered::Num(n, ty)) if ty == FieldType::Decimal => DeriveHow::Num(n),
+        Compiled::Lowered(Lowered::Num(n, ty)) if ty.is_numeric() => {
+            DeriveHow::Num(Num::Cast(Box::new(n), FieldType::Decimal))
+        }
+        Compiled::Lowered(l) => {
+            src.key_error(
+                node,
+                format!("{what} gives {}, not an amount", l.ty().with_article()),
+                "an amount is a number, e.g. `min(5000, monthly_income * 0.5)`",
+            );
+            return None;
+        }
+        Compiled::Rhai(r) => DeriveHow::Rhai(r),
+    };
+    Some(scope.add_derived(Derived {
+        name: None,
+        ty: FieldType::Decimal,
+        how,
+    }))
+}
+
+/// A `script: file.rhai` policy, compiled.
+#[derive(Debug, Clone)]
+pub struct ScriptPolicy {
+    pub ast: AST,
+    /// The fields put into `user`, and their columns.
+    pub reads: Vec<(String, usize)>,
+    pub site: Site,
+}
+
+/// A reason code a script can return, and the action of the call it is first written in.
+pub struct ScriptReason {
+    pub code: String,
+    pub review: bool,
+}
+
+/// Compiles the script at `path` (`text` read already).
+pub fn script(
+    ctx: &mut RhaiCtx,
+    scope: &mut Scope,
+    path: PathBuf,
+    text: &str,
+) -> Result<(ScriptPolicy, Vec<ScriptReason>), Diagnostic> {
+    let site = Site {
+        what: format!("script `{}`", path.display()),
+        file: path.clone(),
+        line: 1,
+        column: 1,
+        text: Arc::from(text),
+    };
+    let constants = std::mem::take(&mut ctx.constants);
+    let compiled = ctx.engine().compile_with_scope(&constants, text);
+    ctx.constants = constants;
+    let ast = compiled.map_err(|e| {
+        site.diagnostic(e.position(), format!("the script is not valid Rhai: {}", e.err_type()))
+            .help("fix the script; a script policy defines `fn decide(user) { ... }`")
+    })?;
+    if !ast.iter_functions().any(|f| f.name == "decide" && f.params.len() == 1) {
+        return Err(Diagnostic::new("the script defines no `fn decide(user)`")
+            .at(Location::new(&path, 1, 1))
+            .help("define `fn decide(user) { if user.zhima_score >= 600 { approve(800) } else { decline(\"SCORE_TOO_LOW\") } }`"));
+    }
+    let mut reads = Vec::new();
+    for word in expr::words(text) {
+        if reads.iter().any(|(n, _)| *n == word) {
+            continue;
+        }
+        if let Some((c, _)) = scope.field(&word) {
+            reads.push((word, c));
+        }
+    }
+    let reasons = reason_codes(text);
+    if reasons.is_empty() {
+        return Err(Diagnostic::new("the script never declines or reviews with a reason code written as a string")
+            .at(Location::new(&path, 1, 1))
+            .help("return `decline(\"SCORE_TOO_LOW\")` or `review(\"THIN_FILE\")`: reports count rows by these codes"));
+    }
+    Ok((ScriptPolicy { ast, reads, site }, reasons))
+}
+
+/// The string literals passed to `decline(...)` and `review(...)`, in the
+/// order they are first written: a script's reason codes.
+pub fn reason_codes(text: &str) -> Vec<ScriptReason> {
+    let mut out: Vec<ScriptReason> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(['d', 'r']) {
+        let tail = &rest[at..];
+        let boundary = at == 0 || !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        let call = ["decline(", "review("].into_iter().find(|c| tail.starts_with(c));
+        match call {
+            Some(c) if boundary => {
+                let args = &tail[c.len()..];
+                let end = matching_paren(args);
+                for lit in args[..end].split('"').skip(1).step_by(2) {
+                    if !out.iter().any(|r| r.code == lit) && !lit.is_empty() {
+                        out.push(ScriptReason {
+                            code: lit.to_owned(),
+                            review: c == "review(",
+                        });
+                    }
+                }
+                rest = &args[end..];
+            }
+            _ => rest = &tail[1..],
+        }
+    }
+    out
+}
+
+fn matching_paren(s: &str) -> usize {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => in_str = !in_str,
+            '(' | '[' if !in_str => depth += 1,
+            ')' | ']' if !in_str => {
+                if depth == 0 {
+                    return i;
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_in_order_of_first_use() {
+        let text = r#"fn decide(user) {
+            if !user.ok { return decline("REAL_NAME_REQUIRED"); }
+            let r = [];
+            if x { r.push("A"); }
+            if y { return review("THIN_FILE", "LARGE"); }
+            if z { return decline(["SCORE_TOO_LOW", "REAL_NAME_REQUIRED"]); }
+            undecline("NOPE")
+        }"#;
+        let codes: Vec<(String, bool)> = reason_codes(text)
+            .into_iter()
+            .map(|r| (r.code, r.review))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("REAL_NAME_REQUIRED".into(), false),
+                ("THIN_FILE".into(), true),
+                ("LARGE".into(), true),
+                ("SCORE_TOO_LOW".into(), false)
+            ]
+        );
+    }
+}
