@@ -172,7 +172,7 @@ fn bench_evaluate(c: &mut Criterion) {
             b.iter(|| {
                 let mut rows = 0;
                 for batch in &batches {
-                    evaluator.evaluate(black_box(batch), &mut decisions);
+                    evaluator.evaluate(black_box(batch), &mut decisions).unwrap();
                     rows += decisions.len;
                 }
                 black_box(rows)
@@ -196,17 +196,16 @@ fn bench_aggregate(c: &mut Criterion) {
             .iter()
             .map(|batch| {
                 let mut d = Decisions::default();
-                evaluator.evaluate(batch, &mut d);
+                evaluator.evaluate(batch, &mut d).unwrap();
                 d
             })
             .collect();
-        let base = policy.columns.len();
         group.bench_function(BenchmarkId::new("add_merge", name), |b| {
             b.iter(|| {
                 let mut total = Aggregate::new(&policy, &[]);
                 for (batch, d) in batches.iter().zip(&decisions) {
                     let mut part = Aggregate::new(&policy, &[]);
-                    part.add(&policy, black_box(batch), d, &[], base);
+                    part.add(&policy, black_box(batch), d, &[], &[]);
                     total.merge(&part);
                 }
                 black_box(total.approved)

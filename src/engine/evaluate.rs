@@ -300,7 +300,7 @@ impl<'p> Evaluator<'p> {
                 }
                 for reason in &v.reasons {
                     let Some(i) = self.reason_index.get(reason.as_str()) else {
-                        return Err(script_error(script, &row_id(row), &format!("returned reason `{reason}`, which is not written as a string in any `decline(...)` or `review(...)` call"), "write every reason code as a string literal in a `decline` or `review` call, so reports know them before the run"));
+                        return Err(script_error(script, &row_id(row), &format!("returned reason `{reason}`, which is not written in the script as a string"), "write every reason code as an UPPER_SNAKE_CASE string literal in the script, so reports know them before the run"));
                     };
                     d.rule_truth[*i as usize][row] = kernels::FALSE;
                 }

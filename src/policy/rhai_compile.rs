@@ -454,40 +454,57 @@ pub fn script(
     }
     let reasons = reason_codes(text);
     if reasons.is_empty() {
-        return Err(Diagnostic::new("the script never declines or reviews with a reason code written as a string")
+        return Err(Diagnostic::new("the script has no reason code: no string written like `SCORE_TOO_LOW`")
             .at(Location::new(&path, 1, 1))
-            .help("return `decline(\"SCORE_TOO_LOW\")` or `review(\"THIN_FILE\")`: reports count rows by these codes"));
+            .help("return `decline(\"SCORE_TOO_LOW\")` or `review(\"THIN_FILE\")`: reports count rows by these codes, which must be written as UPPER_SNAKE_CASE strings"));
     }
     Ok((ScriptPolicy { ast, reads, site }, reasons))
 }
 
-/// The string literals passed to `decline(...)` and `review(...)`, in the
-/// order they are first written: a script's reason codes.
+/// A script's reason codes: its string literals written like reason codes
+/// (`UPPER_SNAKE_CASE`), in the order they first appear. One written inside a
+/// `review(...)` call is a review reason; every other one a decline reason.
 pub fn reason_codes(text: &str) -> Vec<ScriptReason> {
     let mut out: Vec<ScriptReason> = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(['d', 'r']) {
-        let tail = &rest[at..];
-        let boundary = at == 0 || !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
-        let call = ["decline(", "review("].into_iter().find(|c| tail.starts_with(c));
-        match call {
-            Some(c) if boundary => {
-                let args = &tail[c.len()..];
-                let end = matching_paren(args);
-                for lit in args[..end].split('"').skip(1).step_by(2) {
-                    if !out.iter().any(|r| r.code == lit) && !lit.is_empty() {
-                        out.push(ScriptReason {
-                            code: lit.to_owned(),
-                            review: c == "review(",
-                        });
-                    }
-                }
-                rest = &args[end..];
-            }
-            _ => rest = &tail[1..],
+    let in_review = review_spans(text);
+    let mut offset = 0;
+    for (i, piece) in text.split('"').enumerate() {
+        let at = offset;
+        offset += piece.len() + 1;
+        let is_code = i % 2 == 1
+            && piece.starts_with(|c: char| c.is_ascii_uppercase())
+            && piece
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !is_code {
+            continue;
+        }
+        let review = in_review.iter().any(|(a, b)| (*a..*b).contains(&at));
+        match out.iter_mut().find(|r| r.code == piece) {
+            Some(r) => r.review &= review,
+            None => out.push(ScriptReason {
+                code: piece.to_owned(),
+                review,
+            }),
         }
     }
     out
+}
+
+/// The byte ranges of the arguments of every `review(...)` call.
+fn review_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("review(") {
+        let start = from + at + "review(".len();
+        let boundary = !text[..from + at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        let end = start + matching_paren(&text[start..]);
+        if boundary {
+            spans.push((start, end));
+        }
+        from = start;
+    }
+    spans
 }
 
 fn matching_paren(s: &str) -> usize {
@@ -518,10 +535,10 @@ mod tests {
         let text = r#"fn decide(user) {
             if !user.ok { return decline("REAL_NAME_REQUIRED"); }
             let r = [];
-            if x { r.push("A"); }
+            if x { r.push("A_B"); }
             if y { return review("THIN_FILE", "LARGE"); }
             if z { return decline(["SCORE_TOO_LOW", "REAL_NAME_REQUIRED"]); }
-            undecline("NOPE")
+            if user.scenario == "rental" { r.push("Lower") }
         }"#;
         let codes: Vec<(String, bool)> = reason_codes(text)
             .into_iter()
@@ -531,6 +548,7 @@ mod tests {
             codes,
             [
                 ("REAL_NAME_REQUIRED".into(), false),
+                ("A_B".into(), false),
                 ("THIN_FILE".into(), true),
                 ("LARGE".into(), true),
                 ("SCORE_TOO_LOW".into(), false)
