@@ -9,7 +9,8 @@ use crate::dataset::batch::{Batch, Parser, SkippedRows};
 use crate::dataset::stream::{self, Input};
 use crate::error::{Error, Result};
 use crate::policy::compile::ColumnSpec;
-use crate::policy::{CompiledPolicy, compile_file};
+use crate::policy::CompiledPolicy;
+use crate::policy::compile::compile_file_for;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +34,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let mut failures = 0;
     for path in &args.policies {
-        match compile_file(path, &args.common.set) {
+        match compile_file_for(path, &args.common.set, args.data.as_deref()) {
             Ok(policy) => {
                 say!("ok: {} — {}", path.display(), summary(&policy));
                 for w in &policy.warnings {

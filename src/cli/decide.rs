@@ -9,7 +9,7 @@ use crate::dataset::stream::{self, Input};
 use crate::engine::decide::{self, DecisionWriter};
 use crate::engine::{Decisions, Evaluator};
 use crate::error::{Error, Result};
-use crate::policy::compile_file;
+use crate::policy::compile::compile_file_for;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,7 @@ pub fn run(args: &Args) -> Result<()> {
             ));
         }
     };
-    let policy = compile_file(&args.policy, &args.common.set)?;
+    let policy = compile_file_for(&args.policy, &args.common.set, Some(&args.data.data))?;
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
     let skip = args.data.skip_bad_rows;

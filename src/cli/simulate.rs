@@ -3,7 +3,7 @@
 use super::{Common, DataArgs, report_skipped};
 use crate::dataset::stream::Input;
 use crate::error::{Error, Result};
-use crate::policy::compile_file;
+use crate::policy::compile::compile_file_for;
 use crate::report;
 use crate::simulate::{self, SimulateOptions, segment::SegmentSpec};
 use std::io::Write;
@@ -27,7 +27,7 @@ pub struct Args {
 const MANY_SEGMENTS: usize = 1000;
 
 pub fn run(args: &Args) -> Result<()> {
-    let policy = compile_file(&args.policy, &args.common.set)?;
+    let policy = compile_file_for(&args.policy, &args.common.set, Some(&args.data.data))?;
     let segments = args
         .by
         .iter()

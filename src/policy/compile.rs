@@ -243,6 +243,18 @@ impl Scope<'_> {
 
 /// Loads and compiles the policy at `path`, applying `--set NAME=VALUE` overrides.
 pub fn compile_file(path: &Path, overrides: &[(String, String)]) -> Result<CompiledPolicy> {
+    compile_file_for(path, overrides, None)
+}
+
+/// [`compile_file`], for a run over `data`: a `.rhai` policy types its fields from it.
+pub fn compile_file_for(
+    path: &Path,
+    overrides: &[(String, String)],
+    data: Option<&Path>,
+) -> Result<CompiledPolicy> {
+    if super::rhai_file::is_script(path) {
+        return super::rhai_file::compile_script_file(path, overrides, data);
+    }
     let (mut source, def) = load::load_file(path)?;
     compile(&mut source, &def, overrides)
 }

@@ -10,6 +10,7 @@ pub mod load;
 pub mod lower;
 pub mod model;
 pub mod rhai_compile;
+pub mod rhai_file;
 pub mod script;
 pub mod source;
 
