@@ -172,7 +172,9 @@ fn bench_evaluate(c: &mut Criterion) {
             b.iter(|| {
                 let mut rows = 0;
                 for batch in &batches {
-                    evaluator.evaluate(black_box(batch), &mut decisions).unwrap();
+                    evaluator
+                        .evaluate(black_box(batch), &mut decisions)
+                        .unwrap();
                     rows += decisions.len;
                 }
                 black_box(rows)

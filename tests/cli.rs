@@ -2686,3 +2686,616 @@ fn decide_and_check_do_not_hash_the_data() {
     }
     assert!(!cache.join("data-sha256.tsv").exists());
 }
+
+// ---------------------------------------------------------------------------
+// Rhai: expr rules, derive, scripts, sandbox
+// ---------------------------------------------------------------------------
+
+/// `polsim decide POLICY --data datasets/sample.csv --format csv`, from the repository root.
+fn rhai_decide_sample(policy: &str) -> String {
+    let args = [
+        "decide",
+        policy,
+        "--data",
+        "datasets/sample.csv",
+        "--format",
+        "csv",
+    ];
+    succeeded(in_repo(&args), &args)
+}
+
+/// `polsim simulate POLICY --data datasets/sample.csv --format json`, from the repository root.
+fn rhai_simulate_sample(policy: &str) -> Value {
+    let args = [
+        "simulate",
+        policy,
+        "--data",
+        "datasets/sample.csv",
+        "--format",
+        "json",
+    ];
+    let text = succeeded(in_repo(&args), &args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+#[test]
+fn rhai_jd_plus_as_yaml_expr_and_script_decide_byte_identically_on_the_sample() {
+    let yaml = rhai_decide_sample("policies/jd_plus.yaml");
+    assert_eq!(
+        yaml.lines().count(),
+        20_001,
+        "a header and one line per row"
+    );
+    assert!(
+        yaml.starts_with("user_id,outcome,reasons,limit\n"),
+        "{yaml:.200}"
+    );
+    let expr = rhai_decide_sample("policies/jd_plus_expr.yaml");
+    assert!(
+        yaml == expr,
+        "jd_plus_expr.yaml decides differently from jd_plus.yaml"
+    );
+    let script = rhai_decide_sample("tests/fixtures/jd_plus_script.yaml");
+    assert!(
+        yaml == script,
+        "jd_plus_script.yaml decides differently from jd_plus.yaml"
+    );
+}
+
+#[test]
+fn rhai_jd_plus_expr_simulates_like_jd_plus() {
+    let yaml = rhai_simulate_sample("policies/jd_plus.yaml");
+    let expr = rhai_simulate_sample("policies/jd_plus_expr.yaml");
+    assert_eq!(u(&yaml["approved"]) + u(&yaml["declined"]), 20_000);
+    assert_eq!(expr["approved"], yaml["approved"]);
+    assert_eq!(expr["declined"], yaml["declined"]);
+    let reasons = |report: &Value| -> Vec<Value> {
+        report["reasons"]
+            .as_array()
+            .expect("a reasons list")
+            .iter()
+            .map(|r| {
+                serde_json::json!([r["rule"], r["reason"], r["failed"], r["primary"], r["sole"]])
+            })
+            .collect()
+    };
+    assert_eq!(reasons(&yaml).len(), 5, "one entry per rule");
+    assert_eq!(reasons(&expr), reasons(&yaml));
+    assert_eq!(expr["limits"], yaml["limits"]);
+    assert_eq!(expr["repayment"], yaml["repayment"]);
+}
+
+#[test]
+fn rhai_expr_rules_read_dollar_and_params_parameters_and_fail_on_a_missing_value() {
+    let policy = r#"
+policy: p
+key: id
+params: { min_score: 600 }
+fields: { id: string, zhima_score: int }
+rules:
+  - { id: dollar, reason: SCORE_TOO_LOW, expr: "zhima_score >= $min_score" }
+  - { id: params, reason: BELOW_PARAM, expr: "zhima_score >= params.min_score" }
+"#;
+    assert_eq!(
+        decide(policy, "id,zhima_score\nu1,600\nu2,599\nu3,\n"),
+        "id,outcome,reasons,limit\n\
+         u1,approve,,\n\
+         u2,decline,SCORE_TOO_LOW;BELOW_PARAM,\n\
+         u3,decline,SCORE_TOO_LOW;BELOW_PARAM,\n"
+    );
+    // `--set` reaches both spellings.
+    let wd = Workdir::new();
+    wd.write("p.yaml", policy)
+        .write("d.csv", "id,zhima_score\nu1,600\nu2,650\n");
+    assert_eq!(
+        wd.stdout(&[
+            "decide",
+            "p.yaml",
+            "--data",
+            "d.csv",
+            "--set",
+            "min_score=650"
+        ]),
+        "id,outcome,reasons,limit\nu1,decline,SCORE_TOO_LOW;BELOW_PARAM,\nu2,approve,,\n"
+    );
+}
+
+#[test]
+fn rhai_expr_or_with_a_missing_side_follows_sql_logic() {
+    // unknown OR true = true; unknown OR false = unknown, which fails.
+    let policy = r#"
+policy: p
+key: id
+fields: { id: string, a: int, b: int }
+rules:
+  - { id: either, reason: NEITHER, expr: "a < 1 || b >= 5" }
+"#;
+    assert_eq!(
+        decide(policy, "id,a,b\nu1,,7\nu2,,4\nu3,0,\nu4,3,\nu5,3,5\nu6,,\n"),
+        "id,outcome,reasons,limit\n\
+         u1,approve,,\n\
+         u2,decline,NEITHER,\n\
+         u3,approve,,\n\
+         u4,decline,NEITHER,\n\
+         u5,approve,,\n\
+         u6,decline,NEITHER,\n"
+    );
+}
+
+const RHAI_DERIVE_POLICY: &str = r#"
+policy: derive
+key: id
+fields: { id: string, order_amount: decimal, monthly_income: decimal }
+derive:
+  payment_to_income: "order_amount / monthly_income"
+rules:
+  - { id: afford, reason: LOW_AFFORDABILITY, when: { payment_to_income: { lt: 0.3 } } }
+  - { id: afford_expr, reason: LOW_AFFORDABILITY_EXPR, expr: "payment_to_income < 0.3" }
+limit:
+  - amount: "min(5000, monthly_income * 0.5)"
+"#;
+
+/// u3 has no income (division by zero), u4 an empty income.
+const RHAI_DERIVE_DATA: &str = "id,order_amount,monthly_income\n\
+u1,100,1234.50\n\
+u2,1000,1000\n\
+u3,100,0\n\
+u4,100,\n\
+u5,100,20000\n\
+u6,299.99,1000\n";
+
+#[test]
+fn rhai_derived_field_in_when_expr_and_limit_amount_with_exact_decimals() {
+    assert_eq!(
+        decide(RHAI_DERIVE_POLICY, RHAI_DERIVE_DATA),
+        "id,outcome,reasons,limit\n\
+         u1,approve,,617.25\n\
+         u2,decline,LOW_AFFORDABILITY;LOW_AFFORDABILITY_EXPR,\n\
+         u3,decline,LOW_AFFORDABILITY;LOW_AFFORDABILITY_EXPR,\n\
+         u4,decline,LOW_AFFORDABILITY;LOW_AFFORDABILITY_EXPR,\n\
+         u5,approve,,5000.00\n\
+         u6,approve,,500.00\n"
+    );
+}
+
+#[test]
+fn rhai_derived_field_segments_simulate_by_and_division_by_zero_is_missing() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_DERIVE_POLICY)
+        .write("d.csv", RHAI_DERIVE_DATA);
+    let report = wd.json(&[
+        "simulate",
+        "p.yaml",
+        "--data",
+        "d.csv",
+        "--by",
+        "payment_to_income:0.1,0.3",
+    ]);
+    assert_eq!(u(&report["approved"]), 3);
+    assert_eq!(u(&report["declined"]), 3);
+    let segments: Vec<(String, u64, u64, u64)> = report["segments"]["payment_to_income"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no payment_to_income segments: {report}"))
+        .iter()
+        .map(|s| {
+            (
+                s["value"].as_str().expect("a segment label").to_owned(),
+                u(&s["rows"]),
+                u(&s["approved"]),
+                u(&s["declined"]),
+            )
+        })
+        .collect();
+    // 0.081 (u1), 0.005 (u5); 0.29999 (u6); 1.0 (u2); 100/0 (u3) and 100/empty (u4).
+    assert_eq!(
+        segments,
+        [
+            ("< 0.1".to_owned(), 2, 2, 0),
+            ("[0.1, 0.3)".to_owned(), 1, 1, 0),
+            (">= 0.3".to_owned(), 1, 0, 1),
+            ("(missing)".to_owned(), 2, 0, 2),
+        ]
+    );
+}
+
+#[test]
+fn rhai_derived_field_that_runs_in_rhai_must_declare_its_type() {
+    let policy = |derive: &str| {
+        format!(
+            "policy: p\nkey: id\nfields: {{ id: string, monthly_income: decimal }}\nderive:\n  {derive}\nrules:\n  - {{ id: cap, reason: CAP_TOO_LOW, when: {{ capped: {{ gte: 600 }} }} }}\n"
+        )
+    };
+    let wd = Workdir::new();
+    wd.write(
+        "d.csv",
+        "id,monthly_income\nu1,1234.50\nu2,1199.98\nu3,\nu4,20000\n",
+    );
+    wd.write(
+        "p.yaml",
+        policy(r#"capped: "min(5000, monthly_income * 0.5)""#),
+    );
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "error: derived field `capped` runs in Rhai, so polsim cannot tell its type",
+            "--> p.yaml:5:3",
+            r#"help: write its type: `capped: { expr: "...", type: decimal }`"#,
+        ],
+    );
+    assert_eq!(wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2), err);
+    assert_contains(
+        &wd.fails(&["check", "p.yaml"], 1),
+        &["cannot tell its type"],
+    );
+    // With its type written, the same derive runs: 617.25, 599.99, missing, 5000.
+    wd.write(
+        "p.yaml",
+        policy(r#"capped: { expr: "min(5000, monthly_income * 0.5)", type: decimal }"#),
+    );
+    assert_eq!(
+        wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
+        "id,outcome,reasons,limit\nu1,approve,,\nu2,decline,CAP_TOO_LOW,\nu3,decline,CAP_TOO_LOW,\nu4,approve,,\n"
+    );
+    // An `if` expression, typed int, read from an `expr` rule.
+    wd.write(
+        "p.yaml",
+        "policy: p\nkey: id\nfields: { id: string, monthly_income: decimal }\nderive:\n  band: { expr: \"if monthly_income >= 5000 { 2 } else { 1 }\", type: int }\nrules:\n  - { id: band, reason: LOW_BAND, expr: \"band >= 2\" }\n",
+    );
+    assert_eq!(
+        wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
+        "id,outcome,reasons,limit\nu1,decline,LOW_BAND,\nu2,decline,LOW_BAND,\nu3,decline,LOW_BAND,\nu4,approve,,\n"
+    );
+}
+
+/// `tests/fixtures/rhai/scripted.yaml`, run from the repository root on its CSV.
+fn rhai_scripted(cmd: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        cmd,
+        "tests/fixtures/rhai/scripted.yaml",
+        "--data",
+        "tests/fixtures/rhai/scripted.csv",
+    ];
+    args.extend(extra);
+    in_repo(&args)
+}
+
+#[test]
+fn rhai_script_policy_approves_declines_reviews_and_declines_missing_values() {
+    // The script path is relative to the YAML, not to the working directory.
+    // Reasons are listed in the order the script first writes them, whatever
+    // the order of the returned array (u4, u8).
+    assert_eq!(
+        succeeded(rhai_scripted("decide", &["--format", "csv"]), &["decide"]),
+        "user_id,outcome,reasons,limit\n\
+         u1,approve,,617.25\n\
+         u2,decline,SCORE_TOO_LOW;ASK_AGAIN_LATER,\n\
+         u3,review,NO_INCOME,\n\
+         u4,decline,ASK_AGAIN_LATER;NOT_VIP,\n\
+         u5,decline,MISSING_VALUE,\n\
+         u6,review,LOW_AFFORDABILITY,\n\
+         u7,review,LOW_AFFORDABILITY,\n\
+         u8,decline,ASK_AGAIN_LATER;NOT_VIP,\n"
+    );
+    // `params.min_score` follows --set.
+    assert_eq!(
+        succeeded(
+            rhai_scripted("decide", &["--format", "csv", "--set", "min_score=701"]),
+            &["decide"]
+        )
+        .lines()
+        .nth(1),
+        Some("u1,decline,SCORE_TOO_LOW;ASK_AGAIN_LATER,")
+    );
+    let report: Value = serde_json::from_str(&succeeded(
+        rhai_scripted("simulate", &["--format", "json"]),
+        &["simulate"],
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            u(&report["approved"]),
+            u(&report["declined"]),
+            u(&report["review"])
+        ),
+        (1, 4, 3)
+    );
+    let reasons: Vec<(&str, &str, u64)> = report["reasons"]
+        .as_array()
+        .expect("a reasons list")
+        .iter()
+        .map(|r| {
+            (
+                r["reason"].as_str().unwrap(),
+                r["action"].as_str().unwrap(),
+                u(&r["failed"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("NO_INCOME", "review", 1),
+            ("SCORE_TOO_LOW", "decline", 1),
+            ("ASK_AGAIN_LATER", "decline", 3),
+            ("NOT_VIP", "decline", 2),
+            ("LOW_AFFORDABILITY", "review", 2),
+            ("MISSING_VALUE", "decline", 1),
+        ]
+    );
+    assert_eq!(report["limits"][0]["total_limit"], "617.25");
+}
+
+const RHAI_SCRIPT_YAML: &str = "policy: s
+key: user_id
+params: { min_score: 600 }
+fields: { user_id: string, score: int }
+script: s.rhai
+";
+
+/// Writes `script` as `s.rhai` beside a script policy, runs `decide` and
+/// `simulate` on `data` (exit 2, the same message), returns the message.
+fn rhai_script_error(script: &str, data: &str) -> String {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML)
+        .write("s.rhai", script)
+        .write("d.csv", data);
+    let decide = wd.fails(
+        &["decide", "p.yaml", "--data", "d.csv", "--threads", "1"],
+        2,
+    );
+    let simulate = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_eq!(decide, simulate);
+    decide
+}
+
+#[test]
+fn rhai_script_reason_not_written_in_the_script_is_an_error() {
+    let err = rhai_script_error(
+        "fn decide(user) {\n    if user.score > 900 { return decline(\"SCORE_TOO_HIGH\"); }\n    let r = \"SCORE\" + \"_LOW\";\n    decline(r)\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: `decide` returned reason `SCORE_LOW`, which is not written in the script as a string on d.csv line 2 (user_id `u1`)",
+            "--> s.rhai:",
+            "UPPER_SNAKE_CASE string literal",
+        ],
+    );
+}
+
+#[test]
+fn rhai_sandbox_stops_an_endless_loop_and_names_script_place_and_row() {
+    let err = rhai_script_error(
+        "fn decide(user) {\n    if user.score > 900 { return decline(\"NEVER\"); }\n    loop { }\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: script `s.rhai` ran more than 1000000 operations on d.csv line 2 (user_id `u1`)",
+            "--> s.rhai:3:5",
+            "3 |     loop { }",
+        ],
+    );
+}
+
+#[test]
+fn rhai_sandbox_stops_endless_recursion() {
+    let err = rhai_script_error(
+        "fn f(n) { f(n + 1) }\nfn decide(user) { if user.score > 900 { decline(\"NEVER\") } else { f(0) } }\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: script `s.rhai` called functions more than 32 deep on d.csv line 2 (user_id `u1`)",
+            "--> s.rhai:1:",
+        ],
+    );
+}
+
+#[test]
+fn rhai_sandbox_stops_a_string_that_doubles_forever() {
+    let err = rhai_script_error(
+        "fn decide(user) {\n    if user.score > 900 { return decline(\"NEVER\"); }\n    let s = \"x\";\n    loop { s += s; }\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: script `s.rhai` built a value too large on d.csv line 2 (user_id `u1`)",
+            "strings are limited to 10000 bytes",
+        ],
+    );
+}
+
+#[test]
+fn rhai_sandbox_refuses_eval() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML)
+        .write(
+            "s.rhai",
+            "fn decide(user) {\n    eval(\"1\");\n    decline(\"NEVER\")\n}\n",
+        )
+        .write("d.csv", "user_id,score\nu1,700\n");
+    let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(&err, &["'eval' is disabled", "--> s.rhai:2:5"]);
+    assert_contains(&wd.fails(&["check", "p.yaml"], 1), &["'eval' is disabled"]);
+}
+
+#[test]
+fn rhai_expr_runtime_error_names_the_row_but_a_missing_value_only_fails_the_rule() {
+    let policy = r#"policy: p
+key: user_id
+fields: { user_id: string, score: int }
+rules:
+  - { id: lookup, reason: LOOKUP, expr: "[1, 2][score] == 1" }
+"#;
+    // Row u0 has no score: the rule fails, no error. Row u1 indexes out of bounds.
+    let wd = Workdir::new();
+    wd.write("p.yaml", policy)
+        .write("d.csv", "user_id,score\nu0,\nu1,700\n");
+    let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "error: rule `lookup` failed on d.csv line 3 (user_id `u1`): Array index 700 out of bounds",
+            "--> p.yaml:5:",
+        ],
+    );
+    assert_eq!(
+        decide(policy, "user_id,score\nu0,\nu1,1\nu2,0\n"),
+        "user_id,outcome,reasons,limit\nu0,decline,LOOKUP,\nu1,decline,LOOKUP,\nu2,approve,,\n"
+    );
+}
+
+#[test]
+fn rhai_script_syntax_error_is_located_with_a_caret() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML).write(
+        "s.rhai",
+        "fn decide(user) {\n    if user.score > 600 {\n        approve(1)\n    } else {\n        decline(\"LOW\"\n    }\n}\n",
+    );
+    let err = wd.fails(&["check", "p.yaml"], 1);
+    assert_contains(
+        &err,
+        &[
+            "error: the script is not valid Rhai: ",
+            "--> s.rhai:6:5\n  |\n6 |     }\n  |     ^\n",
+        ],
+    );
+}
+
+#[test]
+fn rhai_expr_syntax_error_points_into_the_expression_in_the_yaml() {
+    let err = policy_error(&format!(
+        "{POLICY_HEAD}  - id: min_score\n    reason: SCORE_TOO_LOW\n    expr: \"zhima_score >= (600\"\n"
+    ));
+    assert_contains(
+        &err,
+        &[
+            "error: rule `min_score` is not a valid Rhai expression",
+            "--> p.yaml:10:",
+            "10 |     expr: \"zhima_score >= (600\"",
+        ],
+    );
+    // The column is inside the quoted expression (which spans columns 12-31).
+    let col: usize = err
+        .split("--> p.yaml:10:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no column in:\n{err}"));
+    assert!((12..=31).contains(&col), "column {col}:\n{err}");
+}
+
+#[test]
+fn rhai_unknown_field_in_expr_is_located_with_a_suggestion() {
+    let err = policy_error(&format!(
+        "{POLICY_HEAD}  - id: min_score\n    reason: SCORE_TOO_LOW\n    expr: \"zhima_scor >= $min_score\"\n"
+    ));
+    assert_contains(
+        &err,
+        &[
+            "error: unknown field `zhima_scor` in an expression in rule `min_score`",
+            "--> p.yaml:10:12",
+            "help: did you mean `zhima_score`?",
+        ],
+    );
+}
+
+#[test]
+fn rhai_undefined_parameter_in_expr_is_located_with_a_suggestion() {
+    for (expr, col) in [("$min_scroe", "27"), ("params.min_scroe", "34")] {
+        let err = policy_error(&format!(
+            "{POLICY_HEAD}  - id: min_score\n    reason: SCORE_TOO_LOW\n    expr: \"zhima_score >= {expr}\"\n"
+        ));
+        assert_contains(
+            &err,
+            &[
+                "error: undefined parameter `min_scroe` in rule `min_score`",
+                &format!("--> p.yaml:10:{col}"),
+                "help: did you mean `min_score`?",
+            ],
+        );
+    }
+}
+
+#[test]
+fn rhai_type_error_in_expr_is_caught_when_the_policy_loads() {
+    let head =
+        "policy: p\nfields: { zhima_score: int, is_plus_member: bool, city: string }\nrules:\n";
+    let err = policy_error(&format!(
+        "{head}  - id: city\n    reason: WRONG_CITY\n    expr: \"city == 5\"\n"
+    ));
+    assert_contains(
+        &err,
+        &[
+            "error: `==` compares UTF-8 text with an int in rule `city`",
+            "--> p.yaml:6:17",
+        ],
+    );
+}
+
+#[test]
+fn rhai_script_without_fn_decide_is_an_error() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML)
+        .write("s.rhai", "fn decision(user) { decline(\"LOW\") }\n")
+        .write("d.csv", "user_id,score\nu1,700\n");
+    let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "error: the script defines no `fn decide(user)`",
+            "--> s.rhai:1:1",
+        ],
+    );
+    assert_contains(
+        &wd.fails(&["check", "p.yaml"], 1),
+        &["defines no `fn decide(user)`"],
+    );
+}
+
+#[test]
+fn rhai_check_passes_the_bundled_rhai_policies() {
+    for policy in [
+        "policies/merchant_script.yaml",
+        "policies/jd_plus_expr.yaml",
+    ] {
+        let out = succeeded(in_repo(&["check", policy]), &["check", policy]);
+        assert!(out.starts_with(&format!("ok: {policy} — ")), "{out}");
+    }
+}
+
+#[test]
+#[ignore = "BUG: an undefined `params.NAME` in a script is () and compares false: a typo approves every row, even rows with a missing score"]
+fn rhai_undefined_parameter_in_a_script_is_an_error() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML)
+        .write(
+            "s.rhai",
+            "fn decide(user) {\n    if user.score < params.min_scroe { return decline(\"SCORE_TOO_LOW\"); }\n    approve(100)\n}\n",
+        )
+        .write("d.csv", "user_id,score\nu1,500\nu2,\n");
+    let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(&err, &["min_scroe"]);
+}
+
+#[test]
+#[ignore = "BUG: the runtime-error help says `check --data` tries every row, but check --data never runs the script"]
+fn rhai_check_with_data_finds_a_script_that_never_ends() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML)
+        .write(
+            "s.rhai",
+            "fn decide(user) {\n    if user.score > 600 { return approve(1); }\n    loop { }\n    decline(\"NEVER\")\n}\n",
+        )
+        .write("d.csv", "user_id,score\nu1,700\nu2,500\n");
+    let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(&err, &["run `polsim check` with `--data` to try every row"]);
+    let err = wd.fails(&["check", "p.yaml", "--data", "d.csv"], 1);
+    assert_contains(&err, &["ran more than 1000000 operations on d.csv line 3"]);
+}

@@ -8,8 +8,8 @@ use super::{Common, report_skipped};
 use crate::dataset::batch::{Batch, Parser, SkippedRows};
 use crate::dataset::stream::{self, Input};
 use crate::error::{Error, Result};
-use crate::policy::compile::ColumnSpec;
 use crate::policy::CompiledPolicy;
+use crate::policy::compile::ColumnSpec;
 use crate::policy::compile::compile_file_for;
 use std::path::PathBuf;
 

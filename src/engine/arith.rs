@@ -90,7 +90,12 @@ fn cast(c: &Column, to: FieldType) -> Column {
 }
 
 fn arith(op: ArithOp, a: &Column, b: &Column) -> Column {
-    let mut valid: Vec<bool> = a.valid.iter().zip(&b.valid).map(|(x, y)| *x && *y).collect();
+    let mut valid: Vec<bool> = a
+        .valid
+        .iter()
+        .zip(&b.valid)
+        .map(|(x, y)| *x && *y)
+        .collect();
     let data = match (&a.data, &b.data) {
         (ColumnData::Int(x), ColumnData::Int(y)) => {
             let f = match op {
@@ -167,7 +172,11 @@ pub fn compare(a: &Column, op: CmpOp, b: &Column, out: &mut [u8]) {
         (ColumnData::Str { .. }, ColumnData::Str { .. }) => {
             for (i, o) in out.iter_mut().enumerate() {
                 *o = if a.valid[i] && b.valid[i] {
-                    if holds(op, a.str(i), b.str(i)) { TRUE } else { FALSE }
+                    if holds(op, a.str(i), b.str(i)) {
+                        TRUE
+                    } else {
+                        FALSE
+                    }
                 } else {
                     UNKNOWN
                 };

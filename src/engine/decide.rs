@@ -28,11 +28,7 @@ impl<'p> DecisionWriter<'p> {
         DecisionWriter {
             policy,
             format,
-            limits: policy
-                .limits
-                .iter()
-                .map(|b| b.amount.describe())
-                .collect(),
+            limits: policy.limits.iter().map(|b| b.amount.describe()).collect(),
         }
     }
 

@@ -6,9 +6,9 @@
 //! failed (to find the rows where a rule is the sole reason), the limit band
 //! and whether the row is an observed bad.
 
+use super::arith;
 use super::kernels::{self, Cols, Scratch, TRUE, UNKNOWN};
 use super::rhai_row::{RhaiRows, RowId};
-use super::arith;
 use crate::dataset::batch::{Batch, Column, ColumnData};
 use crate::error::{Error, Result};
 use crate::policy::CompiledPolicy;
@@ -243,7 +243,9 @@ impl<'p> Evaluator<'p> {
     fn compute_derived(&mut self, batch: &Batch) -> Result<()> {
         let policy = self.policy;
         let source = self.source.clone();
-        let key = policy.key.map(|k| (k, policy.key_name.clone().unwrap_or_default()));
+        let key = policy
+            .key
+            .map(|k| (k, policy.key_name.clone().unwrap_or_default()));
         for (k, def) in policy.derived.iter().enumerate() {
             let (done, rest) = self.derived.split_at_mut(k);
             let out = &mut rest[0];
@@ -264,7 +266,10 @@ impl<'p> Evaluator<'p> {
                 }
                 DeriveHow::Num(num) => *out = arith::eval(num, &cols).into_owned(),
                 DeriveHow::Rhai(e) => {
-                    let rhai = self.rhai.as_mut().expect("a policy with Rhai expressions has an engine");
+                    let rhai = self
+                        .rhai
+                        .as_mut()
+                        .expect("a policy with Rhai expressions has an engine");
                     let row_id = |row: usize| row_id(&source, batch, &key, row);
                     rhai.column(e, def.ty, &cols, &row_id, out)?;
                 }
@@ -283,7 +288,9 @@ impl<'p> Evaluator<'p> {
         }
         self.verdicts.clear();
         let missing_rule = policy.rules.len() - 1;
-        let key = policy.key.map(|k| (k, policy.key_name.clone().unwrap_or_default()));
+        let key = policy
+            .key
+            .map(|k| (k, policy.key_name.clone().unwrap_or_default()));
         let mut rhai = self.rhai.take().expect("a script policy has an engine");
         let verdicts = &mut self.verdicts;
         let result = (|| {
@@ -296,11 +303,23 @@ impl<'p> Evaluator<'p> {
                     continue;
                 };
                 if v.outcome != VerdictKind::Approve && v.reasons.is_empty() {
-                    return Err(script_error(script, &row_id(row), "returned `decline()` or `review()` without a reason code", "give a reason: `decline(\"SCORE_TOO_LOW\")`"));
+                    return Err(script_error(
+                        script,
+                        &row_id(row),
+                        "returned `decline()` or `review()` without a reason code",
+                        "give a reason: `decline(\"SCORE_TOO_LOW\")`",
+                    ));
                 }
                 for reason in &v.reasons {
                     let Some(i) = self.reason_index.get(reason.as_str()) else {
-                        return Err(script_error(script, &row_id(row), &format!("returned reason `{reason}`, which is not written in the script as a string"), "write every reason code as an UPPER_SNAKE_CASE string literal in the script, so reports know them before the run"));
+                        return Err(script_error(
+                            script,
+                            &row_id(row),
+                            &format!(
+                                "returned reason `{reason}`, which is not written in the script as a string"
+                            ),
+                            "write every reason code as an UPPER_SNAKE_CASE string literal in the script, so reports know them before the run",
+                        ));
                     };
                     d.rule_truth[*i as usize][row] = kernels::FALSE;
                 }
@@ -369,7 +388,12 @@ fn cols<'a>(policy: &CompiledPolicy, batch: &'a Batch, derived: &'a [Column]) ->
     }
 }
 
-fn row_id<'a>(source: &'a str, batch: &Batch, key: &'a Option<(usize, String)>, row: usize) -> RowId<'a> {
+fn row_id<'a>(
+    source: &'a str,
+    batch: &Batch,
+    key: &'a Option<(usize, String)>,
+    row: usize,
+) -> RowId<'a> {
     RowId {
         source,
         line: batch.lines.get(row).copied().unwrap_or(0),

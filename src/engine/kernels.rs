@@ -9,8 +9,8 @@
 //! outside the loop, which the compiler vectorises; combinators fold child
 //! results with scratch buffers that are reused from batch to batch.
 
-use crate::dataset::batch::{Batch, Column, ColumnData};
 use super::arith;
+use crate::dataset::batch::{Batch, Column, ColumnData};
 use crate::dataset::value::Value;
 use crate::policy::condition::{CmpOp, Cond};
 use rust_decimal::Decimal;

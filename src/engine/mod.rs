@@ -1,9 +1,11 @@
 //! Evaluation: a compiled policy applied to typed batches. Pure, no IO.
 
+pub mod arith;
 pub mod decide;
 pub mod evaluate;
 pub mod kernels;
-pub mod arith;
+#[cfg(test)]
+mod lowering_tests;
 pub mod rhai_row;
 
 pub use evaluate::{Decisions, Evaluator, Outcome};

@@ -116,20 +116,27 @@ impl RhaiRows {
                 let v = self.cell(col, row);
                 self.scope.push_dynamic(name.as_str(), v);
             }
-            let r = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &e.ast);
+            let r = self
+                .engine
+                .eval_ast_with_scope::<Dynamic>(&mut self.scope, &e.ast);
             let value = match classify(r, missing) {
                 Ok(RowResult::Value(v)) => v,
                 Ok(RowResult::Missing) => Dynamic::from(Missing),
                 Err(err) => return Err(self.failure(&e.site, &e.ast, None, *err, &row_id(row))),
             };
             if let Err(found) = store(value, ty, out) {
-                let d = e.site.diagnostic(Position::NONE, format!(
-                    "{} gave {found} on {}, not {}",
-                    e.site.what,
-                    row_id(row),
-                    ty.with_article()
+                let d = e.site.diagnostic(
+                    Position::NONE,
+                    format!(
+                        "{} gave {found} on {}, not {}",
+                        e.site.what,
+                        row_id(row),
+                        ty.with_article()
+                    ),
+                );
+                return Err(Error::Data(
+                    d.help(format!("make the expression give {}", ty.example())),
                 ));
-                return Err(Error::Data(d.help(format!("make the expression give {}", ty.example()))));
             }
         }
         Ok(())
@@ -158,10 +165,13 @@ impl RhaiRows {
             Ok(RowResult::Value(v)) => match v.try_cast::<Verdict>() {
                 Some(verdict) => Ok(Some(verdict)),
                 None => {
-                    let d = s.site.diagnostic(Position::NONE, format!(
-                        "`decide` returned something other than a verdict on {}",
-                        row_id(row)
-                    ));
+                    let d = s.site.diagnostic(
+                        Position::NONE,
+                        format!(
+                            "`decide` returned something other than a verdict on {}",
+                            row_id(row)
+                        ),
+                    );
                     Err(Error::Data(d.help(
                         "end every path of `decide` with `approve(limit)`, `decline(\"REASON\")` or `review(\"REASON\")`",
                     )))
@@ -206,20 +216,33 @@ impl RhaiRows {
         }
         let (message, help) = match &err {
             EvalAltResult::ErrorTooManyOperations(_) => (
-                format!("{} ran more than {} operations on {row}", site.what, script::MAX_OPERATIONS),
+                format!(
+                    "{} ran more than {} operations on {row}",
+                    site.what,
+                    script::MAX_OPERATIONS
+                ),
                 "a loop that never ends? every row must finish within the limit".to_owned(),
             ),
             EvalAltResult::ErrorStackOverflow(_) => (
-                format!("{} called functions more than {} deep on {row}", site.what, script::MAX_CALL_LEVELS),
+                format!(
+                    "{} called functions more than {} deep on {row}",
+                    site.what,
+                    script::MAX_CALL_LEVELS
+                ),
                 "a recursion without an end? make the recursive call stop".to_owned(),
             ),
             EvalAltResult::ErrorDataTooLarge(what, _) => (
                 format!("{} built a value too large on {row}: {what}", site.what),
-                format!("strings are limited to {} bytes, arrays and maps to {} items", script::MAX_STRING, script::MAX_COLLECTION),
+                format!(
+                    "strings are limited to {} bytes, arrays and maps to {} items",
+                    script::MAX_STRING,
+                    script::MAX_COLLECTION
+                ),
             ),
             other => (
                 format!("{} failed on {row}: {}", site.what, describe(other)),
-                "fix the expression or script; run `polsim check` with `--data` to try every row".to_owned(),
+                "fix the expression or script; run `polsim check` with `--data` to try every row"
+                    .to_owned(),
             ),
         };
         Error::Data(site.diagnostic(pos, message).help(help))
@@ -262,7 +285,10 @@ impl RhaiRows {
 
 /// Ok(value), Ok(missing) for the errors a missing value or bad arithmetic
 /// causes, or the error.
-fn classify(r: std::result::Result<Dynamic, Box<EvalAltResult>>, missing: bool) -> std::result::Result<RowResult, Box<EvalAltResult>> {
+fn classify(
+    r: std::result::Result<Dynamic, Box<EvalAltResult>>,
+    missing: bool,
+) -> std::result::Result<RowResult, Box<EvalAltResult>> {
     match r {
         Ok(v) if v.is::<Missing>() || v.is_unit() => Ok(RowResult::Missing),
         Ok(v) => Ok(RowResult::Value(v)),
@@ -342,14 +368,16 @@ fn store(v: Dynamic, ty: FieldType, out: &mut Column) -> std::result::Result<(),
                 .or_else(|| v.as_float().ok().and_then(script::float_to_decimal));
             d.map(|d| c.push(d)).is_some()
         }
-        (ColumnData::Str { bytes, ends }, FieldType::String) => match v.clone().into_immutable_string() {
-            Ok(s) => {
-                bytes.extend_from_slice(s.as_bytes());
-                ends.push(bytes.len() as u32);
-                true
+        (ColumnData::Str { bytes, ends }, FieldType::String) => {
+            match v.clone().into_immutable_string() {
+                Ok(s) => {
+                    bytes.extend_from_slice(s.as_bytes());
+                    ends.push(bytes.len() as u32);
+                    true
+                }
+                Err(_) => false,
             }
-            Err(_) => false,
-        },
+        }
         _ => false,
     };
     if !ok {

@@ -475,11 +475,23 @@ fn compile_derive(
         Node::Scalar(text) => rhai_compile::derive(src, scope, ctx, name, text, None),
         Node::Mapping(m) => {
             src.check_keys(m, "a derived field", &["expr", "type"]);
-            let Some(text) = m.get_node("expr").and_then(|n| src.scalar(n, "`expr`")).cloned() else {
-                src.key_error(name, format!("derived field `{}` has no `expr`", name.as_str()), "write `NAME: { expr: \"...\", type: decimal }`");
+            let Some(text) = m
+                .get_node("expr")
+                .and_then(|n| src.scalar(n, "`expr`"))
+                .cloned()
+            else {
+                src.key_error(
+                    name,
+                    format!("derived field `{}` has no `expr`", name.as_str()),
+                    "write `NAME: { expr: \"...\", type: decimal }`",
+                );
                 return;
             };
-            let ty = match m.get_node("type").and_then(|n| src.scalar(n, "`type`")).cloned() {
+            let ty = match m
+                .get_node("type")
+                .and_then(|n| src.scalar(n, "`type`"))
+                .cloned()
+            {
                 Some(t) => match FieldType::parse(t.as_str()) {
                     Some(ty) => Some(ty),
                     None => {
@@ -544,13 +556,19 @@ fn compile_script(
                 id: r.code.clone(),
                 reason: r.code,
                 description: None,
-                action: if r.review { Action::Review } else { Action::Decline },
+                action: if r.review {
+                    Action::Review
+                } else {
+                    Action::Decline
+                },
                 cond: Cond::True,
             }));
             rules.push(Rule {
                 id: "missing_value".into(),
                 reason: MISSING_VALUE.into(),
-                description: Some("the script met a missing value where it needed a real one".into()),
+                description: Some(
+                    "the script met a missing value where it needed a real one".into(),
+                ),
                 action: Action::Decline,
                 cond: Cond::True,
             });
@@ -647,7 +665,9 @@ fn compile_limits(
 /// Whether a value is an expression rather than a number or a `$param`.
 fn is_expression(scope: &Scope, text: &str) -> bool {
     let t = text.trim();
-    let plain_param = t.strip_prefix('$').is_some_and(|p| scope.param(p).is_some());
+    let plain_param = t
+        .strip_prefix('$')
+        .is_some_and(|p| scope.param(p).is_some());
     !plain_param && parse_decimal(t.as_bytes()).is_none() && !t.starts_with('-')
 }
 

@@ -66,7 +66,11 @@ pub enum Cond {
         missing: bool,
     },
     /// Two computed values compared (a lowered expression such as `a / b < 0.3`).
-    Cmp { lhs: Num, op: CmpOp, rhs: Num },
+    Cmp {
+        lhs: Num,
+        op: CmpOp,
+        rhs: Num,
+    },
 }
 
 impl Cond {

@@ -1,8 +1,8 @@
 //! Rhai expressions as written in a policy: the simple subset polsim parses
 //! itself, and the text handed to Rhai for everything else.
 //!
-//! The subset — literals, fields, parameters, `! -` and `* / % + - == != < <=
-//! > >= && ||` with Rhai's precedence — is parsed here so that it can be
+//! The subset — literals, fields, parameters, `! -` and
+//! `* / % + - == != < <= > >= && ||` with Rhai's precedence — is parsed here so that it can be
 //! lowered onto the same column kernels as YAML conditions (see
 //! [`super::lower`]). Anything else (function calls, `if`, methods, indexing,
 //! number forms like `1_000` or `1e3`) makes [`parse`] return `None`, and the
@@ -298,10 +298,42 @@ fn cmp_op(op: &str) -> CmpOp {
 
 /// Words Rhai reserves; never field names in an expression.
 const RESERVED: &[&str] = &[
-    "true", "false", "let", "const", "if", "else", "switch", "do", "while", "until", "loop",
-    "for", "in", "continue", "break", "return", "throw", "try", "catch", "fn", "private",
-    "import", "export", "as", "this", "is_def_var", "is_def_fn", "Fn", "call", "curry",
-    "type_of", "print", "debug", "eval", "global", "params",
+    "true",
+    "false",
+    "let",
+    "const",
+    "if",
+    "else",
+    "switch",
+    "do",
+    "while",
+    "until",
+    "loop",
+    "for",
+    "in",
+    "continue",
+    "break",
+    "return",
+    "throw",
+    "try",
+    "catch",
+    "fn",
+    "private",
+    "import",
+    "export",
+    "as",
+    "this",
+    "is_def_var",
+    "is_def_fn",
+    "Fn",
+    "call",
+    "curry",
+    "type_of",
+    "print",
+    "debug",
+    "eval",
+    "global",
+    "params",
 ];
 
 /// The identifiers of `text` that could name a field: not keywords, not

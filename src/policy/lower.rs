@@ -244,7 +244,14 @@ fn cast(n: Num, from: FieldType, to: FieldType) -> Num {
     Num::Cast(Box::new(n), to)
 }
 
-fn compare(op: CmpOp, x: Num, tx: FieldType, y: Num, ty: FieldType, at: usize) -> Result<Cond, LowerError> {
+fn compare(
+    op: CmpOp,
+    x: Num,
+    tx: FieldType,
+    y: Num,
+    ty: FieldType,
+    at: usize,
+) -> Result<Cond, LowerError> {
     let same_kind = (tx.is_numeric() && ty.is_numeric()) || tx == ty;
     if !same_kind {
         return Err(LowerError {
@@ -317,7 +324,11 @@ fn type_error(ast: &Ast, want: &str, op: &str) -> LowerError {
 fn type_error_ty(ast: &Ast, ty: FieldType) -> LowerError {
     LowerError {
         at: offset(ast),
-        message: format!("{} is used as a condition, but it is {}", describe(ast), ty.with_article()),
+        message: format!(
+            "{} is used as a condition, but it is {}",
+            describe(ast),
+            ty.with_article()
+        ),
         help: "a condition is true or false: compare it, e.g. `score >= 600`".into(),
     }
 }

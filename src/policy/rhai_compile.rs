@@ -69,7 +69,11 @@ impl Site {
     /// The location of Rhai position `(line, column)` inside the expression.
     pub fn location(&self, line: usize, column: usize) -> Location {
         if line <= 1 {
-            Location::new(&self.file, self.line, self.column + column.saturating_sub(1))
+            Location::new(
+                &self.file,
+                self.line,
+                self.column + column.saturating_sub(1),
+            )
         } else {
             Location::new(&self.file, self.line + line - 1, column)
         }
@@ -108,7 +112,8 @@ impl RhaiCtx {
     }
 
     pub fn engine(&mut self) -> &Engine {
-        self.engine.get_or_insert_with(|| Arc::new(script::engine()))
+        self.engine
+            .get_or_insert_with(|| Arc::new(script::engine()))
     }
 
     /// The engine, if anything needed it.
@@ -181,7 +186,13 @@ fn compile(
         src.diagnostics.push(d);
     };
     if text.trim().is_empty() {
-        error_at(src, 0, 1, format!("{what} is an empty expression"), "write a Rhai expression, e.g. `zhima_score >= 600`");
+        error_at(
+            src,
+            0,
+            1,
+            format!("{what} is an empty expression"),
+            "write a Rhai expression, e.g. `zhima_score >= 600`",
+        );
         return None;
     }
     // Every parameter must exist, in either path.
@@ -193,7 +204,13 @@ fn compile(
                 Some(best) => format!("did you mean `{best}`?"),
                 None => format!("define `{p}` under `params`"),
             };
-            error_at(src, at, p.len() + 1, format!("undefined parameter `{p}` in {what}"), &help);
+            error_at(
+                src,
+                at,
+                p.len() + 1,
+                format!("undefined parameter `{p}` in {what}"),
+                &help,
+            );
             ok = false;
         }
     }
@@ -222,7 +239,13 @@ fn compile(
             None => {
                 let help = unknown_help(scope, &format!("unknown field `{name}`"))
                     .unwrap_or_else(|| "declare it under `fields` or `derive`".into());
-                error_at(src, at, name.chars().count(), format!("unknown field `{name}` in {what}"), &help);
+                error_at(
+                    src,
+                    at,
+                    name.chars().count(),
+                    format!("unknown field `{name}` in {what}"),
+                    &help,
+                );
                 ok = false;
             }
         }
@@ -232,7 +255,9 @@ fn compile(
     }
     let rhai_text = expr::rhai_text(text);
     let constants = std::mem::take(&mut ctx.constants);
-    let compiled = ctx.engine().compile_expression_with_scope(&constants, &rhai_text);
+    let compiled = ctx
+        .engine()
+        .compile_expression_with_scope(&constants, &rhai_text);
     ctx.constants = constants;
     match compiled {
         Ok(ast) => Some(Compiled::Rhai(RowExpr { ast, reads, site })),
@@ -270,15 +295,20 @@ pub fn rule(
         } else {
             Cond::Not(Box::new(Cond::True))
         }),
-        Compiled::Lowered(Lowered::Num(Num::Column(column), FieldType::Bool)) => Some(Cond::Compare {
-            column,
-            op: CmpOp::Eq,
-            value: Value::Bool(true),
-        }),
+        Compiled::Lowered(Lowered::Num(Num::Column(column), FieldType::Bool)) => {
+            Some(Cond::Compare {
+                column,
+                op: CmpOp::Eq,
+                value: Value::Bool(true),
+            })
+        }
         Compiled::Lowered(Lowered::Num(_, ty)) => {
             src.key_error(
                 node,
-                format!("the `expr` of {what} gives {}, not a bool", ty.with_article()),
+                format!(
+                    "the `expr` of {what} gives {}, not a bool",
+                    ty.with_article()
+                ),
                 "a rule's expression is a condition: compare, e.g. `zhima_score >= 600`",
             );
             None
@@ -314,7 +344,10 @@ pub fn derive(
     if scope.field(name.as_str()).is_some() {
         src.key_error(
             name,
-            format!("derived field `{}` has the name of a declared field or an earlier derived field", name.as_str()),
+            format!(
+                "derived field `{}` has the name of a declared field or an earlier derived field",
+                name.as_str()
+            ),
             "give the derived field its own name",
         );
         return;
@@ -344,14 +377,21 @@ pub fn derive(
             None => {
                 src.key_error(
                     text,
-                    format!("{what} is declared {want} but computes {}", ty.with_article()),
+                    format!(
+                        "{what} is declared {want} but computes {}",
+                        ty.with_article()
+                    ),
                     "change `type`, or the expression",
                 );
                 return;
             }
         },
         (Some(want), DeriveHow::Cond(_)) if want != FieldType::Bool => {
-            src.key_error(text, format!("{what} is declared {want} but is a condition (a bool)"), "declare it `type: bool`");
+            src.key_error(
+                text,
+                format!("{what} is declared {want} but is a condition (a bool)"),
+                "declare it `type: bool`",
+            );
             return;
         }
         (_, how) => (ty, how),
@@ -381,7 +421,7 @@ pub fn amount(
     what: &str,
 ) -> Option<usize> {
     let how = match compile(src, scope, ctx, node, what)? {
-        Compiled::Lowered(Lowered::Num(n, ty)) if ty == FieldType::Decimal => DeriveHow::Num(n),
+        Compiled::Lowered(Lowered::Num(n, FieldType::Decimal)) => DeriveHow::Num(n),
         Compiled::Lowered(Lowered::Num(n, ty)) if ty.is_numeric() => {
             DeriveHow::Num(Num::Cast(Box::new(n), FieldType::Decimal))
         }
@@ -435,10 +475,16 @@ pub fn script(
     let compiled = ctx.engine().compile_with_scope(&constants, text);
     ctx.constants = constants;
     let ast = compiled.map_err(|e| {
-        site.diagnostic(e.position(), format!("the script is not valid Rhai: {}", e.err_type()))
-            .help("fix the script; a script policy defines `fn decide(user) { ... }`")
+        site.diagnostic(
+            e.position(),
+            format!("the script is not valid Rhai: {}", e.err_type()),
+        )
+        .help("fix the script; a script policy defines `fn decide(user) { ... }`")
     })?;
-    if !ast.iter_functions().any(|f| f.name == "decide" && f.params.len() == 1) {
+    if !ast
+        .iter_functions()
+        .any(|f| f.name == "decide" && f.params.len() == 1)
+    {
         return Err(Diagnostic::new("the script defines no `fn decide(user)`")
             .at(Location::new(&path, 1, 1))
             .help("define `fn decide(user) { if user.zhima_score >= 600 { approve(800) } else { decline(\"SCORE_TOO_LOW\") } }`"));

@@ -17,7 +17,8 @@ pub const SNIFF_ROWS: usize = 1000;
 
 /// Whether `path` names a script given as the policy.
 pub fn is_script(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("rhai"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("rhai"))
 }
 
 /// Compiles the script at `path` with fields typed from `data`.
@@ -40,8 +41,14 @@ pub fn compile_script_file(
         }
     };
     let fields = sniff(data)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut yaml = format!("policy: {}\nversion: \"1\"\n", yaml_string(&stem));
     if fields.iter().any(|(n, _)| n == "user_id") {
         yaml.push_str("key: user_id\n");
@@ -56,7 +63,9 @@ pub fn compile_script_file(
     policy.path = path.to_owned();
     policy.sha256 = crate::dataset::fingerprint::sha256_hex(&script);
     // Every column is declared, so most are read by nothing: not worth a warning here.
-    policy.warnings.retain(|w| !w.contains("is declared but nothing reads it"));
+    policy
+        .warnings
+        .retain(|w| !w.contains("is declared but nothing reads it"));
     Ok(policy)
 }
 
@@ -68,7 +77,10 @@ fn yaml_string(s: &str) -> String {
 fn sniff(data: &Path) -> Result<Vec<(String, FieldType)>> {
     let file = std::fs::File::open(data).map_err(|e| Error::read(data, e))?;
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-    let header = reader.byte_headers().map_err(|e| bad_csv(data, &e))?.clone();
+    let header = reader
+        .byte_headers()
+        .map_err(|e| bad_csv(data, &e))?
+        .clone();
     let mut seen: Vec<[bool; 4]> = vec![[true; 4]; header.len()]; // int, decimal, bool, any value
     let mut any = vec![false; header.len()];
     for record in reader.byte_records().take(SNIFF_ROWS) {
@@ -104,8 +116,10 @@ fn sniff(data: &Path) -> Result<Vec<(String, FieldType)>> {
 fn bad_csv(data: &Path, e: &csv::Error) -> Error {
     let line = e.position().map_or(1, |p| p.line() as usize);
     Error::Data(
-        Diagnostic::new(format!("cannot read the header and first rows to type the fields: {e}"))
-            .at(Location::new(data, line, 1))
-            .help("check that the dataset is a CSV file with a header row"),
+        Diagnostic::new(format!(
+            "cannot read the header and first rows to type the fields: {e}"
+        ))
+        .at(Location::new(data, line, 1))
+        .help("check that the dataset is a CSV file with a header row"),
     )
 }

@@ -142,7 +142,9 @@ fn register_missing(e: &mut Engine) {
     }
     e.register_fn("!", |_: Missing| Missing);
     e.register_fn("-", |_: Missing| Missing);
-    e.register_fn("to_string", |_: &mut Missing| ImmutableString::from("missing"));
+    e.register_fn("to_string", |_: &mut Missing| {
+        ImmutableString::from("missing")
+    });
     e.register_fn("is_missing", |x: Dynamic| x.is::<Missing>() || x.is_unit());
     // The rule's test: passes only on a real `true`.
     e.register_fn("holds", |x: Dynamic| x.as_bool().unwrap_or(false));
@@ -150,31 +152,49 @@ fn register_missing(e: &mut Engine) {
 
 fn register_mixed_decimal(e: &mut Engine) {
     for op in ARITH {
-        e.register_fn(op, move |ctx: rhai::NativeCallContext, a: Decimal, b: FLOAT| {
-            dec_arith(op, a, to_dec(b, ctx.call_position())?)
-        });
-        e.register_fn(op, move |ctx: rhai::NativeCallContext, a: FLOAT, b: Decimal| {
-            dec_arith(op, to_dec(a, ctx.call_position())?, b)
-        });
+        e.register_fn(
+            op,
+            move |ctx: rhai::NativeCallContext, a: Decimal, b: FLOAT| {
+                dec_arith(op, a, to_dec(b, ctx.call_position())?)
+            },
+        );
+        e.register_fn(
+            op,
+            move |ctx: rhai::NativeCallContext, a: FLOAT, b: Decimal| {
+                dec_arith(op, to_dec(a, ctx.call_position())?, b)
+            },
+        );
     }
     for op in CMP {
-        e.register_fn(op, move |ctx: rhai::NativeCallContext, a: Decimal, b: FLOAT| {
-            Ok::<_, Box<EvalAltResult>>(dec_cmp(op, a, to_dec(b, ctx.call_position())?))
-        });
-        e.register_fn(op, move |ctx: rhai::NativeCallContext, a: FLOAT, b: Decimal| {
-            Ok::<_, Box<EvalAltResult>>(dec_cmp(op, to_dec(a, ctx.call_position())?, b))
-        });
+        e.register_fn(
+            op,
+            move |ctx: rhai::NativeCallContext, a: Decimal, b: FLOAT| {
+                Ok::<_, Box<EvalAltResult>>(dec_cmp(op, a, to_dec(b, ctx.call_position())?))
+            },
+        );
+        e.register_fn(
+            op,
+            move |ctx: rhai::NativeCallContext, a: FLOAT, b: Decimal| {
+                Ok::<_, Box<EvalAltResult>>(dec_cmp(op, to_dec(a, ctx.call_position())?, b))
+            },
+        );
     }
     for name in ["min", "max"] {
         let pick = move |a: Decimal, b: Decimal| {
             if (name == "min") == (a <= b) { a } else { b }
         };
-        e.register_fn(name, move |ctx: rhai::NativeCallContext, a: Decimal, b: FLOAT| {
-            Ok::<_, Box<EvalAltResult>>(pick(a, to_dec(b, ctx.call_position())?))
-        });
-        e.register_fn(name, move |ctx: rhai::NativeCallContext, a: FLOAT, b: Decimal| {
-            Ok::<_, Box<EvalAltResult>>(pick(to_dec(a, ctx.call_position())?, b))
-        });
+        e.register_fn(
+            name,
+            move |ctx: rhai::NativeCallContext, a: Decimal, b: FLOAT| {
+                Ok::<_, Box<EvalAltResult>>(pick(a, to_dec(b, ctx.call_position())?))
+            },
+        );
+        e.register_fn(
+            name,
+            move |ctx: rhai::NativeCallContext, a: FLOAT, b: Decimal| {
+                Ok::<_, Box<EvalAltResult>>(pick(to_dec(a, ctx.call_position())?, b))
+            },
+        );
     }
 }
 
@@ -188,7 +208,9 @@ fn verdict(outcome: VerdictKind, reasons: Vec<ImmutableString>, limit: Option<De
 
 fn register_verdicts(e: &mut Engine) {
     e.register_type_with_name::<Verdict>("verdict");
-    e.register_fn("approve", || verdict(VerdictKind::Approve, Vec::new(), None));
+    e.register_fn("approve", || {
+        verdict(VerdictKind::Approve, Vec::new(), None)
+    });
     e.register_fn("approve", |l: INT| {
         verdict(VerdictKind::Approve, Vec::new(), Some(Decimal::from(l)))
     });
@@ -212,7 +234,9 @@ fn register_verdicts(e: &mut Engine) {
         type S = ImmutableString;
         e.register_fn(name, move |a: S| verdict(kind, vec![a], None));
         e.register_fn(name, move |a: S, b: S| verdict(kind, vec![a, b], None));
-        e.register_fn(name, move |a: S, b: S, c: S| verdict(kind, vec![a, b, c], None));
+        e.register_fn(name, move |a: S, b: S, c: S| {
+            verdict(kind, vec![a, b, c], None)
+        });
         e.register_fn(name, move |a: S, b: S, c: S, d: S| {
             verdict(kind, vec![a, b, c, d], None)
         });
@@ -257,7 +281,9 @@ mod tests {
 
     #[test]
     fn missing_propagates_through_comparisons_and_arithmetic() {
-        for text in ["m == 5", "m != 5", "5 < m", "m + 1", "d * m", "!m", "-m", "m == m"] {
+        for text in [
+            "m == 5", "m != 5", "5 < m", "m + 1", "d * m", "!m", "-m", "m == m",
+        ] {
             assert!(eval(text).unwrap().is::<Missing>(), "{text}");
         }
         assert!(eval("m || true").is_err());
@@ -273,7 +299,10 @@ mod tests {
             Ok(Decimal::new(15, 2))
         );
         assert_eq!(eval("d > 1.4").unwrap().as_bool(), Ok(true));
-        assert_eq!(eval("min(d, 0.2)").unwrap().as_decimal(), Ok(Decimal::new(2, 1)));
+        assert_eq!(
+            eval("min(d, 0.2)").unwrap().as_decimal(),
+            Ok(Decimal::new(2, 1))
+        );
         assert!(eval("d / 0.0").unwrap_err().contains("Division by zero"));
     }
 
@@ -287,8 +316,14 @@ mod tests {
             EvalAltResult::ErrorTooManyOperations(_)
         ));
         let r = e.eval::<Dynamic>("fn f(n) { f(n + 1) } f(0)");
-        assert!(r.unwrap_err().to_string().contains("Stack overflow"), "stack");
+        assert!(
+            r.unwrap_err().to_string().contains("Stack overflow"),
+            "stack"
+        );
         let r = e.eval::<Dynamic>("let s = \"x\"; loop { s += s; }");
-        assert!(matches!(*r.unwrap_err(), EvalAltResult::ErrorDataTooLarge(..)));
+        assert!(matches!(
+            *r.unwrap_err(),
+            EvalAltResult::ErrorDataTooLarge(..)
+        ));
     }
 }

@@ -81,7 +81,10 @@ pub fn aggregate(
                 Evaluator::new(policy).source(&schema.source),
                 Decisions::default(),
                 Vec::new(),
-                specs.iter().map(|s| Column::new(s.column().ty)).collect::<Vec<_>>(),
+                specs
+                    .iter()
+                    .map(|s| Column::new(s.column().ty))
+                    .collect::<Vec<_>>(),
             )
         },
         |(parser, batch, evaluator, decisions, skipped, derived_segments), chunk, schema| {

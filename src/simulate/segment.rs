@@ -222,27 +222,6 @@ impl Segments {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_fields_and_bins() {
-        assert_eq!(
-            SegmentSpec::parse("city_tier").unwrap().edges,
-            Vec::<f64>::new()
-        );
-        let s = SegmentSpec::parse("zhima_score:550,600,650").unwrap();
-        assert_eq!(s.edges, [550.0, 600.0, 650.0]);
-        assert_eq!(s.bin_label(0), "< 550");
-        assert_eq!(s.bin_label(1), "[550, 600)");
-        assert_eq!(s.bin_label(3), ">= 650");
-        assert!(SegmentSpec::parse("s:600,550").is_err());
-        assert!(SegmentSpec::parse("s:abc").is_err());
-        assert!(SegmentSpec::parse(":1").is_err());
-    }
-}
-
 /// A derived column as a segment reads it: a float to bin, or the text of each value.
 pub fn derived_column(derived: &Column, out: &mut Column) {
     use rust_decimal::prelude::ToPrimitive;
@@ -279,5 +258,26 @@ pub fn derived_column(derived: &Column, out: &mut Column) {
             }
             _ => out.push_missing(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fields_and_bins() {
+        assert_eq!(
+            SegmentSpec::parse("city_tier").unwrap().edges,
+            Vec::<f64>::new()
+        );
+        let s = SegmentSpec::parse("zhima_score:550,600,650").unwrap();
+        assert_eq!(s.edges, [550.0, 600.0, 650.0]);
+        assert_eq!(s.bin_label(0), "< 550");
+        assert_eq!(s.bin_label(1), "[550, 600)");
+        assert_eq!(s.bin_label(3), ">= 650");
+        assert!(SegmentSpec::parse("s:600,550").is_err());
+        assert!(SegmentSpec::parse("s:abc").is_err());
+        assert!(SegmentSpec::parse(":1").is_err());
     }
 }
