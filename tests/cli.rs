@@ -3143,7 +3143,13 @@ rules:
         &[
             "error: rule `lookup` failed on d.csv line 3 (user_id `u1`): Array index 700 out of bounds",
             "--> p.yaml:5:",
+            "help: fix the expression or script; run `polsim check` with `--data` to try every row",
         ],
+    );
+    // ...and `check --data` runs the policy on every row, so it finds it too.
+    assert_contains(
+        &wd.fails(&["check", "p.yaml", "--data", "d.csv"], 1),
+        &["rule `lookup` failed on d.csv line 3 (user_id `u1`)"],
     );
     assert_eq!(
         decide(policy, "user_id,score\nu0,\nu1,1\nu2,0\n"),
@@ -3271,7 +3277,7 @@ fn rhai_check_passes_the_bundled_rhai_policies() {
 }
 
 #[test]
-#[ignore = "BUG: an undefined `params.NAME` in a script is () and compares false: a typo approves every row, even rows with a missing score"]
+
 fn rhai_undefined_parameter_in_a_script_is_an_error() {
     let wd = Workdir::new();
     wd.write("p.yaml", RHAI_SCRIPT_YAML)
@@ -3281,11 +3287,43 @@ fn rhai_undefined_parameter_in_a_script_is_an_error() {
         )
         .write("d.csv", "user_id,score\nu1,500\nu2,\n");
     let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
-    assert_contains(&err, &["min_scroe"]);
+    assert_contains(
+        &err,
+        &[
+            "error: undefined parameter `min_scroe` in the script",
+            "--> s.rhai:2:28",
+            "help: did you mean `min_score`?",
+        ],
+    );
+    // Caught when the policy loads: `check` needs no data for it.
+    assert_contains(&wd.fails(&["check", "p.yaml"], 1), &["min_scroe"]);
+    // A comment may name anything.
+    wd.write(
+        "s.rhai",
+        "// params.not_a_param, user.not_a_field\nfn decide(user) { if user.score < params.min_score { decline(\"LOW\") } else { approve(1) } }\n",
+    );
+    succeeded(wd.output(&["check", "p.yaml"]), &["check"]);
 }
 
 #[test]
-#[ignore = "BUG: the runtime-error help says `check --data` tries every row, but check --data never runs the script"]
+fn rhai_unknown_user_field_in_a_script_is_an_error() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML).write(
+        "s.rhai",
+        "fn decide(u) {\n    if u.scroe < 600 { return decline(\"LOW\"); }\n    approve(u.score.to_string().len())\n}\n",
+    );
+    assert_contains(
+        &wd.fails(&["check", "p.yaml"], 1),
+        &[
+            "error: unknown field `scroe` in the script",
+            "--> s.rhai:2:10",
+            "help: did you mean `score`?",
+        ],
+    );
+}
+
+#[test]
+
 fn rhai_check_with_data_finds_a_script_that_never_ends() {
     let wd = Workdir::new();
     wd.write("p.yaml", RHAI_SCRIPT_YAML)
@@ -3295,7 +3333,13 @@ fn rhai_check_with_data_finds_a_script_that_never_ends() {
         )
         .write("d.csv", "user_id,score\nu1,700\nu2,500\n");
     let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
-    assert_contains(&err, &["run `polsim check` with `--data` to try every row"]);
+    assert_contains(
+        &err,
+        &[
+            "ran more than 1000000 operations on d.csv line 3 (user_id `u2`)",
+            "--> s.rhai:3:5",
+        ],
+    );
     let err = wd.fails(&["check", "p.yaml", "--data", "d.csv"], 1);
     assert_contains(&err, &["ran more than 1000000 operations on d.csv line 3"]);
 }

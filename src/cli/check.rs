@@ -1,5 +1,6 @@
 //! `polsim check POLICY... [--data FILE]`: validate policies, and with
-//! `--data` that the dataset has every declared field, parseable as declared.
+//! `--data` that the dataset has every declared field, parseable as declared,
+//! and that the policy runs on every row.
 //!
 //! Exit 1 when a policy is invalid or the dataset does not fit; exit 2 only
 //! when a file cannot be read at all.
@@ -7,6 +8,7 @@
 use super::{Common, report_skipped};
 use crate::dataset::batch::{Batch, Parser, SkippedRows};
 use crate::dataset::stream::{self, Input};
+use crate::engine::{Decisions, Evaluator};
 use crate::error::{Error, Result};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::ColumnSpec;
@@ -89,10 +91,14 @@ fn summary(p: &CompiledPolicy) -> String {
     )
 }
 
-/// Reads the whole dataset with every declared field; returns the row count.
+/// Reads the whole dataset with every declared field and runs the policy on
+/// every row that parses, so an expression or script that fails on some row
+/// is found here rather than in the analyst's run; returns the row count.
 fn check_data(policy: &CompiledPolicy, data: &std::path::Path, common: &Common) -> Result<u64> {
-    let mut columns: Vec<ColumnSpec> = policy.declared.clone();
-    for c in &policy.columns {
+    // The columns the policy reads come first, in its order, so the
+    // evaluator finds them where it expects; the other declared ones follow.
+    let mut columns: Vec<ColumnSpec> = policy.columns.clone();
+    for c in &policy.declared {
         if !columns.iter().any(|d| d.name == c.name) {
             columns.push(c.clone());
         }
@@ -104,10 +110,18 @@ fn check_data(policy: &CompiledPolicy, data: &std::path::Path, common: &Common) 
         input,
         &columns,
         &common.stream(),
-        |schema| (Parser::default(), Batch::new(schema)),
-        |(parser, batch), chunk, schema| {
+        |schema| {
+            (
+                Parser::default(),
+                Batch::new(schema),
+                Evaluator::new(policy).source(&schema.source),
+                Decisions::default(),
+            )
+        },
+        |(parser, batch, evaluator, decisions), chunk, schema| {
             let mut skipped = Vec::new();
             parser.parse(chunk, schema, true, batch, &mut skipped)?;
+            evaluator.evaluate(batch, decisions)?;
             Ok((batch.len as u64, skipped))
         },
         |(n, skipped)| {

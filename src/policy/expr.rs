@@ -131,8 +131,13 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
                     i = e + 1;
                 }
                 _ => {
+                    // A string with escapes is Rhai's to read; skip to its real end.
                     out.push((Tok::Other, start));
-                    i = b.len();
+                    i += 1;
+                    while i < b.len() && b[i] != b'"' {
+                        i += if b[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
                 }
             }
             continue;
@@ -141,8 +146,12 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
             Some(op) => {
                 // `//` and `/*` start comments; `&`/`|` alone, `!in`, `..` are not the subset.
                 let next = b.get(i + op.len()).copied();
+                if *op == "/" && matches!(next, Some(b'/' | b'*')) {
+                    out.push((Tok::Other, start));
+                    i = skip_comment(b, i);
+                    continue;
+                }
                 let tok = match *op {
-                    "/" if matches!(next, Some(b'/' | b'*')) => Tok::Other,
                     "." if next == Some(b'.') => Tok::Other,
                     "(" => Tok::LParen,
                     ")" => Tok::RParen,
@@ -159,6 +168,32 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
         }
     }
     out
+}
+
+/// The offset just past the comment starting at `i` (`//` to the end of the
+/// line, or a `/* */` block, which Rhai lets nest).
+fn skip_comment(b: &[u8], mut i: usize) -> usize {
+    if b[i + 1] == b'/' {
+        return b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |e| i + e);
+    }
+    let mut depth = 0usize;
+    while i + 1 < b.len() {
+        match (b[i], b[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    b.len()
 }
 
 /// Parses `text` if it is in the simple subset.
@@ -367,18 +402,34 @@ pub fn words(text: &str) -> Vec<String> {
 /// Every parameter an expression names, as `$name` or `params.name`, with offsets.
 pub fn params(text: &str) -> Vec<(String, usize)> {
     let toks = tokens(text);
+    let mut out = members(&toks, "params");
+    out.extend(toks.iter().filter_map(|(t, at)| match t {
+        Tok::Param(p) => Some((p.clone(), *at)),
+        _ => None,
+    }));
+    out.sort_by_key(|(_, at)| *at);
+    out
+}
+
+/// Every property read from `object` (`object.name`, not a method call
+/// `object.name(...)`), with offsets; comments and strings are skipped.
+pub fn properties(text: &str, object: &str) -> Vec<(String, usize)> {
+    members(&tokens(text), object)
+}
+
+fn members(toks: &[(Tok, usize)], object: &str) -> Vec<(String, usize)> {
     let mut out = Vec::new();
-    for (i, (t, at)) in toks.iter().enumerate() {
-        match t {
-            Tok::Param(p) => out.push((p.clone(), *at)),
-            Tok::Ident(w) if w == "params" => {
-                if let (Some((Tok::Dot, _)), Some((Tok::Ident(p), at))) =
-                    (toks.get(i + 1), toks.get(i + 2))
-                {
-                    out.push((p.clone(), *at));
-                }
+    for (i, (t, _)) in toks.iter().enumerate() {
+        let after_dot = i > 0 && toks[i - 1].0 == Tok::Dot;
+        if !matches!(t, Tok::Ident(w) if w == object) || after_dot {
+            continue;
+        }
+        if let (Some((Tok::Dot, _)), Some((Tok::Ident(p), at))) = (toks.get(i + 1), toks.get(i + 2))
+        {
+            let called = toks.get(i + 3).is_some_and(|(t, _)| *t == Tok::LParen);
+            if !called {
+                out.push((p.clone(), *at));
             }
-            _ => {}
         }
     }
     out
@@ -461,5 +512,19 @@ mod tests {
         let params: Vec<String> = params(text).into_iter().map(|n| n.0).collect();
         assert_eq!(params, ["cap", "base"]);
         assert_eq!(rhai_text("a > $m && s == \"$x\""), "a > _m && s == \"$x\"");
+    }
+
+    #[test]
+    fn comments_and_strings_hide_what_they_hold() {
+        let script = "// params.in_a_comment\n/* user.a /* nested */ user.b */\n\
+                      let s = \"esc \\\" params.in_a_string\";\n\
+                      if user.score < params.min { user.name.len() } else { user.keys() }";
+        let params: Vec<String> = params(script).into_iter().map(|n| n.0).collect();
+        assert_eq!(params, ["min"]);
+        let props: Vec<String> = properties(script, "user")
+            .into_iter()
+            .map(|n| n.0)
+            .collect();
+        assert_eq!(props, ["score", "name"]);
     }
 }

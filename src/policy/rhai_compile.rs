@@ -489,6 +489,7 @@ pub fn script(
             .at(Location::new(&path, 1, 1))
             .help("define `fn decide(user) { if user.zhima_score >= 600 { approve(800) } else { decline(\"SCORE_TOO_LOW\") } }`"));
     }
+    check_names(scope, &ast, &site, text)?;
     let mut reads = Vec::new();
     for word in expr::words(text) {
         if reads.iter().any(|(n, _)| *n == word) {
@@ -505,6 +506,47 @@ pub fn script(
             .help("return `decline(\"SCORE_TOO_LOW\")` or `review(\"THIN_FILE\")`: reports count rows by these codes, which must be written as UPPER_SNAKE_CASE strings"));
     }
     Ok((ScriptPolicy { ast, reads, site }, reasons))
+}
+
+/// Every `params.NAME` must be a parameter and every `user.NAME` a field:
+/// a typo would otherwise read as `()`, which compares false and could
+/// approve every row.
+fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<(), Diagnostic> {
+    let at = |offset: usize| {
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before[before.rfind('\n').map_or(0, |n| n + 1)..]
+            .chars()
+            .count()
+            + 1;
+        rhai::Position::new(line as u16, column as u16)
+    };
+    for (p, offset) in expr::params(text) {
+        if scope.param(&p).is_none() {
+            let names = scope.param_names();
+            let help = match crate::error::did_you_mean(&p, names.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("define `{p}` under `params` in the policy"),
+            };
+            return Err(site
+                .diagnostic(at(offset), format!("undefined parameter `{p}` in the script"))
+                .help(help));
+        }
+    }
+    let user = ast
+        .iter_functions()
+        .find(|f| f.name == "decide" && f.params.len() == 1)
+        .map(|f| f.params[0].to_owned());
+    for (name, offset) in user.map_or_else(Vec::new, |u| expr::properties(text, &u)) {
+        if scope.field(&name).is_none() {
+            let help = unknown_help(scope, &format!("unknown field `{name}`"))
+                .unwrap_or_else(|| "declare it under `fields` or `derive`".into());
+            return Err(site
+                .diagnostic(at(offset), format!("unknown field `{name}` in the script"))
+                .help(help));
+        }
+    }
+    Ok(())
 }
 
 /// A script's reason codes: its string literals written like reason codes
