@@ -6,6 +6,13 @@ use polsim::error::Error;
 use polsim::note;
 
 fn main() -> std::process::ExitCode {
+    // A panic inside a script becomes an error naming the row; say nothing of it here.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !polsim::engine::rhai_row::in_rhai() {
+            default_hook(info);
+        }
+    }));
     let cli = Cli::parse();
     match cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -3058,7 +3058,7 @@ fn rhai_script_reason_not_written_in_the_script_is_an_error() {
     assert_contains(
         &err,
         &[
-            "error: `decide` returned reason `SCORE_LOW`, which is not written in the script as a string on d.csv line 2 (user_id `u1`)",
+            "error: `decide` returned reason `SCORE_LOW`, which is not written in the script as an UPPER_SNAKE_CASE string on d.csv line 2 (user_id `u1`)",
             "--> s.rhai:",
             "UPPER_SNAKE_CASE string literal",
         ],
@@ -3342,4 +3342,106 @@ fn rhai_check_with_data_finds_a_script_that_never_ends() {
     );
     let err = wd.fails(&["check", "p.yaml", "--data", "d.csv"], 1);
     assert_contains(&err, &["ran more than 1000000 operations on d.csv line 3"]);
+}
+
+#[test]
+fn rhai_script_mistakes_are_errors_not_quiet_declines() {
+    // Assigning to a parameter: refused when the policy loads (Rhai itself
+    // would panic on it).
+    let err = rhai_script_error(
+        "fn decide(user) {\n    params.min_score += 1;\n    approve(1)\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: the script assigns to parameter `min_score`",
+            "--> s.rhai:2:12",
+            "help: parameters are read-only",
+        ],
+    );
+    // A comparison between kinds that never matches.
+    let err = rhai_script_error(
+        "fn decide(user) {\n    if user.score >= \"600\" { approve(1) } else { decline(\"LOW\") }\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: `user.score` is an int, so `>= \"600\"` is never true",
+            "--> s.rhai:2:13",
+            "help: compare it with a number",
+        ],
+    );
+    // No verdict on a row whose values are all present.
+    let err = rhai_script_error(
+        "fn decide(user) {\n    if user.score < 600 { return decline(\"LOW\"); }\n}\n",
+        "user_id,score\nu1,500\nu2,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: `decide` returned nothing on d.csv line 3 (user_id `u2`), a row with every value present",
+        ],
+    );
+    // A negative limit.
+    let err = rhai_script_error(
+        "fn decide(user) { approve(user.score - 600) }\n",
+        "user_id,score\nu1,700\nu2,500\n",
+    );
+    assert_contains(
+        &err,
+        &["error: `decide` approved with a limit of -100 on d.csv line 3 (user_id `u2`)"],
+    );
+    // A script whose only verdict is approve needs no reason code.
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML)
+        .write("s.rhai", "fn decide(user) { approve(100) }\n")
+        .write("d.csv", "user_id,score\nu1,700\n");
+    assert_eq!(
+        wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
+        "user_id,outcome,reasons,limit\nu1,approve,,100.00\n"
+    );
+}
+
+#[test]
+fn rhai_sandbox_has_no_clock() {
+    for call in ["sleep(100)", "timestamp()"] {
+        let err = rhai_script_error(
+            &format!("fn decide(user) {{\n    let t = {call};\n    approve(1)\n}}\n"),
+            "user_id,score\nu1,700\n",
+        );
+        assert_contains(&err, &["is not available in polsim", "--> s.rhai:2:"]);
+    }
+}
+
+#[test]
+fn rhai_a_panic_inside_rhai_is_an_error_naming_the_row() {
+    let err = rhai_script_error(
+        "fn decide(user) {\n    params[\"min_score\"] = 1;\n    approve(1)\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: script `s.rhai` failed on d.csv line 2 (user_id `u1`): Runtime error: Rhai stopped with an internal error",
+        ],
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn rhai_a_negative_computed_limit_is_an_error() {
+    let wd = Workdir::new();
+    wd.write(
+        "p.yaml",
+        "policy: p\nkey: user_id\nfields: { user_id: string, score: int }\nrules:\n  - { id: r, reason: R, expr: \"score > 0\" }\nlimit:\n  - amount: \"score - 600\"\n",
+    )
+    .write("d.csv", "user_id,score\nu1,700\nu2,500\n");
+    assert_contains(
+        &wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2),
+        &[
+            "error: the limit `score - 600` is -100 on d.csv line 3 (user_id `u2`): a credit limit cannot be negative",
+        ],
+    );
 }

@@ -10,7 +10,7 @@ use super::arith;
 use super::kernels::{self, Cols, Scratch, TRUE, UNKNOWN};
 use super::rhai_row::{RhaiRows, RowId};
 use crate::dataset::batch::{Batch, Column, ColumnData};
-use crate::error::{Error, Result};
+use crate::error::{Diagnostic, Error, Result};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::Amount;
 use crate::policy::condition::Cond;
@@ -213,7 +213,7 @@ impl<'p> Evaluator<'p> {
                 }),
         );
 
-        self.limits(batch, d);
+        self.limits(batch, d)?;
         let outcomes = policy
             .repayment
             .iter()
@@ -316,12 +316,20 @@ impl<'p> Evaluator<'p> {
                             script,
                             &row_id(row),
                             &format!(
-                                "returned reason `{reason}`, which is not written in the script as a string"
+                                "returned reason `{reason}`, which is not written in the script as an UPPER_SNAKE_CASE string"
                             ),
                             "write every reason code as an UPPER_SNAKE_CASE string literal in the script, so reports know them before the run",
                         ));
                     };
                     d.rule_truth[*i as usize][row] = kernels::FALSE;
+                }
+                if let Some(limit) = v.limit.filter(|l| l.is_sign_negative() && !l.is_zero()) {
+                    return Err(script_error(
+                        script,
+                        &row_id(row),
+                        &format!("approved with a limit of {limit}"),
+                        "a credit limit cannot be negative: `approve(max(0, amount))`, or decline the row",
+                    ));
                 }
                 verdicts.push((v.outcome, v.limit));
             }
@@ -332,7 +340,7 @@ impl<'p> Evaluator<'p> {
     }
 
     /// The limit band (and, when computed per row, the amount) of each approved row.
-    fn limits(&mut self, batch: &Batch, d: &mut Decisions) {
+    fn limits(&mut self, batch: &Batch, d: &mut Decisions) -> Result<()> {
         let policy = self.policy;
         let n = batch.len;
         if policy.script.is_some() {
@@ -344,7 +352,7 @@ impl<'p> Evaluator<'p> {
                     d.limit_band[row] = 0;
                 }
             }
-            return;
+            return Ok(());
         }
         let base = policy.columns.len();
         let derived = &self.derived;
@@ -375,7 +383,30 @@ impl<'p> Evaluator<'p> {
                     },
                 },
             }));
+            if let Some(row) = d
+                .limit
+                .iter()
+                .position(|l| l.is_sign_negative() && !l.is_zero())
+            {
+                let band = &policy.limits[d.limit_band[row] as usize];
+                let written = match &band.amount {
+                    Amount::Column(_, text) => text.as_str(),
+                    Amount::Fixed(_) => "",
+                };
+                let key = policy
+                    .key
+                    .map(|k| (k, policy.key_name.clone().unwrap_or_default()));
+                return Err(Error::Data(
+                    Diagnostic::new(format!(
+                        "the limit `{written}` is {} on {}: a credit limit cannot be negative",
+                        d.limit[row],
+                        row_id(&self.source, batch, &key, row)
+                    ))
+                    .help("keep the amount at 0 or more, e.g. `max(0, monthly_income - 2000)`, or give the band a `when` that excludes such rows"),
+                ));
+            }
         }
+        Ok(())
     }
 }
 

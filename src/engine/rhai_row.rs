@@ -116,9 +116,8 @@ impl RhaiRows {
                 let v = self.cell(col, row);
                 self.scope.push_dynamic(name.as_str(), v);
             }
-            let r = self
-                .engine
-                .eval_ast_with_scope::<Dynamic>(&mut self.scope, &e.ast);
+            let (engine, scope) = (&self.engine, &mut self.scope);
+            let r = guarded(|| engine.eval_ast_with_scope::<Dynamic>(scope, &e.ast));
             let value = match classify(r, missing) {
                 Ok(RowResult::Value(v)) => v,
                 Ok(RowResult::Missing) => Dynamic::from(Missing),
@@ -153,15 +152,30 @@ impl RhaiRows {
         let (user, missing) = self.user(s, cols, row);
         self.scope.rewind(self.constants);
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        let r = self.engine.call_fn_with_options::<Dynamic>(
-            options,
-            &mut self.scope,
-            &s.ast,
-            "decide",
-            (Dynamic::from_map(user),),
-        );
+        let (engine, scope) = (&self.engine, &mut self.scope);
+        let r = guarded(|| {
+            engine.call_fn_with_options::<Dynamic>(
+                options,
+                scope,
+                &s.ast,
+                "decide",
+                (Dynamic::from_map(user),),
+            )
+        });
         match classify(r, missing) {
-            Ok(RowResult::Missing) => Ok(None),
+            Ok(RowResult::Missing) if missing => Ok(None),
+            Ok(RowResult::Missing) => {
+                let d = s.site.diagnostic(
+                    Position::NONE,
+                    format!(
+                        "`decide` returned nothing on {}, a row with every value present",
+                        row_id(row)
+                    ),
+                );
+                Err(Error::Data(d.help(
+                    "end every path of `decide` with `approve(limit)`, `decline(\"REASON\")` or `review(\"REASON\")`",
+                )))
+            }
             Ok(RowResult::Value(v)) => match v.try_cast::<Verdict>() {
                 Some(verdict) => Ok(Some(verdict)),
                 None => {
@@ -281,6 +295,39 @@ impl RhaiRows {
         };
         *last.lock().expect("debugger lock")
     }
+}
+
+thread_local! {
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside Rhai, where a panic becomes an error that
+/// names the row (so the panic hook need not print it).
+pub fn in_rhai() -> bool {
+    GUARDED.with(|g| g.get())
+}
+
+/// Runs Rhai, turning a panic inside it (Rhai has a few `unreachable!`s a
+/// script can reach) into an error.
+fn guarded(
+    f: impl FnOnce() -> std::result::Result<Dynamic, Box<EvalAltResult>>,
+) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
+    GUARDED.with(|g| g.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(false));
+    r.unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        let why = why.rsplit(": ").next().unwrap_or(why);
+        Err(EvalAltResult::ErrorRuntime(
+            format!("Rhai stopped with an internal error ({why})").into(),
+            Position::NONE,
+        )
+        .into())
+    })
 }
 
 /// Ok(value), Ok(missing) for the errors a missing value or bad arithmetic

@@ -174,7 +174,10 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
 /// line, or a `/* */` block, which Rhai lets nest).
 fn skip_comment(b: &[u8], mut i: usize) -> usize {
     if b[i + 1] == b'/' {
-        return b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |e| i + e);
+        return b[i..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(b.len(), |e| i + e);
     }
     let mut depth = 0usize;
     while i + 1 < b.len() {
@@ -415,6 +418,57 @@ pub fn params(text: &str) -> Vec<(String, usize)> {
 /// `object.name(...)`), with offsets; comments and strings are skipped.
 pub fn properties(text: &str, object: &str) -> Vec<(String, usize)> {
     members(&tokens(text), object)
+}
+
+/// The kind of a literal a property is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiteralKind {
+    Number,
+    Text,
+    Bool,
+}
+
+/// Every comparison of a property of `object` with a literal
+/// (`user.score >= 600`, `"rental" == user.scenario`): the property, the
+/// operator, the literal's kind and text, and the property's offset.
+pub fn compared_properties(
+    text: &str,
+    object: &str,
+) -> Vec<(String, &'static str, LiteralKind, String, usize)> {
+    let toks = tokens(text);
+    let literal = |t: &Tok| match t {
+        Tok::Int(v) => Some((LiteralKind::Number, v.to_string())),
+        Tok::Float(f) => Some((LiteralKind::Number, f.clone())),
+        Tok::Str(s) => Some((LiteralKind::Text, format!("\"{s}\""))),
+        Tok::Ident(w) if w == "true" || w == "false" => Some((LiteralKind::Bool, w.clone())),
+        _ => None,
+    };
+    let cmp = |t: &Tok| match t {
+        Tok::Op(op) if matches!(*op, "==" | "!=" | "<" | "<=" | ">" | ">=") => Some(*op),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for (i, (t, _)) in toks.iter().enumerate() {
+        if !matches!(t, Tok::Ident(w) if w == object) || (i > 0 && toks[i - 1].0 == Tok::Dot) {
+            continue;
+        }
+        let (Some((Tok::Dot, _)), Some((Tok::Ident(p), at))) = (toks.get(i + 1), toks.get(i + 2))
+        else {
+            continue;
+        };
+        // `LITERAL OP user.p` or `user.p OP LITERAL`.
+        let before = i
+            .checked_sub(2)
+            .and_then(|b| Some((cmp(&toks[b + 1].0)?, literal(&toks[b].0)?)));
+        let after = toks
+            .get(i + 3)
+            .zip(toks.get(i + 4))
+            .and_then(|(o, l)| Some((cmp(&o.0)?, literal(&l.0)?)));
+        if let Some((op, (kind, lit))) = after.or(before) {
+            out.push((p.clone(), op, kind, lit, *at));
+        }
+    }
+    out
 }
 
 fn members(toks: &[(Tok, usize)], object: &str) -> Vec<(String, usize)> {

@@ -499,12 +499,9 @@ pub fn script(
             reads.push((word, c));
         }
     }
+    // A script with no reason code can only approve (or fail on a missing
+    // value); a `decline` it returns is an error naming the row.
     let reasons = reason_codes(text);
-    if reasons.is_empty() {
-        return Err(Diagnostic::new("the script has no reason code: no string written like `SCORE_TOO_LOW`")
-            .at(Location::new(&path, 1, 1))
-            .help("return `decline(\"SCORE_TOO_LOW\")` or `review(\"THIN_FILE\")`: reports count rows by these codes, which must be written as UPPER_SNAKE_CASE strings"));
-    }
     Ok((ScriptPolicy { ast, reads, site }, reasons))
 }
 
@@ -522,6 +519,18 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
         rhai::Position::new(line as u16, column as u16)
     };
     for (p, offset) in expr::params(text) {
+        let after = text[offset + p.len()..].trim_start();
+        let assigns = after.starts_with('=') && !after.starts_with("==")
+            || [
+                "+=", "-=", "*=", "/=", "%=", "**=", "&=", "|=", "^=", "<<=", ">>=",
+            ]
+            .iter()
+            .any(|op| after.starts_with(op));
+        if assigns {
+            return Err(site
+                .diagnostic(at(offset), format!("the script assigns to parameter `{p}`"))
+                .help("parameters are read-only: copy it first, `let x = params.NAME;`, or change it with `--set`"));
+        }
         if scope.param(&p).is_none() {
             let names = scope.param_names();
             let help = match crate::error::did_you_mean(&p, names.iter().copied()) {
@@ -529,7 +538,10 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
                 None => format!("define `{p}` under `params` in the policy"),
             };
             return Err(site
-                .diagnostic(at(offset), format!("undefined parameter `{p}` in the script"))
+                .diagnostic(
+                    at(offset),
+                    format!("undefined parameter `{p}` in the script"),
+                )
                 .help(help));
         }
     }
@@ -537,7 +549,39 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
         .iter_functions()
         .find(|f| f.name == "decide" && f.params.len() == 1)
         .map(|f| f.params[0].to_owned());
-    for (name, offset) in user.map_or_else(Vec::new, |u| expr::properties(text, &u)) {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    // Rhai compares values of different kinds as unequal, so a comparison
+    // like `user.scenario > 600` would quietly be false on every row.
+    for (name, op, kind, literal, offset) in expr::compared_properties(text, &user) {
+        let Some((_, ty)) = scope.field(&name) else {
+            continue;
+        };
+        let fits = match kind {
+            expr::LiteralKind::Number => ty.is_numeric(),
+            expr::LiteralKind::Text => ty == FieldType::String,
+            expr::LiteralKind::Bool => ty == FieldType::Bool,
+        };
+        if !fits {
+            return Err(site
+                .diagnostic(
+                    at(offset),
+                    format!(
+                        "`{user}.{name}` is {}, so `{op} {literal}` is never true",
+                        ty.with_article()
+                    ),
+                )
+                .help(match ty {
+                    FieldType::String => "compare it with a string, such as `\"rental\"`",
+                    FieldType::Bool => {
+                        "compare it with `true` or `false`, or test it with `holds(...)`"
+                    }
+                    _ => "compare it with a number, such as `600`",
+                }));
+        }
+    }
+    for (name, offset) in expr::properties(text, &user) {
         if scope.field(&name).is_none() {
             let help = unknown_help(scope, &format!("unknown field `{name}`"))
                 .unwrap_or_else(|| "declare it under `fields` or `derive`".into());

@@ -120,6 +120,18 @@ pub fn engine() -> Engine {
     e.on_print(|_| {});
     e.on_debug(|_, _, _| {});
     e.set_fail_on_invalid_map_property(true);
+    // A row must not wait, nor depend on the clock: same data, same decisions.
+    for name in ["sleep", "timestamp"] {
+        let refuse =
+            move |ctx: rhai::NativeCallContext| -> Res { Err(refused(name, ctx.call_position())) };
+        e.register_fn(name, refuse);
+        e.register_fn(name, move |ctx: rhai::NativeCallContext, _: INT| {
+            refuse(ctx)
+        });
+        e.register_fn(name, move |ctx: rhai::NativeCallContext, _: FLOAT| {
+            refuse(ctx)
+        });
+    }
     register_missing(&mut e);
     register_mixed_decimal(&mut e);
     register_verdicts(&mut e);
@@ -148,6 +160,17 @@ fn register_missing(e: &mut Engine) {
     e.register_fn("is_missing", |x: Dynamic| x.is::<Missing>() || x.is_unit());
     // The rule's test: passes only on a real `true`.
     e.register_fn("holds", |x: Dynamic| x.as_bool().unwrap_or(false));
+}
+
+fn refused(name: &str, pos: Position) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(
+        format!(
+            "`{name}` is not available in polsim: every row must give the same answer, at once"
+        )
+        .into(),
+        pos,
+    )
+    .into()
 }
 
 fn register_mixed_decimal(e: &mut Engine) {
