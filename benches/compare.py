@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Helper for benches/compare.sh: times polsim, DuckDB and Polars on the same
-CSV files and the same 5-rule approval query (benches/bench5.yaml).
+CSV files and the same 5-rule approval query (benches/bench5.yaml), and
+polsim alone on Rhai policies (--rhai-policy, repeatable) on the same files.
 
-    compare.py bench --polsim BIN --policy YAML FILE...   run everything, print the table
+    compare.py bench --polsim BIN --policy YAML [--rhai-policy YAML]... FILE...
+                                                           run everything, print the tables
     compare.py duckdb FILE                                 one DuckDB run (2 threads)
     compare.py polars FILE                                 one Polars run (2 threads, streaming)
 
@@ -22,6 +24,12 @@ the same cores) are not caught: compare rows of one table, not across runs.
 The approval query, the same in every tool: a row is approved when
 real_name_verified, is_plus_member, zhima_score >= 600, overdue_count_12m = 0
 and age >= 18 all hold. A missing (NULL) value fails its condition.
+
+The Rhai policies (policies/*.yaml, paths relative to the repo root) run in
+the same rounds, with the hash cache on, and get a second table: wall time
+against policies/jd_plus.yaml and the targets in RHAI_TARGETS.
+jd_plus.yaml and jd_plus_expr.yaml (the same rules as Rhai `expr`) must
+approve the same count; they are left out of the all-tools-agree check.
 """
 
 import argparse
@@ -34,6 +42,16 @@ import time
 
 THREADS = 2
 RUNS = int(os.environ.get("RUNS", "3"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Rhai policies: the reference for the ratio, and the target of each other one
+# by file name: (text, met(ratio to the reference, rows per second)).
+RHAI_REFERENCE = "jd_plus.yaml"
+RHAI_SAME_COUNT = ("jd_plus.yaml", "jd_plus_expr.yaml")
+RHAI_TARGETS = {
+    "jd_plus_expr.yaml": ("<= 1.20x jd_plus", lambda ratio, rps: ratio is not None and ratio <= 1.20),
+    "merchant_script.yaml": (">= 1.5M rows/s", lambda ratio, rps: rps >= 1.5e6),
+}
 
 TYPES = {
     "real_name_verified": "BOOLEAN",
@@ -183,9 +201,26 @@ def count_rows(path):
     return lines - 1
 
 
+def print_table(table):
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for n, row in enumerate(table):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def write_markdown(f, table):
+    f.write("| " + " | ".join(table[0]) + " |\n")
+    f.write("|" + "|".join(["---"] + ["---:"] * (len(table[0]) - 1)) + "|\n")
+    for row in table[1:]:
+        f.write("| " + " | ".join(row) + " |\n")
+
+
 def bench(args):
     me = os.path.abspath(__file__)
     results = []
+    rhai_results = []
     failures = []
     contended = []
     with open("/proc/loadavg") as f:
@@ -204,8 +239,8 @@ def bench(args):
         # turn that off, so every run does the work of a first run over new
         # data; the "hash cached" row is a rerun over an unchanged file, with
         # a cache of its own under bench-data/ (filled by the warm-up).
-        def polsim(label, extra, cache="off"):
-            return label, [args.polsim, *extra, args.policy, "--data", path, "--quiet"], \
+        def polsim(label, extra, cache="off", policy=args.policy):
+            return label, [args.polsim, *extra, policy, "--data", path, "--quiet"], \
                 {"POLSIM_CACHE_DIR": cache}
 
         def python(label, worker, env=None):
@@ -222,6 +257,13 @@ def bench(args):
             python("DuckDB (2 threads)", "duckdb"),
             python("Polars (2 threads, streaming)", "polars", {"POLARS_MAX_THREADS": str(THREADS)}),
         ]
+        # Rhai policies: hash cache on, so that they compare evaluation, not hashing.
+        rhai = {}  # label -> policy file name
+        for policy in args.rhai_policy:
+            label = f"polsim simulate {policy} (--threads 2)"
+            rhai[label] = os.path.basename(policy)
+            jobs.append(polsim(label, ["simulate", "--format", "json", "--threads", "2"],
+                               cache_dir, os.path.join(ROOT, policy)))
         all_runs = interleaved(jobs)
         for label, argv, env in jobs:
             runs = all_runs[label]
@@ -247,14 +289,31 @@ def bench(args):
                                  f"{best.others:.0%} of the machine during the best run")
             tools.append((label, best, query_s, max(r.rss_mib for r in runs)))
 
-        if len(set(counts.values())) != 1:
+        agree = {k: v for k, v in counts.items() if k not in rhai}
+        if len(set(agree.values())) != 1:
             failures.append(f"approved counts disagree on {path}: " +
-                            ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+                            ", ".join(f"{k}={v:,}" for k, v in agree.items()))
         else:
-            print(f"   approved: {next(iter(counts.values())):,} in every tool", file=sys.stderr)
+            print(f"   approved: {next(iter(agree.values())):,} in every tool", file=sys.stderr)
+        same = {k: v for k, v in counts.items() if rhai.get(k) in RHAI_SAME_COUNT}
+        if len(same) == len(RHAI_SAME_COUNT):
+            if len(set(same.values())) != 1:
+                failures.append(f"approved counts disagree on {path}: " +
+                                ", ".join(f"{k}={v:,}" for k, v in same.items()))
+            else:
+                print(f"   approved: {next(iter(same.values())):,} in " +
+                      " and ".join(RHAI_SAME_COUNT), file=sys.stderr)
         reference = next(t[1].wall for t in tools if t[0] == "polsim simulate (--threads 2)")
         for label, best, query_s, rss in tools:
             results.append((label, rows, best, query_s, rss, counts[label], best.wall / reference))
+        rhai_ref = next((t[1].wall for t in tools if rhai.get(t[0]) == RHAI_REFERENCE), None)
+        for label, best, _, _ in tools:
+            if label in rhai:
+                ratio = None if rhai_ref is None else best.wall / rhai_ref
+                target, met = RHAI_TARGETS.get(rhai[label], ("", None))
+                verdict = "" if met is None else "met" if met(ratio, rows / best.wall) else "not met"
+                rhai_results.append((label.removeprefix("polsim simulate ").removesuffix(" (--threads 2)"),
+                                     rows, best.wall, ratio, target, verdict))
 
     header = ("tool", "rows", "wall s", "query s", "cpu s", "rows/s", "peak RSS MB",
               "wall / polsim simulate 2t", "approved")
@@ -263,27 +322,36 @@ def bench(args):
          f"{rows / r.wall / 1e6:.2f}M", f"{rss:.0f}", f"{ratio:.2f}", f"{approved:,}")
         for label, rows, r, q, rss, approved, ratio in results
     ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     print()
-    for n, row in enumerate(table):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    print_table(table)
+    rhai_note = (' and the Rhai policies:\n  reruns that reuse the hash. '
+                 'The Rhai policies approve by their own rules.'
+                 if rhai_results else ': a rerun that reuses the hash.')
     print(f"""
 wall s: the whole process (for DuckDB and Polars: Python start-up and import
   included), best of {RUNS} runs on an otherwise idle machine, after 1 warm-up;
   the tools take turns, one run each per round. rows/s and the ratio use it.
 query s: DuckDB/Polars only, the query alone, timed inside the Python process.
 polsim rows hash the whole file for the manifest's data_sha256 on every run
-  (POLSIM_CACHE_DIR=off), except "hash cached": a rerun that reuses the hash.
+  (POLSIM_CACHE_DIR=off), except "hash cached"{rhai_note}
 cpu s: user + system CPU of the best run (all threads, all cores).
 peak RSS: the largest of the timed runs ({'/usr/bin/time %M' if GNU_TIME else 'wait4 rusage'}).""")
+    rhai_table = None
+    if rhai_results:
+        rhai_header = ("policy", "rows", "wall s", "rows/s", f"wall / {RHAI_REFERENCE}", "target", "status")
+        rhai_table = [rhai_header] + [
+            (policy, f"{rows:,}", f"{wall:.3f}", f"{rows / wall / 1e6:.2f}M",
+             "" if ratio is None else f"{ratio:.2f}", target, verdict)
+            for policy, rows, wall, ratio, target, verdict in rhai_results
+        ]
+        print("\nRhai policies (polsim simulate --threads 2, hash cached)\n")
+        print_table(rhai_table)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write("| " + " | ".join(header) + " |\n")
-            f.write("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|\n")
-            for row in table[1:]:
-                f.write("| " + " | ".join(row) + " |\n")
+            write_markdown(f, table)
+            if rhai_table:
+                f.write("\nRhai policies (polsim simulate --threads 2, hash cached)\n\n")
+                write_markdown(f, rhai_table)
         print(f"(markdown copy: {args.markdown})")
     if contended:
         print("\nwarning: the machine was not idle; these wall times are pessimistic:\n  " +
@@ -299,6 +367,8 @@ def main():
     b = sub.add_parser("bench")
     b.add_argument("--polsim", required=True)
     b.add_argument("--policy", required=True)
+    b.add_argument("--rhai-policy", action="append", default=[], metavar="YAML",
+                   help="a Rhai policy to time too, relative to the repo root (repeatable)")
     b.add_argument("--markdown")
     b.add_argument("files", nargs="+")
     for name in ("duckdb", "polars"):

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Compares polsim with DuckDB and Polars on the 5-rule approval query
-# (benches/bench5.yaml) over 1M- and 10M-row synthetic datasets.
+# (benches/bench5.yaml) over 1M- and 10M-row synthetic datasets, and times
+# polsim alone on the Rhai policies (policies/jd_plus.yaml, jd_plus_expr.yaml,
+# merchant_script.yaml) on the same files, in a second table.
 #
 #   bash benches/compare.sh            # from anywhere; takes several minutes
 #   ROWS="1000000" bash benches/compare.sh   # only some sizes
 #   RUNS=5 bash benches/compare.sh           # best of 5 instead of 3
+#   RHAI=0 bash benches/compare.sh           # without the Rhai policies
 #
 # Builds polsim in release mode, installs DuckDB and Polars with pip if they
 # are missing, generates the datasets into bench-data/ (gitignored; reused when
 # present), then times every tool (best of 3 after a warm-up that also warms
 # the page cache) and measures its peak RSS. Fails if the tools disagree on
-# the approved count. Not run in CI.
+# the approved count (and if jd_plus.yaml and jd_plus_expr.yaml disagree).
+# Not run in CI.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 ROWS="${ROWS:-1000000 10000000}"
+RHAI="${RHAI:-1}"
 PYTHON="${PYTHON:-python3}"
 data_dir="$root/bench-data"
 
@@ -59,8 +64,17 @@ if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
     echo "== polsim source: commit $(git -C "$root" rev-parse --short HEAD)$dirty" >&2
 fi
 
+rhai=()
+if [[ "$RHAI" != 0 ]]; then
+    # Relative to the repo root (compare.py resolves them there).
+    for policy in policies/jd_plus.yaml policies/jd_plus_expr.yaml policies/merchant_script.yaml; do
+        rhai+=(--rhai-policy "$policy")
+    done
+fi
+
 exec "$PYTHON" "$root/benches/compare.py" bench \
     --polsim "$polsim" \
     --policy "$root/benches/bench5.yaml" \
+    "${rhai[@]}" \
     --markdown "$data_dir/compare.md" \
     "${files[@]}"

@@ -104,6 +104,11 @@ fn polsim() -> Command {
 }
 
 /// `polsim ARGS...` run from the repository root, for the bundled policies and sample.
+/// A path inside the repository.
+fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
 fn in_repo(args: &[&str]) -> Output {
     polsim()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -3444,4 +3449,74 @@ fn rhai_a_negative_computed_limit_is_an_error() {
             "error: the limit `score - 600` is -100 on d.csv line 3 (user_id `u2`): a credit limit cannot be negative",
         ],
     );
+}
+
+const RHAI_PROBABILITY_POLICY: &str = r#"policy: r
+key: user_id
+fields: { user_id: string, score: int, amount: decimal }
+rules:
+  - { id: any, reason: R, when: { amount: { gte: 0 } } }
+limit:
+  - amount: 1000
+repayment:
+  exposure: amount
+  outcomes:
+    - p: { default: "(1000 - score) / 10000.0", returned: 0.1 }
+    - p: { default: 0.5 }
+  loss_given_default: 1
+"#;
+
+#[test]
+fn rhai_probabilities_computed_per_row_are_summed_exactly() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_PROBABILITY_POLICY).write(
+        "d.csv",
+        "user_id,score,amount\nu1,900,100.00\nu2,,200.00\nu3,500,300.00\n",
+    );
+    let report: Value = serde_json::from_str(
+        &wd.stdout(&["simulate", "p.yaml", "--data", "d.csv", "--format", "json"]),
+    )
+    .unwrap();
+    // u1: p(default) 0.01 on 100.00; u2 has no score, so its computed
+    // probability is missing and it falls to the next band (0.5 on 200.00);
+    // u3: 0.05 on 300.00.
+    assert_eq!(report["repayment"]["expected_defaults"], 0.56);
+    assert_eq!(report["repayment"]["expected_loss"], "116.00");
+    // p(returned) is 0.1 in the first band (two rows of three), 0 in the second.
+    assert_eq!(report["repayment"]["outcomes"]["returned"], 0.0666666667);
+    // A probability outside 0 to 1 names the row.
+    wd.write(
+        "d.csv",
+        "user_id,score,amount\nu1,900,100.00\nu2,-10000,200.00\n",
+    );
+    assert_contains(
+        &wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2),
+        &[
+            "error: the `default` probability `(1000 - score) / 10000.0` is 1.1 on d.csv line 3 (user_id `u2`), outside 0 to 1",
+        ],
+    );
+}
+
+#[test]
+fn rhai_probabilities_as_expressions_match_the_same_constants() {
+    // jd_plus.yaml with its first band's probabilities written as
+    // expressions (one lowered, one run in Rhai) reports the same numbers.
+    let original = std::fs::read_to_string(repo_path("policies/jd_plus.yaml")).unwrap();
+    let rewritten = original.replace(
+        "p: { returned: 0.05, early: 0.30, late: 0.02, default: 0.004 }",
+        r#"p: { returned: "0.05 * 1", early: 0.30, late: "if zhima_score > 0 { 0.02 } else { 0.5 }", default: "zhima_score * 0 + 0.004" }"#,
+    );
+    assert_ne!(original, rewritten);
+    let wd = Workdir::new();
+    wd.write("jd.yaml", rewritten);
+    let data = repo_path("datasets/sample.csv");
+    let data = data.to_str().unwrap();
+    let simulate = |policy: &str| -> Value {
+        serde_json::from_str(&wd.stdout(&["simulate", policy, "--data", data, "--format", "json"]))
+            .unwrap()
+    };
+    let a = simulate(repo_path("policies/jd_plus.yaml").to_str().unwrap());
+    let b = simulate("jd.yaml");
+    assert_eq!(a["repayment"], b["repayment"]);
+    assert_eq!(a["approved"], b["approved"]);
 }

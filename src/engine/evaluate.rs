@@ -64,6 +64,11 @@ pub struct Decisions {
     /// The limit of an approved row with a band, when limits are computed
     /// per row ([`CompiledPolicy::dynamic_limits`]); empty otherwise.
     pub limit: Vec<Decimal>,
+    /// The outcome probabilities (`returned, early, on_time, late, default`)
+    /// of every row, when some band computes them per row
+    /// ([`CompiledPolicy::dynamic_probabilities`]); zero for rows without
+    /// a band; empty otherwise.
+    pub p: Vec<[Decimal; 5]>,
 }
 
 impl Decisions {
@@ -84,6 +89,8 @@ pub struct Evaluator<'p> {
     /// The derived columns of the current batch, in `policy.derived` order.
     derived: Vec<Column>,
     rhai: Option<RhaiRows>,
+    /// Per repayment band: rows whose computed probabilities are all present.
+    p_valid: Vec<Vec<bool>>,
     /// A script's verdicts for the current batch: outcome, and limit.
     verdicts: Vec<(VerdictKind, Option<Decimal>)>,
     reason_index: HashMap<String, u16>,
@@ -102,6 +109,7 @@ impl<'p> Evaluator<'p> {
             first_decline: Vec::new(),
             derived: policy.derived.iter().map(|d| Column::new(d.ty)).collect(),
             rhai: RhaiRows::new(policy),
+            p_valid: Vec::new(),
             verdicts: Vec::new(),
             reason_index: policy
                 .rules
@@ -214,19 +222,7 @@ impl<'p> Evaluator<'p> {
         );
 
         self.limits(batch, d)?;
-        let outcomes = policy
-            .repayment
-            .iter()
-            .flat_map(|r| &r.bands)
-            .map(|b| (b.cond.as_ref(), None));
-        first_band(
-            outcomes,
-            &cols(policy, batch, &self.derived),
-            &mut self.scratch,
-            &mut self.band,
-            &d.outcome,
-            &mut d.outcome_band,
-        );
+        self.outcome_bands(batch, d)?;
 
         match &policy.observed {
             Some(cond) => {
@@ -337,6 +333,87 @@ impl<'p> Evaluator<'p> {
         })();
         self.rhai = Some(rhai);
         result
+    }
+
+    /// The repayment band of each approved row, and its probabilities when
+    /// they are computed per row. A row whose computed probability is
+    /// missing does not take the band, as with computed limit amounts.
+    fn outcome_bands(&mut self, batch: &Batch, d: &mut Decisions) -> Result<()> {
+        let policy = self.policy;
+        let Some(repayment) = &policy.repayment else {
+            reset(&mut d.outcome_band, batch.len, NONE);
+            return Ok(());
+        };
+        let base = policy.columns.len();
+        let derived = &self.derived;
+        self.p_valid.resize_with(repayment.bands.len(), Vec::new);
+        for (band, valid) in repayment.bands.iter().zip(&mut self.p_valid) {
+            valid.clear();
+            valid.resize(batch.len, true);
+            for c in band.computed.iter().flatten() {
+                for (v, ok) in valid.iter_mut().zip(&derived[c - base].valid) {
+                    *v &= *ok;
+                }
+            }
+        }
+        let bands = repayment
+            .bands
+            .iter()
+            .zip(&self.p_valid)
+            .map(|(b, valid)| (b.cond.as_ref(), b.is_dynamic().then_some(&valid[..])));
+        first_band(
+            bands,
+            &cols(policy, batch, derived),
+            &mut self.scratch,
+            &mut self.band,
+            &d.outcome,
+            &mut d.outcome_band,
+        );
+        d.p.clear();
+        if !policy.dynamic_probabilities() {
+            return Ok(());
+        }
+        for row in 0..batch.len {
+            let b = d.outcome_band[row];
+            if b == NONE {
+                d.p.push([Decimal::ZERO; 5]);
+                continue;
+            }
+            let band = &repayment.bands[b as usize];
+            let mut p = band.p;
+            for (slot, c) in band.computed.iter().enumerate() {
+                if let Some(c) = c
+                    && let ColumnData::Decimal(v) = &derived[c - base].data
+                {
+                    p[slot] = v[row];
+                }
+            }
+            p[2] = Decimal::ZERO;
+            let rest: Decimal = p.iter().sum();
+            let bad = (0..5).find(|&k| p[k] < Decimal::ZERO || p[k] > Decimal::ONE);
+            if bad.is_some() || rest > Decimal::ONE {
+                let key = policy
+                    .key
+                    .map(|k| (k, policy.key_name.clone().unwrap_or_default()));
+                let row = row_id(&self.source, batch, &key, row);
+                let what = match bad {
+                    Some(k) => format!(
+                        "the `{}` probability `{}` is {}",
+                        ["returned", "early", "on_time", "late", "default"][k],
+                        band.texts[k].as_deref().unwrap_or_default(),
+                        p[k]
+                    ),
+                    None => format!("the outcome probabilities add up to {rest}"),
+                };
+                return Err(Error::Data(
+                    Diagnostic::new(format!("{what} on {row}, outside 0 to 1"))
+                        .help("keep each probability, and their sum, between 0 and 1, e.g. `min(0.5, ...)`"),
+                ));
+            }
+            p[2] = Decimal::ONE - rest;
+            d.p.push(p);
+        }
+        Ok(())
     }
 
     /// The limit band (and, when computed per row, the amount) of each approved row.

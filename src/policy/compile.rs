@@ -108,6 +108,18 @@ pub struct OutcomeBand {
     pub cond: Option<Cond>,
     /// `returned, early, on_time, late, default`; `on_time` is one minus the rest.
     pub p: [Decimal; 5],
+    /// The probabilities written as expressions: a decimal derived column
+    /// each, computed per row (its slot in `p` holds zero).
+    pub computed: [Option<usize>; 5],
+    /// The expressions as written, for messages.
+    pub texts: [Option<String>; 5],
+}
+
+impl OutcomeBand {
+    /// Whether any probability is computed per row.
+    pub fn is_dynamic(&self) -> bool {
+        self.computed.iter().any(Option::is_some)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +176,13 @@ impl CompiledPolicy {
     }
 
     /// Whether any limit band computes its amount per row.
+    /// Whether some repayment band computes its probabilities per row.
+    pub fn dynamic_probabilities(&self) -> bool {
+        self.repayment
+            .as_ref()
+            .is_some_and(|r| r.bands.iter().any(OutcomeBand::is_dynamic))
+    }
+
     pub fn dynamic_limits(&self) -> bool {
         self.script.is_some() || self.limits.iter().any(|b| b.amount.fixed().is_none())
     }
@@ -313,7 +332,7 @@ pub fn compile(
     let mut repayment = def
         .repayment
         .as_ref()
-        .and_then(|r| compile_repayment(src, &mut scope, r));
+        .and_then(|r| compile_repayment(src, &mut scope, &mut ctx, r));
     let exposure = def
         .repayment
         .as_ref()
@@ -452,10 +471,12 @@ fn renumber_all(
         }
     }
     if let Some(r) = repayment {
-        r.bands
-            .iter_mut()
-            .filter_map(|b| b.cond.as_mut())
-            .for_each(|c| c.remap(f));
+        for b in &mut r.bands {
+            if let Some(c) = &mut b.cond {
+                c.remap(f);
+            }
+            b.computed.iter_mut().flatten().for_each(|c| *c = f(*c));
+        }
     }
     if let Some(c) = observed {
         c.remap(f);
@@ -719,7 +740,12 @@ fn compile_exposure(src: &mut Source, scope: &mut Scope, e: &MarkedScalarNode) -
     }
 }
 
-fn compile_repayment(src: &mut Source, scope: &mut Scope, def: &RepaymentDef) -> Option<Repayment> {
+fn compile_repayment(
+    src: &mut Source,
+    scope: &mut Scope,
+    ctx: &mut RhaiCtx,
+    def: &RepaymentDef,
+) -> Option<Repayment> {
     let mut bands = Vec::with_capacity(def.outcomes.len());
     for band in &def.outcomes {
         let cond = match &band.when {
@@ -727,6 +753,8 @@ fn compile_repayment(src: &mut Source, scope: &mut Scope, def: &RepaymentDef) ->
             None => None,
         };
         let mut p = [Decimal::ZERO; 5];
+        let mut computed = [None; 5];
+        let mut texts: [Option<String>; 5] = Default::default();
         for (name, node) in &band.p {
             let slot = match name.as_str() {
                 "returned" => 0,
@@ -735,8 +763,16 @@ fn compile_repayment(src: &mut Source, scope: &mut Scope, def: &RepaymentDef) ->
                 "default" => 4,
                 _ => continue, // reported by the loader
             };
-            p[slot] = probability(src, scope, node)?;
+            match node {
+                Node::Scalar(s) if is_expression(scope, s.as_str()) => {
+                    let what = format!("the `{}` probability", name.as_str());
+                    computed[slot] = Some(rhai_compile::amount(src, scope, ctx, s, &what)?);
+                    texts[slot] = Some(s.as_str().to_owned());
+                }
+                node => p[slot] = probability(src, scope, node)?,
+            }
         }
+        // With computed probabilities the sum is checked per row.
         let rest: Decimal = p.iter().sum();
         if rest > Decimal::ONE {
             src.error(
@@ -750,7 +786,12 @@ fn compile_repayment(src: &mut Source, scope: &mut Scope, def: &RepaymentDef) ->
             return None;
         }
         p[2] = Decimal::ONE - rest;
-        bands.push(OutcomeBand { cond, p });
+        bands.push(OutcomeBand {
+            cond,
+            p,
+            computed,
+            texts,
+        });
     }
     let rate = |src: &mut Source, scope: &mut Scope, n: &Option<MarkedScalarNode>| match n {
         Some(s) => probability(src, scope, &Node::Scalar(s.clone())),

@@ -428,7 +428,7 @@ pub fn amount(
         Compiled::Lowered(l) => {
             src.key_error(
                 node,
-                format!("{what} gives {}, not an amount", l.ty().with_article()),
+                format!("{what} gives {}, not a number", l.ty().with_article()),
                 "an amount is a number, e.g. `min(5000, monthly_income * 0.5)`",
             );
             return None;

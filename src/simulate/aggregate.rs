@@ -37,6 +37,11 @@ pub struct Aggregate {
     /// Approved rows and exposure per repayment band; the last entry: no band matched.
     pub band_rows: Vec<u64>,
     pub band_exposure: Vec<Decimal>,
+    /// For bands whose probabilities are computed per row: the sum of each
+    /// outcome's probability, and of exposure × p(returned) and
+    /// exposure × p(default), over the band's approved rows.
+    pub band_p: Vec<[Decimal; 5]>,
+    pub band_exposure_p: Vec<[Decimal; 2]>,
     /// Observed bads among approved rows, and among all rows.
     pub bads_approved: u64,
     pub bads_all: u64,
@@ -57,6 +62,8 @@ impl Aggregate {
             limit_sum: vec![Decimal::ZERO; policy.limits.len() + 1],
             band_rows: vec![0; bands],
             band_exposure: vec![Decimal::ZERO; bands],
+            band_p: vec![[Decimal::ZERO; 5]; bands],
+            band_exposure_p: vec![[Decimal::ZERO; 2]; bands],
             segments: segments.iter().map(Segments::new).collect(),
             ..Aggregate::default()
         }
@@ -118,18 +125,28 @@ impl Aggregate {
                         band as usize
                     };
                     self.band_rows[band] += 1;
-                    match exposure {
-                        Some((values, valid)) if valid[row] => {
-                            self.band_exposure[band] += values[row];
+                    let exposed = match exposure {
+                        Some((values, valid)) if valid[row] => values[row],
+                        Some(_) => {
+                            self.exposure_missing += 1;
+                            Decimal::ZERO
                         }
-                        Some(_) => self.exposure_missing += 1,
                         None if limit != NONE && has_bands => {
-                            self.band_exposure[band] += match policy.limits[limit as usize].amount {
+                            match policy.limits[limit as usize].amount {
                                 Amount::Fixed(x) => x,
                                 Amount::Column(..) => d.limit[row],
-                            };
+                            }
                         }
-                        None => {}
+                        None => Decimal::ZERO,
+                    };
+                    self.band_exposure[band] += exposed;
+                    if let Some(p) = d.p.get(row) {
+                        for (sum, p) in self.band_p[band].iter_mut().zip(p) {
+                            *sum += *p;
+                        }
+                        let [ret, def] = &mut self.band_exposure_p[band];
+                        *ret += exposed * p[0];
+                        *def += exposed * p[4];
                     }
                 }
                 Outcome::Review => self.review += 1,
@@ -164,6 +181,12 @@ impl Aggregate {
         add_all(&mut self.band_rows, &other.band_rows);
         for (a, b) in self.band_exposure.iter_mut().zip(&other.band_exposure) {
             *a += *b;
+        }
+        for (a, b) in self.band_p.iter_mut().zip(&other.band_p) {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += *b);
+        }
+        for (a, b) in self.band_exposure_p.iter_mut().zip(&other.band_exposure_p) {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += *b);
         }
         self.exposure_missing += other.exposure_missing;
         self.bads_approved += other.bads_approved;

@@ -322,13 +322,22 @@ fn repayment(policy: &CompiledPolicy, agg: &Aggregate) -> Option<RepaymentStat> 
     for (b, band) in r.bands.iter().enumerate() {
         let rows = Decimal::from(agg.band_rows[b]);
         let exposure = agg.band_exposure[b];
-        let [returned, _, _, late, default] = band.p;
-        defaults += rows * default;
-        loss += exposure * default * r.loss_given_default;
-        revenue +=
-            exposure * (Decimal::ONE - returned) * r.merchant_fee_rate + rows * late * r.late_fee;
-        for (m, p) in mix.iter_mut().zip(band.p) {
-            *m += rows * p;
+        // Per band: the sum over its rows of each probability (rows × p when
+        // they are constants), and of exposure × p(returned), × p(default).
+        let (p_sums, [exposure_returned, exposure_default]) = if band.is_dynamic() {
+            (agg.band_p[b], agg.band_exposure_p[b])
+        } else {
+            let [returned, .., default] = band.p;
+            (
+                band.p.map(|p| rows * p),
+                [exposure * returned, exposure * default],
+            )
+        };
+        defaults += p_sums[4];
+        loss += exposure_default * r.loss_given_default;
+        revenue += (exposure - exposure_returned) * r.merchant_fee_rate + p_sums[3] * r.late_fee;
+        for (m, p) in mix.iter_mut().zip(p_sums) {
+            *m += p;
         }
     }
     let unmodelled = agg.band_rows.last().copied().unwrap_or(0);
