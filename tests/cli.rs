@@ -3520,3 +3520,30 @@ fn rhai_probabilities_as_expressions_match_the_same_constants() {
     assert_eq!(a["repayment"], b["repayment"]);
     assert_eq!(a["approved"], b["approved"]);
 }
+
+#[test]
+fn set_keeps_a_parameters_kind() {
+    let out = in_repo(&[
+        "check",
+        "policies/merchant_script.yaml",
+        "--set",
+        "max_limit=1e3",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        &[
+            "error: `--set max_limit=1e3`: `max_limit` is a number in policy `merchant-script` (`5000`), and `1e3` is not",
+            "help: give a number, written like `5000`",
+        ],
+    );
+    succeeded(
+        in_repo(&[
+            "check",
+            "policies/merchant_script.yaml",
+            "--set",
+            "max_limit=1000.50",
+        ]),
+        &["check"],
+    );
+}

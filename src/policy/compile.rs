@@ -614,9 +614,30 @@ fn apply_overrides(
         .iter()
         .map(|p| (p.name.as_str().to_owned(), p.value.as_str().to_owned()))
         .collect();
+    // An override keeps the parameter's kind: a number stays a number and a
+    // bool a bool, or a script comparing with it would quietly never match.
+    use crate::dataset::value::Value;
+    let kind = |raw: &str| match super::lower::param_value(raw) {
+        Value::Int(_) | Value::Float(_) | Value::Decimal(_) => Some("a number"),
+        Value::Bool(_) => Some("a bool"),
+        Value::String(_) => None,
+    };
     for (name, value) in overrides {
         match params.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = value.clone(),
+            Some(slot) => {
+                if let Some(want) = kind(&slot.1)
+                    && kind(value) != Some(want)
+                {
+                    return Err(Error::Usage(
+                        Diagnostic::new(format!(
+                            "`--set {name}={value}`: `{name}` is {want} in policy `{}` (`{}`), and `{value}` is not",
+                            def.id, slot.1
+                        ))
+                        .help(format!("give {want}, written like `{}`", slot.1)),
+                    ));
+                }
+                slot.1 = value.clone()
+            }
             None => {
                 let names: Vec<&str> = def.params.iter().map(|p| p.name.as_str()).collect();
                 return Err(Error::Usage(
