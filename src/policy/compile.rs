@@ -907,7 +907,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("`--set min_score=high` is not an int, the type of field `score`"),
+            e.contains("`--set min_score=high`: `min_score` is a number in policy"),
             "{e}"
         );
     }
