@@ -1212,7 +1212,9 @@ fn unknown_set_name_is_a_usage_error() {
     );
     assert_contains(
         &err,
-        &["`--set min_score=high` is not an int, the type of field `zhima_score`"],
+        &[
+            "`--set min_score=high`: `min_score` is a number in policy `jd-plus-bnpl` (`600`), and `high` is not",
+        ],
     );
     wd.fails(
         &["simulate", policy, "--data", sample, "--set", "min_score"],
