@@ -140,7 +140,10 @@ proptest! {
         let divides = expr.contains('/') || expr.contains('%');
         for (i, (lowered, rhai, missing)) in run(&expr, &rows).into_iter().enumerate() {
             // The Rhai form's truth is TRUE or not; UNKNOWN rows come out as not TRUE.
-            if rhai == TRUE {
+            // A float divided by zero is NaN, and Rhai compares an int with
+            // NaN as equal (`0 == 0.1 % 0` is true), so expressions with a
+            // division are not held to this.
+            if rhai == TRUE && !divides {
                 prop_assert_eq!(lowered, TRUE, "row {} `{}` of {:?}", i, expr, rows);
             }
             if !missing && !divides {
