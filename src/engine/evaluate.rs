@@ -8,6 +8,7 @@
 
 use super::arith;
 use super::kernels::{self, Cols, Scratch, TRUE, UNKNOWN};
+use super::native_script::{Decided, NativeRows};
 use super::rhai_row::{RhaiRows, RowId};
 use crate::dataset::batch::{Batch, Column, ColumnData};
 use crate::error::{Diagnostic, Error, Result};
@@ -292,34 +293,53 @@ impl<'p> Evaluator<'p> {
         let result = (|| {
             let cols = cols(policy, batch, &self.derived);
             let row_id = |row: usize| row_id(&self.source, batch, &key, row);
+            let mut native = script.native.as_ref().map(|s| NativeRows::new(s, &cols));
             for row in 0..n {
-                let Some(v) = rhai.decide(script, &cols, row, &row_id)? else {
-                    d.rule_truth[missing_rule][row] = kernels::FALSE;
-                    verdicts.push((VerdictKind::Decline, None));
-                    continue;
+                let decided = native.as_mut().map_or(Decided::Defer, |s| s.decide(row));
+                let (outcome, limit) = match decided {
+                    Decided::Verdict(kind, limit) => {
+                        let reasons = native.as_ref().map_or(&[][..], |s| &s.reasons[..]);
+                        for &i in reasons {
+                            d.rule_truth[i as usize][row] = kernels::FALSE;
+                        }
+                        (kind, limit)
+                    }
+                    Decided::Missing => {
+                        d.rule_truth[missing_rule][row] = kernels::FALSE;
+                        verdicts.push((VerdictKind::Decline, None));
+                        continue;
+                    }
+                    Decided::Defer => {
+                        let Some(v) = rhai.decide(script, &cols, row, &row_id)? else {
+                            d.rule_truth[missing_rule][row] = kernels::FALSE;
+                            verdicts.push((VerdictKind::Decline, None));
+                            continue;
+                        };
+                        if v.outcome != VerdictKind::Approve && v.reasons.is_empty() {
+                            return Err(script_error(
+                                script,
+                                &row_id(row),
+                                "returned `decline()` or `review()` without a reason code",
+                                "give a reason: `decline(\"SCORE_TOO_LOW\")`",
+                            ));
+                        }
+                        for reason in &v.reasons {
+                            let Some(i) = self.reason_index.get(reason.as_str()) else {
+                                return Err(script_error(
+                                    script,
+                                    &row_id(row),
+                                    &format!(
+                                        "returned reason `{reason}`, which is not written in the script as an UPPER_SNAKE_CASE string"
+                                    ),
+                                    "write every reason code as an UPPER_SNAKE_CASE string literal in the script, so reports know them before the run",
+                                ));
+                            };
+                            d.rule_truth[*i as usize][row] = kernels::FALSE;
+                        }
+                        (v.outcome, v.limit)
+                    }
                 };
-                if v.outcome != VerdictKind::Approve && v.reasons.is_empty() {
-                    return Err(script_error(
-                        script,
-                        &row_id(row),
-                        "returned `decline()` or `review()` without a reason code",
-                        "give a reason: `decline(\"SCORE_TOO_LOW\")`",
-                    ));
-                }
-                for reason in &v.reasons {
-                    let Some(i) = self.reason_index.get(reason.as_str()) else {
-                        return Err(script_error(
-                            script,
-                            &row_id(row),
-                            &format!(
-                                "returned reason `{reason}`, which is not written in the script as an UPPER_SNAKE_CASE string"
-                            ),
-                            "write every reason code as an UPPER_SNAKE_CASE string literal in the script, so reports know them before the run",
-                        ));
-                    };
-                    d.rule_truth[*i as usize][row] = kernels::FALSE;
-                }
-                if let Some(limit) = v.limit.filter(|l| l.is_sign_negative() && !l.is_zero()) {
+                if let Some(limit) = limit.filter(|l| l.is_sign_negative() && !l.is_zero()) {
                     return Err(script_error(
                         script,
                         &row_id(row),
@@ -327,7 +347,7 @@ impl<'p> Evaluator<'p> {
                         "a credit limit cannot be negative: `approve(max(0, amount))`, or decline the row",
                     ));
                 }
-                verdicts.push((v.outcome, v.limit));
+                verdicts.push((outcome, limit));
             }
             Ok(())
         })();

@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod kernels;
 #[cfg(test)]
 mod lowering_tests;
+pub mod native_script;
 pub mod rhai_row;
 
 pub use evaluate::{Decisions, Evaluator, Outcome};

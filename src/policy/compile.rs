@@ -384,6 +384,9 @@ pub fn compile(
     let mut script = script;
     if let Some(s) = &mut script {
         s.reads.iter_mut().for_each(|(_, c)| *c = renumber(*c));
+        if let Some(n) = &mut s.native {
+            n.remap(&renumber);
+        }
     }
     let exposure = match exposure {
         Exposure::Column(c) => Exposure::Column(renumber(c)),

@@ -9,6 +9,7 @@ pub mod expr;
 pub mod load;
 pub mod lower;
 pub mod model;
+pub mod native_script;
 pub mod rhai_compile;
 pub mod rhai_file;
 pub mod script;

@@ -11,6 +11,7 @@ use super::compile::Scope;
 use super::condition::{CmpOp, Cond};
 use super::expr;
 use super::lower::{self, Lowered, Names, Num, param_value};
+use super::native_script::{self, NativeScript};
 use super::script::{self, RhaiEngine};
 use super::source::Source;
 use crate::dataset::value::{FieldType, Value};
@@ -446,6 +447,9 @@ pub fn amount(
 #[derive(Debug, Clone)]
 pub struct ScriptPolicy {
     pub ast: AST,
+    /// The script compiled natively, when it is in the subset
+    /// ([`super::native_script`]); `POLSIM_SCRIPT=rhai` turns this off.
+    pub native: Option<NativeScript>,
     /// The fields put into `user`, and their columns.
     pub reads: Vec<(String, usize)>,
     pub site: Site,
@@ -502,7 +506,50 @@ pub fn script(
     // A script with no reason code can only approve (or fail on a missing
     // value); a `decline` it returns is an error naming the row.
     let reasons = reason_codes(text);
-    Ok((ScriptPolicy { ast, reads, site }, reasons))
+    let native = if std::env::var_os("POLSIM_SCRIPT").is_some_and(|v| v == "rhai") {
+        None
+    } else {
+        native_script::compile(
+            text,
+            &mut NativeEnv {
+                scope,
+                reasons: &reasons,
+            },
+        )
+    };
+    Ok((
+        ScriptPolicy {
+            ast,
+            native,
+            reads,
+            site,
+        },
+        reasons,
+    ))
+}
+
+/// What the native compiler sees of the policy.
+struct NativeEnv<'s, 'p> {
+    scope: &'s mut Scope<'p>,
+    reasons: &'s [ScriptReason],
+}
+
+impl native_script::Env for NativeEnv<'_, '_> {
+    fn field(&mut self, name: &str) -> Option<(usize, FieldType)> {
+        self.scope.field(name)
+    }
+
+    fn param(&self, name: &str) -> Option<Value> {
+        self.scope.param(name).map(param_value)
+    }
+
+    fn reason(&self, code: &str) -> Option<u16> {
+        // A script's rules are its reason codes, in this order.
+        self.reasons
+            .iter()
+            .position(|r| r.code == code)
+            .map(|i| i as u16)
+    }
 }
 
 /// Every `params.NAME` must be a parameter and every `user.NAME` a field:

@@ -204,7 +204,11 @@ fn register_mixed_decimal(e: &mut Engine) {
     }
     for name in ["min", "max"] {
         let pick = move |a: Decimal, b: Decimal| {
-            if (name == "min") == (a <= b) { a } else { b }
+            if crate::engine::native_script::pick_first(name == "min", &a, &b) {
+                a
+            } else {
+                b
+            }
         };
         e.register_fn(
             name,
