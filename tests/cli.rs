@@ -3549,3 +3549,51 @@ fn set_keeps_a_parameters_kind() {
         &["check"],
     );
 }
+
+#[test]
+fn rhai_scripts_run_natively_decide_as_rhai_does_on_the_sample() {
+    for policy in [
+        "policies/merchant_script.yaml",
+        "tests/fixtures/jd_plus_script.yaml",
+    ] {
+        for command in [
+            &["decide", policy, "--data", "datasets/sample.csv"][..],
+            &[
+                "simulate",
+                policy,
+                "--data",
+                "datasets/sample.csv",
+                "--format",
+                "json",
+                "--by",
+                "scenario",
+            ],
+        ] {
+            let native = succeeded(in_repo(command), command);
+            let rhai = polsim()
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("POLSIM_SCRIPT", "rhai")
+                .args(command)
+                .output()
+                .expect("run polsim");
+            let rhai = succeeded(rhai, command);
+            assert!(native == rhai, "{command:?}: native and Rhai differ");
+        }
+    }
+}
+
+#[test]
+fn rhai_check_says_how_a_script_runs() {
+    let out = succeeded(
+        in_repo(&["check", "policies/merchant_script.yaml"]),
+        &["check"],
+    );
+    assert_contains(&out, &["the script runs natively"]);
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML).write(
+        "s.rhai",
+        "fn decide(user) {\n    let n = 0;\n    for i in 0..3 { n += i; }\n    if user.score > n { approve(1) } else { decline(\"LOW\") }\n}\n",
+    );
+    let out = succeeded(wd.output(&["check", "p.yaml"]), &["check"]);
+    assert_contains(&out, &["the script runs in Rhai"]);
+}

@@ -76,8 +76,13 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 fn summary(p: &CompiledPolicy) -> String {
+    let script = match &p.script {
+        Some(s) if s.native.is_some() => "; the script runs natively",
+        Some(_) => "; the script runs in Rhai (it is outside the native subset: see the README)",
+        None => "",
+    };
     format!(
-        "policy `{}`{}: {} rule(s), {} limit band(s), reads {} of {} declared field(s)",
+        "policy `{}`{}: {} rule(s), {} limit band(s), reads {} of {} declared field(s){script}",
         p.id,
         if p.version.is_empty() {
             String::new()

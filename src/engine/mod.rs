@@ -7,6 +7,8 @@ pub mod kernels;
 #[cfg(test)]
 mod lowering_tests;
 pub mod native_script;
+#[cfg(test)]
+mod native_script_tests;
 pub mod rhai_row;
 
 pub use evaluate::{Decisions, Evaluator, Outcome};

@@ -1,0 +1,221 @@
+//! The native and the Rhai path of a script policy agree: a property test
+//! over generated scripts of the native subset and generated rows, missing
+//! values, zeros and overflows included.
+//!
+//! Each script is compiled once; the policy is evaluated as compiled (the
+//! script runs natively) and again with its native form removed (it runs in
+//! Rhai). The law: the same outcome, reasons and limit on every row, or the
+//! same error.
+
+use super::{Decisions, Evaluator};
+use crate::dataset::batch::{Batch, Parser};
+use crate::dataset::chunker::Chunker;
+use crate::dataset::schema::Schema;
+use crate::policy::CompiledPolicy;
+use crate::policy::compile::compile_file;
+use proptest::prelude::*;
+
+fn field() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["user.a", "user.b", "user.d", "user.f"])
+}
+
+/// A number; `x` (a local) may appear in it when `local` is set.
+fn number_with(local: bool) -> impl Strategy<Value = String> {
+    let names = if local {
+        vec!["0.5", "2.25", "params.k", "params.r", "x"]
+    } else {
+        vec!["0.5", "2.25", "params.k", "params.r"]
+    };
+    let leaf = prop_oneof![
+        field().prop_map(str::to_owned),
+        (-5i64..50).prop_map(|v| v.to_string()),
+        prop::sample::select(names).prop_map(str::to_owned),
+        Just("9223372036854775807".to_owned()),
+    ];
+    leaf.prop_recursive(2, 8, 2, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                prop::sample::select(vec!["+", "-", "*", "/", "%"]),
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            (
+                prop::sample::select(vec!["min", "max"]),
+                inner.clone(),
+                inner.clone()
+            )
+                .prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+            inner.clone().prop_map(|a| format!("-({a})")),
+            Just("user.d.floor()".to_owned()),
+            Just("half(user.a)".to_owned()),
+        ]
+    })
+}
+
+fn number() -> impl Strategy<Value = String> {
+    number_with(true)
+}
+
+fn condition() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        (
+            number(),
+            prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="]),
+            number()
+        )
+            .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        Just("user.p".to_owned()),
+        Just("holds(user.p)".to_owned()),
+        field().prop_map(|f| format!("is_missing({f})")),
+        prop::sample::select(vec!["\"x\"", "\"y\"", "params.name"])
+            .prop_map(|s| format!("user.s == {s}")),
+        Just("tier(user.s) > 1".to_owned()),
+    ];
+    leaf.prop_recursive(2, 6, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} && {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+            inner.prop_map(|a| format!("!({a})")),
+        ]
+    })
+}
+
+fn verdict() -> impl Strategy<Value = String> {
+    prop_oneof![
+        number().prop_map(|n| format!("approve({n})")),
+        Just("approve()".to_owned()),
+        Just("decline(\"LOW\")".to_owned()),
+        Just("review(\"CHECK\", \"LOW\")".to_owned()),
+        Just("decline(reasons)".to_owned()),
+    ]
+}
+
+fn script() -> impl Strategy<Value = String> {
+    (
+        number_with(false),
+        prop::collection::vec((condition(), verdict()), 0..3),
+        prop::collection::vec(condition(), 0..3),
+        condition(),
+        verdict(),
+        verdict(),
+    )
+        .prop_map(|(x, early, pushes, last, then, otherwise)| {
+            let mut body = format!("    let x = {x};\n    let reasons = [];\n");
+            for (c, v) in early {
+                body += &format!("    if {c} {{ return {v}; }}\n");
+            }
+            for (i, c) in pushes.iter().enumerate() {
+                let code = ["LOW", "CHECK", "THIN"][i];
+                body += &format!("    if {c} {{ reasons.push(\"{code}\"); }}\n");
+            }
+            body += "    if reasons.len() > 1 { return decline(reasons); }\n";
+            body += &format!("    if {last} {{ {then} }} else {{ {otherwise} }}\n");
+            format!(
+                "fn half(v) {{ v / 2 }}\n\
+                 fn tier(s) {{ switch s {{ \"x\" => 1, \"y\" => 2, _ => 3 }} }}\n\
+                 fn decide(user) {{\n{body}}}\n"
+            )
+        })
+}
+
+fn rows() -> impl Strategy<Value = Vec<String>> {
+    let row = (
+        prop::option::weighted(0.85, -20i64..20),
+        prop::option::weighted(0.85, prop::sample::select(vec![0i64, 1, 5, i64::MAX])),
+        prop::option::weighted(
+            0.85,
+            (-300i64..300).prop_map(|c| format!("{}.{:02}", c / 100, c.abs() % 100)),
+        ),
+        prop::option::weighted(0.85, (-40i32..40).prop_map(|v| f64::from(v) / 4.0)),
+        prop::option::weighted(0.85, any::<bool>()),
+        prop::option::weighted(0.85, prop::sample::select(vec!["x", "y", "z"])),
+    );
+    prop::collection::vec(row, 1..30).prop_map(|rows| {
+        let cell = |v: Option<String>| v.unwrap_or_default();
+        rows.into_iter()
+            .map(|(a, b, d, f, p, s)| {
+                [
+                    cell(a.map(|v| v.to_string())),
+                    cell(b.map(|v| v.to_string())),
+                    cell(d),
+                    cell(f.map(|v| v.to_string())),
+                    cell(p.map(|v| v.to_string())),
+                    cell(s.map(str::to_owned)),
+                ]
+                .join(",")
+            })
+            .collect()
+    })
+}
+
+/// Each row's (outcome, failing rules, limit), or the error.
+fn evaluate(policy: &CompiledPolicy, data: &str) -> Result<Vec<String>, String> {
+    let mut chunker = Chunker::new(data.as_bytes(), 1 << 16, "t.csv");
+    let header = chunker.header().unwrap().unwrap();
+    let schema = Schema::resolve("t.csv", &header, &policy.columns).unwrap();
+    let chunk = chunker.next_chunk().unwrap().unwrap();
+    let mut batch = Batch::new(&schema);
+    Parser::default()
+        .parse(&chunk, &schema, false, &mut batch, &mut Vec::new())
+        .unwrap();
+    let mut d = Decisions::default();
+    Evaluator::new(policy)
+        .evaluate(&batch, &mut d)
+        .map_err(|e| e.to_string())?;
+    Ok((0..batch.len)
+        .map(|row| {
+            let failed: Vec<usize> = (0..policy.rules.len())
+                .filter(|&r| d.failed(r, row))
+                .collect();
+            let limit = d
+                .limit
+                .get(row)
+                .filter(|_| d.limit_band[row] != super::evaluate::NONE);
+            format!("{:?} {failed:?} {limit:?}", d.outcome[row])
+        })
+        .collect())
+}
+
+fn both(
+    script: &str,
+    rows: &[String],
+) -> (
+    bool,
+    Result<Vec<String>, String>,
+    Result<Vec<String>, String>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.rhai"), script).unwrap();
+    let yaml = "policy: t\nparams: { k: 3, r: 0.5, name: x }\n\
+                fields: { a: int, b: int, d: decimal, f: float, p: bool, s: string }\n\
+                script: s.rhai\n";
+    std::fs::write(dir.path().join("t.yaml"), yaml).unwrap();
+    let native =
+        compile_file(&dir.path().join("t.yaml"), &[]).unwrap_or_else(|e| panic!("{script}\n{e}"));
+    let mut rhai = native.clone();
+    let compiled = rhai.script.as_mut().unwrap().native.take().is_some();
+    let data = format!("a,b,d,f,p,s\n{}\n", rows.join("\n"));
+    (compiled, evaluate(&native, &data), evaluate(&rhai, &data))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn native_and_rhai_scripts_agree(script in script(), rows in rows()) {
+        let (compiled, native, rhai) = both(&script, &rows);
+        prop_assert!(compiled, "not compiled natively:\n{}", script);
+        prop_assert_eq!(native, rhai, "{}\nrows {:?}", script, rows);
+    }
+}
+
+#[test]
+fn the_bundled_scripts_compile_natively() {
+    for path in [
+        "policies/merchant_script.yaml",
+        "tests/fixtures/jd_plus_script.yaml",
+    ] {
+        let policy = compile_file(std::path::Path::new(path), &[]).unwrap();
+        assert!(policy.script.unwrap().native.is_some(), "{path}");
+    }
+}
