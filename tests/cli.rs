@@ -3552,21 +3552,27 @@ fn set_keeps_a_parameters_kind() {
 
 #[test]
 fn rhai_scripts_run_natively_decide_as_rhai_does_on_the_sample() {
-    for policy in [
-        "policies/merchant_script.yaml",
-        "tests/fixtures/jd_plus_script.yaml",
+    for (policy, data, by) in [
+        (
+            "policies/merchant_script.yaml",
+            "datasets/sample.csv",
+            "scenario",
+        ),
+        (
+            "tests/fixtures/jd_plus_script.yaml",
+            "datasets/sample.csv",
+            "city_tier",
+        ),
+        (
+            "tests/fixtures/rhai/scripted.yaml",
+            "tests/fixtures/rhai/scripted.csv",
+            "score",
+        ),
     ] {
         for command in [
-            &["decide", policy, "--data", "datasets/sample.csv"][..],
+            &["decide", policy, "--data", data][..],
             &[
-                "simulate",
-                policy,
-                "--data",
-                "datasets/sample.csv",
-                "--format",
-                "json",
-                "--by",
-                "scenario",
+                "simulate", policy, "--data", data, "--format", "json", "--by", by,
             ],
         ] {
             let native = succeeded(in_repo(command), command);

@@ -339,7 +339,7 @@ fn compare<'a>(op: Cmp, a: Val<'a>, b: Val<'a>) -> Res<'a> {
         (Val::Bool(x), Val::Bool(y)) if matches!(op, Cmp::Eq | Cmp::Ne) => x.cmp(&y),
         (Val::Dec(_), _) | (_, Val::Dec(_)) => dec(a)?.cmp(&dec(b)?),
         (Val::Float(_) | Val::Int(_), Val::Float(_) | Val::Int(_)) => {
-            float(a)?.partial_cmp(&float(b)?).ok_or(Stop::Defer)?
+            return Ok(Val::Bool(float_cmp(op, float(a)?, float(b)?)));
         }
         _ => return Err(Stop::Defer),
     };
@@ -351,6 +351,28 @@ fn compare<'a>(op: Cmp, a: Val<'a>, b: Val<'a>) -> Res<'a> {
         Cmp::Gt => ord.is_gt(),
         Cmp::Ge => ord.is_ge(),
     }))
+}
+
+/// Rhai compares floats (and a float with an int) within a relative
+/// epsilon: `0.1 + 0.2 == 0.3` is true.
+fn float_cmp(op: Cmp, x: f64, y: f64) -> bool {
+    const EPS: f64 = f64::EPSILON;
+    let max = if x * y == 0.0 {
+        1.0
+    } else {
+        x.abs().max(y.abs())
+    };
+    if max == 0.0 {
+        return matches!(op, Cmp::Eq | Cmp::Le | Cmp::Ge);
+    }
+    match op {
+        Cmp::Eq => (x - y).abs() / max <= EPS,
+        Cmp::Ne => (x - y).abs() / max > EPS,
+        Cmp::Gt => (x - y) / max > EPS,
+        Cmp::Ge => (x - y) / max > -EPS,
+        Cmp::Lt => (y - x) / max > EPS,
+        Cmp::Le => (y - x) / max > -EPS,
+    }
 }
 
 /// Rhai's `min`/`max` keep the first on a tie: `max(x, y)` is `if x >= y { x } else { y }`.

@@ -951,6 +951,7 @@ impl Compiler<'_> {
                 };
                 let reasons = match list {
                     [(Node::Local(slot), Ty::Arr)] => Reasons::Array(*slot),
+                    [(Node::NewArray(_, codes), Ty::Arr)] => Reasons::Listed(std::mem::take(codes)),
                     _ if list.len() <= 4 => {
                         let mut codes = Vec::new();
                         for (i, a) in args.iter().enumerate() {
