@@ -3603,3 +3603,32 @@ fn rhai_check_says_how_a_script_runs() {
     let out = succeeded(wd.output(&["check", "p.yaml"]), &["check"]);
     assert_contains(&out, &["the script runs in Rhai"]);
 }
+
+#[test]
+fn rhai_derived_fields_in_the_wrong_order_say_so() {
+    let wd = Workdir::new();
+    wd.write(
+        "p.yaml",
+        "policy: d\nfields: { monthly_income: decimal }\nderive:\n  c: \"d * 2\"\n  d: \"monthly_income / 2\"\nrules:\n  - { id: r, reason: R, expr: \"c > 1\" }\n",
+    );
+    assert_contains(
+        &wd.fails(&["check", "p.yaml"], 1),
+        &[
+            "error: unknown field `d` in an expression in derived field `c`",
+            "help: derived fields are computed in order, each from the fields and the derived fields above it: move `d` up",
+            "help: derived field `c` has an error of its own, reported above",
+        ],
+    );
+}
+
+#[test]
+fn rhai_a_dollar_parameter_in_a_script_points_to_params() {
+    let err = rhai_script_error(
+        "fn decide(user) { if user.score < $min_score { decline(\"LOW\") } else { approve(1) } }\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &["help: a script reads parameters as `params.NAME`, not `$NAME`"],
+    );
+}

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Policy files (YAML).
+    /// Policy files: YAML, or `.rhai` scripts (with `--data`).
     #[arg(required = true)]
     pub policies: Vec<PathBuf>,
     /// Also check that this dataset fits every policy.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The policy file (YAML).
+    /// The policy file: YAML, or a `.rhai` script (fields typed from the data).
     pub policy: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,

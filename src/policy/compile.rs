@@ -199,6 +199,10 @@ pub struct Scope<'a> {
     pub projection: Vec<ColumnSpec>,
     /// Derived columns so far, numbered from [`DERIVED`].
     pub derived: Vec<Derived>,
+    /// Every name under `derive`, for messages, and how many of them have
+    /// been compiled (or failed to) so far.
+    pub derive_names: Vec<&'a str>,
+    pub derives_tried: usize,
 }
 
 impl Scope<'_> {
@@ -291,12 +295,15 @@ pub fn compile(
         warnings: Vec::new(),
         projection: Vec::new(),
         derived: Vec::new(),
+        derive_names: def.derive.iter().map(|(n, _)| n.as_str()).collect(),
+        derives_tried: 0,
     };
     let mut ctx = RhaiCtx::new(src, &params);
 
     check_fields(src, def);
     for (name, node) in &def.derive {
         compile_derive(src, &mut scope, &mut ctx, name, node);
+        scope.derives_tried += 1;
     }
 
     let mut rules = Vec::with_capacity(def.rules.len());

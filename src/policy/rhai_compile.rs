@@ -276,6 +276,15 @@ fn compile(
 /// A did-you-mean for an unknown field named in `message`.
 fn unknown_help(scope: &Scope, message: &str) -> Option<String> {
     let name = message.strip_prefix("unknown field `")?.split('`').next()?;
+    if let Some(at) = scope.derive_names.iter().position(|n| *n == name) {
+        return Some(if at < scope.derives_tried {
+            format!("derived field `{name}` has an error of its own, reported above")
+        } else {
+            format!(
+                "derived fields are computed in order, each from the fields and the derived fields above it: move `{name}` up"
+            )
+        });
+    }
     let names = scope.field_names();
     crate::error::did_you_mean(name, names.iter().copied()).map(|b| format!("did you mean `{b}`?"))
 }
@@ -366,7 +375,7 @@ pub fn derive(
                 src.key_error(
                     name,
                     format!("{what} runs in Rhai, so polsim cannot tell its type before the data is read"),
-                    format!("write its type: `{}: {{ expr: \"...\", type: decimal }}`", name.as_str()),
+                    format!("write its type (string, int, float, decimal or bool): `{}: {{ expr: \"...\", type: decimal }}`", name.as_str()),
                 );
                 return;
             }
@@ -479,11 +488,16 @@ pub fn script(
     let compiled = ctx.engine().compile_with_scope(&constants, text);
     ctx.constants = constants;
     let ast = compiled.map_err(|e| {
+        let help = if e.err_type().to_string().contains("'$'") {
+            "a script reads parameters as `params.NAME`, not `$NAME`"
+        } else {
+            "fix the script; a script policy defines `fn decide(user) { ... }`"
+        };
         site.diagnostic(
             e.position(),
             format!("the script is not valid Rhai: {}", e.err_type()),
         )
-        .help("fix the script; a script policy defines `fn decide(user) { ... }`")
+        .help(help)
     })?;
     if !ast
         .iter_functions()
