@@ -2927,7 +2927,7 @@ fn rhai_derived_field_that_runs_in_rhai_must_declare_its_type() {
         &[
             "error: derived field `capped` runs in Rhai, so polsim cannot tell its type",
             "--> p.yaml:5:3",
-            r#"help: write its type: `capped: { expr: "...", type: decimal }`"#,
+            r#"help: write its type (string, int, float, decimal or bool): `capped: { expr: "...", type: decimal }`"#,
         ],
     );
     assert_eq!(wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2), err);
