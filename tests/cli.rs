@@ -3632,3 +3632,49 @@ fn rhai_a_dollar_parameter_in_a_script_points_to_params() {
         &["help: a script reads parameters as `params.NAME`, not `$NAME`"],
     );
 }
+
+#[test]
+fn rhai_sandbox_stops_an_array_that_grows_forever() {
+    for grow in [
+        "let a = [];\n    loop { a.push(1); }",
+        "let a = [0];\n    loop { a += a; }",
+    ] {
+        let err = rhai_script_error(
+            &format!(
+                "fn decide(user) {{\n    if user.score > 900 {{ return decline(\"NEVER\"); }}\n    {grow}\n}}\n"
+            ),
+            "user_id,score\nu1,700\n",
+        );
+        assert_contains(
+            &err,
+            &[
+                "error: script `s.rhai` built a value too large on d.csv line 2 (user_id `u1`)",
+                "arrays and maps to 10000 items",
+            ],
+        );
+    }
+}
+
+#[test]
+fn rhai_sandbox_has_no_modules_files_or_environment() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML)
+        .write("d.csv", "user_id,score\nu1,700\n");
+    // `import` is not in the language polsim builds (no modules at all).
+    wd.write(
+        "s.rhai",
+        "import \"os\" as os;\nfn decide(user) { decline(\"NEVER\") }\n",
+    );
+    assert_contains(&wd.fails(&["check", "p.yaml"], 1), &["--> s.rhai:1:1"]);
+    // No function reads a file or the environment.
+    for call in ["open_file(\"/etc/passwd\")", "env(\"HOME\")"] {
+        wd.write(
+            "s.rhai",
+            format!("fn decide(user) {{\n    let x = {call};\n    decline(\"NEVER\")\n}}\n"),
+        );
+        assert_contains(
+            &wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2),
+            &["Function not found", "--> s.rhai:2:"],
+        );
+    }
+}

@@ -164,32 +164,22 @@ impl RhaiRows {
         });
         match classify(r, missing) {
             Ok(RowResult::Missing) if missing => Ok(None),
-            Ok(RowResult::Missing) => {
-                let d = s.site.diagnostic(
-                    Position::NONE,
-                    format!(
-                        "`decide` returned nothing on {}, a row with every value present",
-                        row_id(row)
-                    ),
-                );
-                Err(Error::Data(d.help(
-                    "end every path of `decide` with `approve(limit)`, `decline(\"REASON\")` or `review(\"REASON\")`",
-                )))
-            }
+            Ok(RowResult::Missing) => Err(no_verdict(
+                s,
+                format!(
+                    "`decide` returned nothing on {}, a row with every value present",
+                    row_id(row)
+                ),
+            )),
             Ok(RowResult::Value(v)) => match v.try_cast::<Verdict>() {
                 Some(verdict) => Ok(Some(verdict)),
-                None => {
-                    let d = s.site.diagnostic(
-                        Position::NONE,
-                        format!(
-                            "`decide` returned something other than a verdict on {}",
-                            row_id(row)
-                        ),
-                    );
-                    Err(Error::Data(d.help(
-                        "end every path of `decide` with `approve(limit)`, `decline(\"REASON\")` or `review(\"REASON\")`",
-                    )))
-                }
+                None => Err(no_verdict(
+                    s,
+                    format!(
+                        "`decide` returned something other than a verdict on {}",
+                        row_id(row)
+                    ),
+                )),
             },
             Err(err) => {
                 let (user, _) = self.user(s, cols, row);
@@ -295,6 +285,13 @@ impl RhaiRows {
         };
         *last.lock().expect("debugger lock")
     }
+}
+
+/// The error for a `decide` that did not end in a verdict.
+fn no_verdict(s: &ScriptPolicy, message: String) -> Error {
+    Error::Data(s.site.diagnostic(Position::NONE, message).help(
+        "end every path of `decide` with `approve(limit)`, `decline(\"REASON\")` or `review(\"REASON\")`",
+    ))
 }
 
 thread_local! {

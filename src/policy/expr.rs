@@ -216,7 +216,7 @@ struct Parser {
 }
 
 /// Rhai's binding powers for the operators of the subset.
-fn precedence(op: &str) -> Option<u8> {
+pub(super) fn precedence(op: &str) -> Option<u8> {
     Some(match op {
         "||" => 30,
         "&&" => 60,

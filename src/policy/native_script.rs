@@ -22,6 +22,7 @@
 //! strings or an array local built from `[]`/`["A", ...]` with
 //! `.push("REASON")` and read with `.len()`.
 
+use super::expr::precedence;
 use super::script::VerdictKind;
 use crate::dataset::value::{FieldType, Value};
 use rust_decimal::Decimal;
@@ -398,18 +399,6 @@ enum Expr {
 struct Parser {
     toks: Vec<Tok>,
     at: usize,
-}
-
-fn precedence(op: &str) -> Option<u8> {
-    Some(match op {
-        "||" => 30,
-        "&&" => 60,
-        "==" | "!=" => 90,
-        "<" | "<=" | ">" | ">=" => 130,
-        "+" | "-" => 150,
-        "*" | "/" | "%" => 180,
-        _ => return None,
-    })
 }
 
 impl Parser {
