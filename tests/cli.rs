@@ -3678,3 +3678,22 @@ fn rhai_sandbox_has_no_modules_files_or_environment() {
         );
     }
 }
+
+#[test]
+fn rhai_errors_in_multi_line_expressions_point_at_the_source_line() {
+    let wd = Workdir::new();
+    wd.write(
+        "p.yaml",
+        "policy: m\nfields: { score: int, overdue: int, income: decimal }\nrules:\n  - id: literal\n    reason: R1\n    expr: |\n      score >= 600\n        && income > 1000 &&& overdue == 0\n  - id: folded\n    reason: R2\n    expr: >-\n      score >= 600\n      && incme > 1000\n",
+    );
+    let err = wd.fails(&["check", "p.yaml"], 1);
+    assert_contains(
+        &err,
+        &[
+            "error: rule `literal` is not a valid Rhai expression",
+            "--> p.yaml:8:28",
+            "error: unknown field `incme` in an expression in rule `folded`",
+            "--> p.yaml:13:10",
+        ],
+    );
+}

@@ -64,20 +64,49 @@ pub struct Site {
     pub column: usize,
     /// The text of the file, to quote a line.
     pub text: Arc<str>,
+    /// Whether the expression's text has several lines (a script, or a YAML
+    /// `|` block); otherwise YAML may have folded several source lines
+    /// into its one line.
+    pub multiline: bool,
 }
 
 impl Site {
     /// The location of Rhai position `(line, column)` inside the expression.
     pub fn location(&self, line: usize, column: usize) -> Location {
-        if line <= 1 {
-            Location::new(
-                &self.file,
-                self.line,
-                self.column + column.saturating_sub(1),
-            )
-        } else {
-            Location::new(&self.file, self.line + line - 1, column)
+        let (line, column) = (line.max(1), column.max(1));
+        if self.multiline {
+            // Each line of the text is a source line, shifted by the block's indentation.
+            return Location::new(&self.file, self.line + line - 1, self.column + column - 1);
         }
+        // One line of text, which YAML may have folded from several source
+        // lines (a `>` block, or a quoted string that wraps), each joined to
+        // the next by one space.
+        let lines: Vec<&str> = self.text.lines().collect();
+        let (mut rest, mut at_line, mut start) = (column - 1, self.line, self.column);
+        while let Some(source) = lines.get(at_line - 1) {
+            let len = source.trim_end().chars().count().saturating_sub(start - 1);
+            if rest < len {
+                return Location::new(&self.file, at_line, start + rest);
+            }
+            let Some(next) = lines.get(at_line) else {
+                break;
+            };
+            rest -= (len + 1).min(rest);
+            at_line += 1;
+            start = next.chars().take_while(|c| c.is_whitespace()).count() + 1;
+        }
+        Location::new(&self.file, self.line, self.column + column - 1)
+    }
+
+    /// The location of a byte offset into the expression's `text`.
+    pub fn location_of(&self, text: &str, offset: usize) -> Location {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before[before.rfind('\n').map_or(0, |n| n + 1)..]
+            .chars()
+            .count()
+            + 1;
+        self.location(line, column)
     }
 
     /// A diagnostic pointing at Rhai position `pos` (the expression's start when unknown).
@@ -178,11 +207,11 @@ fn compile(
         line,
         column,
         text: ctx.text.clone(),
+        multiline: text.contains('\n'),
     };
     let error_at = |src: &mut Source, offset: usize, width: usize, message: String, help: &str| {
-        let col = column + text[..offset.min(text.len())].chars().count();
         let d = Diagnostic::new(message)
-            .at_source(Location::new(&src.path, line, col), &src.text, width)
+            .at_source(site.location_of(text, offset), &src.text, width)
             .help(help);
         src.diagnostics.push(d);
     };
@@ -483,6 +512,7 @@ pub fn script(
         line: 1,
         column: 1,
         text: Arc::from(text),
+        multiline: true,
     };
     let constants = std::mem::take(&mut ctx.constants);
     let compiled = ctx.engine().compile_with_scope(&constants, text);
