@@ -730,11 +730,12 @@ impl Compiler<'_> {
                 };
                 (Node::Const(c.clone()), ty)
             }
-            Expr::Name(n) if n == "params" => (Node::Defer, Ty::Params),
-            Expr::Name(n) => {
-                let (slot, ty) = self.lookup(n)?;
-                (Node::Local(slot), ty)
-            }
+            Expr::Name(n) => match self.lookup(n) {
+                Some((slot, ty)) => (Node::Local(slot), ty),
+                // The parameters are a constant every function sees.
+                None if n == "params" => (Node::Defer, Ty::Params),
+                None => return None,
+            },
             Expr::Prop(obj, name) => {
                 let (_, ty) = self.expr(obj)?;
                 match ty {
