@@ -164,11 +164,17 @@ fn fill_parsed<'c, T: Copy>(
     zero: T,
 ) -> bool {
     let mut ok = true;
+    let (lower, _) = cells.size_hint();
+    out.reserve(lower);
+    valid.reserve(lower);
     for cell in cells {
-        let missing = cell.is_empty() || cell.trim_ascii().is_empty();
-        valid.push(!missing);
-        let value = if missing { Some(zero) } else { parse(cell) };
-        ok &= value.is_some();
+        // Most cells parse; only one that does not is looked at again: a
+        // blank cell (no parser takes one) is missing, any other is bad.
+        let value = parse(cell);
+        if value.is_none() {
+            ok &= cell.trim_ascii().is_empty();
+        }
+        valid.push(value.is_some());
         out.push(value.unwrap_or(zero));
     }
     ok
@@ -661,6 +667,20 @@ mod tests {
         assert_eq!(locate_field(b"\"x\ny\",b,c", 2), (1, 6));
         assert_eq!(locate_field("é,x".as_bytes(), 1), (0, 3));
         assert_eq!(locate_field(b"a,\"q\"\"r\",z", 2), (0, 10));
+    }
+
+    /// `fill_parsed` relies on it: a blank cell is missing because no
+    /// parser takes one.
+    #[test]
+    fn no_parser_takes_a_blank_cell() {
+        use crate::dataset::value::{parse_bool, parse_decimal, parse_float, parse_int};
+        for blank in ["", " ", "\t", "  \t "] {
+            let b = blank.as_bytes();
+            assert_eq!(parse_int(b), None, "{blank:?}");
+            assert_eq!(parse_float(b), None, "{blank:?}");
+            assert_eq!(parse_decimal(b), None, "{blank:?}");
+            assert_eq!(parse_bool(b), None, "{blank:?}");
+        }
     }
 
     #[test]
