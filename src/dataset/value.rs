@@ -112,9 +112,19 @@ impl fmt::Display for Value {
 
 /// Parses a base-10 i64, with an optional sign and surrounding spaces.
 pub fn parse_int(text: &[u8]) -> Option<i64> {
-    // Fast path: up to 18 plain digits cannot overflow, so no checks per digit.
-    if !text.is_empty() && text.len() <= 18 && text.iter().all(u8::is_ascii_digit) {
-        return Some(text.iter().fold(0i64, |v, b| v * 10 + i64::from(b - b'0')));
+    // Fast path: up to 18 plain digits cannot overflow, so no checks per
+    // digit; one pass both checks and accumulates (the value is thrown away
+    // if a byte is not a digit, so it may wrap meanwhile).
+    if !text.is_empty() && text.len() <= 18 {
+        let (mut value, mut digits) = (0i64, true);
+        for &b in text {
+            let d = b.wrapping_sub(b'0');
+            digits &= d <= 9;
+            value = value.wrapping_mul(10).wrapping_add(i64::from(d));
+        }
+        if digits {
+            return Some(value);
+        }
     }
     let text = trim(text);
     let (negative, digits) = match text.first()? {
