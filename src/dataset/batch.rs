@@ -380,9 +380,9 @@ impl Parser {
         {
             return false;
         }
-        for (cells, p) in self.cells.iter_mut().zip(&sink.schema.columns) {
+        for (j, p) in sink.schema.columns.iter().enumerate() {
             let (a, b) = ranges[p.csv_index];
-            cells.push((a as u32, b as u32));
+            self.cells[j].push((a as u32, b as u32));
         }
         sink.batch.lines.push(line);
         true

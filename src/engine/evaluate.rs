@@ -20,6 +20,7 @@ use crate::policy::rhai_compile::DeriveHow;
 use crate::policy::script::VerdictKind;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
+use std::hint::select_unpredictable;
 
 /// The outcome of one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -176,15 +177,14 @@ impl<'p> Evaluator<'p> {
                 .zip(stop.iter_mut());
             for (((truth, first), count), stop) in rows {
                 let failed = *truth != TRUE;
-                *first = if failed { i as u16 } else { *first };
+                *first = select_unpredictable(failed, i as u16, *first);
                 *count += u16::from(failed);
                 *stop |= failed;
             }
             if decline {
+                // Rows fail at random: a branch here mispredicts, a select does not.
                 for (first, t) in self.first_decline.iter_mut().zip(truth) {
-                    if *t != TRUE {
-                        *first = i as u16;
-                    }
+                    *first = select_unpredictable(*t != TRUE, i as u16, *first);
                 }
             }
         }
@@ -214,11 +214,7 @@ impl<'p> Evaluator<'p> {
                 .iter()
                 .zip(self.first_decline.iter().zip(&d.first_fail))
                 .map(|(o, (dec, first))| {
-                    if *o == Outcome::Decline && *dec != NONE {
-                        *dec
-                    } else {
-                        *first
-                    }
+                    select_unpredictable((*o == Outcome::Decline) & (*dec != NONE), *dec, *first)
                 }),
         );
 

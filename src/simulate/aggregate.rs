@@ -94,17 +94,22 @@ impl Aggregate {
             },
             Exposure::Limit => None,
         };
+        let rules = self.removed.len();
+        let (mut removed, mut primary_counts, mut sole) = (
+            vec![0u64; rules + 1],
+            vec![0u64; rules + 1],
+            vec![0u64; rules + 1],
+        );
         for row in 0..n {
             let bad = d.bad[row] == TRUE;
             self.bads_all += u64::from(bad);
-            let first = d.first_fail[row];
-            if first != NONE {
-                self.removed[first as usize] += 1;
-                self.primary[d.primary[row] as usize] += 1;
-                if d.fail_count[row] == 1 {
-                    self.sole[first as usize] += 1;
-                }
-            }
+            // Rows fail at random, so count without branching: a row that
+            // failed no rule counts in the extra last slot, dropped below.
+            let first = usize::from(d.first_fail[row]).min(rules);
+            let primary = usize::from(d.primary[row]).min(rules);
+            removed[first] += 1;
+            primary_counts[primary] += 1;
+            sole[first] += u64::from(d.fail_count[row] == 1);
             match d.outcome[row] {
                 Outcome::Approve => {
                     self.approved += 1;
@@ -152,6 +157,13 @@ impl Aggregate {
                 Outcome::Review => self.review += 1,
                 Outcome::Decline => self.declined += 1,
             }
+        }
+        for (total, counts) in [
+            (&mut self.removed, &removed),
+            (&mut self.primary, &primary_counts),
+            (&mut self.sole, &sole),
+        ] {
+            add_all(total, &counts[..rules]);
         }
         for ((spec, seg), column) in specs.iter().zip(&mut self.segments).zip(segment_columns) {
             for row in 0..n {
