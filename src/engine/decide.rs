@@ -3,11 +3,16 @@
 //! the dataset — the row number a spreadsheet shows for it.
 
 use super::evaluate::NONE;
+use super::kernels::TRUE;
 use super::{Decisions, Outcome};
 use crate::dataset::batch::{Batch, ColumnData};
 use crate::policy::CompiledPolicy;
 use crate::policy::model::Action;
 use std::io::Write;
+
+/// Policies with at most this many rules get their reasons fields cached
+/// per batch (3 × 2^rules slots).
+const CACHED_RULES: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -48,6 +53,14 @@ impl<'p> DecisionWriter<'p> {
     pub fn write_batch(&self, batch: &Batch, d: &Decisions, out: &mut Vec<u8>) {
         let mut reasons = Vec::with_capacity(64);
         let mut key = Vec::with_capacity(32);
+        // The reasons field depends only on which rules failed and on the
+        // outcome: with few rules, each one is formatted once per batch.
+        let rules = d.rule_truth.len();
+        let mut fields: Vec<Option<Vec<u8>>> = if rules <= CACHED_RULES {
+            vec![None; 3 << rules]
+        } else {
+            Vec::new()
+        };
         for row in 0..d.len {
             key.clear();
             self.key(batch, row, &mut key);
@@ -63,17 +76,27 @@ impl<'p> DecisionWriter<'p> {
             };
             match self.format {
                 Format::Csv => {
-                    for reason in self.reasons(d, row) {
-                        if !reasons.is_empty() {
-                            reasons.push(b';');
-                        }
-                        reasons.extend_from_slice(reason.as_bytes());
-                    }
                     write_csv_field(out, &key);
                     out.push(b',');
                     out.extend_from_slice(d.outcome[row].name().as_bytes());
                     out.push(b',');
-                    write_csv_field(out, &reasons);
+                    if fields.is_empty() {
+                        self.reasons_field(d, row, &mut reasons);
+                        out.extend_from_slice(&reasons);
+                    } else {
+                        let failed = d
+                            .rule_truth
+                            .iter()
+                            .enumerate()
+                            .fold(0, |m, (i, t)| m | (usize::from(t[row] != TRUE) << i));
+                        let slot = failed * 3 + d.outcome[row] as usize;
+                        let field = fields[slot].get_or_insert_with(|| {
+                            let mut field = Vec::new();
+                            self.reasons_field(d, row, &mut field);
+                            field
+                        });
+                        out.extend_from_slice(field);
+                    }
                     out.push(b',');
                     out.extend_from_slice(limit.as_bytes());
                     out.push(b'\n');
@@ -93,6 +116,19 @@ impl<'p> DecisionWriter<'p> {
                 }
             }
         }
+    }
+
+    /// The CSV field of a row's reasons, `;`-joined, into `out` (cleared first).
+    fn reasons_field(&self, d: &Decisions, row: usize, out: &mut Vec<u8>) {
+        out.clear();
+        let mut joined = Vec::new();
+        for reason in self.reasons(d, row) {
+            if !joined.is_empty() {
+                joined.push(b';');
+            }
+            joined.extend_from_slice(reason.as_bytes());
+        }
+        write_csv_field(out, &joined);
     }
 
     /// The reason codes of the failing rules: those of the action that decided
