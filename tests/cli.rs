@@ -3367,6 +3367,38 @@ fn rhai_script_mistakes_are_errors_not_quiet_declines() {
             "help: parameters are read-only",
         ],
     );
+    let err = rhai_script_error(
+        "fn decide(user) {\n    params[\"min_score\"] = 1;\n    approve(1)\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: the script assigns to the parameters",
+            "--> s.rhai:2:5",
+        ],
+    );
+    // A division by zero on a row with every value present is an error at its place.
+    let err = rhai_script_error(
+        "fn decide(user) {\n    let x = 10 / (user.score - 700);\n    approve(1)\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: script `s.rhai` failed on d.csv line 2 (user_id `u1`): Division by zero: 10 / 0",
+            "--> s.rhai:2:16",
+        ],
+    );
+    // A literal on the left is reported the other way round.
+    let err = rhai_script_error(
+        "fn decide(user) {\n    if \"600\" < user.score { approve(1) } else { decline(\"LOW\") }\n}\n",
+        "user_id,score\nu1,700\n",
+    );
+    assert_contains(
+        &err,
+        &["`user.score` is an int, so `> \"600\"` is never true"],
+    );
     // A comparison between kinds that never matches.
     let err = rhai_script_error(
         "fn decide(user) {\n    if user.score >= \"600\" { approve(1) } else { decline(\"LOW\") }\n}\n",
@@ -3424,8 +3456,10 @@ fn rhai_sandbox_has_no_clock() {
 
 #[test]
 fn rhai_a_panic_inside_rhai_is_an_error_naming_the_row() {
+    // `(params)[...] = ...` slips past the load-time check and reaches an
+    // `unreachable!` inside Rhai.
     let err = rhai_script_error(
-        "fn decide(user) {\n    params[\"min_score\"] = 1;\n    approve(1)\n}\n",
+        "fn decide(user) {\n    (params)[\"min_score\"] = 1;\n    approve(1)\n}\n",
         "user_id,score\nu1,700\n",
     );
     assert_contains(
@@ -3684,7 +3718,7 @@ fn rhai_errors_in_multi_line_expressions_point_at_the_source_line() {
     let wd = Workdir::new();
     wd.write(
         "p.yaml",
-        "policy: m\nfields: { score: int, overdue: int, income: decimal }\nrules:\n  - id: literal\n    reason: R1\n    expr: |\n      score >= 600\n        && income > 1000 &&& overdue == 0\n  - id: folded\n    reason: R2\n    expr: >-\n      score >= 600\n      && incme > 1000\n",
+        "policy: m\nfields: { score: int, overdue: int, income: decimal }\nrules:\n  - id: literal\n    reason: R1\n    expr: |\n      score >= 600\n        && income > 1000 &&& overdue == 0\n  - id: folded\n    reason: R2\n    expr: >-\n      score >= 600\n      && incme > 1000\n  - id: blank_lines\n    reason: R3\n    expr: >-\n      score >= 600 &&\n\n\n      overdu == 0\n  - id: quoted\n    reason: R4\n    expr: \"score >= 600 &&&\n      overdue == 0\"\n",
     );
     let err = wd.fails(&["check", "p.yaml"], 1);
     assert_contains(
@@ -3694,6 +3728,44 @@ fn rhai_errors_in_multi_line_expressions_point_at_the_source_line() {
             "--> p.yaml:8:28",
             "error: unknown field `incme` in an expression in rule `folded`",
             "--> p.yaml:13:10",
+            "error: unknown field `overdu` in an expression in rule `blank_lines`",
+            "--> p.yaml:20:7",
+            "error: rule `quoted` is not a valid Rhai expression",
+            "--> p.yaml:23:27",
         ],
+    );
+}
+
+#[test]
+fn rhai_a_code_pushed_into_an_array_given_to_review_is_a_review_reason() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", RHAI_SCRIPT_YAML)
+        .write(
+            "s.rhai",
+            "fn decide(user) {\n    let r = [];\n    r.push(\"THIN_FILE\");\n    if user.score == 1 { return review(\"LARGE_ORDER\", \"THIN_FILE\"); }\n    review(r)\n}\n",
+        )
+        .write("d.csv", "user_id,score\nu1,1\nu2,2\n");
+    // Reasons in the order the script first writes them.
+    assert_eq!(
+        wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
+        "user_id,outcome,reasons,limit\nu1,review,THIN_FILE;LARGE_ORDER,\nu2,review,THIN_FILE,\n"
+    );
+    let report: Value = serde_json::from_str(
+        &wd.stdout(&["simulate", "p.yaml", "--data", "d.csv", "--format", "json"]),
+    )
+    .unwrap();
+    let actions: Vec<(&str, &str)> = report["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["reason"].as_str().unwrap(), r["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("THIN_FILE", "review"),
+            ("LARGE_ORDER", "review"),
+            ("MISSING_VALUE", "decline")
+        ]
     );
 }

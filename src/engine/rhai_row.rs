@@ -118,7 +118,7 @@ impl RhaiRows {
             }
             let (engine, scope) = (&self.engine, &mut self.scope);
             let r = guarded(|| engine.eval_ast_with_scope::<Dynamic>(scope, &e.ast));
-            let value = match classify(r, missing) {
+            let value = match classify(r, missing, true) {
                 Ok(RowResult::Value(v)) => v,
                 Ok(RowResult::Missing) => Dynamic::from(Missing),
                 Err(err) => return Err(self.failure(&e.site, &e.ast, None, *err, &row_id(row))),
@@ -162,7 +162,7 @@ impl RhaiRows {
                 (Dynamic::from_map(user),),
             )
         });
-        match classify(r, missing) {
+        match classify(r, missing, false) {
             Ok(RowResult::Missing) if missing => Ok(None),
             Ok(RowResult::Missing) => Err(no_verdict(
                 s,
@@ -327,11 +327,14 @@ fn guarded(
     })
 }
 
-/// Ok(value), Ok(missing) for the errors a missing value or bad arithmetic
-/// causes, or the error.
+/// Ok(value), Ok(missing) for the errors a missing value causes, or the
+/// error. Bad arithmetic (a division by zero, an overflow) makes an
+/// expression's value missing when `arithmetic_is_missing`; in a script it
+/// does so only on a row with a missing value, and is an error otherwise.
 fn classify(
     r: std::result::Result<Dynamic, Box<EvalAltResult>>,
     missing: bool,
+    arithmetic_is_missing: bool,
 ) -> std::result::Result<RowResult, Box<EvalAltResult>> {
     match r {
         Ok(v) if v.is::<Missing>() || v.is_unit() => Ok(RowResult::Missing),
@@ -347,7 +350,9 @@ fn classify(
                         | EvalAltResult::ErrorDotExpr(..)
                         | EvalAltResult::ErrorIndexingType(..)
                 );
-            if missing_caused || matches!(inner, EvalAltResult::ErrorArithmetic(..)) {
+            let arithmetic = matches!(inner, EvalAltResult::ErrorArithmetic(..))
+                && (arithmetic_is_missing || missing);
+            if missing_caused || arithmetic {
                 Ok(RowResult::Missing)
             } else {
                 Err(e)

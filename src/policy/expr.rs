@@ -464,7 +464,18 @@ pub fn compared_properties(
             .get(i + 3)
             .zip(toks.get(i + 4))
             .and_then(|(o, l)| Some((cmp(&o.0)?, literal(&l.0)?)));
-        if let Some((op, (kind, lit))) = after.or(before) {
+        // Written `LITERAL OP user.p`: reported as `user.p OP' LITERAL`.
+        let flipped = before.map(|(op, l)| {
+            let op = match op {
+                "<" => ">",
+                "<=" => ">=",
+                ">" => "<",
+                ">=" => "<=",
+                same => same,
+            };
+            (op, l)
+        });
+        if let Some((op, (kind, lit))) = after.or(flipped) {
             out.push((p.clone(), op, kind, lit, *at));
         }
     }

@@ -64,49 +64,58 @@ pub struct Site {
     pub column: usize,
     /// The text of the file, to quote a line.
     pub text: Arc<str>,
-    /// Whether the expression's text has several lines (a script, or a YAML
-    /// `|` block); otherwise YAML may have folded several source lines
-    /// into its one line.
-    pub multiline: bool,
+    /// The expression's text as Rhai reads it (YAML has removed the
+    /// indentation and quotes, and may have folded lines).
+    pub expr: Arc<str>,
 }
 
 impl Site {
     /// The location of Rhai position `(line, column)` inside the expression.
     pub fn location(&self, line: usize, column: usize) -> Location {
-        let (line, column) = (line.max(1), column.max(1));
-        if self.multiline {
-            // Each line of the text is a source line, shifted by the block's indentation.
-            return Location::new(&self.file, self.line + line - 1, self.column + column - 1);
-        }
-        // One line of text, which YAML may have folded from several source
-        // lines (a `>` block, or a quoted string that wraps), each joined to
-        // the next by one space.
-        let lines: Vec<&str> = self.text.lines().collect();
-        let (mut rest, mut at_line, mut start) = (column - 1, self.line, self.column);
-        while let Some(source) = lines.get(at_line - 1) {
-            let len = source.trim_end().chars().count().saturating_sub(start - 1);
-            if rest < len {
-                return Location::new(&self.file, at_line, start + rest);
-            }
-            let Some(next) = lines.get(at_line) else {
+        let mut offset = 0;
+        for (i, l) in self.expr.split_inclusive('\n').enumerate() {
+            if i + 1 == line.max(1) {
+                offset += l
+                    .chars()
+                    .take(column.max(1) - 1)
+                    .map(char::len_utf8)
+                    .sum::<usize>();
                 break;
-            };
-            rest -= (len + 1).min(rest);
-            at_line += 1;
-            start = next.chars().take_while(|c| c.is_whitespace()).count() + 1;
+            }
+            offset += l.len();
         }
-        Location::new(&self.file, self.line, self.column + column - 1)
+        self.location_of(&self.expr, offset)
     }
 
-    /// The location of a byte offset into the expression's `text`.
+    /// The location of a byte offset into the expression's `text`. YAML
+    /// keeps every non-blank character of an expression, in order, so the
+    /// n-th one in the text is the n-th one in the file from where the
+    /// expression starts, however YAML indented, folded or quoted it.
     pub fn location_of(&self, text: &str, offset: usize) -> Location {
         let before = &text[..offset.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before[before.rfind('\n').map_or(0, |n| n + 1)..]
-            .chars()
-            .count()
-            + 1;
-        self.location(line, column)
+        let mut wanted = before.chars().filter(|c| !c.is_whitespace()).count();
+        for (i, l) in self
+            .text
+            .lines()
+            .enumerate()
+            .skip(self.line.saturating_sub(1))
+        {
+            let skip = if i + 1 == self.line {
+                self.column.saturating_sub(1)
+            } else {
+                0
+            };
+            for (col, c) in l.chars().enumerate().skip(skip) {
+                if c.is_whitespace() {
+                    continue;
+                }
+                if wanted == 0 {
+                    return Location::new(&self.file, i + 1, col + 1);
+                }
+                wanted -= 1;
+            }
+        }
+        Location::new(&self.file, self.line, self.column)
     }
 
     /// A diagnostic pointing at Rhai position `pos` (the expression's start when unknown).
@@ -207,7 +216,7 @@ fn compile(
         line,
         column,
         text: ctx.text.clone(),
-        multiline: text.contains('\n'),
+        expr: Arc::from(text),
     };
     let error_at = |src: &mut Source, offset: usize, width: usize, message: String, help: &str| {
         let d = Diagnostic::new(message)
@@ -512,7 +521,7 @@ pub fn script(
         line: 1,
         column: 1,
         text: Arc::from(text),
-        multiline: true,
+        expr: Arc::from(text),
     };
     let constants = std::mem::take(&mut ctx.constants);
     let compiled = ctx.engine().compile_with_scope(&constants, text);
@@ -609,15 +618,32 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
             + 1;
         rhai::Position::new(line as u16, column as u16)
     };
-    for (p, offset) in expr::params(text) {
-        let after = text[offset + p.len()..].trim_start();
-        let assigns = after.starts_with('=') && !after.starts_with("==")
+    let assigns = |after: &str| {
+        let after = after.trim_start();
+        after.starts_with('=') && !after.starts_with("==")
             || [
                 "+=", "-=", "*=", "/=", "%=", "**=", "&=", "|=", "^=", "<<=", ">>=",
             ]
             .iter()
-            .any(|op| after.starts_with(op));
-        if assigns {
+            .any(|op| after.starts_with(op))
+    };
+    // `params["x"] = ...` too (Rhai itself would panic on it).
+    for (offset, _) in text.match_indices("params") {
+        let line_start = text[..offset].rfind('\n').map_or(0, |n| n + 1);
+        let word = !text[..offset].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        let after = text[offset + "params".len()..].trim_start();
+        if !word || text[line_start..offset].contains("//") || !after.starts_with('[') {
+            continue;
+        }
+        let close = after.find(']').map_or(after.len(), |c| c + 1);
+        if assigns(&after[close..]) {
+            return Err(site
+                .diagnostic(at(offset), "the script assigns to the parameters")
+                .help("parameters are read-only: copy one first, `let x = params.NAME;`, or change it with `--set`"));
+        }
+    }
+    for (p, offset) in expr::params(text) {
+        if assigns(&text[offset + p.len()..]) {
             return Err(site
                 .diagnostic(at(offset), format!("the script assigns to parameter `{p}`"))
                 .help("parameters are read-only: copy it first, `let x = params.NAME;`, or change it with `--set`"));
@@ -689,7 +715,20 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
 /// `review(...)` call is a review reason; every other one a decline reason.
 pub fn reason_codes(text: &str) -> Vec<ScriptReason> {
     let mut out: Vec<ScriptReason> = Vec::new();
-    let in_review = review_spans(text);
+    let mut in_review = call_spans(text, "review");
+    // A code pushed into an array that only `review(...)` is given is a
+    // review reason too: `r.push("THIN_FILE"); ... review(r)`.
+    let arrays = |f: &str| -> Vec<String> {
+        call_spans(text, f)
+            .into_iter()
+            .map(|(a, b)| text[a..b].trim().to_owned())
+            .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_alphanumeric() || c == '_'))
+            .collect()
+    };
+    let (reviewed, declined) = (arrays("review"), arrays("decline"));
+    for var in reviewed.iter().filter(|v| !declined.contains(v)) {
+        in_review.extend(call_spans(text, &format!("{var}.push")));
+    }
     let mut offset = 0;
     for (i, piece) in text.split('"').enumerate() {
         let at = offset;
@@ -714,12 +753,13 @@ pub fn reason_codes(text: &str) -> Vec<ScriptReason> {
     out
 }
 
-/// The byte ranges of the arguments of every `review(...)` call.
-fn review_spans(text: &str) -> Vec<(usize, usize)> {
+/// The byte ranges of the arguments of every `name(...)` call.
+fn call_spans(text: &str, name: &str) -> Vec<(usize, usize)> {
+    let open = format!("{name}(");
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(at) = text[from..].find("review(") {
-        let start = from + at + "review(".len();
+    while let Some(at) = text[from..].find(&open) {
+        let start = from + at + open.len();
         let boundary = !text[..from + at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
         let end = start + matching_paren(&text[start..]);
         if boundary {
