@@ -3635,7 +3635,21 @@ fn rhai_check_says_how_a_script_runs() {
         "fn decide(user) {\n    let n = 0;\n    for i in 0..3 { n += i; }\n    if user.score > n { approve(1) } else { decline(\"LOW\") }\n}\n",
     );
     let out = succeeded(wd.output(&["check", "p.yaml"]), &["check"]);
-    assert_contains(&out, &["the script runs in Rhai"]);
+    assert_contains(
+        &out,
+        &[
+            "the script runs in Rhai, outside the native subset (see the README, *Speed*): line 3: a literal or symbol outside the subset",
+        ],
+    );
+    wd.write(
+        "s.rhai",
+        "fn decide(user) {\n    while user.score > 1000 { return decline(\"HIGH\"); }\n    approve(1)\n}\n",
+    );
+    let out = succeeded(wd.output(&["check", "p.yaml"]), &["check"]);
+    assert_contains(
+        &out,
+        &["line 2: a statement or expression outside the subset"],
+    );
 }
 
 #[test]

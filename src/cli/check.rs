@@ -77,9 +77,12 @@ pub fn run(args: &Args) -> Result<()> {
 
 fn summary(p: &CompiledPolicy) -> String {
     let script = match &p.script {
-        Some(s) if s.native.is_some() => "; the script runs natively",
-        Some(_) => "; the script runs in Rhai (it is outside the native subset: see the README)",
-        None => "",
+        Some(s) if s.native.is_some() => "; the script runs natively".to_owned(),
+        Some(s) => format!(
+            "; the script runs in Rhai, outside the native subset (see the README, *Speed*): {}",
+            s.in_rhai_because.as_deref().unwrap_or("")
+        ),
+        None => String::new(),
     };
     format!(
         "policy `{}`{}: {} rule(s), {} limit band(s), reads {} of {} declared field(s){script}",

@@ -225,18 +225,40 @@ pub trait Env {
 
 /// Compiles `text`'s `fn decide(user)`, or `None` when the script is not
 /// in the subset.
-pub fn compile(text: &str, env: &mut dyn Env) -> Option<NativeScript> {
-    let toks = tokenize(text)?;
+pub fn compile(text: &str, env: &mut dyn Env) -> Result<NativeScript, String> {
+    let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let (toks, offsets) = tokenize(text)
+        .map_err(|at| format!("line {}: a literal or symbol outside the subset", line(at)))?;
     let mut p = Parser { toks, at: 0 };
     let mut fns = Vec::new();
     while p.peek().is_some() {
-        fns.push(p.function()?);
+        let start = p.at;
+        match p.function() {
+            Some(f) => fns.push(f),
+            None => {
+                let at = offsets
+                    .get(p.at.max(start).saturating_sub(1))
+                    .copied()
+                    .unwrap_or(0);
+                return Err(format!(
+                    "line {}: a statement or expression outside the subset",
+                    line(at)
+                ));
+            }
+        }
     }
+    let typed = compile_typed(&fns, env);
+    typed.ok_or_else(|| {
+        "a value whose type the native compiler cannot settle (branches or `switch` arms of different types, a `switch` without `_`, a helper that may end without a value)".to_owned()
+    })
+}
+
+fn compile_typed(fns: &[FnDef], env: &mut dyn Env) -> Option<NativeScript> {
     let decide = fns
         .iter()
         .position(|f| f.name == "decide" && f.params.len() == 1)?;
     let mut c = Compiler {
-        fns: &fns,
+        fns,
         env,
         slots: 0,
         arrays: 0,
@@ -275,11 +297,22 @@ const PUNCT: [&str; 26] = [
     "<", ">", "+", "-", "*", "/", "%", "!", "_",
 ];
 
-fn tokenize(text: &str) -> Option<Vec<Tok>> {
+/// The tokens of `text` and their byte offsets; `Err(offset)` at the first
+/// thing outside the subset.
+fn tokenize(text: &str) -> Result<(Vec<Tok>, Vec<usize>), usize> {
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    let toks = tokens_from(text, &mut offsets, &mut at).ok_or(at)?;
+    Ok((toks, offsets))
+}
+
+fn tokens_from(text: &str, offsets: &mut Vec<usize>, at: &mut usize) -> Option<Vec<Tok>> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
+        *at = i;
+        let count = out.len();
         let c = b[i];
         if c.is_ascii_whitespace() {
             i += 1;
@@ -355,6 +388,9 @@ fn tokenize(text: &str) -> Option<Vec<Tok>> {
             }
             out.push(Tok::Punct(p));
             i += p.len();
+        }
+        if out.len() > count {
+            offsets.push(*at);
         }
     }
     Some(out)

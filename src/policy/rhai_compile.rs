@@ -497,6 +497,8 @@ pub struct ScriptPolicy {
     /// The script compiled natively, when it is in the subset
     /// ([`super::native_script`]); `POLSIM_SCRIPT=rhai` turns this off.
     pub native: Option<NativeScript>,
+    /// Why it is not, for `check`.
+    pub in_rhai_because: Option<String>,
     /// The fields put into `user`, and their columns.
     pub reads: Vec<(String, usize)>,
     pub site: Site,
@@ -560,7 +562,7 @@ pub fn script(
     // value); a `decline` it returns is an error naming the row.
     let reasons = reason_codes(text);
     let native = if std::env::var_os("POLSIM_SCRIPT").is_some_and(|v| v == "rhai") {
-        None
+        Err("POLSIM_SCRIPT=rhai".to_owned())
     } else {
         native_script::compile(
             text,
@@ -570,10 +572,15 @@ pub fn script(
             },
         )
     };
+    let (native, in_rhai_because) = match native {
+        Ok(n) => (Some(n), None),
+        Err(why) => (None, Some(why)),
+    };
     Ok((
         ScriptPolicy {
             ast,
             native,
+            in_rhai_because,
             reads,
             site,
         },
