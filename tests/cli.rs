@@ -3783,3 +3783,42 @@ fn rhai_a_code_pushed_into_an_array_given_to_review_is_a_review_reason() {
         ]
     );
 }
+
+#[test]
+fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
+    // Up to 8 rules, the reasons field is formatted once per failure
+    // pattern; with more, once per row. Both must read the same.
+    let rules = |n: usize| {
+        (1..=n)
+            .map(|i| {
+                format!(
+                    "  - {{ id: r{i}, reason: R{i}, when: {{ score: {{ gte: {} }} }} }}\n",
+                    i * 100
+                )
+            })
+            .collect::<String>()
+    };
+    let wd = Workdir::new();
+    wd.write("d.csv", "id,score\nu1,950\nu2,250\nu3,\nu4,250\n");
+    for n in [8, 9] {
+        wd.write(
+            "p.yaml",
+            format!(
+                "policy: p\nkey: id\nfields: {{ id: string, score: int }}\nrules:\n{}",
+                rules(n)
+            ),
+        );
+        let all: Vec<String> = (1..=n).map(|i| format!("R{i}")).collect();
+        let above_two: Vec<String> = (3..=n).map(|i| format!("R{i}")).collect();
+        assert_eq!(
+            wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
+            format!(
+                "id,outcome,reasons,limit\nu1,approve,,\nu2,decline,{},\nu3,decline,{},\nu4,decline,{},\n",
+                above_two.join(";"),
+                all.join(";"),
+                above_two.join(";")
+            ),
+            "{n} rules"
+        );
+    }
+}

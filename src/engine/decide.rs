@@ -51,7 +51,6 @@ impl<'p> DecisionWriter<'p> {
 
     /// Appends one line per row of `batch` to `out`.
     pub fn write_batch(&self, batch: &Batch, d: &Decisions, out: &mut Vec<u8>) {
-        let mut reasons = Vec::with_capacity(64);
         let mut key = Vec::with_capacity(32);
         // The reasons field depends only on which rules failed and on the
         // outcome: with few rules, each one is formatted once per batch.
@@ -64,7 +63,6 @@ impl<'p> DecisionWriter<'p> {
         for row in 0..d.len {
             key.clear();
             self.key(batch, row, &mut key);
-            reasons.clear();
             let dynamic;
             let limit = match d.limit_band[row] {
                 NONE => "",
@@ -81,8 +79,7 @@ impl<'p> DecisionWriter<'p> {
                     out.extend_from_slice(d.outcome[row].name().as_bytes());
                     out.push(b',');
                     if fields.is_empty() {
-                        self.reasons_field(d, row, &mut reasons);
-                        out.extend_from_slice(&reasons);
+                        self.reasons_field(d, row, out);
                     } else {
                         let failed = d
                             .rule_truth
@@ -118,17 +115,20 @@ impl<'p> DecisionWriter<'p> {
         }
     }
 
-    /// The CSV field of a row's reasons, `;`-joined, into `out` (cleared first).
+    /// Appends the CSV field of a row's reasons, `;`-joined, to `out`.
     fn reasons_field(&self, d: &Decisions, row: usize, out: &mut Vec<u8>) {
-        out.clear();
-        let mut joined = Vec::new();
+        let start = out.len();
         for reason in self.reasons(d, row) {
-            if !joined.is_empty() {
-                joined.push(b';');
+            if out.len() > start {
+                out.push(b';');
             }
-            joined.extend_from_slice(reason.as_bytes());
+            out.extend_from_slice(reason.as_bytes());
         }
-        write_csv_field(out, &joined);
+        // Reason codes are UPPER_SNAKE_CASE, so this is nearly never quoted.
+        if needs_quotes(&out[start..]) {
+            let joined = out.split_off(start);
+            write_csv_field(out, &joined);
+        }
     }
 
     /// The reason codes of the failing rules: those of the action that decided
@@ -170,13 +170,16 @@ impl<'p> DecisionWriter<'p> {
     }
 }
 
+fn needs_quotes(field: &[u8]) -> bool {
+    field
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+}
+
 /// Appends a CSV field: as it is when it needs no quoting (keys, reason
 /// codes, amounts nearly always), else quoted by the csv crate.
 fn write_csv_field(out: &mut Vec<u8>, field: &[u8]) {
-    if !field
-        .iter()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-    {
+    if !needs_quotes(field) {
         out.extend_from_slice(field);
         return;
     }

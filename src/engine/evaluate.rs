@@ -98,6 +98,8 @@ pub struct Evaluator<'p> {
     reason_index: HashMap<String, u16>,
     /// The data's name, for messages.
     source: String,
+    /// The key column and its name, to name rows in messages.
+    key: Option<(usize, String)>,
 }
 
 impl<'p> Evaluator<'p> {
@@ -120,6 +122,9 @@ impl<'p> Evaluator<'p> {
                 .map(|(i, r)| (r.reason.clone(), i as u16))
                 .collect(),
             source: "the data".to_owned(),
+            key: policy
+                .key
+                .map(|k| (k, policy.key_name.clone().unwrap_or_default())),
         }
     }
 
@@ -235,10 +240,6 @@ impl<'p> Evaluator<'p> {
     /// Computes the derived columns in order; each may read the ones before it.
     fn compute_derived(&mut self, batch: &Batch) -> Result<()> {
         let policy = self.policy;
-        let source = self.source.clone();
-        let key = policy
-            .key
-            .map(|k| (k, policy.key_name.clone().unwrap_or_default()));
         for (k, def) in policy.derived.iter().enumerate() {
             let (done, rest) = self.derived.split_at_mut(k);
             let out = &mut rest[0];
@@ -263,7 +264,8 @@ impl<'p> Evaluator<'p> {
                         .rhai
                         .as_mut()
                         .expect("a policy with Rhai expressions has an engine");
-                    let row_id = |row: usize| row_id(&source, batch, &key, row);
+                    let (source, key) = (&self.source, &self.key);
+                    let row_id = |row: usize| row_id(source, batch, key, row);
                     rhai.column(e, def.ty, &cols, &row_id, out)?;
                 }
             }
@@ -281,59 +283,56 @@ impl<'p> Evaluator<'p> {
         }
         self.verdicts.clear();
         let missing_rule = policy.rules.len() - 1;
-        let key = policy
-            .key
-            .map(|k| (k, policy.key_name.clone().unwrap_or_default()));
         let mut rhai = self.rhai.take().expect("a script policy has an engine");
         let verdicts = &mut self.verdicts;
         let result = (|| {
             let cols = cols(policy, batch, &self.derived);
-            let row_id = |row: usize| row_id(&self.source, batch, &key, row);
+            let row_id = |row: usize| row_id(&self.source, batch, &self.key, row);
             let mut native = script.native.as_ref().map(|s| NativeRows::new(s, &cols));
             for row in 0..n {
-                let decided = native.as_mut().map_or(Decided::Defer, |s| s.decide(row));
-                let (outcome, limit) = match decided {
+                // The verdict, marking its reasons as failing rules; `None`
+                // when a missing value left the row undecided.
+                let verdict = match native.as_mut().map_or(Decided::Defer, |s| s.decide(row)) {
                     Decided::Verdict(kind, limit) => {
                         let reasons = native.as_ref().map_or(&[][..], |s| &s.reasons[..]);
                         for &i in reasons {
                             d.rule_truth[i as usize][row] = kernels::FALSE;
                         }
-                        (kind, limit)
+                        Some((kind, limit))
                     }
-                    Decided::Missing => {
-                        d.rule_truth[missing_rule][row] = kernels::FALSE;
-                        verdicts.push((VerdictKind::Decline, None));
-                        continue;
-                    }
-                    Decided::Defer => {
-                        let Some(v) = rhai.decide(script, &cols, row, &row_id)? else {
-                            d.rule_truth[missing_rule][row] = kernels::FALSE;
-                            verdicts.push((VerdictKind::Decline, None));
-                            continue;
-                        };
-                        if v.outcome != VerdictKind::Approve && v.reasons.is_empty() {
-                            return Err(script_error(
-                                script,
-                                &row_id(row),
-                                "returned `decline()` or `review()` without a reason code",
-                                "give a reason: `decline(\"SCORE_TOO_LOW\")`",
-                            ));
-                        }
-                        for reason in &v.reasons {
-                            let Some(i) = self.reason_index.get(reason.as_str()) else {
+                    Decided::Missing => None,
+                    Decided::Defer => match rhai.decide(script, &cols, row, &row_id)? {
+                        None => None,
+                        Some(v) => {
+                            if v.outcome != VerdictKind::Approve && v.reasons.is_empty() {
                                 return Err(script_error(
                                     script,
                                     &row_id(row),
-                                    &format!(
-                                        "returned reason `{reason}`, which is not written in the script as an UPPER_SNAKE_CASE string"
-                                    ),
-                                    "write every reason code as an UPPER_SNAKE_CASE string literal in the script, so reports know them before the run",
+                                    "returned `decline()` or `review()` without a reason code",
+                                    "give a reason: `decline(\"SCORE_TOO_LOW\")`",
                                 ));
-                            };
-                            d.rule_truth[*i as usize][row] = kernels::FALSE;
+                            }
+                            for reason in &v.reasons {
+                                let Some(i) = self.reason_index.get(reason.as_str()) else {
+                                    return Err(script_error(
+                                        script,
+                                        &row_id(row),
+                                        &format!(
+                                            "returned reason `{reason}`, which is not written in the script as an UPPER_SNAKE_CASE string"
+                                        ),
+                                        "write every reason code as an UPPER_SNAKE_CASE string literal in the script, so reports know them before the run",
+                                    ));
+                                };
+                                d.rule_truth[*i as usize][row] = kernels::FALSE;
+                            }
+                            Some((v.outcome, v.limit))
                         }
-                        (v.outcome, v.limit)
-                    }
+                    },
+                };
+                let Some((outcome, limit)) = verdict else {
+                    d.rule_truth[missing_rule][row] = kernels::FALSE;
+                    verdicts.push((VerdictKind::Decline, None));
+                    continue;
                 };
                 if let Some(limit) = limit.filter(|l| l.is_sign_negative() && !l.is_zero()) {
                     return Err(script_error(
@@ -364,6 +363,9 @@ impl<'p> Evaluator<'p> {
         let derived = &self.derived;
         self.p_valid.resize_with(repayment.bands.len(), Vec::new);
         for (band, valid) in repayment.bands.iter().zip(&mut self.p_valid) {
+            if !band.is_dynamic() {
+                continue;
+            }
             valid.clear();
             valid.resize(batch.len, true);
             for c in band.computed.iter().flatten() {
@@ -408,10 +410,7 @@ impl<'p> Evaluator<'p> {
             let rest: Decimal = p.iter().sum();
             let bad = (0..5).find(|&k| p[k] < Decimal::ZERO || p[k] > Decimal::ONE);
             if bad.is_some() || rest > Decimal::ONE {
-                let key = policy
-                    .key
-                    .map(|k| (k, policy.key_name.clone().unwrap_or_default()));
-                let row = row_id(&self.source, batch, &key, row);
+                let row = row_id(&self.source, batch, &self.key, row);
                 let what = match bad {
                     Some(k) => format!(
                         "the `{}` probability `{}` is {}",
@@ -486,14 +485,11 @@ impl<'p> Evaluator<'p> {
                     Amount::Column(_, text) => text.as_str(),
                     Amount::Fixed(_) => "",
                 };
-                let key = policy
-                    .key
-                    .map(|k| (k, policy.key_name.clone().unwrap_or_default()));
                 return Err(Error::Data(
                     Diagnostic::new(format!(
                         "the limit `{written}` is {} on {}: a credit limit cannot be negative",
                         d.limit[row],
-                        row_id(&self.source, batch, &key, row)
+                        row_id(&self.source, batch, &self.key, row)
                     ))
                     .help("keep the amount at 0 or more, e.g. `max(0, monthly_income - 2000)`, or give the band a `when` that excludes such rows"),
                 ));

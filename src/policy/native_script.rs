@@ -57,6 +57,11 @@ impl Ty {
     fn is_number(self) -> bool {
         matches!(self, Ty::Int | Ty::Float | Ty::Dec)
     }
+
+    /// Only verdicts and plain values leave a function.
+    fn returnable(self) -> bool {
+        !matches!(self, Ty::Arr | Ty::User | Ty::Params)
+    }
 }
 
 /// A constant.
@@ -704,7 +709,7 @@ impl Compiler<'_> {
                 }
                 SStmt::Return(Some(e)) => {
                     let (n, ty) = self.expr(e)?;
-                    if !self.returnable(ty) {
+                    if !ty.returnable() {
                         return None;
                     }
                     stmts.push(Stmt::Return(n));
@@ -725,11 +730,6 @@ impl Compiler<'_> {
         };
         self.scopes.last_mut()?.truncate(mark);
         Some((Block { stmts, value }, ty))
-    }
-
-    /// Only verdicts and plain values leave a function.
-    fn returnable(&self, ty: Ty) -> bool {
-        !matches!(ty, Ty::Arr | Ty::User | Ty::Params)
     }
 
     /// An expression used as a statement: a push, an `if`/`switch` run for
@@ -878,10 +878,9 @@ impl Compiler<'_> {
                 let (otherwise, et) = self.block(otherwise.as_ref()?)?;
                 let ty = match (tt, et) {
                     (Some(a), Some(b)) if a == b => a,
-                    (Some(a), Some(b)) if a.is_number() && b.is_number() => return None,
                     _ => return None,
                 };
-                if !self.returnable(ty) {
+                if !ty.returnable() {
                     return None;
                 }
                 (Node::If(Box::new(cond), then, Some(otherwise)), ty)
@@ -896,7 +895,7 @@ impl Compiler<'_> {
                 let mut ty = None;
                 for (pattern, e) in arms {
                     let (n, t) = self.expr(e)?;
-                    if *ty.get_or_insert(t) != t || !self.returnable(t) {
+                    if *ty.get_or_insert(t) != t || !t.returnable() {
                         return None;
                     }
                     match pattern {
@@ -1036,7 +1035,7 @@ impl Compiler<'_> {
         let (body, ty) = body?;
         // A helper that can end without a value, or only returns, is Rhai's.
         let ty = ty?;
-        if !self.returnable(ty) {
+        if !ty.returnable() {
             return None;
         }
         Some((Node::Call(slots, values, Box::new(body)), ty))
