@@ -118,6 +118,11 @@ impl Site {
         Location::new(&self.file, self.line, self.column)
     }
 
+    /// A diagnostic pointing at a byte offset into the expression's text.
+    pub fn diagnostic_at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(message).at_source(self.location_of(&self.expr, offset), &self.text, 1)
+    }
+
     /// A diagnostic pointing at Rhai position `pos` (the expression's start when unknown).
     pub fn diagnostic(&self, pos: rhai::Position, message: impl Into<String>) -> Diagnostic {
         let (line, column) = (pos.line().unwrap_or(1), pos.position().unwrap_or(1));
@@ -616,15 +621,6 @@ impl native_script::Env for NativeEnv<'_, '_> {
 /// a typo would otherwise read as `()`, which compares false and could
 /// approve every row.
 fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<(), Diagnostic> {
-    let at = |offset: usize| {
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before[before.rfind('\n').map_or(0, |n| n + 1)..]
-            .chars()
-            .count()
-            + 1;
-        rhai::Position::new(line as u16, column as u16)
-    };
     let assigns = |after: &str| {
         let after = after.trim_start();
         after.starts_with('=') && !after.starts_with("==")
@@ -645,14 +641,14 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
         let close = after.find(']').map_or(after.len(), |c| c + 1);
         if assigns(&after[close..]) {
             return Err(site
-                .diagnostic(at(offset), "the script assigns to the parameters")
+                .diagnostic_at(offset, "the script assigns to the parameters")
                 .help("parameters are read-only: copy one first, `let x = params.NAME;`, or change it with `--set`"));
         }
     }
     for (p, offset) in expr::params(text) {
         if assigns(&text[offset + p.len()..]) {
             return Err(site
-                .diagnostic(at(offset), format!("the script assigns to parameter `{p}`"))
+                .diagnostic_at(offset, format!("the script assigns to parameter `{p}`"))
                 .help("parameters are read-only: copy it first, `let x = params.NAME;`, or change it with `--set`"));
         }
         if scope.param(&p).is_none() {
@@ -662,10 +658,7 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
                 None => format!("define `{p}` under `params` in the policy"),
             };
             return Err(site
-                .diagnostic(
-                    at(offset),
-                    format!("undefined parameter `{p}` in the script"),
-                )
+                .diagnostic_at(offset, format!("undefined parameter `{p}` in the script"))
                 .help(help));
         }
     }
@@ -689,11 +682,12 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
         };
         if !fits {
             return Err(site
-                .diagnostic(
-                    at(offset),
+                .diagnostic_at(
+                    offset,
                     format!(
-                        "`{user}.{name}` is {}, so `{op} {literal}` is never true",
-                        ty.with_article()
+                        "`{user}.{name}` is {}, so `{op} {literal}` is {} true",
+                        ty.with_article(),
+                        if op == "!=" { "always" } else { "never" }
                     ),
                 )
                 .help(match ty {
@@ -710,7 +704,7 @@ fn check_names(scope: &mut Scope, ast: &AST, site: &Site, text: &str) -> Result<
             let help = unknown_help(scope, &format!("unknown field `{name}`"))
                 .unwrap_or_else(|| "declare it under `fields` or `derive`".into());
             return Err(site
-                .diagnostic(at(offset), format!("unknown field `{name}` in the script"))
+                .diagnostic_at(offset, format!("unknown field `{name}` in the script"))
                 .help(help));
         }
     }
