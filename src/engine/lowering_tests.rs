@@ -16,6 +16,7 @@ use super::{Decisions, Evaluator};
 use crate::dataset::batch::{Batch, Parser};
 use crate::dataset::chunker::Chunker;
 use crate::dataset::schema::Schema;
+use crate::policy::CompiledPolicy;
 use crate::policy::compile::compile;
 use crate::policy::load;
 use proptest::prelude::*;
@@ -105,6 +106,19 @@ pub(super) fn rows(
     })
 }
 
+/// `data` (a header and rows, one chunk's worth) parsed for `policy`.
+pub(super) fn batch_of(policy: &CompiledPolicy, data: &str) -> Batch {
+    let mut chunker = Chunker::new(data.as_bytes(), 1 << 16, "t.csv");
+    let header = chunker.header().unwrap().unwrap();
+    let schema = Schema::resolve("t.csv", &header, &policy.columns).unwrap();
+    let chunk = chunker.next_chunk().unwrap().unwrap();
+    let mut batch = Batch::new(&schema);
+    Parser::default()
+        .parse(&chunk, &schema, false, &mut batch, &mut Vec::new())
+        .unwrap();
+    batch
+}
+
 /// Per row: (lowered truth, Rhai truth, whether the row has a missing value).
 fn run(expr: &str, rows: &[String]) -> Vec<(u8, u8, bool)> {
     let yaml = format!(
@@ -117,15 +131,7 @@ fn run(expr: &str, rows: &[String]) -> Vec<(u8, u8, bool)> {
         1,
         "only the second form runs in Rhai: {expr}"
     );
-    let data = format!("a,b,d,f,p,s\n{}\n", rows.join("\n"));
-    let mut chunker = Chunker::new(data.as_bytes(), 1 << 16, "t.csv");
-    let header = chunker.header().unwrap().unwrap();
-    let schema = Schema::resolve("t.csv", &header, &policy.columns).unwrap();
-    let chunk = chunker.next_chunk().unwrap().unwrap();
-    let mut batch = Batch::new(&schema);
-    Parser::default()
-        .parse(&chunk, &schema, false, &mut batch, &mut Vec::new())
-        .unwrap();
+    let batch = batch_of(&policy, &format!("a,b,d,f,p,s\n{}\n", rows.join("\n")));
     let mut d = Decisions::default();
     Evaluator::new(&policy).evaluate(&batch, &mut d).unwrap();
     (0..batch.len)

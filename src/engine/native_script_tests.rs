@@ -7,11 +7,8 @@
 //! Rhai). The law: the same outcome, reasons and limit on every row, or the
 //! same error.
 
-use super::lowering_tests::rows;
+use super::lowering_tests::{batch_of, rows};
 use super::{Decisions, Evaluator};
-use crate::dataset::batch::{Batch, Parser};
-use crate::dataset::chunker::Chunker;
-use crate::dataset::schema::Schema;
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::compile_file;
 use proptest::prelude::*;
@@ -122,14 +119,7 @@ fn script() -> impl Strategy<Value = String> {
 
 /// Each row's (outcome, failing rules, limit), or the error.
 fn evaluate(policy: &CompiledPolicy, data: &str) -> Result<Vec<String>, String> {
-    let mut chunker = Chunker::new(data.as_bytes(), 1 << 16, "t.csv");
-    let header = chunker.header().unwrap().unwrap();
-    let schema = Schema::resolve("t.csv", &header, &policy.columns).unwrap();
-    let chunk = chunker.next_chunk().unwrap().unwrap();
-    let mut batch = Batch::new(&schema);
-    Parser::default()
-        .parse(&chunk, &schema, false, &mut batch, &mut Vec::new())
-        .unwrap();
+    let batch = batch_of(policy, data);
     let mut d = Decisions::default();
     Evaluator::new(policy)
         .evaluate(&batch, &mut d)
