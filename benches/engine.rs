@@ -115,11 +115,11 @@ fn bench_chunk(c: &mut Criterion) {
             while let Some(chunk) = chunker.next_chunk().unwrap() {
                 lines += chunk.lines;
             }
-            black_box((lines, chunker.sha256()))
+            black_box(lines)
         })
     });
-    // The SHA-256 alone, as the chunker computes it for the manifest's
-    // `data_sha256`: how much of the chunker is hashing.
+    // The SHA-256 alone, as the hashing thread computes it for the
+    // manifest's `data_sha256` (see `dataset::stream`).
     group.bench_function("sha256_only", |b| {
         b.iter(|| black_box(fingerprint::sha256_hex(black_box(bytes))))
     });

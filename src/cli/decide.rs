@@ -6,7 +6,7 @@
 use super::{Common, DataArgs, Format, report_skipped, write_atomically};
 use crate::dataset::batch::{Batch, Parser, SkippedRows};
 use crate::dataset::stream::{self, Input};
-use crate::engine::decide::{self, DecisionWriter};
+use crate::engine::decide::{self, DecisionWriter, LineCache};
 use crate::engine::{Decisions, Evaluator};
 use crate::error::{Error, Result};
 use crate::policy::compile::compile_file_for;
@@ -58,14 +58,19 @@ pub fn run(args: &Args) -> Result<()> {
                     Batch::new(schema),
                     Evaluator::new(&policy).source(&schema.source),
                     Decisions::default(),
+                    LineCache::default(),
+                    // The size of the last chunk's output: the next one's
+                    // buffer is allocated a little larger, not grown.
+                    0usize,
                 )
             },
-            |(parser, batch, evaluator, decisions), chunk, schema| {
+            |(parser, batch, evaluator, decisions, cache, last_len), chunk, schema| {
                 let mut skipped = Vec::new();
                 parser.parse(chunk, schema, skip, batch, &mut skipped)?;
                 evaluator.evaluate(batch, decisions)?;
-                let mut bytes = Vec::with_capacity(chunk.bytes.len() / 2);
-                writer.write_batch(batch, decisions, &mut bytes);
+                let mut bytes = Vec::with_capacity(*last_len + *last_len / 8 + 4096);
+                writer.write_batch(batch, decisions, cache, &mut bytes);
+                *last_len = bytes.len();
                 Ok((bytes, skipped))
             },
             |(bytes, skipped)| {

@@ -9,10 +9,9 @@
 //! results that depend on chunking are reproducible.
 //!
 //! The chunker also counts lines, so every chunk knows the file line it
-//! starts on (errors name lines), and hashes every byte for the report's
-//! manifest.
+//! starts on (errors name lines). The header's bytes followed by every
+//! chunk's are the input, byte for byte, which is what `stream` hashes.
 
-use super::fingerprint::Sha256;
 use crate::error::{Diagnostic, Error, Location, Result};
 use std::io::{self, Read};
 use std::path::Path;
@@ -41,6 +40,8 @@ pub struct Chunk {
 /// The header record and the bytes it took.
 pub struct Header {
     pub names: Vec<String>,
+    /// The record as read, byte-order mark and line ending included.
+    pub raw: Vec<u8>,
 }
 
 pub struct Chunker<R> {
@@ -58,9 +59,6 @@ pub struct Chunker<R> {
     chunk_size: usize,
     next_index: usize,
     next_line: u64,
-    /// `None` when the hash is already known (see `fingerprint`).
-    hasher: Option<Sha256>,
-    bytes_read: u64,
 }
 
 impl<R: Read> Chunker<R> {
@@ -75,8 +73,6 @@ impl<R: Read> Chunker<R> {
             chunk_size: chunk_size.max(1),
             next_index: 0,
             next_line: 1,
-            hasher: Some(Sha256::default()),
-            bytes_read: 0,
         }
     }
 
@@ -108,7 +104,8 @@ impl<R: Read> Chunker<R> {
         if has_bare_cr(&self.pending[..end]) {
             return Err(self.data_error(1, "lines end with a bare carriage return (old Mac line endings)", "convert the file to LF or CRLF line endings, e.g. `tr '\\r' '\\n' < in.csv > out.csv`"));
         }
-        let mut bytes: &[u8] = &self.pending[..end];
+        let raw = self.pending[..end].to_vec();
+        let mut bytes: &[u8] = &raw;
         if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
             bytes = rest;
         }
@@ -126,7 +123,7 @@ impl<R: Read> Chunker<R> {
         self.next_line += bytecount::count(&self.pending[..end], b'\n') as u64;
         self.pending.copy_within(end..self.filled, 0);
         self.filled -= end;
-        Ok(Some(Header { names }))
+        Ok(Some(Header { names, raw }))
     }
 
     /// The next run of whole records, `None` at the end of the input.
@@ -167,21 +164,6 @@ impl<R: Read> Chunker<R> {
                 }
             }
         }
-    }
-
-    /// Stops hashing: the caller knows the hash already.
-    pub fn skip_hash(&mut self) {
-        self.hasher = None;
-    }
-
-    /// SHA-256 (hex) of every byte read, once the input is drained; `None`
-    /// after `skip_hash`.
-    pub fn sha256(self) -> Option<String> {
-        self.hasher.map(Sha256::finish)
-    }
-
-    pub fn bytes_read(&self) -> u64 {
-        self.bytes_read
     }
 
     fn emit(&mut self, cut: usize, quote_free: bool) -> Chunk {
@@ -237,10 +219,6 @@ impl<R: Read> Chunker<R> {
                 }
             };
             self.filled += n;
-            if let Some(h) = &mut self.hasher {
-                h.update(&self.pending[start..self.filled]);
-            }
-            self.bytes_read += n as u64;
             if n == 0 {
                 self.eof = true;
             }
@@ -401,15 +379,15 @@ mod tests {
     }
 
     #[test]
-    fn hashes_every_byte() {
-        let data = b"a\n1\n2\n";
-        let mut c = Chunker::new(&data[..], 2, "t.csv");
-        c.header().unwrap();
-        while c.next_chunk().unwrap().is_some() {}
-        assert_eq!(c.bytes_read(), 6);
-        assert_eq!(
-            c.sha256().unwrap(),
-            crate::dataset::fingerprint::sha256_hex(data)
-        );
+    fn the_header_and_the_chunks_are_the_input() {
+        let data = "\u{FEFF}a,b\r\n1,\"x\ny\"\n2,3\n4,5".as_bytes();
+        for size in [1, 2, 7, 64] {
+            let mut c = Chunker::new(data, size, "t.csv");
+            let mut all = c.header().unwrap().unwrap().raw;
+            while let Some(chunk) = c.next_chunk().unwrap() {
+                all.extend_from_slice(&chunk.bytes);
+            }
+            assert_eq!(all, data, "chunk size {size}");
+        }
     }
 }

@@ -7,9 +7,16 @@
 //! results strictly in chunk order. Because chunk boundaries depend only on
 //! the bytes and results merge in file order, the output is the same at any
 //! thread count, and the first error reported is the first in the file.
+//!
+//! When the report needs the input's SHA-256 and it is not remembered (see
+//! `fingerprint`), a hashing thread stands between the reader and the
+//! workers. SHA-256 is sequential and costs as much CPU as parsing, so it
+//! gets a thread of its own rather than the reader's: reading and hashing
+//! then overlap, and the operating system shares the cores between hashing
+//! and parsing as each needs them.
 
 use super::chunker::{CHUNK_SIZE, Chunk, Chunker};
-use super::fingerprint::{self, FileId};
+use super::fingerprint::{self, FileId, Sha256};
 use super::schema::Schema;
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::policy::compile::ColumnSpec;
@@ -111,9 +118,6 @@ where
     } else {
         None
     };
-    if !options.hash || known_sha256.is_some() {
-        chunker.skip_hash();
-    }
     let header = chunker.header()?.ok_or_else(|| {
         Error::Data(
             Diagnostic::new(format!("dataset `{name}` is empty"))
@@ -122,10 +126,22 @@ where
         )
     })?;
     let schema = Schema::resolve(&name, &header, columns)?;
+    let hasher = (options.hash && known_sha256.is_none()).then(|| {
+        let mut hasher = Sha256::default();
+        hasher.update(&header.raw);
+        hasher
+    });
     let threads = options.threads.max(1);
     let progress = progress_bar(options.progress);
     let cancel = AtomicBool::new(false);
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    // With a hasher, the reader's chunks go through it to the workers.
+    let (hash_tx, hash_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    let read_tx = if hasher.is_some() {
+        hash_tx
+    } else {
+        chunk_tx.clone()
+    };
     let (result_tx, result_rx) = crossbeam_channel::bounded::<(usize, u64, Result<R>)>(threads * 2);
     // Tickets bound the chunks read but not yet merged (queued, in work, or
     // waiting for an earlier chunk), so memory stays bounded even when one
@@ -140,20 +156,33 @@ where
     }
 
     let outcome = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| -> Result<Chunker<Box<dyn Read + Send>>> {
+        let reader = scope.spawn(|| -> Result<()> {
             while !cancel.load(Ordering::Relaxed) && ticket_rx.recv().is_ok() {
                 match chunker.next_chunk()? {
                     Some(chunk) => {
-                        if chunk_tx.send(chunk).is_err() {
+                        if read_tx.send(chunk).is_err() {
                             break;
                         }
                     }
                     None => break,
                 }
             }
-            drop(chunk_tx);
-            Ok(chunker)
+            drop(read_tx);
+            Ok(())
         });
+        let hashing = hasher.map(|mut hasher| {
+            let chunk_tx = chunk_tx.clone();
+            scope.spawn(move || {
+                for chunk in hash_rx {
+                    hasher.update(&chunk.bytes);
+                    if chunk_tx.send(chunk).is_err() {
+                        break;
+                    }
+                }
+                hasher.finish()
+            })
+        });
+        drop(chunk_tx);
         for _ in 0..threads {
             let chunk_rx = chunk_rx.clone();
             let result_tx = result_tx.clone();
@@ -185,14 +214,15 @@ where
         drop(ticket_tx);
         drop(result_rx);
         let read = reader.join().expect("the reader thread does not panic");
-        (merged, read)
+        let hashed = hashing.map(|h| h.join().expect("the hashing thread does not panic"));
+        (merged, read.map(|()| hashed))
     });
     progress.finish_and_clear();
     match outcome {
         (Err(e), _) => Err(e),
         (Ok(()), Err(e)) => Err(e),
-        (Ok(()), Ok(chunker)) => {
-            let data_sha256 = match (known_sha256, chunker.sha256()) {
+        (Ok(()), Ok(hashed)) => {
+            let data_sha256 = match (known_sha256, hashed) {
                 (Some(known), _) => Some(known),
                 (None, Some(computed)) => {
                     if let Some(id) = &id {
@@ -243,4 +273,47 @@ fn progress_bar(enabled: bool) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::value::FieldType;
+
+    /// Runs a pass counting rows, and returns them with the hash it reports.
+    fn pass(data: &[u8], threads: usize, hash: bool) -> (u64, Option<String>) {
+        let options = StreamOptions {
+            threads,
+            chunk_size: 16,
+            progress: false,
+            hash,
+        };
+        let mut rows = 0;
+        let summary = run(
+            Input::from_bytes("t.csv", data.to_vec()),
+            &[ColumnSpec::new("a", FieldType::String)],
+            &options,
+            |_| (),
+            |(), chunk, _| Ok(chunk.lines),
+            |lines| {
+                rows += lines;
+                Ok(())
+            },
+        )
+        .unwrap();
+        (rows, summary.data_sha256)
+    }
+
+    #[test]
+    fn the_hash_covers_every_byte_at_any_thread_count() {
+        let mut data = b"\xEF\xBB\xBFa,b\r\n\"x\ny\",1\n".to_vec();
+        for i in 0..500 {
+            data.extend_from_slice(format!("u{i},{i}\n").as_bytes());
+        }
+        let want = fingerprint::sha256_hex(&data);
+        for threads in [1, 2, 5] {
+            assert_eq!(pass(&data, threads, true), (502, Some(want.clone())));
+            assert_eq!(pass(&data, threads, false), (502, None));
+        }
+    }
 }

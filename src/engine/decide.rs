@@ -10,9 +10,99 @@ use crate::policy::CompiledPolicy;
 use crate::policy::model::Action;
 use std::io::Write;
 
-/// Policies with at most this many rules get their reasons fields cached
-/// per batch (3 × 2^rules slots).
+/// Policies with at most this many rules, and at most `MAX_SLOTS`
+/// combinations of failed rules, outcome and limit band, have the end of
+/// each line cached (see `write_csv`).
 const CACHED_RULES: usize = 8;
+const MAX_SLOTS: usize = 1 << 16;
+
+/// The longest cached line end copied with one fixed-size copy.
+const SHORT: usize = 64;
+
+/// What a worker keeps between batches to write lines fast.
+#[derive(Default)]
+pub struct LineCache {
+    tails: Tails,
+    row_number: RowNumber,
+}
+
+/// Line ends formatted once: `spans[slot]` is where slot's text is in
+/// `arena` (`u32::MAX` until it is formatted). Each text is followed by at
+/// least [`SHORT`] bytes of the arena, so a short one is copied with one
+/// fixed-size copy and the line cut back to length, rather than a call to
+/// `memcpy` for every row.
+#[derive(Default)]
+struct Tails {
+    spans: Vec<(u32, u32)>,
+    arena: Vec<u8>,
+}
+
+impl Tails {
+    #[inline]
+    fn put(&mut self, slot: usize, out: &mut Vec<u8>, format: impl FnOnce(&mut Vec<u8>)) {
+        let (mut start, mut len) = self.spans[slot];
+        if start == u32::MAX {
+            let at = self.arena.len();
+            format(&mut self.arena);
+            (start, len) = (at as u32, (self.arena.len() - at) as u32);
+            self.arena.resize(self.arena.len() + SHORT, 0);
+            self.spans[slot] = (start, len);
+        }
+        let (start, len) = (start as usize, len as usize);
+        if len <= SHORT {
+            let padded = self.arena[start..start + SHORT].first_chunk::<SHORT>();
+            put_padded(out, padded.expect("every text is padded"), len);
+        } else {
+            out.extend_from_slice(&self.arena[start..start + len]);
+        }
+    }
+}
+
+/// A row number as text, counted up in place: consecutive rows (nearly all
+/// of them) change only the last digit or so.
+#[derive(Default)]
+struct RowNumber {
+    value: u64,
+    /// The digits of `value`, left-aligned, then padding.
+    text: [u8; 24],
+    len: usize,
+}
+
+impl RowNumber {
+    #[inline]
+    fn put(&mut self, value: u64, out: &mut Vec<u8>) {
+        if !(value == self.value.wrapping_add(1) && self.count_up()) {
+            let mut buffer = itoa::Buffer::new();
+            let digits = buffer.format(value).as_bytes();
+            self.len = digits.len();
+            self.text[..self.len].copy_from_slice(digits);
+        }
+        self.value = value;
+        put_padded(out, &self.text, self.len);
+    }
+
+    /// Adds one to the text; `false` when it gains a digit (or is empty).
+    fn count_up(&mut self) -> bool {
+        for digit in self.text[..self.len].iter_mut().rev() {
+            if *digit == b'9' {
+                *digit = b'0';
+            } else {
+                *digit += 1;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Appends `padded[..len]`: copies all `N` bytes (one inlined fixed-size
+/// copy) and cuts back.
+#[inline(always)]
+fn put_padded<const N: usize>(out: &mut Vec<u8>, padded: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(padded);
+    out.truncate(at + len);
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -49,69 +139,114 @@ impl<'p> DecisionWriter<'p> {
         }
     }
 
-    /// Appends one line per row of `batch` to `out`.
-    pub fn write_batch(&self, batch: &Batch, d: &Decisions, out: &mut Vec<u8>) {
-        let mut key = Vec::with_capacity(32);
-        // The reasons field depends only on which rules failed and on the
-        // outcome: with few rules, each one is formatted once per batch.
+    /// Appends one line per row of `batch` to `out`. `cache` is the
+    /// worker's, kept from batch to batch.
+    pub fn write_batch(
+        &self,
+        batch: &Batch,
+        d: &Decisions,
+        cache: &mut LineCache,
+        out: &mut Vec<u8>,
+    ) {
+        match self.format {
+            Format::Csv => self.write_csv(batch, d, cache, out),
+            Format::JsonLines => self.write_json(batch, d, out),
+        }
+    }
+
+    fn write_csv(&self, batch: &Batch, d: &Decisions, cache: &mut LineCache, out: &mut Vec<u8>) {
+        let dynamic = self.policy.dynamic_limits();
+        // What follows the key depends only on which rules failed, the
+        // outcome and the limit band (unless limits are computed per row):
+        // with few rules and bands, it is formatted once per worker and
+        // copied for every row.
         let rules = d.rule_truth.len();
-        let mut fields: Vec<Option<Vec<u8>>> = if rules <= CACHED_RULES {
-            vec![None; 3 << rules]
-        } else {
-            Vec::new()
-        };
+        let bands = if dynamic { 1 } else { self.limits.len() + 1 };
+        let slots = (3usize << rules.min(usize::BITS as usize - 3)) * bands;
+        let cached = rules <= CACHED_RULES && slots <= MAX_SLOTS;
+        if cached && cache.tails.spans.len() != slots {
+            cache.tails = Tails {
+                spans: vec![(u32::MAX, 0); slots],
+                arena: Vec::new(),
+            };
+        }
+        out.reserve(d.len * 16);
+        let mut key = Vec::with_capacity(32);
+        for row in 0..d.len {
+            match self.policy.key {
+                None => cache.row_number.put(batch.lines[row], out),
+                Some(_) => {
+                    key.clear();
+                    self.key(batch, row, &mut key);
+                    write_csv_field(out, &key);
+                }
+            }
+            let band = d.limit_band[row];
+            if cached {
+                let failed = d
+                    .rule_truth
+                    .iter()
+                    .enumerate()
+                    .fold(0, |m, (i, t)| m | (usize::from(t[row] != TRUE) << i));
+                let band_slot = match band {
+                    _ if dynamic => 0,
+                    NONE => self.limits.len(),
+                    b => b as usize,
+                };
+                let slot = (failed * 3 + d.outcome[row] as usize) * bands + band_slot;
+                cache
+                    .tails
+                    .put(slot, out, |tail| self.tail(d, row, !dynamic, tail));
+            } else {
+                self.tail(d, row, !dynamic, out);
+            }
+            if dynamic {
+                if band != NONE {
+                    out.extend_from_slice(crate::simulate::report::money(d.limit[row]).as_bytes());
+                }
+                out.push(b'\n');
+            }
+        }
+    }
+
+    /// Appends what follows a row's key: `,outcome,reasons,` and, with
+    /// `limit`, the limit of its band and the line's end.
+    fn tail(&self, d: &Decisions, row: usize, limit: bool, out: &mut Vec<u8>) {
+        out.push(b',');
+        out.extend_from_slice(d.outcome[row].name().as_bytes());
+        out.push(b',');
+        self.reasons_field(d, row, out);
+        out.push(b',');
+        if limit {
+            if let Some(amount) = self.limits.get(d.limit_band[row] as usize) {
+                out.extend_from_slice(amount.as_bytes());
+            }
+            out.push(b'\n');
+        }
+    }
+
+    fn write_json(&self, batch: &Batch, d: &Decisions, out: &mut Vec<u8>) {
+        let mut key = Vec::with_capacity(32);
         for row in 0..d.len {
             key.clear();
             self.key(batch, row, &mut key);
-            let dynamic;
             let limit = match d.limit_band[row] {
-                NONE => "",
-                _ if !d.limit.is_empty() => {
-                    dynamic = crate::simulate::report::money(d.limit[row]);
-                    dynamic.as_str()
-                }
-                b => self.limits[b as usize].as_str(),
+                NONE => None,
+                _ if !d.limit.is_empty() => Some(crate::simulate::report::money(d.limit[row])),
+                b => Some(self.limits[b as usize].clone()),
             };
-            match self.format {
-                Format::Csv => {
-                    write_csv_field(out, &key);
-                    out.push(b',');
-                    out.extend_from_slice(d.outcome[row].name().as_bytes());
-                    out.push(b',');
-                    if fields.is_empty() {
-                        self.reasons_field(d, row, out);
-                    } else {
-                        let failed = d
-                            .rule_truth
-                            .iter()
-                            .enumerate()
-                            .fold(0, |m, (i, t)| m | (usize::from(t[row] != TRUE) << i));
-                        let slot = failed * 3 + d.outcome[row] as usize;
-                        let field = fields[slot].get_or_insert_with(|| {
-                            let mut field = Vec::new();
-                            self.reasons_field(d, row, &mut field);
-                            field
-                        });
-                        out.extend_from_slice(field);
-                    }
-                    out.push(b',');
-                    out.extend_from_slice(limit.as_bytes());
-                    out.push(b'\n');
-                }
-                Format::JsonLines => {
-                    let line = JsonLine {
-                        writer: self,
-                        d,
-                        row,
-                        key: &key,
-                        line: batch.lines[row],
-                        limit: (d.outcome[row] == Outcome::Approve && !limit.is_empty())
-                            .then_some(limit),
-                    };
-                    let _ = serde_json::to_writer(&mut *out, &line);
-                    out.push(b'\n');
-                }
-            }
+            let line = JsonLine {
+                writer: self,
+                d,
+                row,
+                key: &key,
+                line: batch.lines[row],
+                limit: limit
+                    .as_deref()
+                    .filter(|_| d.outcome[row] == Outcome::Approve),
+            };
+            let _ = serde_json::to_writer(&mut *out, &line);
+            out.push(b'\n');
         }
     }
 
@@ -236,7 +371,49 @@ fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
 
 #[cfg(test)]
 mod tests {
-    use super::write_csv_field;
+    use super::{RowNumber, Tails, write_csv_field};
+
+    #[test]
+    fn row_numbers_count_up_across_digits_and_jumps() {
+        let values = (1..=12).chain([
+            99,
+            100,
+            101,
+            998,
+            999,
+            1000,
+            7,
+            8,
+            9,
+            10,
+            u64::MAX - 1,
+            u64::MAX,
+        ]);
+        let (mut number, mut out, mut want) = (RowNumber::default(), Vec::new(), String::new());
+        for v in values {
+            number.put(v, &mut out);
+            out.push(b' ');
+            want.push_str(&format!("{v} "));
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    #[test]
+    fn cached_line_ends_short_and_long() {
+        let mut tails = Tails {
+            spans: vec![(u32::MAX, 0); 3],
+            arena: Vec::new(),
+        };
+        let long = "x".repeat(200);
+        let mut out = Vec::new();
+        for slot in [0, 1, 2, 1, 0, 2] {
+            let text = ["short", long.as_str(), ""][slot];
+            tails.put(slot, &mut out, |t| t.extend_from_slice(text.as_bytes()));
+            out.push(b'|');
+        }
+        let want = format!("short|{long}||{long}|short||");
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
 
     #[test]
     fn fields_are_quoted_only_when_they_must_be() {
