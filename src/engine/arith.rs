@@ -6,7 +6,7 @@
 //! that is no decimal gives a missing value (Rhai stops with an error, which
 //! makes the whole expression missing there). Missing in, missing out.
 
-use super::kernels::{FALSE, TRUE, UNKNOWN};
+use super::kernels::{FALSE, TRUE, UNKNOWN, float_holds};
 use crate::dataset::batch::{Column, ColumnData};
 use crate::dataset::value::{FieldType, Value};
 use crate::policy::condition::CmpOp;
@@ -166,7 +166,19 @@ pub fn compare(a: &Column, op: CmpOp, b: &Column, out: &mut [u8]) {
     }
     match (&a.data, &b.data) {
         (ColumnData::Int(x), ColumnData::Int(y)) => run(x, y, a, b, op, out),
-        (ColumnData::Float(x), ColumnData::Float(y)) => run(x, y, a, b, op, out),
+        (ColumnData::Float(x), ColumnData::Float(y)) => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = if a.valid[i] && b.valid[i] {
+                    if float_holds(op, x[i], y[i]) {
+                        TRUE
+                    } else {
+                        FALSE
+                    }
+                } else {
+                    UNKNOWN
+                };
+            }
+        }
         (ColumnData::Decimal(x), ColumnData::Decimal(y)) => run(x, y, a, b, op, out),
         (ColumnData::Bool(x), ColumnData::Bool(y)) => run(x, y, a, b, op, out),
         (ColumnData::Str { .. }, ColumnData::Str { .. }) => {

@@ -157,7 +157,12 @@ fn eval_into(cond: &Cond, batch: &Cols, out: &mut [u8], scratch: &mut Scratch) {
 pub fn compare(col: &Column, op: CmpOp, value: &Value, out: &mut [u8]) {
     match (&col.data, value) {
         (ColumnData::Int(v), Value::Int(x)) => ordered(v, &col.valid, *x, op, out),
-        (ColumnData::Float(v), Value::Float(x)) => ordered(v, &col.valid, *x, op, out),
+        (ColumnData::Float(v), Value::Float(x)) => {
+            for ((o, v), ok) in out.iter_mut().zip(v).zip(&col.valid) {
+                let t = if float_holds(op, *v, *x) { TRUE } else { FALSE };
+                *o = if *ok { t } else { UNKNOWN };
+            }
+        }
         (ColumnData::Decimal(v), Value::Decimal(x)) => {
             ordered::<Decimal>(v, &col.valid, *x, op, out)
         }
@@ -173,6 +178,29 @@ pub fn compare(col: &Column, op: CmpOp, value: &Value, out: &mut [u8]) {
         }
         // Compilation types every literal by its field, so this cannot happen.
         _ => out.fill(UNKNOWN),
+    }
+}
+
+/// `x OP y` for floats as Rhai compares them, within a relative epsilon
+/// (`0.1 + 0.2 == 0.3` holds), so that a condition means the same whether
+/// it runs on these kernels or in Rhai.
+pub fn float_holds(op: CmpOp, x: f64, y: f64) -> bool {
+    const EPS: f64 = f64::EPSILON;
+    let max = if x * y == 0.0 {
+        1.0
+    } else {
+        x.abs().max(y.abs())
+    };
+    if max == 0.0 {
+        return matches!(op, CmpOp::Eq | CmpOp::Gte | CmpOp::Lte);
+    }
+    match op {
+        CmpOp::Eq => (x - y).abs() / max <= EPS,
+        CmpOp::Ne => (x - y).abs() / max > EPS,
+        CmpOp::Gt => (x - y) / max > EPS,
+        CmpOp::Gte => (x - y) / max > -EPS,
+        CmpOp::Lt => (y - x) / max > EPS,
+        CmpOp::Lte => (y - x) / max > -EPS,
     }
 }
 

@@ -10,8 +10,9 @@
 //! does — an overflow, a division by zero, a float that is not finite, a
 //! `decide` that returns nothing — is handed back to Rhai for that row.
 
-use super::kernels::Cols;
+use super::kernels::{Cols, float_holds};
 use crate::dataset::batch::ColumnData;
+use crate::policy::condition::CmpOp;
 use crate::policy::native_script::{Arith, Block, Cmp, Const, NativeScript, Node, Reasons, Stmt};
 use crate::policy::script::VerdictKind;
 use crate::policy::script::float_to_decimal;
@@ -339,7 +340,17 @@ fn compare<'a>(op: Cmp, a: Val<'a>, b: Val<'a>) -> Res<'a> {
         (Val::Bool(x), Val::Bool(y)) if matches!(op, Cmp::Eq | Cmp::Ne) => x.cmp(&y),
         (Val::Dec(_), _) | (_, Val::Dec(_)) => dec(a)?.cmp(&dec(b)?),
         (Val::Float(_) | Val::Int(_), Val::Float(_) | Val::Int(_)) => {
-            return Ok(Val::Bool(float_cmp(op, float(a)?, float(b)?)));
+            // Rhai compares floats (and a float with an int) within a
+            // relative epsilon, as the kernels do.
+            let op = match op {
+                Cmp::Eq => CmpOp::Eq,
+                Cmp::Ne => CmpOp::Ne,
+                Cmp::Lt => CmpOp::Lt,
+                Cmp::Le => CmpOp::Lte,
+                Cmp::Gt => CmpOp::Gt,
+                Cmp::Ge => CmpOp::Gte,
+            };
+            return Ok(Val::Bool(float_holds(op, float(a)?, float(b)?)));
         }
         _ => return Err(Stop::Defer),
     };
@@ -351,28 +362,6 @@ fn compare<'a>(op: Cmp, a: Val<'a>, b: Val<'a>) -> Res<'a> {
         Cmp::Gt => ord.is_gt(),
         Cmp::Ge => ord.is_ge(),
     }))
-}
-
-/// Rhai compares floats (and a float with an int) within a relative
-/// epsilon: `0.1 + 0.2 == 0.3` is true.
-fn float_cmp(op: Cmp, x: f64, y: f64) -> bool {
-    const EPS: f64 = f64::EPSILON;
-    let max = if x * y == 0.0 {
-        1.0
-    } else {
-        x.abs().max(y.abs())
-    };
-    if max == 0.0 {
-        return matches!(op, Cmp::Eq | Cmp::Le | Cmp::Ge);
-    }
-    match op {
-        Cmp::Eq => (x - y).abs() / max <= EPS,
-        Cmp::Ne => (x - y).abs() / max > EPS,
-        Cmp::Gt => (x - y) / max > EPS,
-        Cmp::Ge => (x - y) / max > -EPS,
-        Cmp::Lt => (y - x) / max > EPS,
-        Cmp::Le => (y - x) / max > -EPS,
-    }
 }
 
 /// Rhai's `min`/`max` keep the first on a tie: `max(x, y)` is `if x >= y { x } else { y }`.
