@@ -91,7 +91,7 @@ impl Column {
 
     /// Appends `cells`; `false` when any does not parse as the column's
     /// type. The fast paths' column-at-a-time `push`.
-    pub(super) fn fill<'c>(&mut self, cells: impl Iterator<Item = &'c [u8]>) -> bool {
+    pub(super) fn fill<'c>(&mut self, cells: impl ExactSizeIterator<Item = &'c [u8]>) -> bool {
         let valid = &mut self.valid;
         match &mut self.data {
             ColumnData::Int(v) => fill_parsed(v, valid, cells, parse_int, 0),
@@ -159,23 +159,24 @@ fn push_parsed<T: Copy>(
 fn fill_parsed<'c, T: Copy>(
     out: &mut Vec<T>,
     valid: &mut Vec<bool>,
-    cells: impl Iterator<Item = &'c [u8]>,
+    cells: impl ExactSizeIterator<Item = &'c [u8]>,
     parse: impl Fn(&[u8]) -> Option<T>,
     zero: T,
 ) -> bool {
+    // Sized first and written in place: no capacity check per cell.
+    let (start, n) = (out.len(), cells.len());
+    out.resize(start + n, zero);
+    valid.resize(start + n, false);
     let mut ok = true;
-    let (lower, _) = cells.size_hint();
-    out.reserve(lower);
-    valid.reserve(lower);
-    for cell in cells {
+    for ((out, valid), cell) in out[start..].iter_mut().zip(&mut valid[start..]).zip(cells) {
         // Most cells parse; only one that does not is looked at again: a
         // blank cell (no parser takes one) is missing, any other is bad.
         let value = parse(cell);
         if value.is_none() {
             ok &= cell.trim_ascii().is_empty();
         }
-        valid.push(value.is_some());
-        out.push(value.unwrap_or(zero));
+        *valid = value.is_some();
+        *out = value.unwrap_or(zero);
     }
     ok
 }

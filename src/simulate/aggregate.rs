@@ -80,6 +80,7 @@ impl Aggregate {
     ) {
         let n = d.len;
         self.rows += n as u64;
+        let approved_before = self.approved;
         for (rule, truth) in d.rule_truth.iter().enumerate() {
             self.failed[rule] += truth.iter().filter(|t| **t != TRUE).count() as u64;
         }
@@ -95,79 +96,123 @@ impl Aggregate {
             Exposure::Limit => None,
         };
         let rules = self.removed.len();
-        let (mut removed, mut primary_counts, mut sole) = (
-            vec![0u64; rules + 1],
-            vec![0u64; rules + 1],
-            vec![0u64; rules + 1],
-        );
+        // What is counted for every row — its first failing rule, whether
+        // it failed alone, outcome and observed bad — is counted as one key
+        // per row in a small table (the primary reason in another), and the
+        // tables are added up once per batch: no branch on outcomes that
+        // fall at random, and one counter to increment instead of several.
+        let slots = rules + 1;
+        let (mut tally, mut primaries) = (vec![0u32; slots * 12], vec![0u32; slots]);
+        // Approved rows need more only with limits, repayment or exposure.
+        let detail =
+            last_limit > 0 || has_bands || dynamic || exposure.is_some() || !d.p.is_empty();
         for row in 0..n {
-            let bad = d.bad[row] == TRUE;
-            self.bads_all += u64::from(bad);
-            // Rows fail at random, so count without branching: a row that
-            // failed no rule counts in the extra last slot, dropped below.
+            // A row that failed no rule counts in the extra last slot.
             let first = usize::from(d.first_fail[row]).min(rules);
             let primary = usize::from(d.primary[row]).min(rules);
-            removed[first] += 1;
-            primary_counts[primary] += 1;
-            sole[first] += u64::from(d.fail_count[row] == 1);
-            match d.outcome[row] {
-                Outcome::Approve => {
-                    self.approved += 1;
-                    self.bads_approved += u64::from(bad);
-                    let limit = d.limit_band[row];
-                    self.limit_rows[if limit == NONE {
-                        last_limit
-                    } else {
-                        limit as usize
-                    }] += 1;
-                    if dynamic && limit != NONE {
-                        self.limit_sum[limit as usize] += d.limit[row];
-                    }
-                    let band = d.outcome_band[row];
-                    let band = if band == NONE {
-                        last_band
-                    } else {
-                        band as usize
-                    };
-                    self.band_rows[band] += 1;
-                    let exposed = match exposure {
-                        Some((values, valid)) if valid[row] => values[row],
-                        Some(_) => {
-                            self.exposure_missing += 1;
-                            Decimal::ZERO
-                        }
-                        None if limit != NONE && has_bands => {
-                            match policy.limits[limit as usize].amount {
-                                Amount::Fixed(x) => x,
-                                Amount::Column(..) => d.limit[row],
-                            }
-                        }
-                        None => Decimal::ZERO,
-                    };
-                    self.band_exposure[band] += exposed;
-                    if let Some(p) = d.p.get(row) {
-                        for (sum, p) in self.band_p[band].iter_mut().zip(p) {
-                            *sum += *p;
-                        }
-                        let [ret, def] = &mut self.band_exposure_p[band];
-                        *ret += exposed * p[0];
-                        *def += exposed * p[4];
-                    }
-                }
-                Outcome::Review => self.review += 1,
-                Outcome::Decline => self.declined += 1,
+            let sole = usize::from(d.fail_count[row] == 1);
+            let bad = usize::from(d.bad[row] == TRUE);
+            let outcome = d.outcome[row];
+            tally[((first * 2 + sole) * 3 + outcome as usize) * 2 + bad] += 1;
+            primaries[primary] += 1;
+            if detail && outcome == Outcome::Approve {
+                self.add_approved(policy, d, row, exposure);
             }
         }
-        for (total, counts) in [
-            (&mut self.removed, &removed),
-            (&mut self.primary, &primary_counts),
-            (&mut self.sole, &sole),
-        ] {
-            add_all(total, &counts[..rules]);
+        self.add_tally(&tally, rules);
+        for (total, &count) in self.primary.iter_mut().zip(&primaries) {
+            *total += u64::from(count);
+        }
+        if !detail {
+            // Every approved row: no limit band and no repayment band.
+            let approved = self.approved - approved_before;
+            self.limit_rows[last_limit] += approved;
+            self.band_rows[last_band] += approved;
         }
         for ((spec, seg), column) in specs.iter().zip(&mut self.segments).zip(segment_columns) {
             for row in 0..n {
                 seg.add(spec, column, row, d.outcome[row], d.bad[row] == TRUE);
+            }
+        }
+    }
+
+    /// What an approved row adds to its limit and repayment bands.
+    fn add_approved(
+        &mut self,
+        policy: &CompiledPolicy,
+        d: &Decisions,
+        row: usize,
+        exposure: Option<(&Vec<Decimal>, &Vec<bool>)>,
+    ) {
+        let last_limit = self.limit_rows.len() - 1;
+        let last_band = self.band_rows.len() - 1;
+        let limit = d.limit_band[row];
+        self.limit_rows[if limit == NONE {
+            last_limit
+        } else {
+            limit as usize
+        }] += 1;
+        if !d.limit.is_empty() && limit != NONE {
+            self.limit_sum[limit as usize] += d.limit[row];
+        }
+        let band = d.outcome_band[row];
+        let band = if band == NONE {
+            last_band
+        } else {
+            band as usize
+        };
+        self.band_rows[band] += 1;
+        let exposed = match exposure {
+            Some((values, valid)) if valid[row] => values[row],
+            Some(_) => {
+                self.exposure_missing += 1;
+                Decimal::ZERO
+            }
+            None if limit != NONE && last_band > 0 => match policy.limits[limit as usize].amount {
+                Amount::Fixed(x) => x,
+                Amount::Column(..) => d.limit[row],
+            },
+            None => Decimal::ZERO,
+        };
+        self.band_exposure[band] += exposed;
+        if let Some(p) = d.p.get(row) {
+            for (sum, p) in self.band_p[band].iter_mut().zip(p) {
+                *sum += *p;
+            }
+            let [ret, def] = &mut self.band_exposure_p[band];
+            *ret += exposed * p[0];
+            *def += exposed * p[4];
+        }
+    }
+
+    /// Adds up a batch's table of row keys (see `add`).
+    fn add_tally(&mut self, tally: &[u32], rules: usize) {
+        for (key, &count) in tally.iter().enumerate() {
+            if count == 0 {
+                continue;
+            }
+            let count = u64::from(count);
+            let (bad, rest) = (key % 2 == 1, key / 2);
+            let (outcome, rest) = (rest % 3, rest / 3);
+            let (sole, first) = (rest % 2 == 1, rest / 2);
+            if first < rules {
+                self.removed[first] += count;
+                if sole {
+                    self.sole[first] += count;
+                }
+            }
+            match outcome {
+                0 => {
+                    self.approved += count;
+                    if bad {
+                        self.bads_approved += count;
+                    }
+                }
+                1 => self.review += count,
+                _ => self.declined += count,
+            }
+            if bad {
+                self.bads_all += count;
             }
         }
     }
