@@ -1354,6 +1354,30 @@ fn decide_output_file_is_not_created_when_a_row_is_bad() {
 }
 
 #[test]
+fn decide_output_replaces_an_existing_file_and_nothing_else() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", SCORE_POLICY)
+        .write("d.csv", "id,score\nu1,600\nu2,500\n")
+        .write("out.csv", "old\n".repeat(1000));
+    let want = "id,outcome,reasons,limit\nu1,approve,,\nu2,decline,SCORE_TOO_LOW,\n";
+    for _ in 0..2 {
+        wd.stdout(&["decide", "p.yaml", "--data", "d.csv", "-o", "out.csv"]);
+        assert_eq!(wd.read("out.csv"), want);
+        assert_eq!(
+            wd.files(),
+            ["d.csv", "out.csv", "p.yaml"],
+            "no stray temporary file"
+        );
+    }
+    // A directory in the way is an error, and stays as it was.
+    std::fs::create_dir(wd.path("dir.csv")).unwrap();
+    let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv", "-o", "dir.csv"], 2);
+    assert_contains(&err, &["cannot write", "dir.csv"]);
+    assert!(wd.path("dir.csv").is_dir());
+    assert_eq!(wd.files(), ["d.csv", "dir.csv", "out.csv", "p.yaml"]);
+}
+
+#[test]
 fn decide_output_file_is_all_or_nothing_on_a_large_file() {
     let wd = Workdir::new();
     wd.stdout(&["gen", "--rows", "50000", "--seed", "7", "-o", "pop.csv"]);
