@@ -9,11 +9,11 @@
 //! thread count, and the first error reported is the first in the file.
 //!
 //! When the report needs the input's SHA-256 and it is not remembered (see
-//! `fingerprint`), a hashing thread stands between the reader and the
-//! workers. SHA-256 is sequential and costs as much CPU as parsing, so it
-//! gets a thread of its own rather than the reader's: reading and hashing
-//! then overlap, and the operating system shares the cores between hashing
-//! and parsing as each needs them.
+//! `fingerprint`), a hashing thread reads every chunk beside the workers.
+//! SHA-256 is sequential and costs about as much CPU as parsing, so it gets
+//! a thread of its own rather than the reader's, and the workers never wait
+//! for it: a chunk's buffer is shared, and goes back to the reader when both
+//! are done with it.
 
 use super::chunker::{CHUNK_SIZE, Chunk, Chunker};
 use super::fingerprint::{self, FileId, Sha256};
@@ -24,6 +24,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A dataset to read: a file, or standard input for `-`.
@@ -134,22 +135,23 @@ where
     let threads = options.threads.max(1);
     let progress = progress_bar(options.progress);
     let cancel = AtomicBool::new(false);
-    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
-    // With a hasher, the reader's chunks go through it to the workers.
-    let (hash_tx, hash_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
-    let read_tx = if hasher.is_some() {
-        hash_tx
-    } else {
-        chunk_tx.clone()
-    };
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Arc<Chunk>>(threads * 2);
+    let (hash_tx, hash_rx) = crossbeam_channel::bounded::<Arc<Chunk>>(threads * 4);
+    let hash_tx = hasher.is_some().then_some(hash_tx);
     let (result_tx, result_rx) = crossbeam_channel::bounded::<(usize, u64, Result<R>)>(threads * 2);
     // Tickets bound the chunks read but not yet merged (queued, in work, or
     // waiting for an earlier chunk), so memory stays bounded even when one
     // chunk is slow: the reader takes a ticket per chunk, the merger returns it.
     let window = threads * 4;
     let (ticket_tx, ticket_rx) = crossbeam_channel::bounded::<()>(window);
-    // Buffers go back to the reader once a worker is done with them.
+    // Buffers go back to the reader once the workers (and the hasher) are
+    // done with them.
     let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let recycle = |chunk: Arc<Chunk>, to: &crossbeam_channel::Sender<Vec<u8>>| {
+        if let Some(chunk) = Arc::into_inner(chunk) {
+            let _ = to.send(chunk.bytes);
+        }
+    };
     chunker.recycle_from(recycle_rx);
     for _ in 0..window {
         let _ = ticket_tx.send(());
@@ -160,34 +162,36 @@ where
             while !cancel.load(Ordering::Relaxed) && ticket_rx.recv().is_ok() {
                 match chunker.next_chunk()? {
                     Some(chunk) => {
-                        if read_tx.send(chunk).is_err() {
+                        let chunk = Arc::new(chunk);
+                        let hashed = hash_tx
+                            .as_ref()
+                            .is_none_or(|h| h.send(chunk.clone()).is_ok());
+                        if !hashed || chunk_tx.send(chunk).is_err() {
                             break;
                         }
                     }
                     None => break,
                 }
             }
-            drop(read_tx);
+            drop(chunk_tx);
+            drop(hash_tx);
             Ok(())
         });
         let hashing = hasher.map(|mut hasher| {
-            let chunk_tx = chunk_tx.clone();
+            let (recycle_tx, recycle) = (recycle_tx.clone(), &recycle);
             scope.spawn(move || {
                 for chunk in hash_rx {
                     hasher.update(&chunk.bytes);
-                    if chunk_tx.send(chunk).is_err() {
-                        break;
-                    }
+                    recycle(chunk, &recycle_tx);
                 }
                 hasher.finish()
             })
         });
-        drop(chunk_tx);
         for _ in 0..threads {
             let chunk_rx = chunk_rx.clone();
             let result_tx = result_tx.clone();
             let recycle_tx = recycle_tx.clone();
-            let (schema, init, work, cancel) = (&schema, &init, &work, &cancel);
+            let (schema, init, work, cancel, recycle) = (&schema, &init, &work, &cancel, &recycle);
             scope.spawn(move || {
                 let mut state = init(schema);
                 for chunk in chunk_rx {
@@ -196,7 +200,7 @@ where
                     }
                     let result = work(&mut state, &chunk, schema);
                     let (index, lines) = (chunk.index, chunk.lines);
-                    let _ = recycle_tx.send(chunk.bytes);
+                    recycle(chunk, &recycle_tx);
                     if result_tx.send((index, lines, result)).is_err() {
                         break;
                     }
