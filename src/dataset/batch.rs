@@ -614,7 +614,7 @@ fn locate_field(raw: &[u8], index: usize) -> (u64, usize) {
 mod tests {
     use super::*;
     use crate::dataset::chunker::{Chunker, Header};
-    use crate::dataset::regular::RegularParser;
+    use crate::dataset::regular::{Level, RegularParser};
     use crate::policy::compile::ColumnSpec;
 
     fn parse(
@@ -715,12 +715,7 @@ mod tests {
         let data = format!("a,b,c\n{body}");
         let mut chunker = Chunker::new(data.as_bytes(), 1 << 20, "t.csv");
         let header = chunker.header().unwrap().unwrap();
-        let specs = [
-            ColumnSpec::new("c", FieldType::Int),
-            ColumnSpec::new("a", FieldType::String),
-            ColumnSpec::new("b", FieldType::Bool),
-        ];
-        let schema = Schema::resolve("t.csv", &header, &specs).unwrap();
+        let schema = Schema::resolve("t.csv", &header, &every_path_columns()).unwrap();
         let Some(chunk) = chunker.next_chunk().unwrap() else {
             return std::array::from_fn(|_| (Ok(Batch::new(&schema)), vec![]));
         };
@@ -748,7 +743,8 @@ mod tests {
         [run(0), run(1), run(2)]
     }
 
-    /// Whether the regular path takes `body` (after the header `a,b,c`).
+    /// Whether the regular path takes `body` (after the header `a,b,c`),
+    /// the same at every level of instructions this CPU has.
     fn regular_takes(body: &str) -> bool {
         let data = format!("a,b,c\n{body}");
         let mut chunker = Chunker::new(data.as_bytes(), 1 << 20, "t.csv");
@@ -756,7 +752,45 @@ mod tests {
         let schema =
             Schema::resolve("t.csv", &header, &[ColumnSpec::new("c", FieldType::Int)]).unwrap();
         let chunk = chunker.next_chunk().unwrap().unwrap();
-        RegularParser::default().parse(&chunk, &schema, &mut Batch::new(&schema))
+        let takes: Vec<bool> = Level::ALL
+            .iter()
+            .filter(|l| l.available())
+            .map(|&l| {
+                RegularParser::default().parse_at(l, &chunk, &schema, &mut Batch::new(&schema))
+            })
+            .collect();
+        assert!(takes.iter().all(|&t| t == takes[0]), "{takes:?}");
+        takes[0]
+    }
+
+    /// The batch the regular path makes of `body` at each level of
+    /// instructions this CPU has, for a chunk it takes.
+    fn regular_batches(body: &str) -> Vec<(Level, Batch)> {
+        let data = format!("a,b,c\n{body}");
+        let mut chunker = Chunker::new(data.as_bytes(), 1 << 20, "t.csv");
+        let header = chunker.header().unwrap().unwrap();
+        let schema = Schema::resolve("t.csv", &header, &every_path_columns()).unwrap();
+        let Some(chunk) = chunker.next_chunk().unwrap() else {
+            return vec![];
+        };
+        Level::ALL
+            .into_iter()
+            .filter(|l| l.available())
+            .filter_map(|level| {
+                let mut batch = Batch::new(&schema);
+                RegularParser::default()
+                    .parse_at(level, &chunk, &schema, &mut batch)
+                    .then_some((level, batch))
+            })
+            .collect()
+    }
+
+    fn every_path_columns() -> [ColumnSpec; 3] {
+        [
+            ColumnSpec::new("c", FieldType::Int),
+            ColumnSpec::new("a", FieldType::String),
+            ColumnSpec::new("b", FieldType::Bool),
+        ]
     }
 
     #[test]
@@ -791,6 +825,23 @@ mod tests {
         }
     }
 
+    /// Blocks of 64 bytes with up to 64 delimiters, at every level.
+    #[test]
+    fn dense_records_parse_the_same_at_every_level() {
+        for body in [
+            "1,,\n".repeat(100),
+            "x,,\r\n".repeat(90),
+            ",y,1\n".repeat(80),
+        ] {
+            let [_, _, csv] = every_path(&body, false);
+            let batches = regular_batches(&body);
+            assert!(!batches.is_empty(), "{body:?}");
+            for (level, batch) in batches {
+                assert_eq!(csv.0.as_ref(), Ok(&batch), "{level:?}");
+            }
+        }
+    }
+
     proptest! {
         /// The fast paths read a quote-free chunk exactly as the csv crate
         /// does, errors and line numbers included.
@@ -819,6 +870,9 @@ mod tests {
             }
             let [parsed, plain, csv] = every_path(&body, skip);
             prop_assert_eq!(&parsed, &csv);
+            for (level, batch) in regular_batches(&body) {
+                prop_assert_eq!(csv.0.as_ref(), Ok(&batch), "{:?}", level);
+            }
             prop_assert_eq!(plain, csv);
         }
     }

@@ -12,6 +12,12 @@
 //! (simdjson's "flatten"), so the cost is a fraction of a cycle per byte and
 //! no branch depends on where the commas fall.
 //!
+//! The same code is compiled three times, for the baseline x86_64, for AVX2
+//! with BMI1 and POPCNT, and for AVX-512 VBMI2, where `compress_block` packs
+//! a block's delimiter offsets in one instruction; each chunk runs the
+//! widest the CPU has. A test runs every level the CPU has on the same
+//! inputs.
+//!
 //! Whether a chunk is regular is only known once all of it has been seen, so
 //! columns are filled as records come and the caller starts over on the
 //! general path when [`RegularParser::parse`] says no.
@@ -38,16 +44,31 @@ impl RegularParser {
     /// says whether the chunk was regular and every cell parsed. On `false`
     /// the batch holds part of the chunk and must be cleared.
     pub fn parse(&mut self, chunk: &Chunk, schema: &Schema, batch: &mut Batch) -> bool {
+        self.parse_at(Level::best(), chunk, schema, batch)
+    }
+
+    /// `parse` with the instructions of `level`, or the baseline's if the
+    /// CPU lacks them.
+    pub fn parse_at(
+        &mut self,
+        level: Level,
+        chunk: &Chunk,
+        schema: &Schema,
+        batch: &mut Batch,
+    ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("bmi1")
-            && std::arch::is_x86_feature_detected!("popcnt")
-        {
-            // SAFETY: the CPU has the features `parse_x86_64_v3` is compiled
-            // for: checked just above.
-            return unsafe { self.parse_x86_64_v3(chunk, schema, batch) };
+        match level {
+            // SAFETY (both): `available` has checked the CPU has the
+            // features the function is compiled for.
+            Level::Avx512 if Level::Avx512.available() => {
+                return unsafe { self.parse_avx512(chunk, schema, batch) };
+            }
+            Level::Avx2 if Level::Avx2.available() => {
+                return unsafe { self.parse_avx2(chunk, schema, batch) };
+            }
+            _ => {}
         }
-        self.parse_with(chunk, schema, batch)
+        self.parse_with::<false>(chunk, schema, batch)
     }
 
     /// `parse_with` compiled for CPUs with AVX2, BMI1 and POPCNT (every
@@ -55,12 +76,28 @@ impl RegularParser {
     /// delimiter mask in one instruction each.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,popcnt")]
-    fn parse_x86_64_v3(&mut self, chunk: &Chunk, schema: &Schema, batch: &mut Batch) -> bool {
-        self.parse_with(chunk, schema, batch)
+    fn parse_avx2(&mut self, chunk: &Chunk, schema: &Schema, batch: &mut Batch) -> bool {
+        self.parse_with::<false>(chunk, schema, batch)
     }
 
+    /// `parse_with` for CPUs with AVX-512 VBMI2 (Intel since Ice Lake, AMD
+    /// since Zen 4), where one instruction packs the offsets of a block's
+    /// delimiters (see `compress_block`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx2,bmi1,popcnt")]
+    fn parse_avx512(&mut self, chunk: &Chunk, schema: &Schema, batch: &mut Batch) -> bool {
+        self.parse_with::<true>(chunk, schema, batch)
+    }
+
+    /// The parse; with `AVX512`, only called where the CPU has the features
+    /// of `compress_block`.
     #[inline(always)]
-    fn parse_with(&mut self, chunk: &Chunk, schema: &Schema, batch: &mut Batch) -> bool {
+    fn parse_with<const AVX512: bool>(
+        &mut self,
+        chunk: &Chunk,
+        schema: &Schema,
+        batch: &mut Batch,
+    ) -> bool {
         let bytes = &chunk.bytes[..];
         let width = schema.width;
         if !chunk.quote_free || width == 0 || bytes.len() >= (u32::MAX as usize) - 128 {
@@ -81,13 +118,22 @@ impl RegularParser {
         // the last byte of the previous block was one.
         let (mut bare_cr, mut cr_carry) = (0u64, 0u64);
         for (index, block) in bytes.chunks(64).enumerate() {
-            let (commas, newlines, crs) = masks(block);
-            bare_cr |= (cr_carry & !newlines & 1) | (crs & !(newlines >> 1) & !(1 << 63));
-            cr_carry = crs >> 63;
+            let base = (index * 64) as u32;
             let slots: &mut [u32; SLACK] = (&mut delims[filled..filled + SLACK])
                 .try_into()
                 .expect("the list has room for a block past `filled`");
-            filled += flatten(commas | newlines, (index * 64) as u32, slots);
+            let (count, newlines, crs) = match <&[u8; 64]>::try_from(block) {
+                // SAFETY: with `AVX512`, the CPU has the features (see above).
+                #[cfg(target_arch = "x86_64")]
+                Ok(full) if AVX512 => unsafe { compress_block(full, base, slots) },
+                _ => {
+                    let (commas, newlines, crs) = masks(block);
+                    (flatten(commas | newlines, base, slots), newlines, crs)
+                }
+            };
+            bare_cr |= (cr_carry & !newlines & 1) | (crs & !(newlines >> 1) & !(1 << 63));
+            cr_carry = crs >> 63;
+            filled += count;
             if filled > group {
                 let records = (filled - 1) / width;
                 if !fill.records(delims, records, batch) {
@@ -117,6 +163,102 @@ impl RegularParser {
         batch.len = batch.lines.len();
         rows == chunk.lines + u64::from(unterminated)
     }
+}
+
+/// Which instructions a parse uses: the widest the CPU has, unless a test
+/// asks for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::Avx512, Level::Avx2, Level::Baseline];
+
+    /// Whether this CPU can run the level's code.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Level::Avx512 => {
+                    has!("avx512f")
+                        && has!("avx512bw")
+                        && has!("avx512vbmi2")
+                        && Level::Avx2.available()
+                }
+                Level::Avx2 => has!("avx2") && has!("bmi1") && has!("popcnt"),
+                Level::Baseline => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Level::Baseline
+        }
+    }
+
+    fn best() -> Level {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.available())
+            .unwrap_or(Level::Baseline)
+    }
+}
+
+/// `masks` and `flatten` of a full block in a few AVX-512 instructions: the
+/// compares give the masks, and `vpcompressb` packs the offsets (0–63) of
+/// the delimiters to the front of a register, which are widened, offset by
+/// `base` and stored sixteen at a time. Returns the count, newlines and
+/// carriage returns.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2")]
+fn compress_block(block: &[u8; 64], base: u32, slots: &mut [u32; SLACK]) -> (usize, u64, u64) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_add_epi32, _mm512_cmpeq_epi8_mask, _mm512_cvtepu8_epi32,
+        _mm512_extracti32x4_epi32, _mm512_loadu_si512, _mm512_maskz_compress_epi8,
+        _mm512_set1_epi8, _mm512_set1_epi32, _mm512_storeu_si512,
+    };
+    static OFFSETS: [u8; 64] = {
+        let mut offsets = [0u8; 64];
+        let mut i = 0;
+        while i < 64 {
+            offsets[i] = i as u8;
+            i += 1;
+        }
+        offsets
+    };
+    // SAFETY: both loads read exactly 64 bytes of a 64-byte array.
+    let (v, offsets) = unsafe {
+        (
+            _mm512_loadu_si512(block.as_ptr().cast::<__m512i>()),
+            _mm512_loadu_si512(OFFSETS.as_ptr().cast::<__m512i>()),
+        )
+    };
+    let newlines = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8));
+    let commas = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b',' as i8));
+    let crs = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\r' as i8));
+    let delims = commas | newlines;
+    let count = delims.count_ones() as usize;
+    let packed = _mm512_maskz_compress_epi8(delims, offsets);
+    let base = _mm512_set1_epi32(base as i32);
+    let quarters = [
+        _mm512_extracti32x4_epi32::<0>(packed),
+        _mm512_extracti32x4_epi32::<1>(packed),
+        _mm512_extracti32x4_epi32::<2>(packed),
+        _mm512_extracti32x4_epi32::<3>(packed),
+    ];
+    for (i, quarter) in quarters.into_iter().enumerate() {
+        if i * 16 >= count {
+            break;
+        }
+        let positions = _mm512_add_epi32(_mm512_cvtepu8_epi32(quarter), base);
+        let out = &mut slots[i * 16..i * 16 + 16];
+        // SAFETY: `out` is sixteen `u32`s, the 64 bytes the store writes.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast::<__m512i>(), positions) };
+    }
+    (count, newlines, crs)
 }
 
 /// Writes the positions of the set bits of `bits` (plus `base`) to the front
