@@ -311,7 +311,9 @@ impl Fill<'_> {
             // A cell runs from just past the delimiter before its field to
             // the one after.
             let field = spec.csv_index;
-            let cell = |r: usize| {
+            // `move`: the loop keeps `width` and `field` in registers rather
+            // than reloading them through references after every store.
+            let cell = move |r: usize| {
                 let start = delims[r * width + field].wrapping_add(1) as usize;
                 &bytes[start..delims[r * width + field + 1] as usize]
             };
