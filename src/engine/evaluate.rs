@@ -567,13 +567,21 @@ fn first_band<'c>(
                 Some(cond) => kernels::eval(cond, cols, band, scratch),
                 None => reset(band, n, TRUE),
             }
-            for row in 0..n {
-                if out[row] == NONE
-                    && outcome[row] == Outcome::Approve
-                    && band[row] == TRUE
-                    && amount_valid.is_none_or(|v| v[row])
-                {
-                    out[row] = b as u16;
+            // Without a branch per row: which band a row falls in is random.
+            let b = b as u16;
+            let rows = out.iter_mut().zip(&band[..n]).zip(&outcome[..n]);
+            match amount_valid {
+                None => {
+                    for ((o, &t), &decided) in rows {
+                        let take = (*o == NONE) & (decided == Outcome::Approve) & (t == TRUE);
+                        *o = select_unpredictable(take, b, *o);
+                    }
+                }
+                Some(valid) => {
+                    for (((o, &t), &decided), &valid) in rows.zip(&valid[..n]) {
+                        let take = (*o == NONE) & (decided == Outcome::Approve) & (t == TRUE) & valid;
+                        *o = select_unpredictable(take, b, *o);
+                    }
                 }
             }
         }
