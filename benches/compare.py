@@ -251,6 +251,8 @@ def bench(args):
         jobs = [
             polsim("polsim simulate (--threads 1)", ["simulate", "--format", "json", "--threads", "1"]),
             polsim("polsim simulate (--threads 2)", ["simulate", "--format", "json", "--threads", "2"]),
+            polsim("polsim simulate (--threads 1, hash cached)",
+                   ["simulate", "--format", "json", "--threads", "1"], cache_dir),
             polsim("polsim simulate (--threads 2, hash cached)",
                    ["simulate", "--format", "json", "--threads", "2"], cache_dir),
             polsim("polsim decide (--threads 2)", ["decide", "-o", decide_out, "--threads", "2"]),

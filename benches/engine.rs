@@ -3,9 +3,10 @@
 //!
 //! Stages, in the order a pass runs them:
 //!
-//! 1. `chunk`: cutting the CSV bytes into record-aligned chunks (includes the
-//!    SHA-256 of every byte for the manifest and the copy out of the reader),
-//!    with the SHA-256 alone (`chunk/sha256_only`) as a reference;
+//! 1. `chunk`: cutting the CSV bytes into record-aligned chunks (the copy
+//!    out of the reader, the quote scan, the line count), with the SHA-256
+//!    that a hashing thread computes beside the workers on a first run
+//!    (`chunk/sha256_only`) as a reference;
 //! 2. `parse`: CSV chunk → typed `Batch` of the policy's projected columns;
 //! 3. `evaluate`: `Evaluator::evaluate` on pre-parsed batches;
 //! 4. `aggregate`: `Aggregate::add` per batch, then `merge` into a total;

@@ -579,7 +579,8 @@ fn first_band<'c>(
                 }
                 Some(valid) => {
                     for (((o, &t), &decided), &valid) in rows.zip(&valid[..n]) {
-                        let take = (*o == NONE) & (decided == Outcome::Approve) & (t == TRUE) & valid;
+                        let take =
+                            (*o == NONE) & (decided == Outcome::Approve) & (t == TRUE) & valid;
                         *o = select_unpredictable(take, b, *o);
                     }
                 }
