@@ -3511,6 +3511,39 @@ fn rhai_a_negative_computed_limit_is_an_error() {
     );
 }
 
+#[test]
+fn money_too_large_to_total_is_an_error_not_a_crash() {
+    // Totals of decimals must not overflow (rust_decimal would panic): a
+    // decimal cell, or a computed limit, of 10^15 or more is refused.
+    let wd = Workdir::new();
+    wd.write(
+        "p.yaml",
+        "policy: p\nkey: user_id\nfields: { user_id: string, score: int, amount: decimal }\nrules:\n  - { id: r, reason: R, when: { score: { gte: 0 } } }\nlimit:\n  - amount: \"score * 1000000000000\"\nrepayment:\n  exposure: amount\n  outcomes:\n    - p: { default: 0.1 }\n  loss_given_default: 1\n",
+    )
+    .write(
+        "d.csv",
+        "user_id,score,amount\nu1,1,5.00\nu2,1,79228162514264337593543950335\n",
+    );
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "error: `79228162514264337593543950335` in column `amount` (field 3) is too large for a decimal",
+            "--> d.csv:3:",
+            "below 10^15",
+        ],
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    wd.write("d.csv", "user_id,score,amount\nu1,1,5.00\nu2,1000,5.00\n");
+    assert_contains(
+        &wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2),
+        &[
+            "error: the limit `score * 1000000000000` is 1000000000000000 on d.csv line 3 (user_id `u2`): a credit limit must be below 10^15",
+        ],
+    );
+}
+
 const RHAI_PROBABILITY_POLICY: &str = r#"policy: r
 key: user_id
 fields: { user_id: string, score: int, amount: decimal }

@@ -158,10 +158,25 @@ pub fn parse_float(text: &[u8]) -> Option<f64> {
 
 /// Parses an exact decimal: `1999.90`, `-3`, `1e3` is refused (money is never
 /// written in scientific notation, and refusing it catches a float column).
+/// So is a value of [`MAX_DECIMAL`] or more in size (see there).
 pub fn parse_decimal(text: &[u8]) -> Option<Decimal> {
     if let Some(d) = parse_plain_decimal(text) {
         return Some(d);
     }
+    parse_any_decimal(text).filter(|d| d.abs() < MAX_DECIMAL)
+}
+
+/// Decimals are money, and a total of money must not overflow the 28 digits
+/// a decimal holds (rust_decimal would panic): a value must be less than
+/// 10^15 (a quadrillion) in size, so that ten billion of them still add up.
+pub const MAX_DECIMAL: Decimal = Decimal::from_parts(0xA4C6_8000, 0x0003_8D7E, 0, false, 0);
+
+/// Whether `text` is a decimal of [`MAX_DECIMAL`] or more in size.
+pub fn is_too_large_decimal(text: &[u8]) -> bool {
+    parse_any_decimal(text).is_some_and(|d| d.abs() >= MAX_DECIMAL)
+}
+
+fn parse_any_decimal(text: &[u8]) -> Option<Decimal> {
     let s = std::str::from_utf8(trim(text)).ok()?;
     let s = s.strip_prefix('+').unwrap_or(s);
     if s.is_empty()
@@ -196,7 +211,9 @@ fn parse_plain_decimal(text: &[u8]) -> Option<Decimal> {
             return None;
         }
     }
-    if digits == 0 {
+    // At most 15 digits before the point keeps it below `MAX_DECIMAL`
+    // (more, as in `0000000000000001`, is left to the general path).
+    if digits == 0 || digits - scale > 15 {
         return None;
     }
     Some(Decimal::new(
@@ -290,6 +307,28 @@ mod tests {
     }
 
     #[test]
+    fn decimals_stay_below_a_quadrillion() {
+        assert_eq!(MAX_DECIMAL, Decimal::from(1_000_000_000_000_000i64));
+        for ok in [
+            "999999999999999.99",
+            "-999999999999999",
+            "0000000000000001.5",
+        ] {
+            assert!(parse_decimal(ok.as_bytes()).is_some(), "{ok}");
+            assert!(!is_too_large_decimal(ok.as_bytes()), "{ok}");
+        }
+        for big in [
+            "1000000000000000",
+            "-1000000000000000.00",
+            "79228162514264337593543950335",
+        ] {
+            assert_eq!(parse_decimal(big.as_bytes()), None, "{big}");
+            assert!(is_too_large_decimal(big.as_bytes()), "{big}");
+        }
+        assert!(!is_too_large_decimal(b"abc"));
+    }
+
+    #[test]
     fn fast_paths_agree_with_the_general_parsers() {
         for text in [
             "0",
@@ -320,7 +359,8 @@ mod tests {
                     && s.bytes()
                         .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
             })
-            .and_then(|s| Decimal::from_str(s).ok());
+            .and_then(|s| Decimal::from_str(s).ok())
+            .filter(|d| d.abs() < MAX_DECIMAL);
             assert_eq!(parse_decimal(text.as_bytes()), slow, "{text:?}");
             assert_eq!(
                 parse_decimal(text.as_bytes()).map(|d| d.scale()),

@@ -11,6 +11,7 @@ use super::kernels::{self, Cols, Scratch, TRUE, UNKNOWN};
 use super::native_script::{Decided, NativeRows};
 use super::rhai_row::{RhaiRows, RowId};
 use crate::dataset::batch::{Batch, Column, ColumnData};
+use crate::dataset::value::MAX_DECIMAL;
 use crate::error::{Diagnostic, Error, Result};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::Amount;
@@ -334,12 +335,14 @@ impl<'p> Evaluator<'p> {
                     verdicts.push((VerdictKind::Decline, None));
                     continue;
                 };
-                if let Some(limit) = limit.filter(|l| l.is_sign_negative() && !l.is_zero()) {
+                if let Some((limit, problem)) = limit.and_then(|l| Some((l, limit_problem(&l)?))) {
                     return Err(script_error(
                         script,
                         &row_id(row),
                         &format!("approved with a limit of {limit}"),
-                        "a credit limit cannot be negative: `approve(max(0, amount))`, or decline the row",
+                        &format!(
+                            "a credit limit {problem}: `approve(max(0, amount))`, or decline the row"
+                        ),
                     ));
                 }
                 verdicts.push((outcome, limit));
@@ -475,10 +478,11 @@ impl<'p> Evaluator<'p> {
                     },
                 },
             }));
-            if let Some(row) = d
+            if let Some((row, problem)) = d
                 .limit
                 .iter()
-                .position(|l| l.is_sign_negative() && !l.is_zero())
+                .enumerate()
+                .find_map(|(row, l)| Some((row, limit_problem(l)?)))
             {
                 let band = &policy.limits[d.limit_band[row] as usize];
                 let written = match &band.amount {
@@ -487,7 +491,7 @@ impl<'p> Evaluator<'p> {
                 };
                 return Err(Error::Data(
                     Diagnostic::new(format!(
-                        "the limit `{written}` is {} on {}: a credit limit cannot be negative",
+                        "the limit `{written}` is {} on {}: a credit limit {problem}",
                         d.limit[row],
                         row_id(&self.source, batch, &self.key, row)
                     ))
@@ -586,6 +590,18 @@ fn first_band<'c>(
                 }
             }
         }
+    }
+}
+
+/// What is wrong with a computed credit limit, if anything. Below 10^15, as
+/// every decimal, so that totals cannot overflow (see `MAX_DECIMAL`).
+fn limit_problem(limit: &Decimal) -> Option<&'static str> {
+    if limit.is_sign_negative() && !limit.is_zero() {
+        Some("cannot be negative")
+    } else if *limit >= MAX_DECIMAL {
+        Some("must be below 10^15 (a quadrillion)")
+    } else {
+        None
     }
 }
 

@@ -733,7 +733,7 @@ fn money(src: &mut Source, scope: &mut Scope, node: &Node, what: &str) -> Option
             src.key_error(
                 &s,
                 format!(
-                    "{what} must be an amount of 0 or more, not {}",
+                    "{what} must be an amount of 0 or more and below 10^15, not {}",
                     origin.describe(&raw)
                 ),
                 "write an exact amount such as `299` or `1999.90`",
