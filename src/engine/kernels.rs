@@ -156,7 +156,14 @@ fn eval_into(cond: &Cond, batch: &Cols, out: &mut [u8], scratch: &mut Scratch) {
 /// `column OP value` for every row.
 pub fn compare(col: &Column, op: CmpOp, value: &Value, out: &mut [u8]) {
     match (&col.data, value) {
-        (ColumnData::Int(v), Value::Int(x)) => ordered(v, &col.valid, *x, op, out),
+        (ColumnData::Int(v), Value::Int(x)) => {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just above.
+                return unsafe { ordered_ints_avx2(v, &col.valid, *x, op, out) };
+            }
+            ordered(v, &col.valid, *x, op, out)
+        }
         (ColumnData::Float(v), Value::Float(x)) => {
             for ((o, v), ok) in out.iter_mut().zip(v).zip(&col.valid) {
                 let t = if float_holds(op, *v, *x) { TRUE } else { FALSE };
@@ -204,6 +211,15 @@ pub fn float_holds(op: CmpOp, x: f64, y: f64) -> bool {
     }
 }
 
+/// `ordered` for ints compiled with AVX2, whose 64-bit compares let the
+/// loop run four rows at a time (SSE2 has none).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn ordered_ints_avx2(values: &[i64], valid: &[bool], x: i64, op: CmpOp, out: &mut [u8]) {
+    ordered(values, valid, x, op, out)
+}
+
+#[inline(always)]
 fn ordered<T: PartialOrd + Copy>(values: &[T], valid: &[bool], x: T, op: CmpOp, out: &mut [u8]) {
     // One monomorphised loop per operator keeps the branch out of the loop.
     fn run<T: Copy>(values: &[T], valid: &[bool], out: &mut [u8], f: impl Fn(T) -> bool) {
