@@ -815,6 +815,8 @@ mod tests {
             format!("{many}u,true,3,4\n"),
             format!("{many},,\n"),
             format!("{many} , ,\t\n"),
+            format!("{many}  ,    ,      \n"),
+            format!("{many}{}\r\n", "  ,".repeat(2) + "    "),
             format!("{many}u,true,3\r"),
             format!("{many}u,tr\rue,3\n"),
             "u,true,3\nv\n\nw,x,y\n".to_owned(),
@@ -853,7 +855,7 @@ mod tests {
         fn fast_paths_agree_with_the_csv_parser(
             rows in proptest::collection::vec(
                 (
-                    proptest::collection::vec(proptest::sample::select(vec!["", "7", "-12", " 3 ", "x", "true", "No", "é", "2.5", "0"]), 0..5),
+                    proptest::collection::vec(proptest::sample::select(vec!["", "7", "-12", " 3 ", "x", "true", "No", "é", "2.5", "0", "      ", "\t\t"]), 0..5),
                     proptest::sample::select(vec!["\n", "\r\n"]),
                 ),
                 0..30),

@@ -113,6 +113,7 @@ impl RegularParser {
             bytes,
             schema,
             line: chunk.first_line,
+            any_value: Vec::new(),
         };
         // A carriage return not followed by a newline, anywhere; and whether
         // the last byte of the previous block was one.
@@ -284,6 +285,8 @@ struct Fill<'a> {
     schema: &'a Schema,
     /// The file line of the next record.
     line: u64,
+    /// Per record of a run: whether any projected cell holds a value.
+    any_value: Vec<bool>,
 }
 
 impl Fill<'_> {
@@ -294,19 +297,13 @@ impl Fill<'_> {
     fn records(&mut self, delims: &[u32], records: usize, batch: &mut Batch) -> bool {
         let (bytes, width) = (self.bytes, self.schema.width);
         let ends = (1..=records).map(|r| delims[r * width]);
-        let mut start = delims[0].wrapping_add(1);
-        for end in ends {
-            if bytes.get(end as usize).is_some_and(|&b| b != b'\n') {
-                return false;
-            }
-            // Only a short record can be all blank, which is not regular.
-            if ((end - start) as usize) < 2 * width
-                && is_blank_record(&bytes[start as usize..end as usize])
-            {
-                return false;
-            }
-            start = end + 1;
+        if ends
+            .into_iter()
+            .any(|end| bytes.get(end as usize).is_some_and(|&b| b != b'\n'))
+        {
+            return false;
         }
+        let from = batch.lines.len();
         for (column, spec) in batch.columns.iter_mut().zip(&self.schema.columns) {
             // A cell runs from just past the delimiter before its field to
             // the one after.
@@ -328,6 +325,22 @@ impl Fill<'_> {
                 )
             };
             if !ok {
+                return false;
+            }
+        }
+        // A record whose every field is blank is not regular (the general
+        // path reports or skips it). Only a row none of whose projected
+        // cells holds a value can be one, so only such rows are looked at.
+        self.any_value.clear();
+        self.any_value.resize(records, false);
+        for column in &batch.columns {
+            for (any, &valid) in self.any_value.iter_mut().zip(&column.valid[from..]) {
+                *any |= valid;
+            }
+        }
+        for (r, _) in self.any_value.iter().enumerate().filter(|(_, any)| !**any) {
+            let (start, end) = (delims[r * width].wrapping_add(1), delims[r * width + width]);
+            if is_blank_record(&bytes[start as usize..end as usize]) {
                 return false;
             }
         }
