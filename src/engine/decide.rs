@@ -230,10 +230,13 @@ impl<'p> DecisionWriter<'p> {
         for row in 0..d.len {
             key.clear();
             self.key(batch, row, &mut key);
-            let limit = match d.limit_band[row] {
+            // Borrowed for a band's fixed amount: no allocation per row.
+            let limit: Option<std::borrow::Cow<str>> = match d.limit_band[row] {
                 NONE => None,
-                _ if !d.limit.is_empty() => Some(crate::simulate::report::money(d.limit[row])),
-                b => Some(self.limits[b as usize].clone()),
+                _ if !d.limit.is_empty() => {
+                    Some(crate::simulate::report::money(d.limit[row]).into())
+                }
+                b => Some(self.limits[b as usize].as_str().into()),
             };
             let line = JsonLine {
                 writer: self,
