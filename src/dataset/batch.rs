@@ -5,7 +5,7 @@
 //! from chunk to chunk, so after the first chunk parsing allocates nothing.
 
 use super::chunker::Chunk;
-use super::regular::RegularParser;
+use super::regular::{RegularParser, masks};
 use super::schema::Schema;
 use super::value::{
     FieldType, is_too_large_decimal, parse_bool, parse_decimal, parse_float, parse_int,
@@ -317,7 +317,7 @@ impl Parser {
         // the cost is per delimiter, not per byte.
         'blocks: for (block_index, block) in bytes.chunks(64).enumerate() {
             let base = block_index * 64;
-            let (commas, newlines) = delimiter_masks(block);
+            let (commas, newlines, _) = masks(block);
             let mut delimiters = commas | newlines;
             while delimiters != 0 {
                 let bit = delimiters.trailing_zeros();
@@ -440,44 +440,6 @@ impl Parser {
         }
         Ok(())
     }
-}
-
-/// Bitmasks of the commas and of the newlines in a block of up to 64 bytes
-/// (bit `i` for byte `i`).
-fn delimiter_masks(block: &[u8]) -> (u64, u64) {
-    #[cfg(target_arch = "x86_64")]
-    if let Ok(full) = <&[u8; 64]>::try_from(block) {
-        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
-        return unsafe { sse2_masks(full) };
-    }
-    let mut commas = 0u64;
-    let mut newlines = 0u64;
-    for (i, b) in block.iter().enumerate() {
-        commas |= u64::from(*b == b',') << i;
-        newlines |= u64::from(*b == b'\n') << i;
-    }
-    (commas, newlines)
-}
-
-/// `delimiter_masks` for a full block with SSE2, which every x86_64 CPU has:
-/// sixteen byte compares and one mask extraction per instruction.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-fn sse2_masks(block: &[u8; 64]) -> (u64, u64) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let comma = _mm_set1_epi8(b',' as i8);
-    let newline = _mm_set1_epi8(b'\n' as i8);
-    let mut commas = 0u64;
-    let mut newlines = 0u64;
-    for (i, lane) in block.chunks_exact(16).enumerate() {
-        // SAFETY: `lane` is 16 readable bytes, and the unaligned load reads exactly those.
-        let v = unsafe { _mm_loadu_si128(lane.as_ptr().cast::<__m128i>()) };
-        commas |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) as u16) << (16 * i);
-        newlines |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) as u16) << (16 * i);
-    }
-    (commas, newlines)
 }
 
 /// Whether the fast path reads `chunk` exactly as the CSV parser would: no

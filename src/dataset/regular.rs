@@ -359,7 +359,7 @@ fn is_blank_record(record: &[u8]) -> bool {
 
 /// Bitmasks of the commas, newlines and carriage returns in a block of up to
 /// 64 bytes (bit `i` for byte `i`).
-fn masks(block: &[u8]) -> (u64, u64, u64) {
+pub(super) fn masks(block: &[u8]) -> (u64, u64, u64) {
     #[cfg(target_arch = "x86_64")]
     if let Ok(full) = <&[u8; 64]>::try_from(block) {
         // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has it.
