@@ -230,8 +230,8 @@ fn bench_simulate(c: &mut Criterion) {
                 stream: StreamOptions {
                     threads,
                     chunk_size: CHUNK_SIZE,
-                    progress: false,
                     hash: true,
+                    ..StreamOptions::default()
                 },
                 ..SimulateOptions::default()
             };

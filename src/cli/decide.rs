@@ -3,9 +3,9 @@
 //! Workers format their chunk's rows themselves; the output is written in
 //! file order. With `-o`, the file appears only when complete.
 
-use super::{Common, DataArgs, Format, report_skipped, write_atomically};
+use super::{Common, DataArgs, Format, changed_warning, report_skipped, write_atomically};
 use crate::dataset::batch::{Batch, Parser, SkippedRows};
-use crate::dataset::stream::{self, Input};
+use crate::dataset::stream::{self, Input, StreamOptions};
 use crate::engine::decide::{self, DecisionWriter, LineCache};
 use crate::engine::{Decisions, Evaluator};
 use crate::error::{Error, Result};
@@ -48,10 +48,14 @@ pub fn run(args: &Args) -> Result<()> {
         // The header goes out with the first rows, so a dataset that does not
         // fit (a missing column) produces no output at all.
         let mut header = Some(writer.header());
-        stream::run(
+        let options = StreamOptions {
+            tolerate_change: skip,
+            ..args.common.stream()
+        };
+        let summary = stream::run(
             input,
             &policy.columns,
-            &args.common.stream(),
+            &options,
             |schema| {
                 (
                     Parser::default(),
@@ -81,6 +85,9 @@ pub fn run(args: &Args) -> Result<()> {
                 out.write_all(&bytes).map_err(|e| Error::write(out_name, e))
             },
         )?;
+        if summary.changed_while_read {
+            note!("{}", changed_warning(&name));
+        }
         match header {
             Some(h) => out.write_all(&h).map_err(|e| Error::write(out_name, e)),
             None => Ok(()),

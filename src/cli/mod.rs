@@ -175,6 +175,13 @@ fn replace_with(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> Result<
     Ok(())
 }
 
+/// The warning for a dataset that changed during the pass (`--skip-bad-rows`).
+pub fn changed_warning(data: &str) -> String {
+    format!(
+        "warning: dataset `{data}` changed while it was read; the results mix its old and new contents and the report has no data hash"
+    )
+}
+
 /// Lists rows that did not parse on standard error: how many, then the first few.
 pub fn report_skipped(headline: &str, skipped: &SkippedRows, data: &str) {
     if skipped.count == 0 {

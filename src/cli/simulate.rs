@@ -1,6 +1,6 @@
 //! `polsim simulate POLICY --data FILE [--by FIELD]...`: the headline report.
 
-use super::{Common, DataArgs, report_skipped};
+use super::{Common, DataArgs, changed_warning, report_skipped};
 use crate::dataset::stream::Input;
 use crate::error::{Error, Result};
 use crate::policy::compile::compile_file_for;
@@ -47,6 +47,9 @@ pub fn run(args: &Args) -> Result<()> {
             report.skipped.count
         );
         report_skipped(&headline, &report.skipped, &name);
+    }
+    if report.manifest.data_sha256.is_none() {
+        crate::note!("{}", changed_warning(&name));
     }
     for (field, values) in &report.segments {
         if values.len() > MANY_SEGMENTS {

@@ -31,8 +31,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Input {
     /// How the input is named in messages.
     pub name: String,
-    /// What identifies a file's contents, to reuse its hash (not for stdin).
-    id: Option<FileId>,
+    /// What identified the file's contents when it was opened, and the file
+    /// (not for stdin): to reuse its hash, and to tell whether it changed
+    /// while it was read.
+    id: Option<(FileId, std::fs::File)>,
     reader: Box<dyn Read + Send>,
 }
 
@@ -46,8 +48,9 @@ impl Input {
             });
         }
         let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+        let id = FileId::of(path, &file).and_then(|id| Some((id, file.try_clone().ok()?)));
         Ok(Input {
-            id: FileId::of(path, &file),
+            id,
             name: path.display().to_string(),
             reader: Box::new(file),
         })
@@ -74,6 +77,9 @@ pub struct StreamOptions {
     /// default: hashing costs more than the rest of a pass on CPUs without
     /// SHA instructions, so only a command that reports it asks for it.
     pub hash: bool,
+    /// A file whose size or times change during the pass is a warning (and
+    /// the summary has no hash), not an error: `--skip-bad-rows`.
+    pub tolerate_change: bool,
 }
 
 impl Default for StreamOptions {
@@ -83,6 +89,7 @@ impl Default for StreamOptions {
             chunk_size: CHUNK_SIZE,
             progress: false,
             hash: false,
+            tolerate_change: false,
         }
     }
 }
@@ -91,8 +98,12 @@ impl Default for StreamOptions {
 #[derive(Debug, Clone)]
 pub struct StreamSummary {
     pub schema: Schema,
-    /// With `hash`: the SHA-256 of the input, remembered or computed.
+    /// With `hash`: the SHA-256 of the input, remembered or computed; never
+    /// for a file that changed while it was read.
     pub data_sha256: Option<String>,
+    /// The file's size or times changed during the pass (only with
+    /// `tolerate_change`; otherwise that is an error).
+    pub changed_while_read: bool,
 }
 
 /// Reads the header of `input`, resolves `columns` against it, then runs
@@ -113,9 +124,11 @@ where
     M: FnMut(R) -> Result<()>,
 {
     let Input { name, reader, id } = input;
+    // Any write from here on moves the file's times past this (see `fingerprint`).
+    let started = fingerprint::now_ns();
     let mut chunker = Chunker::new(reader, options.chunk_size, &name);
     let known_sha256 = if options.hash {
-        id.as_ref().and_then(fingerprint::cached)
+        id.as_ref().and_then(|(id, _)| fingerprint::cached(id))
     } else {
         None
     };
@@ -226,11 +239,24 @@ where
         (Err(e), _) => Err(e),
         (Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(hashed)) => {
+            let changed_while_read = id
+                .as_ref()
+                .is_some_and(|(id, file)| !id.still_describes(file));
+            if changed_while_read {
+                if !options.tolerate_change {
+                    return Err(changed_error(&name));
+                }
+                return Ok(StreamSummary {
+                    schema,
+                    data_sha256: None,
+                    changed_while_read,
+                });
+            }
             let data_sha256 = match (known_sha256, hashed) {
                 (Some(known), _) => Some(known),
                 (None, Some(computed)) => {
-                    if let Some(id) = &id {
-                        fingerprint::remember(id, &computed);
+                    if let Some((id, _)) = &id {
+                        fingerprint::remember(id, &computed, started);
                     }
                     Some(computed)
                 }
@@ -239,9 +265,22 @@ where
             Ok(StreamSummary {
                 schema,
                 data_sha256,
+                changed_while_read,
             })
         }
     }
+}
+
+/// The file was written to while it was read: rows from before and after
+/// the write may both be in the result, which then describes neither version.
+fn changed_error(name: &str) -> Error {
+    Error::Data(
+        Diagnostic::new(format!(
+            "dataset `{name}` changed while it was read (its size or modification time moved)"
+        ))
+        .at(Location::new(name, 1, 1))
+        .help("run again once whatever is writing the file has finished, or on a copy of it; with `--skip-bad-rows` this is only a warning and the report has no data hash"),
+    )
 }
 
 fn merge_in_order<R>(
@@ -291,6 +330,7 @@ mod tests {
             chunk_size: 16,
             progress: false,
             hash,
+            tolerate_change: false,
         };
         let mut rows = 0;
         let summary = run(

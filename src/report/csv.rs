@@ -114,7 +114,7 @@ pub fn render(r: &SimulationReport) -> String {
             "manifest",
             "",
             "data_sha256",
-            r.manifest.data_sha256.clone(),
+            r.manifest.data_sha256.clone().unwrap_or_default(),
         );
         for (name, value) in &r.manifest.params {
             let value = value

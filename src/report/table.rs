@@ -202,7 +202,9 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         "polsim {} · policy sha256 {} · data sha256 {}",
         m.polsim,
         &m.policy_sha256[..12],
-        &m.data_sha256[..12]
+        m.data_sha256
+            .as_deref()
+            .map_or("(none: the file changed while read)", |h| &h[..12])
     );
     if !m.params.is_empty() {
         let params: Vec<String> = m

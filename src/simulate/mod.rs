@@ -39,7 +39,7 @@ pub fn run(
         policy,
         &total,
         &options.segments,
-        summary.data_sha256.expect("simulate asks for the hash"),
+        summary.data_sha256,
         None,
     ))
 }
@@ -54,6 +54,7 @@ pub fn aggregate(
     // The report's manifest names the data by its hash.
     let stream_options = StreamOptions {
         hash: true,
+        tolerate_change: options.skip_bad_rows,
         ..options.stream.clone()
     };
     let mut columns = policy.columns.clone();
@@ -145,8 +146,7 @@ mod tests {
             stream: StreamOptions {
                 threads,
                 chunk_size,
-                progress: false,
-                hash: false,
+                ..StreamOptions::default()
             },
         };
         aggregate(
@@ -179,8 +179,7 @@ mod tests {
             stream: StreamOptions {
                 threads: 1,
                 chunk_size: 4096,
-                progress: false,
-                hash: false,
+                ..StreamOptions::default()
             },
             ..Default::default()
         };

@@ -130,7 +130,9 @@ pub struct ObservedStat {
 pub struct Manifest {
     pub polsim: &'static str,
     pub policy_sha256: String,
-    pub data_sha256: String,
+    /// `None` (JSON `null`) only when the file changed while it was read
+    /// under `--skip-bad-rows`: no hash describes what was counted.
+    pub data_sha256: Option<String>,
     /// Parameter values in effect.
     pub params: BTreeMap<String, serde_json::Value>,
     /// The parameters overridden on the command line (`--set`), if any.
@@ -182,7 +184,7 @@ impl SimulationReport {
         policy: &CompiledPolicy,
         agg: &Aggregate,
         specs: &[SegmentSpec],
-        data_sha256: String,
+        data_sha256: Option<String>,
         seed: Option<u64>,
     ) -> SimulationReport {
         let reasons = policy

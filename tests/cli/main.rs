@@ -2677,7 +2677,7 @@ fn the_data_hash_is_reused_for_an_unchanged_file_and_recomputed_for_a_changed_on
     };
     let first = run();
     assert_eq!(first, sha256_hex(b"id,score\nu1,700\n"));
-    let cached = std::fs::read_to_string(cache.join("data-sha256.tsv")).unwrap();
+    let cached = std::fs::read_to_string(cache.join("data-sha256.v2.tsv")).unwrap();
     assert!(cached.contains(&first), "{cached}");
     assert_eq!(run(), first);
     // Same size, new contents: the file's change time moves, so the hash is recomputed.
@@ -2715,7 +2715,7 @@ fn decide_and_check_do_not_hash_the_data() {
             .unwrap();
         assert!(out.status.success(), "{}", show(&out));
     }
-    assert!(!cache.join("data-sha256.tsv").exists());
+    assert!(!cache.join("data-sha256.v2.tsv").exists());
 }
 
 // ---------------------------------------------------------------------------
@@ -3883,3 +3883,4 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
+mod reliability_hash;
