@@ -95,29 +95,61 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
+        write!(f, "error: {}", printable(&self.message))?;
         if let Some(loc) = &self.location {
-            write!(f, "\n  --> {loc}")?;
+            write!(f, "\n  --> {}", printable(&loc.to_string()))?;
             if let Some(line) = &self.snippet {
                 let number = loc.line.to_string();
                 let pad = " ".repeat(number.len());
-                let indent: String = line
+                // The caret goes under the character as the line is shown,
+                // escapes included; a tab stays a tab so the columns agree.
+                let (before, rest) = line
+                    .char_indices()
+                    .nth(loc.column.saturating_sub(1))
+                    .map_or((line.as_str(), ""), |(i, _)| line.split_at(i));
+                let indent: String = printable(before)
                     .chars()
-                    .take(loc.column.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
+                let marked: String = rest.chars().take(self.width).collect();
+                let width = printable(&marked).chars().count().max(1);
                 write!(
                     f,
-                    "\n{pad} |\n{number} | {line}\n{pad} | {indent}{}",
-                    "^".repeat(self.width)
+                    "\n{pad} |\n{number} | {}\n{pad} | {indent}{}",
+                    printable(line),
+                    "^".repeat(width)
                 )?;
             }
         }
         if let Some(help) = &self.help {
-            write!(f, "\nhelp: {help}")?;
+            write!(f, "\nhelp: {}", printable(help))?;
         }
         Ok(())
     }
+}
+
+/// `text` with every control character written as an escape (`\0`,
+/// `\u{1b}`, `\n`), tabs excepted, and so are the characters that reorder
+/// text on a terminal (bidirectional overrides): cell text, reason codes and
+/// script strings reach messages, and must not clear a screen, move the
+/// cursor, end a line early or hide what follows.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Everything that can stop a polsim run.
@@ -133,7 +165,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(Diagnostic),
     /// Reading or writing a file failed.
-    #[error("error: cannot {action} `{}`: {source}\nhelp: {help}", path.display())]
+    #[error("error: cannot {action} `{}`: {source}\nhelp: {help}", printable(&path.display().to_string()))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -142,7 +174,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A check found problems (reported already); the run itself worked.
-    #[error("{0}")]
+    #[error("{}", printable(.0))]
     CheckFailed(String),
 }
 
@@ -236,6 +268,18 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "error: unknown field `zhima_scor`\n  --> p.yaml:2:13\n  |\n2 |   - when: { zhima_scor: 1 }\n  |             ^^^^^^^^^^\nhelp: did you mean `zhima_score`?"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_messages_are_escaped_and_the_caret_still_points() {
+        let source = "reason: \"A\u{1b}[2J\"\tx: \u{0}b\n";
+        let d = Diagnostic::new("bad code `A\u{1b}[2J\u{202e}`\nnext")
+            .at_source(Location::new("p\u{7}.yaml", 1, 20), source, 2)
+            .help("remove the `\r`");
+        assert_eq!(
+            d.to_string(),
+            "error: bad code `A\\u{1b}[2J\\u{202e}`\\nnext\n  --> p\\u{7}.yaml:1:20\n  |\n1 | reason: \"A\\u{1b}[2J\"\tx: \\u{0}b\n  |                     \t   ^^^^^^\nhelp: remove the `\\r`"
         );
     }
 

@@ -189,7 +189,12 @@ pub fn report_skipped(headline: &str, skipped: &SkippedRows, data: &str) {
     }
     note!("{headline}");
     for s in &skipped.examples {
-        note!("  {data}:{}: {}", s.line, s.reason);
+        note!(
+            "  {}:{}: {}",
+            crate::error::printable(data),
+            s.line,
+            crate::error::printable(&s.reason)
+        );
     }
     let more = skipped.count - skipped.examples.len() as u64;
     if more > 0 {
