@@ -157,7 +157,16 @@ pub fn write_atomically(
     path: &std::path::Path,
     fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
 ) -> Result<()> {
-    let target = follow_links(path).map_err(|e| Error::write(path, e))?;
+    let target = follow_links(path).map_err(|e| match e.raw_os_error() {
+        #[cfg(unix)]
+        Some(libc::ELOOP) => Error::Io {
+            action: "write",
+            path: path.to_owned(),
+            help: "the symbolic links lead round in a loop; point one of them at a file",
+            source: e,
+        },
+        _ => Error::write(path, e),
+    })?;
     let existing = match std::fs::metadata(&target) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -288,5 +297,43 @@ pub fn report_skipped(headline: &str, skipped: &SkippedRows, data: &str) {
     let more = skipped.count - skipped.examples.len() as u64;
     if more > 0 {
         note!("  … and {more} more");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_up_to_the_cap() {
+        assert_eq!(parse_threads("0"), Ok(0));
+        assert_eq!(parse_threads("256"), Ok(256));
+        for too_many in [
+            "257",
+            "100000",
+            "18446744073709551615",
+            "99999999999999999999999",
+        ] {
+            let err = parse_threads(too_many).unwrap_err();
+            assert!(err.starts_with("at most 256 worker threads"), "{err}");
+        }
+        assert!(parse_threads("-1").unwrap_err().contains("not a number"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_followed_from_their_own_directory() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        std::fs::create_dir(at("sub")).unwrap();
+        symlink("../end.csv", at("sub/one")).unwrap();
+        symlink("sub/one", at("two")).unwrap();
+        assert_eq!(follow_links(&at("two")).unwrap(), at("sub/../end.csv"));
+        assert_eq!(follow_links(&at("plain")).unwrap(), at("plain"));
+        symlink("b", at("a")).unwrap();
+        symlink("a", at("b")).unwrap();
+        let err = follow_links(&at("a")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
     }
 }

@@ -209,6 +209,29 @@ fn o_to_a_directory_or_a_symlink_to_one_is_refused() {
 }
 
 #[test]
+fn o_to_a_symlink_loop_is_refused() {
+    let wd = Workdir::new();
+    std::os::unix::fs::symlink("b", wd.path("a")).unwrap();
+    std::os::unix::fs::symlink("a", wd.path("b")).unwrap();
+    let err = wd.fails(&["gen", "--rows", "5", "-o", "a"], 2);
+    assert_contains(
+        &err,
+        &[
+            "error: cannot write `a`: Too many levels of symbolic links (os error 40)",
+            "help: the symbolic links lead round in a loop",
+        ],
+    );
+    for link in ["a", "b"] {
+        let meta = std::fs::symlink_metadata(wd.path(link)).unwrap();
+        assert!(
+            meta.file_type().is_symlink(),
+            "the link {link} was replaced"
+        );
+    }
+    assert_eq!(wd.files(), ["a", "b"]);
+}
+
+#[test]
 fn o_keeps_the_mode_of_an_existing_file() {
     let wd = with_data(50);
     let p = policy();
