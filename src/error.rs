@@ -173,6 +173,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Writing to standard output failed (a closed pipe is not reported).
+    #[error("error: cannot write to standard output: {0}")]
+    Stdout(#[source] std::io::Error),
     /// A check found problems (reported already); the run itself worked.
     #[error("{}", printable(.0))]
     CheckFailed(String),

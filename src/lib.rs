@@ -6,14 +6,14 @@
 //! decisions, and simulation folds decisions into mergeable aggregates. The
 //! command-line front end in [`cli`] only wires these stages together.
 
-/// `println!` that never panics: a closed standard output (`| head`) is the
-/// reader's choice, not a reason to crash.
+/// `println!` that never panics. A failed write is kept and becomes the
+/// run's error when the command ends (exit 2), except a closed pipe
+/// (`| head`), which is the reader's choice.
 #[macro_export]
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::cli::say(format_args!($($arg)*))
+    };
 }
 
 /// `eprintln!` that never panics, for notes and errors on standard error.

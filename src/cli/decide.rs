@@ -11,7 +11,7 @@ use crate::engine::{Decisions, Evaluator};
 use crate::error::{Error, Result};
 use crate::policy::compile::compile_file_for;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,7 +43,8 @@ pub fn run(args: &Args) -> Result<()> {
     let skip = args.data.skip_bad_rows;
     let mut skipped_rows = SkippedRows::default();
 
-    let pass = |out: &mut dyn Write, out_name: &Path| -> Result<()> {
+    // `failed` says what a failed write was, naming the file or standard output.
+    let pass = |out: &mut dyn Write, failed: &dyn Fn(std::io::Error) -> Error| -> Result<()> {
         let writer = DecisionWriter::new(&policy, format);
         // The header goes out with the first rows, so a dataset that does not
         // fit (a missing column) produces no output at all.
@@ -80,27 +81,25 @@ pub fn run(args: &Args) -> Result<()> {
             |(bytes, skipped)| {
                 skipped_rows.add(&skipped);
                 if let Some(h) = header.take() {
-                    out.write_all(&h).map_err(|e| Error::write(out_name, e))?;
+                    out.write_all(&h).map_err(failed)?;
                 }
-                out.write_all(&bytes).map_err(|e| Error::write(out_name, e))
+                out.write_all(&bytes).map_err(failed)
             },
         )?;
         if summary.changed_while_read {
             note!("{}", changed_warning(&name));
         }
         match header {
-            Some(h) => out.write_all(&h).map_err(|e| Error::write(out_name, e)),
+            Some(h) => out.write_all(&h).map_err(failed),
             None => Ok(()),
         }
     };
     match &args.output {
-        Some(path) => write_atomically(path, |out| pass(out, path))?,
+        Some(path) => write_atomically(path, |out| pass(out, &|e| Error::write(path, e)))?,
         None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let name = Path::new("<stdout>");
-            pass(&mut out, name)?;
-            out.flush().map_err(|e| Error::write(name, e))?;
+            let mut out = std::io::BufWriter::new(super::stdout());
+            pass(&mut out, &super::stdout_error)?;
+            out.flush().map_err(super::stdout_error)?;
         }
     }
     if !args.common.quiet {

@@ -3,7 +3,7 @@
 use super::write_atomically;
 use crate::error::{Error, Result};
 use crate::synthetic;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,10 +23,7 @@ pub fn run(args: &Args) -> Result<()> {
         Some(path) => write_atomically(path, |out| {
             synthetic::write_dataset(out, args.rows, args.seed).map_err(|e| Error::write(path, e))
         }),
-        None => {
-            let stdout = std::io::stdout();
-            synthetic::write_dataset(stdout.lock(), args.rows, args.seed)
-                .map_err(|e| Error::write(Path::new("<stdout>"), e))
-        }
+        None => synthetic::write_dataset(super::stdout(), args.rows, args.seed)
+            .map_err(super::stdout_error),
     }
 }

@@ -7,6 +7,10 @@ mod check;
 mod decide;
 mod generate;
 mod simulate;
+mod stdio;
+mod temp;
+
+pub use stdio::{finish as finish_stdout, guard_standard_fds, say, stdout, stdout_error};
 
 use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::StreamOptions;
@@ -61,8 +65,8 @@ pub struct Common {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Worker threads [default: all cores].
-    #[arg(long, value_name = "N")]
+    /// Worker threads, at most 256 [default: all cores].
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// No progress bar, no notes on standard error.
     #[arg(long, short)]
@@ -107,6 +111,24 @@ impl Common {
     }
 }
 
+/// The most worker threads `--threads` accepts: far more than the cores of
+/// any machine polsim runs on; each thread holds chunks and buffers.
+pub const MAX_THREADS: usize = 256;
+
+fn parse_threads(text: &str) -> std::result::Result<usize, String> {
+    let too_many =
+        || format!("at most {MAX_THREADS} worker threads; `0` or no `--threads` uses all cores");
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        Ok(_) => Err(too_many()),
+        // Too large for a number at all is too many threads.
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Err(too_many()),
+        Err(_) => Err(format!(
+            "`{text}` is not a number of threads; write e.g. `--threads 4`"
+        )),
+    }
+}
+
 fn parse_assignment(text: &str) -> std::result::Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => {
@@ -118,39 +140,127 @@ fn parse_assignment(text: &str) -> std::result::Result<(String, String), String>
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, renamed
-/// into place only once complete, so a failed run never leaves a file that
-/// looks finished.
+/// Writes the output of `-o FILE`.
+///
+/// A regular file (new, or one there already) is written atomically: into a
+/// temporary file beside it, put into place only once complete, so a failed
+/// or interrupted run never leaves a file that looks finished. An existing
+/// file keeps its mode (and owner, where polsim may set it); a new one gets
+/// 0666 less the umask, as a shell's `>` would give it.
+///
+/// A symbolic link is followed (through a chain, to the end): the file it
+/// names is replaced and the link stays. A dangling link creates the file it
+/// names. Anything else that is not a directory — a device such as
+/// `/dev/null`, a FIFO — is opened and written through, as a shell's `>`
+/// would; it is never replaced. A directory (or a link to one) is an error.
 pub fn write_atomically(
     path: &std::path::Path,
     fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
 ) -> Result<()> {
-    let dir = match path.parent() {
+    let target = follow_links(path).map_err(|e| match e.raw_os_error() {
+        #[cfg(unix)]
+        Some(libc::ELOOP) => Error::Io {
+            action: "write",
+            path: path.to_owned(),
+            help: "the symbolic links lead round in a loop; point one of them at a file",
+            source: e,
+        },
+        _ => Error::write(path, e),
+    })?;
+    let existing = match std::fs::metadata(&target) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::write(path, e)),
+    };
+    match &existing {
+        Some(m) if m.is_dir() => {
+            let what = if target == path {
+                "a directory".to_owned()
+            } else {
+                format!("a symbolic link to the directory `{}`", target.display())
+            };
+            return Err(Error::usage(
+                format!("cannot write to `{}`: it is {what}", path.display()),
+                "name a file to write, e.g. `-o out/decisions.csv`",
+            ));
+        }
+        Some(m) if !m.is_file() => return write_through(path, &target, fill),
+        _ => {}
+    }
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".polsim-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        existing
+            .as_ref()
+            .map_or(0o666, |m| m.permissions().mode() & 0o777)
+    };
+    #[cfg(not(unix))]
+    let mode = 0o666;
+    let mut tmp = temp::Temp::new_in(dir, mode)
         .map_err(|e| Error::write(path, std::io::Error::from(e.kind())))?;
+    // The mode given at creation loses the umask's bits; an existing file's
+    // mode is kept exactly, after its owner (changing the owner clears set-id bits).
+    #[cfg(unix)]
+    if let Some(m) = &existing {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()));
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777));
+    }
     {
         let mut out = std::io::BufWriter::new(tmp.as_file_mut());
         fill(&mut out)?;
         std::io::Write::flush(&mut out).map_err(|e| Error::write(path, e))?;
     }
-    // Temporary files are private (0600); the result is an ordinary file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    replace_with(tmp, path)
+    tmp.finish(|tmp| replace_with(tmp, &target))
+        .map_err(|e| Error::write(path, e))
 }
 
-/// Puts the complete temporary file where the user asked for it.
+/// The path a chain of symbolic links ends at (`path` itself if it is not a
+/// link); the end need not exist. Relative links are read from their directory.
+fn follow_links(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    let mut at = path.to_path_buf();
+    // Linux's own limit on links followed in one lookup.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = std::fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(at),
+        }
+    }
+    #[cfg(unix)]
+    return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+    #[cfg(not(unix))]
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// Writes into what is already at `target` (a device, a FIFO) without
+/// replacing it. A FIFO waits for its reader, as with a shell's `>`.
+fn write_through(
+    path: &std::path::Path,
+    target: &std::path::Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(target)
+        .map_err(|e| Error::write(path, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    fill(&mut out)?;
+    std::io::Write::flush(&mut out).map_err(|e| Error::write(path, e))
+}
+
+/// Puts the complete temporary file at `path`, a regular file or nothing.
 ///
 /// An existing file there is swapped with it in one atomic step
 /// (`RENAME_EXCHANGE`), then the old contents are deleted with the temporary
@@ -159,7 +269,7 @@ pub fn write_atomically(
 /// the new file's blocks out there and then (`auto_da_alloc`): for a 350 MB
 /// decisions file, a rerun spent longer in that than in deciding. Like the
 /// rename, the exchange leaves durability to the kernel's usual write-back.
-fn replace_with(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> Result<()> {
+fn replace_with(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
         use rustix::fs::{CWD, RenameFlags, renameat_with};
@@ -169,9 +279,9 @@ fn replace_with(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> Result<
             return Ok(());
         }
     }
-    // The error names the temporary file; name the file the user asked for.
+    // The error names the temporary file; the caller names the file the user asked for.
     tmp.persist(path)
-        .map_err(|e| Error::write(path, std::io::Error::from(e.error.kind())))?;
+        .map_err(|e| std::io::Error::from(e.error.kind()))?;
     Ok(())
 }
 
@@ -199,5 +309,43 @@ pub fn report_skipped(headline: &str, skipped: &SkippedRows, data: &str) {
     let more = skipped.count - skipped.examples.len() as u64;
     if more > 0 {
         note!("  … and {more} more");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_up_to_the_cap() {
+        assert_eq!(parse_threads("0"), Ok(0));
+        assert_eq!(parse_threads("256"), Ok(256));
+        for too_many in [
+            "257",
+            "100000",
+            "18446744073709551615",
+            "99999999999999999999999",
+        ] {
+            let err = parse_threads(too_many).unwrap_err();
+            assert!(err.starts_with("at most 256 worker threads"), "{err}");
+        }
+        assert!(parse_threads("-1").unwrap_err().contains("not a number"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_followed_from_their_own_directory() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        std::fs::create_dir(at("sub")).unwrap();
+        symlink("../end.csv", at("sub/one")).unwrap();
+        symlink("sub/one", at("two")).unwrap();
+        assert_eq!(follow_links(&at("two")).unwrap(), at("sub/../end.csv"));
+        assert_eq!(follow_links(&at("plain")).unwrap(), at("plain"));
+        symlink("b", at("a")).unwrap();
+        symlink("a", at("b")).unwrap();
+        let err = follow_links(&at("a")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Common, DataArgs, changed_warning, report_skipped};
 use crate::dataset::stream::Input;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::policy::compile::compile_file_for;
 use crate::report;
 use crate::simulate::{self, SimulateOptions, segment::SegmentSpec};
@@ -57,8 +57,8 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     let text = report::render(&report, args.common.format());
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
-        .map_err(|e| Error::write(std::path::Path::new("<stdout>"), e))
+        .map_err(super::stdout_error)
 }

@@ -3885,3 +3885,4 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 mod reliability_hash;
 mod reliability_messages;
+mod reliability_output;
