@@ -43,9 +43,11 @@ pub const ROW_DEADLINE: Duration = Duration::from_secs(2);
 pub const MAX_DEPTH: usize = 64;
 /// The stack of a thread that runs Rhai: Rhai clones, drops, sizes and
 /// hashes a value recursively, and the sizes allow 20,000 levels of
-/// nesting; `tests/cli/reliability_rhai.rs` runs every such walk at that
-/// depth in a debug build, which needs far less than this.
-pub const STACK_SIZE: usize = 64 << 20;
+/// nesting. The unit test `rhai_walks_values_as_deep_as_the_sizes_allow`
+/// runs those walks at that depth on a quarter of this stack (a debug build
+/// needs between 32 and 64 MiB; a release build far less). Only the pages
+/// a thread touches are ever allocated.
+pub const STACK_SIZE: usize = 256 << 20;
 /// Nested function calls a script may make.
 pub const MAX_CALL_LEVELS: usize = 32;
 /// Longest string, and largest array or map, a script may build.
@@ -732,6 +734,60 @@ mod tests {
             Ok(Decimal::new(2, 1))
         );
         assert!(eval("d / 0.0").unwrap_err().contains("Division by zero"));
+    }
+
+    #[test]
+    fn rhai_walks_values_as_deep_as_the_sizes_allow() {
+        // Every level is an item of an array or a map, so the sizes allow
+        // 2 * MAX_COLLECTION levels: Rhai clones, sizes, hashes and drops
+        // such a value recursively, on a worker's stack.
+        let run = || {
+            let mut v = Dynamic::from_array(Vec::new());
+            for _ in 0..MAX_COLLECTION - 1 {
+                let mut m = rhai::Map::new();
+                m.insert("x".into(), Dynamic::from_array(vec![v]));
+                v = Dynamic::from_map(m);
+            }
+            assert!(nested_deeper_than(&v, MAX_DEPTH));
+            assert!(!nested_deeper_than(&Dynamic::from_array(Vec::new()), 1));
+            let e = engine();
+            let mut scope = rhai::Scope::new();
+            scope.push_dynamic("a", v);
+            budget::start_row();
+            let ok =
+                "let b = a; let c = [a]; let d = #{y: b}; switch c { [1] => 1, _ => 2 }; c.len()";
+            let r = e.eval_with_scope::<Dynamic>(&mut scope, ok);
+            assert_eq!(r.map_err(|e| e.to_string())?.as_int(), Ok(1));
+            for walk in [
+                "a == a",
+                "print(a)",
+                "`${a}`",
+                "a.to_string()",
+                "debug(a)",
+                "[a].contains(a)",
+                "a != a",
+            ] {
+                budget::start_row();
+                let r = e.eval_with_scope::<Dynamic>(&mut scope, walk);
+                assert!(
+                    matches!(r.as_ref().map_err(|e| &**e), Err(EvalAltResult::ErrorTerminated(t, _)) if t.clone().try_cast::<Stop>() == Some(Stop::Nesting))
+                        || budget::nested_at().is_some(),
+                    "{walk}: {r:?}"
+                );
+            }
+            drop(scope);
+            Ok::<_, String>(())
+        };
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                // A quarter of the workers' stack: the margin.
+                .stack_size(STACK_SIZE / 4)
+                .spawn_scoped(s, run)
+                .expect("a thread")
+                .join()
+                .expect("no overflow")
+        })
+        .unwrap();
     }
 
     #[test]
