@@ -799,11 +799,13 @@ mod tests {
             *r.unwrap_err(),
             EvalAltResult::ErrorTooManyOperations(_)
         ));
+        budget::start_row();
         let r = e.eval::<Dynamic>("fn f(n) { f(n + 1) } f(0)");
         assert!(
             r.unwrap_err().to_string().contains("Stack overflow"),
             "stack"
         );
+        budget::start_row();
         let r = e.eval::<Dynamic>("let s = \"x\"; loop { s += s; }");
         assert!(matches!(
             *r.unwrap_err(),
