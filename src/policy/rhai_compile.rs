@@ -156,6 +156,8 @@ impl RhaiCtx {
     }
 
     pub fn engine(&mut self) -> &Engine {
+        // Rhai's optimizer may run built-ins while compiling: a fresh account.
+        script::budget::start_row();
         self.engine
             .get_or_insert_with(|| Arc::new(script::engine()))
     }
