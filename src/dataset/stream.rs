@@ -205,7 +205,9 @@ where
             let result_tx = result_tx.clone();
             let recycle_tx = recycle_tx.clone();
             let (schema, init, work, cancel, recycle) = (&schema, &init, &work, &cancel, &recycle);
-            scope.spawn(move || {
+            // Workers run Rhai, whose walks of a nested value recurse.
+            let worker = std::thread::Builder::new().stack_size(crate::policy::script::STACK_SIZE);
+            let spawned = worker.spawn_scoped(scope, move || {
                 let mut state = init(schema);
                 for chunk in chunk_rx {
                     if cancel.load(Ordering::Relaxed) {
@@ -219,6 +221,7 @@ where
                     }
                 }
             });
+            spawned.expect("a worker thread starts");
         }
         drop(result_tx);
         drop(chunk_rx);

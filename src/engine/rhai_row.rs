@@ -17,7 +17,7 @@ use crate::dataset::value::FieldType;
 use crate::error::{Error, Result};
 use crate::policy::CompiledPolicy;
 use crate::policy::rhai_compile::{RowExpr, ScriptPolicy, Site};
-use crate::policy::script::{self, Missing, Verdict};
+use crate::policy::script::{self, Missing, Stop, Verdict, budget};
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Position};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -117,6 +117,7 @@ impl RhaiRows {
                 self.scope.push_dynamic(name.as_str(), v);
             }
             let (engine, scope) = (&self.engine, &mut self.scope);
+            budget::start_row();
             let r = guarded(|| engine.eval_ast_with_scope::<Dynamic>(scope, &e.ast));
             let value = match classify(r, missing, true) {
                 Ok(RowResult::Value(v)) => v,
@@ -153,6 +154,7 @@ impl RhaiRows {
         self.scope.rewind(self.constants);
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let (engine, scope) = (&self.engine, &mut self.scope);
+        budget::start_row();
         let r = guarded(|| {
             engine.call_fn_with_options::<Dynamic>(
                 options,
@@ -211,15 +213,44 @@ impl RhaiRows {
         row: &RowId,
     ) -> Error {
         let (err, mut pos) = innermost(err);
-        let runaway = matches!(
-            err,
-            EvalAltResult::ErrorTooManyOperations(_) | EvalAltResult::ErrorStackOverflow(_)
-        );
-        if runaway {
+        let stop = match &err {
+            EvalAltResult::ErrorTerminated(token, _) => token.clone().try_cast::<Stop>(),
+            _ => None,
+        };
+        let runaway = stop == Some(Stop::Operations)
+            || matches!(
+                err,
+                EvalAltResult::ErrorTooManyOperations(_) | EvalAltResult::ErrorStackOverflow(_)
+            );
+        if stop == Some(Stop::Nesting) {
+            pos = budget::nested_at().unwrap_or(pos);
+        } else if runaway || (stop == Some(Stop::Deadline) && pos.is_none()) {
             pos = self.last_step(ast, user);
         }
         let (message, help) = match &err {
-            EvalAltResult::ErrorTooManyOperations(_) => (
+            _ if stop == Some(Stop::Deadline) => (
+                format!(
+                    "{} ran longer than {} seconds on {row}",
+                    site.what,
+                    script::ROW_DEADLINE.as_secs()
+                ),
+                format!(
+                    "a loop that never ends, or that copies large arrays or strings on every step? every row must finish within {} seconds",
+                    script::ROW_DEADLINE.as_secs()
+                ),
+            ),
+            _ if stop == Some(Stop::Nesting) => (
+                format!(
+                    "{} printed or compared arrays or maps nested more than {} deep on {row}",
+                    site.what,
+                    script::MAX_DEPTH
+                ),
+                format!(
+                    "arrays and maps may be printed and compared only {} levels deep: keep values flatter",
+                    script::MAX_DEPTH
+                ),
+            ),
+            EvalAltResult::ErrorTooManyOperations(_) | EvalAltResult::ErrorTerminated(..) => (
                 format!(
                     "{} ran more than {} operations on {row}",
                     site.what,
@@ -260,6 +291,7 @@ impl RhaiRows {
         let last = Arc::new(Mutex::new(Position::NONE));
         let seen = last.clone();
         let mut engine = script::engine();
+        budget::start_row();
         engine.register_debugger(
             |_, dbg| dbg,
             move |_, event, _, _, pos| {
@@ -305,13 +337,17 @@ pub fn in_rhai() -> bool {
 }
 
 /// Runs Rhai, turning a panic inside it (Rhai has a few `unreachable!`s a
-/// script can reach) into an error.
+/// script can reach) into an error, and so a walk of a value nested too
+/// deep that Rhai swallowed (printing does).
 fn guarded(
     f: impl FnOnce() -> std::result::Result<Dynamic, Box<EvalAltResult>>,
 ) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
     GUARDED.with(|g| g.set(true));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     GUARDED.with(|g| g.set(false));
+    if let (Ok(Ok(_)), Some(pos)) = (&r, budget::nested_at()) {
+        return Err(EvalAltResult::ErrorTerminated(Dynamic::from(Stop::Nesting), pos).into());
+    }
     r.unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<String>()
@@ -381,6 +417,15 @@ fn innermost_ref(err: &EvalAltResult) -> &EvalAltResult {
 
 /// Rhai's message without its own `(line N, position M)`.
 fn describe(err: &EvalAltResult) -> String {
+    if let EvalAltResult::ErrorRuntime(v, _) = err {
+        // Rhai prints a thrown value recursively.
+        if script::nested_deeper_than(v, script::MAX_DEPTH) {
+            return format!(
+                "Runtime error: a value of arrays or maps nested more than {} deep",
+                script::MAX_DEPTH
+            );
+        }
+    }
     let text = err.to_string();
     match text.find(" (line ") {
         Some(at) => text[..at].to_owned(),

@@ -17,7 +17,7 @@ use super::source::Source;
 use crate::dataset::value::{FieldType, Value};
 use crate::error::{Diagnostic, Location};
 use marked_yaml::types::MarkedScalarNode;
-use rhai::{AST, Dynamic, Engine};
+use rhai::{AST, Dynamic, Engine, Position};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -156,6 +156,8 @@ impl RhaiCtx {
     }
 
     pub fn engine(&mut self) -> &Engine {
+        // Rhai's optimizer may run built-ins while compiling: a fresh account.
+        script::budget::start_row();
         self.engine
             .get_or_insert_with(|| Arc::new(script::engine()))
     }
@@ -553,6 +555,8 @@ pub fn script(
             .at(Location::new(&path, 1, 1))
             .help("define `fn decide(user) { if user.zhima_score >= 600 { approve(800) } else { decline(\"SCORE_TOO_LOW\") } }`"));
     }
+    check_top_level(&ast, &site)?;
+    check_no_curry(&ast, &site)?;
     check_names(scope, &ast, &site, text)?;
     let mut reads = Vec::new();
     for word in expr::words(text) {
@@ -591,6 +595,76 @@ pub fn script(
         },
         reasons,
     ))
+}
+
+/// A script is its functions: Rhai runs `decide` alone, so a top-level
+/// `const` or `let` would be out of its sight and any other statement never
+/// run. Refused rather than quietly failing every row.
+fn check_top_level(ast: &AST, site: &Site) -> Result<(), Diagnostic> {
+    let Some(stmt) = ast
+        .statements()
+        .iter()
+        .find(|s| !matches!(s, rhai::Stmt::Noop(_)))
+    else {
+        return Ok(());
+    };
+    let what = match stmt {
+        rhai::Stmt::Var(_, options, _) if options.contains(rhai::ASTFlags::CONSTANT) => {
+            "a top-level `const`"
+        }
+        rhai::Stmt::Var(..) => "a top-level `let`",
+        _ => "a statement outside any function",
+    };
+    Err(site
+        .diagnostic(
+            stmt.position(),
+            format!("the script has {what}, which `decide` cannot see and which never runs"),
+        )
+        .help(
+            "a script holds only `fn` definitions: put a constant under `params` in the policy and read it as `params.NAME`, or define it inside the function",
+        ))
+}
+
+/// `curry`, and closures that capture a variable (Rhai curries those),
+/// nest a value inside a function pointer, where the array and map sizes
+/// that bound nesting do not see it: refused.
+fn check_no_curry(ast: &AST, site: &Site) -> Result<(), Diagnostic> {
+    let mut found = None;
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        let hit = match path.last() {
+            Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(call, pos))) if call.name == "curry" => {
+                Some(*pos)
+            }
+            Some(rhai::ASTNode::Expr(rhai::Expr::MethodCall(call, pos)))
+                if call.name == "curry" =>
+            {
+                Some(*pos)
+            }
+            Some(rhai::ASTNode::Stmt(rhai::Stmt::FnCall(call, pos))) if call.name == "curry" => {
+                Some(*pos)
+            }
+            // A closure's captured variables.
+            Some(rhai::ASTNode::Stmt(rhai::Stmt::Share(vars))) => {
+                Some(vars.first().map_or(Position::NONE, |(v, _)| v.pos))
+            }
+            _ => None,
+        };
+        if hit.is_some() {
+            found = hit;
+        }
+        found.is_none()
+    });
+    match found {
+        None => Ok(()),
+        Some(pos) => Err(site
+            .diagnostic(
+                pos,
+                "the script curries a function pointer, or has a closure that captures a variable",
+            )
+            .help(
+                "pass the value as an argument instead: a closure may use only its own parameters",
+            )),
+    }
 }
 
 /// What the native compiler sees of the policy.

@@ -19,11 +19,35 @@
 
 use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, Position};
 use rust_decimal::Decimal;
+use std::cell::Cell;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Operations one row may take before the run stops.
+/// Operations one row may take before the run stops. A built-in that walks
+/// an array (`contains`, `in`, `index_of`, `==`, `sort`, `reverse`, a
+/// closure called per item, ...) counts one operation per item it visits.
 pub const MAX_OPERATIONS: u64 = 1_000_000;
+/// What one comparison or print of an item through the engine costs, in
+/// operations: a call back into Rhai takes about as long as ten steps of a
+/// script.
+pub const DISPATCH_COST: usize = 10;
+/// Wall-clock time one row may take: what the operation count cannot see
+/// (copying a 10,000-item array on every step, say) still ends.
+pub const ROW_DEADLINE: Duration = Duration::from_secs(2);
+/// How deep arrays and maps may be nested where polsim walks them: printing
+/// (`print`, `debug`, `to_string`, interpolation) and comparing (`==`,
+/// `!=`, `contains`, `in`, `index_of`). Building a value is bounded by the
+/// array and map sizes (every level is an item), so at most
+/// [`MAX_COLLECTION`] levels of each.
+pub const MAX_DEPTH: usize = 64;
+/// The stack of a thread that runs Rhai: Rhai clones, drops, sizes and
+/// hashes a value recursively, and the sizes allow 20,000 levels of
+/// nesting. The unit test `rhai_walks_values_as_deep_as_the_sizes_allow`
+/// runs those walks at that depth on a quarter of this stack (a debug build
+/// needs between 32 and 64 MiB; a release build far less). Only the pages
+/// a thread touches are ever allocated.
+pub const STACK_SIZE: usize = 256 << 20;
 /// Nested function calls a script may make.
 pub const MAX_CALL_LEVELS: usize = 32;
 /// Longest string, and largest array or map, a script may build.
@@ -120,6 +144,7 @@ pub fn engine() -> Engine {
     e.on_print(|_| {});
     e.on_debug(|_, _, _| {});
     e.set_fail_on_invalid_map_property(true);
+    e.on_progress(|_| budget::tick());
     // A row must not wait, nor depend on the clock: same data, same decisions.
     for name in ["sleep", "timestamp"] {
         let refuse =
@@ -133,9 +158,387 @@ pub fn engine() -> Engine {
         });
     }
     register_missing(&mut e);
+    register_walks(&mut e);
     register_mixed_decimal(&mut e);
     register_verdicts(&mut e);
     e
+}
+
+/// Why polsim stopped a row (the token of Rhai's `ErrorTerminated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// More than [`MAX_OPERATIONS`], counting the items built-ins walk.
+    Operations,
+    /// Longer than [`ROW_DEADLINE`].
+    Deadline,
+    /// An array or map nested more than [`MAX_DEPTH`] deep, printed or compared.
+    Nesting,
+}
+
+/// The cost of the row running on this thread: Rhai's progress callback
+/// adds one per operation (nested calls from built-ins included), the
+/// built-ins below add the items they walk. The clock is read only every
+/// [`CLOCK_EVERY`] units, so the deadline costs nothing per operation.
+pub mod budget {
+    use super::*;
+
+    /// Units of cost between two readings of the clock.
+    pub const CLOCK_EVERY: u64 = 4096;
+
+    thread_local! {
+        static COST: Cell<u64> = const { Cell::new(0) };
+        /// When the next tick takes the slow path.
+        static CHECK_AT: Cell<u64> = const { Cell::new(CLOCK_EVERY) };
+        static STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+        /// Where a value nested too deep was walked, if one was.
+        static NESTING: Cell<Option<Position>> = const { Cell::new(None) };
+    }
+
+    /// Starts a row's account.
+    pub fn start_row() {
+        COST.with(|c| c.set(0));
+        CHECK_AT.with(|c| c.set(CLOCK_EVERY));
+        STARTED.with(|c| c.set(None));
+        NESTING.with(|c| c.set(None));
+    }
+
+    /// Adds `n` units (the next operation stops the row if that is too many).
+    pub fn charge(n: usize) {
+        COST.with(|c| c.set(c.get().saturating_add(n as u64)));
+    }
+
+    /// Rhai's progress callback: `Some(Stop)` ends the row.
+    pub fn tick() -> Option<Dynamic> {
+        let cost = COST.with(|c| {
+            let v = c.get() + 1;
+            c.set(v);
+            v
+        });
+        if cost < CHECK_AT.with(Cell::get) {
+            return None;
+        }
+        slow(cost).map(Dynamic::from)
+    }
+
+    fn slow(cost: u64) -> Option<Stop> {
+        if NESTING.with(Cell::get).is_some() {
+            return Some(Stop::Nesting);
+        }
+        if cost > MAX_OPERATIONS {
+            return Some(Stop::Operations);
+        }
+        let now = Instant::now();
+        match STARTED.with(Cell::get) {
+            None => STARTED.with(|c| c.set(Some(now))),
+            Some(t) if now.duration_since(t) > ROW_DEADLINE => return Some(Stop::Deadline),
+            Some(_) => {}
+        }
+        CHECK_AT.with(|c| c.set((cost + CLOCK_EVERY).min(MAX_OPERATIONS + 1)));
+        None
+    }
+
+    /// Records a walk of a value nested too deep, at `pos`; the next
+    /// operation stops the row (print and interpolation swallow errors).
+    pub fn nesting(pos: Position) -> Box<EvalAltResult> {
+        NESTING.with(|c| {
+            if c.get().is_none() {
+                c.set(Some(pos));
+            }
+        });
+        CHECK_AT.with(|c| c.set(0));
+        EvalAltResult::ErrorTerminated(Dynamic::from(Stop::Nesting), pos).into()
+    }
+
+    /// Where a value nested too deep was walked in this row, if one was.
+    pub fn nested_at() -> Option<Position> {
+        NESTING.with(Cell::get)
+    }
+}
+
+/// Whether `v` holds arrays or maps nested more than `max` deep (the walk
+/// goes no deeper than `max`).
+pub fn nested_deeper_than(v: &Dynamic, max: usize) -> bool {
+    if let Ok(a) = v.as_array_ref() {
+        return max == 0 || a.iter().any(|x| nested_deeper_than(x, max - 1));
+    }
+    if let Some(m) = v.read_lock::<rhai::Map>() {
+        return max == 0 || m.values().any(|x| nested_deeper_than(x, max - 1));
+    }
+    false
+}
+
+/// `==`, `!=` and printing for arrays and maps, as Rhai's own but walking
+/// nested arrays and maps directly (Rhai calls back into the engine per
+/// level, a deep recursion), bounded by [`MAX_DEPTH`], and costing one
+/// operation per item.
+fn register_walks(e: &mut Engine) {
+    use rhai::{Array, Map, NativeCallContext as Ctx};
+    type R<T> = Result<T, Box<EvalAltResult>>;
+    e.register_fn("==", |ctx: Ctx, mut a: Array, mut b: Array| -> R<bool> {
+        eq_arrays(&ctx, &mut a, &mut b, 1)
+    });
+    e.register_fn("!=", |ctx: Ctx, mut a: Array, mut b: Array| -> R<bool> {
+        eq_arrays(&ctx, &mut a, &mut b, 1).map(|x| !x)
+    });
+    e.register_fn("==", |ctx: Ctx, mut a: Map, mut b: Map| -> R<bool> {
+        eq_maps(&ctx, &mut a, &mut b, 1)
+    });
+    e.register_fn("!=", |ctx: Ctx, mut a: Map, mut b: Map| -> R<bool> {
+        eq_maps(&ctx, &mut a, &mut b, 1).map(|x| !x)
+    });
+    for name in ["print", "to_string", "debug", "to_debug"] {
+        e.register_fn(name, |ctx: Ctx, mut a: Array| -> ImmutableString {
+            let mut out = String::new();
+            format_array(&ctx, &mut a, 1, &mut out);
+            out.into()
+        });
+        e.register_fn(name, |ctx: Ctx, mut m: Map| -> ImmutableString {
+            let mut out = String::new();
+            format_map(&ctx, &mut m, 1, &mut out);
+            out.into()
+        });
+    }
+    // `contains`, `in` and `index_of` compare through the engine without
+    // counting an operation per item.
+    e.register_fn(
+        "contains",
+        |ctx: Ctx, a: &mut Array, v: Dynamic| -> R<bool> { Ok(find(&ctx, a, v)?.is_some()) },
+    );
+    e.register_fn(
+        "index_of",
+        |ctx: Ctx, a: &mut Array, v: Dynamic| -> R<INT> {
+            Ok(find(&ctx, a, v)?.map_or(-1, |i| i as INT))
+        },
+    );
+    // Built-ins that walk an array without calling back into the engine.
+    e.register_fn("reverse", |a: &mut Array| {
+        budget::charge(a.len());
+        a.reverse();
+    });
+    e.register_fn("sort", |a: &mut Array| -> R<()> {
+        budget::charge(a.len().saturating_mul(a.len().max(2).ilog2() as usize));
+        sort(a)
+    });
+}
+
+/// The first item of `a` equal to `v`, as Rhai's `contains` compares.
+fn find(
+    ctx: &rhai::NativeCallContext,
+    a: &mut rhai::Array,
+    v: Dynamic,
+) -> Result<Option<usize>, Box<EvalAltResult>> {
+    for (i, item) in a.iter_mut().enumerate() {
+        if eq_dispatch(ctx, item, &mut v.clone(), 0)? {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+fn eq_dispatch(
+    ctx: &rhai::NativeCallContext,
+    x: &mut Dynamic,
+    y: &mut Dynamic,
+    depth: usize,
+) -> Result<bool, Box<EvalAltResult>> {
+    budget::charge(1);
+    if x.is_array() && y.is_array() {
+        let (mut a, mut b) = (
+            x.as_array_mut().expect("an array"),
+            y.as_array_mut().expect("an array"),
+        );
+        return eq_arrays(ctx, &mut a, &mut b, depth + 1);
+    }
+    if x.is_map() && y.is_map() {
+        let (mut a, mut b) = (
+            x.as_map_mut().expect("a map"),
+            y.as_map_mut().expect("a map"),
+        );
+        return eq_maps(ctx, &mut a, &mut b, depth + 1);
+    }
+    // As Rhai's: no `==` between two kinds is false, between one kind an error.
+    budget::charge(DISPATCH_COST - 1);
+    let same = x.type_id() == y.type_id();
+    let r = ctx.call_native_fn_raw("==", true, &mut [x, y]);
+    match r {
+        Ok(v) => Ok(v.as_bool().unwrap_or(false)),
+        Err(err) => match *err {
+            EvalAltResult::ErrorFunctionNotFound(ref sig, ..) if sig.starts_with("==") && !same => {
+                Ok(false)
+            }
+            _ => Err(err),
+        },
+    }
+}
+
+fn eq_arrays(
+    ctx: &rhai::NativeCallContext,
+    a: &mut rhai::Array,
+    b: &mut rhai::Array,
+    depth: usize,
+) -> Result<bool, Box<EvalAltResult>> {
+    if depth > MAX_DEPTH {
+        return Err(budget::nesting(ctx.call_position()));
+    }
+    if a.len() != b.len() {
+        return Ok(false);
+    }
+    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+        if !eq_dispatch(ctx, x, y, depth)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn eq_maps(
+    ctx: &rhai::NativeCallContext,
+    a: &mut rhai::Map,
+    b: &mut rhai::Map,
+    depth: usize,
+) -> Result<bool, Box<EvalAltResult>> {
+    if depth > MAX_DEPTH {
+        return Err(budget::nesting(ctx.call_position()));
+    }
+    if a.len() != b.len() {
+        return Ok(false);
+    }
+    for (k, x) in a.iter_mut() {
+        match b.get_mut(k) {
+            // Rhai's map `==` has no fallback for values of two kinds.
+            Some(y) if x.is_array() || x.is_map() || y.is_array() || y.is_map() => {
+                if !eq_dispatch(ctx, x, y, depth)? {
+                    return Ok(false);
+                }
+            }
+            Some(y) => {
+                budget::charge(DISPATCH_COST);
+                let v = ctx.call_native_fn_raw("==", true, &mut [x, y])?;
+                if !v.as_bool().unwrap_or(false) {
+                    return Ok(false);
+                }
+            }
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// An item of an array or map as Rhai prints it: nested arrays and maps
+/// here, anything else by its `to_debug`.
+fn format_item(ctx: &rhai::NativeCallContext, x: &mut Dynamic, depth: usize, out: &mut String) {
+    budget::charge(1);
+    if x.is_array() {
+        return format_array(
+            ctx,
+            &mut x.as_array_mut().expect("an array"),
+            depth + 1,
+            out,
+        );
+    }
+    if x.is_map() {
+        return format_map(ctx, &mut x.as_map_mut().expect("a map"), depth + 1, out);
+    }
+    budget::charge(DISPATCH_COST - 1);
+    let engine = ctx.engine();
+    match ctx.call_native_fn_raw("to_debug", true, &mut [x]) {
+        Ok(s) if s.is_string() => out.push_str(&s.into_immutable_string().unwrap_or_default()),
+        Ok(s) => out.push_str(engine.map_type_name(s.type_name())),
+        Err(_) => {
+            let text = format!("{x:?}");
+            out.push_str(engine.map_type_name(&text));
+        }
+    }
+}
+
+fn format_array(
+    ctx: &rhai::NativeCallContext,
+    a: &mut rhai::Array,
+    depth: usize,
+    out: &mut String,
+) {
+    if depth > MAX_DEPTH {
+        let _ = budget::nesting(ctx.call_position());
+        out.push_str("[...]");
+        return;
+    }
+    out.push('[');
+    let len = a.len();
+    for (i, x) in a.iter_mut().enumerate() {
+        format_item(ctx, x, depth, out);
+        if i + 1 < len {
+            out.push_str(", ");
+        }
+    }
+    out.push(']');
+}
+
+fn format_map(ctx: &rhai::NativeCallContext, m: &mut rhai::Map, depth: usize, out: &mut String) {
+    use std::fmt::Write;
+    if depth > MAX_DEPTH {
+        let _ = budget::nesting(ctx.call_position());
+        out.push_str("#{...}");
+        return;
+    }
+    out.push_str("#{");
+    let len = m.len();
+    for (i, (k, v)) in m.iter_mut().enumerate() {
+        let _ = write!(out, "{k:?}: ");
+        format_item(ctx, v, depth, out);
+        if i + 1 < len {
+            out.push_str(", ");
+        }
+    }
+    out.push('}');
+}
+
+/// Rhai's `sort()` with no comparer: every item of one kind.
+fn sort(a: &mut rhai::Array) -> Result<(), Box<EvalAltResult>> {
+    use std::any::TypeId;
+    use std::cmp::Ordering;
+    if a.len() <= 1 {
+        return Ok(());
+    }
+    let type_id = a[0].type_id();
+    if a.iter().any(|x| x.type_id() != type_id) {
+        return Err(EvalAltResult::ErrorFunctionNotFound(
+            "elements of different types cannot be sorted".into(),
+            Position::NONE,
+        )
+        .into());
+    }
+    if type_id == TypeId::of::<INT>() {
+        a.sort_by_key(|x| x.as_int().unwrap_or_default());
+    } else if type_id == TypeId::of::<char>() {
+        a.sort_by_key(|x| x.as_char().unwrap_or_default());
+    } else if type_id == TypeId::of::<FLOAT>() {
+        a.sort_by(|x, y| {
+            let (x, y) = (
+                x.as_float().unwrap_or_default(),
+                y.as_float().unwrap_or_default(),
+            );
+            x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+        });
+    } else if type_id == TypeId::of::<ImmutableString>() {
+        a.sort_by(|x, y| {
+            let (x, y) = (x.as_immutable_string_ref(), y.as_immutable_string_ref());
+            match (x, y) {
+                (Ok(x), Ok(y)) => x.as_str().cmp(y.as_str()),
+                _ => Ordering::Equal,
+            }
+        });
+    } else if type_id == TypeId::of::<Decimal>() {
+        a.sort_by_key(|x| x.as_decimal().unwrap_or_default());
+    } else if type_id == TypeId::of::<bool>() {
+        a.sort_by_key(|x| x.as_bool().unwrap_or_default());
+    } else if type_id != TypeId::of::<()>() {
+        return Err(EvalAltResult::ErrorFunctionNotFound(
+            format!("elements of {} cannot be sorted", a[0].type_name()),
+            Position::NONE,
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn register_missing(e: &mut Engine) {
@@ -334,6 +737,60 @@ mod tests {
     }
 
     #[test]
+    fn rhai_walks_values_as_deep_as_the_sizes_allow() {
+        // Every level is an item of an array or a map, so the sizes allow
+        // 2 * MAX_COLLECTION levels: Rhai clones, sizes, hashes and drops
+        // such a value recursively, on a worker's stack.
+        let run = || {
+            let mut v = Dynamic::from_array(Vec::new());
+            for _ in 0..MAX_COLLECTION - 1 {
+                let mut m = rhai::Map::new();
+                m.insert("x".into(), Dynamic::from_array(vec![v]));
+                v = Dynamic::from_map(m);
+            }
+            assert!(nested_deeper_than(&v, MAX_DEPTH));
+            assert!(!nested_deeper_than(&Dynamic::from_array(Vec::new()), 1));
+            let e = engine();
+            let mut scope = rhai::Scope::new();
+            scope.push_dynamic("a", v);
+            budget::start_row();
+            let ok =
+                "let b = a; let c = [a]; let d = #{y: b}; switch c { [1] => 1, _ => 2 }; c.len()";
+            let r = e.eval_with_scope::<Dynamic>(&mut scope, ok);
+            assert_eq!(r.map_err(|e| e.to_string())?.as_int(), Ok(1));
+            for walk in [
+                "a == a",
+                "print(a)",
+                "`${a}`",
+                "a.to_string()",
+                "debug(a)",
+                "[a].contains(a)",
+                "a != a",
+            ] {
+                budget::start_row();
+                let r = e.eval_with_scope::<Dynamic>(&mut scope, walk);
+                assert!(
+                    matches!(r.as_ref().map_err(|e| &**e), Err(EvalAltResult::ErrorTerminated(t, _)) if t.clone().try_cast::<Stop>() == Some(Stop::Nesting))
+                        || budget::nested_at().is_some(),
+                    "{walk}: {r:?}"
+                );
+            }
+            drop(scope);
+            Ok::<_, String>(())
+        };
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                // A quarter of the workers' stack: the margin.
+                .stack_size(STACK_SIZE / 4)
+                .spawn_scoped(s, run)
+                .expect("a thread")
+                .join()
+                .expect("no overflow")
+        })
+        .unwrap();
+    }
+
+    #[test]
     fn sandbox_refuses_eval_and_bounds_work() {
         assert!(eval("eval(\"1\")").is_err());
         let e = engine();
@@ -342,11 +799,13 @@ mod tests {
             *r.unwrap_err(),
             EvalAltResult::ErrorTooManyOperations(_)
         ));
+        budget::start_row();
         let r = e.eval::<Dynamic>("fn f(n) { f(n + 1) } f(0)");
         assert!(
             r.unwrap_err().to_string().contains("Stack overflow"),
             "stack"
         );
+        budget::start_row();
         let r = e.eval::<Dynamic>("let s = \"x\"; loop { s += s; }");
         assert!(matches!(
             *r.unwrap_err(),

@@ -3886,3 +3886,4 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 mod reliability_hash;
 mod reliability_messages;
 mod reliability_output;
+mod reliability_rhai;
