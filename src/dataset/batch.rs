@@ -8,7 +8,8 @@ use super::chunker::Chunk;
 use super::regular::{RegularParser, masks};
 use super::schema::Schema;
 use super::value::{
-    FieldType, is_too_large_decimal, parse_bool, parse_decimal, parse_float, parse_int,
+    FieldType, has_too_many_digits, is_too_large_decimal, parse_bool, parse_decimal, parse_float,
+    parse_int,
 };
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::policy::compile::Role;
@@ -515,16 +516,18 @@ fn parse_record(
             let (extra_lines, column) = locate_field(raw, p.csv_index);
             let line = line + extra_lines;
             let too_large = p.ty == FieldType::Decimal && is_too_large_decimal(cell);
+            let too_long = p.ty == FieldType::Decimal && has_too_many_digits(cell);
             return Err(Error::Data(
                                 Diagnostic::new(format!(
                     "`{}` in column `{}` (field {}) is {}",
                     String::from_utf8_lossy(cell),
                     p.name,
                     p.csv_index + 1,
-                    if too_large { "too large for a decimal".to_owned() } else { format!("not {}", p.ty.with_article()) }
+                    if too_large { "too large for a decimal".to_owned() } else if too_long { "a decimal with too many digits".to_owned() } else { format!("not {}", p.ty.with_article()) }
                 ))
                 .at(Location::new(&schema.source, line as usize, column))
                                 .help(match p.role {
+                    _ if too_long => "a decimal holds 28 significant digits exactly, and a longer value would be silently rounded: round it to the precision you mean, or pass --skip-bad-rows to count and skip such rows".to_owned(),
                     _ if too_large => "decimals are money: polsim takes values below 10^15 (a quadrillion) in size, so that no total can overflow; a larger one is almost always corrupt data. Fix it, or pass --skip-bad-rows to count and skip such rows".to_owned(),
                     Role::Segment => format!("`--by {0}:EDGES` bins numbers; for one segment per value write `--by {0}`", p.name),
                     _ if p.ty == FieldType::String => "save the file as UTF-8 (in Excel: \"CSV UTF-8\"); convert a GBK/GB18030 file with `iconv -f GB18030 -t UTF-8`".to_owned(),

@@ -158,12 +158,13 @@ pub fn parse_float(text: &[u8]) -> Option<f64> {
 
 /// Parses an exact decimal: `1999.90`, `-3`, `1e3` is refused (money is never
 /// written in scientific notation, and refusing it catches a float column).
-/// So is a value of [`MAX_DECIMAL`] or more in size (see there).
+/// So is a value of [`MAX_DECIMAL`] or more in size (see there), and one a
+/// decimal cannot hold exactly (see [`MAX_DIGITS`]).
 pub fn parse_decimal(text: &[u8]) -> Option<Decimal> {
     if let Some(d) = parse_plain_decimal(text) {
         return Some(d);
     }
-    parse_any_decimal(text).filter(|d| d.abs() < MAX_DECIMAL)
+    parse_any_decimal(text).ok()
 }
 
 /// Decimals are money, and a total of money must not overflow the 28 digits
@@ -171,21 +172,84 @@ pub fn parse_decimal(text: &[u8]) -> Option<Decimal> {
 /// 10^15 (a quadrillion) in size, so that ten billion of them still add up.
 pub const MAX_DECIMAL: Decimal = Decimal::from_parts(0xA4C6_8000, 0x0003_8D7E, 0, false, 0);
 
-/// Whether `text` is a decimal of [`MAX_DECIMAL`] or more in size.
-pub fn is_too_large_decimal(text: &[u8]) -> bool {
-    parse_any_decimal(text).is_some_and(|d| d.abs() >= MAX_DECIMAL)
+/// The significant digits a decimal holds exactly, and the most of them
+/// after the point. Leading zeros and the fraction's trailing zeros do not
+/// count: `1.000000000000000000000000000000` is exactly one, but
+/// `0.50000000000000000000000000001` would be rounded, so it is refused.
+pub const MAX_DIGITS: usize = 28;
+
+/// Why a text is not a decimal polsim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecimalError {
+    /// Not written as a decimal at all.
+    NotDecimal,
+    /// [`MAX_DECIMAL`] or more in size.
+    TooLarge,
+    /// More digits than a decimal holds exactly ([`MAX_DIGITS`]).
+    TooManyDigits,
 }
 
-fn parse_any_decimal(text: &[u8]) -> Option<Decimal> {
-    let s = std::str::from_utf8(trim(text)).ok()?;
+/// Whether `text` is a decimal of [`MAX_DECIMAL`] or more in size.
+pub fn is_too_large_decimal(text: &[u8]) -> bool {
+    parse_any_decimal(text) == Err(DecimalError::TooLarge)
+}
+
+/// Whether `text` is a decimal (below [`MAX_DECIMAL`]) with more digits
+/// than a decimal holds exactly.
+pub fn has_too_many_digits(text: &[u8]) -> bool {
+    parse_any_decimal(text) == Err(DecimalError::TooManyDigits)
+}
+
+/// The general path of [`parse_decimal`], saying why a text is refused.
+fn parse_any_decimal(text: &[u8]) -> Result<Decimal, DecimalError> {
+    let s = std::str::from_utf8(trim(text)).map_err(|_| DecimalError::NotDecimal)?;
     let s = s.strip_prefix('+').unwrap_or(s);
-    if s.is_empty()
-        || s.bytes()
-            .any(|b| !(b.is_ascii_digit() || b == b'.' || b == b'-'))
-    {
-        return None;
+    // Too large is the first thing to say about a value that is also too long.
+    if digits(s)?.0 > 15 {
+        return Err(DecimalError::TooLarge);
     }
-    Decimal::from_str(s).ok()
+    let d = exact_decimal(s)?;
+    if d.abs() >= MAX_DECIMAL {
+        return Err(DecimalError::TooLarge);
+    }
+    Ok(d)
+}
+
+/// The decimal `[-]digits[.digits]` writes, if a decimal holds it exactly
+/// (see [`MAX_DIGITS`]), whatever its size below 10^28.
+pub fn exact_decimal(s: &str) -> Result<Decimal, DecimalError> {
+    let (whole, fraction, significant) = digits(s)?;
+    if whole > MAX_DIGITS {
+        return Err(DecimalError::TooLarge);
+    }
+    if significant > MAX_DIGITS || fraction > MAX_DIGITS {
+        return Err(DecimalError::TooManyDigits);
+    }
+    // rust_decimal rounds what it cannot hold; what is left here it holds
+    // exactly (trailing zeros past its 28 digits it drops, losing nothing).
+    Decimal::from_str(s).map_err(|_| DecimalError::NotDecimal)
+}
+
+/// The digits of `[-]digits[.digits]` that carry its value: before the
+/// point (without leading zeros), after it (without trailing zeros), and
+/// significant.
+fn digits(s: &str) -> Result<(usize, usize, usize), DecimalError> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (whole, fraction) = body.split_once('.').unwrap_or((body, ""));
+    if whole.len() + fraction.len() == 0
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(DecimalError::NotDecimal);
+    }
+    let whole = whole.trim_start_matches('0');
+    let fraction = fraction.trim_end_matches('0');
+    let significant = if whole.is_empty() {
+        fraction.trim_start_matches('0').len()
+    } else {
+        whole.len() + fraction.len()
+    };
+    Ok((whole.len(), fraction.len(), significant))
 }
 
 /// Fast path of `parse_decimal` for `[-]digits[.digits]` with at most 18
@@ -326,6 +390,54 @@ mod tests {
             assert!(is_too_large_decimal(big.as_bytes()), "{big}");
         }
         assert!(!is_too_large_decimal(b"abc"));
+    }
+
+    #[test]
+    fn decimals_a_decimal_cannot_hold_exactly_are_refused_not_rounded() {
+        for long in [
+            "0.50000000000000000000000000001",
+            "-0.50000000000000000000000000001",
+            "+0.50000000000000000000000000001",
+            "0.00000000000000000000000000001",
+            "123456789012345.12345678901234",
+            " 1.00000000000000000000000000001 ",
+        ] {
+            assert_eq!(parse_decimal(long.as_bytes()), None, "{long}");
+            assert!(has_too_many_digits(long.as_bytes()), "{long}");
+            assert!(!is_too_large_decimal(long.as_bytes()), "{long}");
+        }
+        // Trailing zeros and leading zeros carry nothing: exact, so accepted.
+        for (exact, value) in [
+            ("1.000000000000000000000000000000000", Decimal::ONE),
+            ("0000000000000000000000000000001.5", Decimal::new(15, 1)),
+            ("0.0000000000000000000000000001", Decimal::new(1, 28)),
+            (
+                "123456789012345.1234567890123",
+                Decimal::from_str("123456789012345.1234567890123").unwrap(),
+            ),
+        ] {
+            assert_eq!(parse_decimal(exact.as_bytes()), Some(value), "{exact}");
+            assert!(!has_too_many_digits(exact.as_bytes()), "{exact}");
+        }
+        // Too large comes first when a value is both.
+        let both = b"1234567890123456789.123456789012345";
+        assert!(is_too_large_decimal(both) && !has_too_many_digits(both));
+        assert!(is_too_large_decimal(
+            b"100000000000000000000000000000000000"
+        ));
+        for not in ["abc", "1e-30", "1.2.3", "--1", "", "-"] {
+            assert!(!has_too_many_digits(not.as_bytes()), "{not}");
+            assert_eq!(parse_decimal(not.as_bytes()), None, "{not}");
+        }
+        // A float's printed form, with no size cap but the same exactness.
+        assert_eq!(
+            exact_decimal("1000000000000000000000"),
+            Ok(Decimal::from(1_000_000_000_000_000_000_000i128))
+        );
+        assert_eq!(
+            exact_decimal("0.000000000000000000000000000015"),
+            Err(DecimalError::TooManyDigits)
+        );
     }
 
     #[test]

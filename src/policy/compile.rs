@@ -2,13 +2,13 @@
 //! column of the projection (only the columns the policy reads), every
 //! literal and parameter typed, amounts and probabilities exact.
 
-use super::condition::{self, Cond};
+use super::condition::{self, Cond, Origin};
 use super::load::{self, OUTCOME_NAMES};
 use super::model::*;
 use super::rhai_compile::{self, DERIVED, DeriveHow, Derived, RhaiCtx, ScriptPolicy};
 use super::script::RhaiEngine;
 use super::source::Source;
-use crate::dataset::value::{FieldType, parse_decimal};
+use crate::dataset::value::{FieldType, has_too_many_digits, parse_decimal};
 use crate::error::{Diagnostic, Error, Result, suggest};
 use marked_yaml::Node;
 use marked_yaml::types::MarkedScalarNode;
@@ -301,6 +301,7 @@ pub fn compile(
     let mut ctx = RhaiCtx::new(src, &params);
 
     check_fields(src, def);
+    check_params(src, def);
     for (name, node) in &def.derive {
         compile_derive(src, &mut scope, &mut ctx, name, node);
         scope.derives_tried += 1;
@@ -321,7 +322,7 @@ pub fn compile(
         if let Some(cond) = cond {
             rules.push(Rule {
                 id: rule.id.as_str().to_owned(),
-                reason: rule.reason.clone(),
+                reason: rule.reason.as_str().to_owned(),
                 description: rule.description.clone(),
                 action: rule.action,
                 cond,
@@ -570,13 +571,29 @@ fn compile_script(
     }
     let dir = src.path.parent().unwrap_or(Path::new(""));
     let path = dir.join(node.as_str());
-    let text = match std::fs::read_to_string(&path) {
+    let read = load::read_capped(&path).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| {
+            load::ReadError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
+        })
+    });
+    let text = match read {
         Ok(t) => t,
-        Err(e) => {
+        Err(load::ReadError::Io(e)) => {
             src.key_error(
                 node,
                 format!("cannot read script `{}`: {e}", path.display()),
                 "the path is relative to the policy file",
+            );
+            return None;
+        }
+        Err(load::ReadError::TooLarge(size)) => {
+            src.key_error(
+                node,
+                load::too_large_message(&path, size, "a script"),
+                "check that `script` names the script",
             );
             return None;
         }
@@ -633,6 +650,14 @@ fn apply_overrides(
         Value::String(_) => None,
     };
     for (name, value) in overrides {
+        if has_too_many_digits(value.as_bytes()) {
+            return Err(Error::Usage(
+                Diagnostic::new(condition::too_many_digits_message(&format!(
+                    "`--set {name}={value}`"
+                )))
+                .help(condition::TOO_MANY_DIGITS_HELP),
+            ));
+        }
         match params.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => {
                 if let Some(want) = kind(&slot.1)
@@ -661,6 +686,20 @@ fn apply_overrides(
         }
     }
     Ok(params)
+}
+
+/// A parameter that is a decimal with too many digits would be rounded
+/// wherever it is used: refused where it is defined.
+fn check_params(src: &mut Source, def: &PolicyDef) {
+    for p in &def.params {
+        if has_too_many_digits(p.value.as_bytes()) {
+            condition::too_many_digits(
+                src,
+                &p.value,
+                &format!("parameter `{}` (`{}`)", p.name.as_str(), p.value.as_str()),
+            );
+        }
+    }
 }
 
 fn check_fields(src: &mut Source, def: &PolicyDef) {
@@ -720,7 +759,25 @@ fn is_expression(scope: &Scope, text: &str) -> bool {
     let plain_param = t
         .strip_prefix('$')
         .is_some_and(|p| scope.param(p).is_some());
-    !plain_param && parse_decimal(t.as_bytes()).is_none() && !t.starts_with('-')
+    // A number with too many digits is a number all the same, refused as one.
+    !plain_param
+        && parse_decimal(t.as_bytes()).is_none()
+        && !has_too_many_digits(t.as_bytes())
+        && !t.starts_with('-')
+}
+
+/// Reports a decimal that would be rounded, unless it is a parameter's
+/// value, which is reported where the parameter is defined.
+fn refuse_digits(
+    src: &mut Source,
+    node: &MarkedScalarNode,
+    what: &str,
+    raw: &str,
+    origin: &Origin,
+) {
+    if !matches!(origin, Origin::Param(_)) {
+        condition::too_many_digits(src, node, &format!("{what} {}", origin.describe(raw)));
+    }
 }
 
 /// A non-negative exact amount: a literal or `$param`.
@@ -729,6 +786,10 @@ fn money(src: &mut Source, scope: &mut Scope, node: &Node, what: &str) -> Option
     let (raw, origin) = condition::resolve(src, scope, &s)?;
     match parse_decimal(raw.as_bytes()) {
         Some(d) if d >= Decimal::ZERO => Some(d),
+        None if has_too_many_digits(raw.as_bytes()) => {
+            refuse_digits(src, &s, what, &raw, &origin);
+            None
+        }
         _ => {
             src.key_error(
                 &s,
@@ -852,6 +913,10 @@ fn probability(src: &mut Source, scope: &mut Scope, node: &Node) -> Option<Decim
     let (raw, origin) = condition::resolve(src, scope, &s)?;
     match parse_decimal(raw.as_bytes()) {
         Some(d) if d >= Decimal::ZERO && d <= Decimal::ONE => Some(d),
+        None if has_too_many_digits(raw.as_bytes()) => {
+            refuse_digits(src, &s, "a probability", &raw, &origin);
+            None
+        }
         _ => {
             src.key_error(
                 &s,

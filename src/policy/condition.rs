@@ -9,7 +9,7 @@
 use super::compile::Scope;
 use super::lower::Num;
 use super::source::{Source, kind};
-use crate::dataset::value::{FieldType, Value};
+use crate::dataset::value::{FieldType, MAX_DIGITS, Value, has_too_many_digits};
 use crate::error::suggest;
 use marked_yaml::Node;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
@@ -464,6 +464,13 @@ pub fn literal(
     let (raw, origin) = resolve(src, scope, node)?;
     match Value::parse(ty, raw.as_bytes()) {
         Some(v) => Some(v),
+        None if ty == FieldType::Decimal && has_too_many_digits(raw.as_bytes()) => {
+            // A parameter's value is reported where it is defined.
+            if !matches!(origin, Origin::Param(_)) {
+                too_many_digits(src, node, &origin.describe(&raw));
+            }
+            None
+        }
         None => {
             src.key_error(
                 node,
@@ -478,6 +485,21 @@ pub fn literal(
         }
     }
 }
+
+/// Reports a decimal that would be rounded: `what` has too many digits.
+pub fn too_many_digits(src: &mut Source, node: &MarkedScalarNode, what: &str) {
+    src.key_error(node, too_many_digits_message(what), TOO_MANY_DIGITS_HELP);
+}
+
+/// The message for a decimal with more digits than a decimal holds.
+pub fn too_many_digits_message(what: &str) -> String {
+    format!(
+        "{what} has too many digits: a decimal holds {MAX_DIGITS} significant digits exactly, and this one would be rounded"
+    )
+}
+
+pub const TOO_MANY_DIGITS_HELP: &str =
+    "round it to the precision you mean (trailing zeros after the point do not count)";
 
 fn op_name(op: CmpOp) -> &'static str {
     match op {

@@ -199,20 +199,45 @@ fn skip_comment(b: &[u8], mut i: usize) -> usize {
     b.len()
 }
 
+/// How deep an expression of the subset may nest: levels of operators and
+/// parentheses (`a + b` is one, `(a + b) * c` three, `a + b + c` two). The
+/// same as the YAML nesting limit and as Rhai's own, which stops deeper
+/// expressions that are not in the subset.
+pub const MAX_DEPTH: usize = super::load::MAX_NESTING;
+
 /// Parses `text` if it is in the simple subset.
 pub fn parse(text: &str) -> Option<Ast> {
+    parse_checked(text).ok().flatten()
+}
+
+/// [`parse`], or the byte offset where an expression of the subset nests
+/// deeper than [`MAX_DEPTH`] (parsing, lowering and dropping a tree recurse,
+/// so a deeper one is refused before it is built).
+pub fn parse_checked(text: &str) -> Result<Option<Ast>, usize> {
     let toks = tokens(text);
     if toks.iter().any(|(t, _)| *t == Tok::Other) {
-        return None;
+        return Ok(None);
     }
-    let mut p = Parser { toks, at: 0 };
-    let ast = p.expr(0)?;
-    (p.at == p.toks.len()).then_some(ast)
+    let mut p = Parser {
+        toks,
+        at: 0,
+        level: 0,
+        too_deep: None,
+    };
+    let ast = p.expr(0);
+    if let Some(at) = p.too_deep {
+        return Err(at);
+    }
+    Ok(ast.filter(|_| p.at == p.toks.len()).map(|(a, _)| a))
 }
 
 struct Parser {
     toks: Vec<(Tok, usize)>,
     at: usize,
+    /// Constructs open around the one being parsed.
+    level: usize,
+    /// Where the expression first went deeper than [`MAX_DEPTH`].
+    too_deep: Option<usize>,
 }
 
 /// Rhai's binding powers for the operators of the subset.
@@ -227,6 +252,9 @@ pub(super) fn precedence(op: &str) -> Option<u8> {
         _ => return None,
     })
 }
+
+/// A tree and its depth (a leaf is 0).
+type Node = (Ast, usize);
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
@@ -243,8 +271,30 @@ impl Parser {
         t
     }
 
-    fn expr(&mut self, min: u8) -> Option<Ast> {
-        let mut lhs = self.unary()?;
+    /// A node of depth `depth`, or `None` (noting where) past [`MAX_DEPTH`].
+    fn node(&mut self, ast: Ast, depth: usize, at: usize) -> Option<Node> {
+        if depth > MAX_DEPTH {
+            self.too_deep.get_or_insert(at);
+            return None;
+        }
+        Some((ast, depth))
+    }
+
+    /// Runs `f` one level deeper, for the construct at `at`; never
+    /// recurses past [`MAX_DEPTH`].
+    fn nested(&mut self, at: usize, f: impl FnOnce(&mut Self) -> Option<Node>) -> Option<Node> {
+        if self.level >= MAX_DEPTH {
+            self.too_deep.get_or_insert(at);
+            return None;
+        }
+        self.level += 1;
+        let r = f(self);
+        self.level -= 1;
+        r
+    }
+
+    fn expr(&mut self, min: u8) -> Option<Node> {
+        let (mut lhs, mut depth) = self.unary()?;
         let mut last_cmp: Option<u8> = None;
         while let Some(Tok::Op(op)) = self.peek() {
             let op = *op;
@@ -258,8 +308,8 @@ impl Parser {
             }
             let at = self.offset();
             self.at += 1;
-            let rhs = self.expr(prec)?;
-            lhs = match op {
+            let (rhs, rhs_depth) = self.expr(prec)?;
+            let ast = match op {
                 "&&" => Ast::And(Box::new(lhs), Box::new(rhs)),
                 "||" => Ast::Or(Box::new(lhs), Box::new(rhs)),
                 "+" => Ast::Arith(ArithOp::Add, Box::new(lhs), Box::new(rhs), at),
@@ -269,58 +319,96 @@ impl Parser {
                 "%" => Ast::Arith(ArithOp::Rem, Box::new(lhs), Box::new(rhs), at),
                 cmp => Ast::Cmp(cmp_op(cmp), Box::new(lhs), Box::new(rhs), at),
             };
+            (lhs, depth) = self.node(ast, depth.max(rhs_depth) + 1, at)?;
             last_cmp = matches!(prec, 90 | 130).then_some(prec);
         }
-        Some(lhs)
+        Some((lhs, depth))
     }
 
-    fn unary(&mut self) -> Option<Ast> {
+    fn unary(&mut self) -> Option<Node> {
         let at = self.offset();
+        let leaf = |ast| Some((ast, 0));
         match self.next()? {
-            Tok::Op("!") => Some(Ast::Not(Box::new(self.unary()?))),
+            Tok::Op("!") => {
+                let (a, d) = self.nested(at, Self::unary)?;
+                self.node(Ast::Not(Box::new(a)), d + 1, at)
+            }
             Tok::Op("-") => match self.peek() {
                 // Rhai reads `-5` as a literal.
                 Some(Tok::Int(v)) => {
                     let v = -*v;
                     self.at += 1;
-                    Some(Ast::Int(v))
+                    leaf(Ast::Int(v))
                 }
                 Some(Tok::Float(t)) => {
                     let t = format!("-{t}");
                     self.at += 1;
-                    Some(Ast::Float(t))
+                    leaf(Ast::Float(t))
                 }
-                _ => Some(Ast::Neg(Box::new(self.unary()?))),
+                _ => {
+                    let (a, d) = self.nested(at, Self::unary)?;
+                    self.node(Ast::Neg(Box::new(a)), d + 1, at)
+                }
             },
             Tok::LParen => {
-                let inner = self.expr(0)?;
-                (self.next()? == Tok::RParen).then_some(inner)
+                let (inner, d) = self.nested(at, |p| p.expr(0))?;
+                if self.next()? != Tok::RParen {
+                    return None;
+                }
+                // Parentheses are a level: Rhai counts them.
+                self.node(inner, d + 1, at)
             }
-            Tok::Int(v) => Some(Ast::Int(v)),
-            Tok::Float(t) => Some(Ast::Float(t)),
-            Tok::Str(s) => Some(Ast::Str(s)),
-            Tok::Param(p) => Some(Ast::Param(p, at)),
+            Tok::Int(v) => leaf(Ast::Int(v)),
+            Tok::Float(t) => leaf(Ast::Float(t)),
+            Tok::Str(s) => leaf(Ast::Str(s)),
+            Tok::Param(p) => leaf(Ast::Param(p, at)),
             Tok::Ident(name) => match name.as_str() {
-                "true" => Some(Ast::Bool(true)),
-                "false" => Some(Ast::Bool(false)),
+                "true" => leaf(Ast::Bool(true)),
+                "false" => leaf(Ast::Bool(false)),
                 "params" => {
                     if self.next()? != Tok::Dot {
                         return None;
                     }
                     let at = self.offset();
                     match self.next()? {
-                        Tok::Ident(p) => Some(Ast::Param(p, at)),
+                        Tok::Ident(p) => leaf(Ast::Param(p, at)),
                         _ => None,
                     }
                 }
                 _ if RESERVED.contains(&name.as_str()) => None,
                 // A call or a property: Rhai's.
                 _ if matches!(self.peek(), Some(Tok::LParen | Tok::Dot)) => None,
-                _ => Some(Ast::Name(name, at)),
+                _ => leaf(Ast::Name(name, at)),
             },
             _ => None,
         }
     }
+}
+
+/// The number literals of `text` that a float does not hold as written
+/// (`0.50000000000000000000000000001` is read as `0.5`), with the value
+/// they would be read as and their offsets. Rhai reads a number with a
+/// point as a float, in either path.
+pub fn inexact_numbers(text: &str) -> Vec<(String, String, usize)> {
+    tokens(text)
+        .into_iter()
+        .filter_map(|(t, at)| {
+            let Tok::Float(written) = t else { return None };
+            let read = written.parse::<f64>().ok()?.to_string();
+            let (whole, fraction) = written.split_once('.').unwrap_or((&written, ""));
+            let (whole, fraction) = (
+                whole.trim_start_matches('0'),
+                fraction.trim_end_matches('0'),
+            );
+            let whole = if whole.is_empty() { "0" } else { whole };
+            let normal = if fraction.is_empty() {
+                whole.to_owned()
+            } else {
+                format!("{whole}.{fraction}")
+            };
+            (normal != read).then_some((written, read, at))
+        })
+        .collect()
 }
 
 fn cmp_op(op: &str) -> CmpOp {
@@ -567,6 +655,51 @@ mod tests {
         ] {
             assert_eq!(parse(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn nesting_is_limited_without_recursing_past_the_limit() {
+        let depth = |text: &str| parse_checked(text).map(|a| a.is_some());
+        // 64 levels: parentheses, unary operators and operator chains count.
+        let parens = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(depth(&parens(64)), Ok(true));
+        assert_eq!(depth(&parens(65)), Err(64));
+        assert_eq!(depth(&format!("{}a", "!".repeat(64))), Ok(true));
+        assert_eq!(depth(&format!("{}a", "!".repeat(65))), Err(64));
+        let chain = |n: usize| vec!["a"; n + 1].join(" + ");
+        assert_eq!(depth(&chain(64)), Ok(true));
+        assert_eq!(depth(&chain(65)), Err(4 * 64 + 2));
+        // Far deeper: an error, not a stack overflow.
+        for text in [
+            parens(1_000_000),
+            "- ".repeat(1_000_000) + "a",
+            chain(1_000_000),
+        ] {
+            assert!(depth(&text).is_err());
+            assert_eq!(parse(&text), None);
+        }
+        // Outside the subset, Rhai's own limit applies.
+        assert_eq!(depth(&format!("{}min(a, 1)", "!".repeat(100))), Ok(false));
+    }
+
+    #[test]
+    fn numbers_a_float_does_not_hold_as_written_are_found() {
+        let found = inexact_numbers(
+            "a > 0.50000000000000000000000000001 && b < 0.1 && c == 100.000 && d > 007.50 \
+             && e > 3.14159265358979323846 // 0.50000000000000000000000000001\n \
+             && s == \"0.50000000000000000000000000001\"",
+        );
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(w, r, _)| (w.as_str(), r.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("0.50000000000000000000000000001", "0.5"),
+                ("3.14159265358979323846", "3.141592653589793")
+            ]
+        );
     }
 
     #[test]

@@ -37,10 +37,75 @@ const OUTCOME_KEYS: &[&str] = &["when", "p"];
 /// Outcomes a repayment band may give a probability for (`on_time` is the rest).
 pub const OUTCOME_NAMES: &[&str] = &["returned", "early", "late", "default"];
 
+/// The largest policy or script file polsim reads. A policy is a page of
+/// rules, not data; a larger file is almost always the wrong file.
+pub const MAX_POLICY_BYTES: u64 = 4 << 20;
+
+/// How deep mappings and lists may nest in a policy, in block or flow
+/// style; expressions have the same limit ([`super::expr::MAX_DEPTH`]).
+/// Reading, compiling and dropping a policy recurse, so a deeper one is
+/// refused before it is built.
+pub const MAX_NESTING: usize = 64;
+
+/// Why a policy or script file could not be read.
+pub enum ReadError {
+    Io(std::io::Error),
+    /// Larger than [`MAX_POLICY_BYTES`]: its size, or at least how much was there.
+    TooLarge(u64),
+}
+
+/// Reads the file at `path`, refusing one over [`MAX_POLICY_BYTES`]: by its
+/// size first, then by reading at most one byte more than the cap, so a
+/// file that grows meanwhile, a FIFO or a device cannot get past it.
+pub fn read_capped(path: &Path) -> std::result::Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let size = file.metadata().map_err(ReadError::Io)?.len();
+    if size > MAX_POLICY_BYTES {
+        return Err(ReadError::TooLarge(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_POLICY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_POLICY_BYTES {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// The message for a file over [`MAX_POLICY_BYTES`]: `what` is `a policy` or `a script`.
+pub fn too_large_message(path: &Path, size: u64, what: &str) -> String {
+    format!(
+        "`{}` is {} or more, and {what} file may be at most {} MiB",
+        path.display(),
+        human_size(size),
+        MAX_POLICY_BYTES >> 20
+    )
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{b} bytes"),
+    }
+}
+
 /// Reads and parses the policy at `path`.
 pub fn load_file(path: &Path) -> Result<(Source, PolicyDef)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
     let at = || Location::new(path, 1, 1);
+    let bytes = match read_capped(path) {
+        Ok(b) => b,
+        Err(ReadError::Io(e)) => return Err(Error::read(path, e)),
+        Err(ReadError::TooLarge(size)) => {
+            return Err(Error::Usage(
+                Diagnostic::new(too_large_message(path, size, "a policy"))
+                    .at(at())
+                    .help("check that this is the policy: it comes first, and the dataset after `--data`"),
+            ));
+        }
+    };
     if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
@@ -71,10 +136,13 @@ pub fn load_str(path: &Path, text: String) -> Result<(Source, PolicyDef)> {
         Some(rest) => rest.to_owned(),
         None => text,
     };
-    if let Some(d) = tab_indentation(path, &text) {
+    if let Some(d) = nul_byte(path, &text).or_else(|| tab_indentation(path, &text)) {
         return Err(Error::Policy(vec![d]));
     }
     let mut source = Source::new(path, text);
+    if let Some(d) = check_structure(&source) {
+        return Err(Error::Policy(vec![d]));
+    }
     let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
     let root = match marked_yaml::parse_yaml_with_options(0, &source.text, options) {
         Ok(root) => root,
@@ -85,6 +153,111 @@ pub fn load_str(path: &Path, text: String) -> Result<(Source, PolicyDef)> {
         Some(def) if source.diagnostics.is_empty() => Ok((source, def)),
         _ => Err(Error::Policy(std::mem::take(&mut source.diagnostics))),
     }
+}
+
+/// The YAML reader takes a NUL byte for the end of the text, so everything
+/// after one would be silently ignored.
+fn nul_byte(path: &Path, text: &str) -> Option<Diagnostic> {
+    let at = text.find('\0')?;
+    let line = text[..at].matches('\n').count() + 1;
+    let line_start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+    let column = text[line_start..at].chars().count() + 1;
+    Some(
+        Diagnostic::new("the policy contains a NUL byte")
+            // Shown as `␀`: a terminal would not show the byte itself.
+            .at_source(Location::new(path, line, column), &text.replace('\0', "\u{2400}"), 1)
+            .help("a policy is text: remove the NUL byte (a YAML reader stops at one, and would ignore the rest of the file)"),
+    )
+}
+
+/// One pass of YAML's event parser over the whole text, before the policy
+/// is built: it must be a single document (the loader reads the first one
+/// and would silently drop the rest, after a `---` or `...`), and nest at
+/// most [`MAX_NESTING`] deep (the loader recurses). The parser itself does
+/// not recurse. A syntax error found here is reported as the loader would.
+fn check_structure(source: &Source) -> Option<Diagnostic> {
+    use yaml_rust2::Event;
+    let mut parser = yaml_rust2::parser::Parser::new_from_str(&source.text);
+    let (mut depth, mut documents, mut end_line) = (0usize, 0usize, None);
+    loop {
+        let (event, mark) = match parser.next_token() {
+            Ok(e) => e,
+            // The scanner's own limit on flow nesting (`{`, `[`), which it may
+            // reach first, looking ahead: the same limit, said the same way.
+            Err(e) if e.info() == "recursion limit exceeded" => {
+                let m = *e.marker();
+                let at = Location::new(source.path.clone(), m.line(), m.col() + 1);
+                return Some(too_deep(source, at));
+            }
+            Err(e) => {
+                let m = *e.marker();
+                let marker = marked_yaml::Marker::new(0, m.index(), m.line(), m.col() + 1);
+                return Some(yaml_error(
+                    source,
+                    marked_yaml::LoadError::ScanError(marker, e),
+                ));
+            }
+        };
+        let at = Location::new(source.path.clone(), mark.line(), mark.col() + 1);
+        match event {
+            Event::StreamEnd => return None,
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    let ended = match end_line {
+                        Some(line) => format!("the document ends with `...` on line {line}"),
+                        None => "a `---` line starts a new one".to_owned(),
+                    };
+                    return Some(
+                        Diagnostic::new(format!(
+                            "a second YAML document starts here: a policy is one document, and {ended}"
+                        ))
+                        .at_source(at, &source.text, 1)
+                        .help("remove the `---` or `...` line so that what follows is part of the policy, or delete what follows it: it would be ignored"),
+                    );
+                }
+            }
+            Event::DocumentEnd => {
+                let line = source.text.lines().nth(mark.line().saturating_sub(1));
+                if line.is_some_and(|l| l.starts_with("...")) {
+                    end_line = Some(mark.line());
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(too_deep(source, key_start(source, at)));
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
+fn too_deep(source: &Source, at: Location) -> Diagnostic {
+    Diagnostic::new(format!(
+        "the policy nests mappings and lists more than {MAX_NESTING} deep here"
+    ))
+    .at_source(at, &source.text, 1)
+    .help("flatten it: `all:` and `any:` take a list of any length, so an `all` inside an `all` can be one `all`, and `not: { not: X }` is `X`")
+}
+
+/// The parser places a block mapping at the `:` after its first key: the
+/// key itself, where a reader looks.
+fn key_start(source: &Source, mut at: Location) -> Location {
+    let Some(line) = source.text.lines().nth(at.line.saturating_sub(1)) else {
+        return at;
+    };
+    let chars: Vec<char> = line.chars().collect();
+    let mut column = at.column.saturating_sub(1);
+    if chars.get(column) == Some(&':') {
+        while column > 0 && !matches!(chars[column - 1], ' ' | '{' | ',' | '[') {
+            column -= 1;
+        }
+        at.column = column + 1;
+    }
+    at
 }
 
 /// YAML forbids tabs in indentation, and the parser's own message about it
@@ -206,6 +379,7 @@ fn read_policy(src: &mut Source, root: &Node) -> Option<PolicyDef> {
         None => Vec::new(),
     };
     check_unique_rule_ids(src, &rules);
+    check_unique_reasons(src, &rules);
 
     let limit = match map.get_node("limit") {
         Some(node) => sequence(src, node, "`limit`")
@@ -275,7 +449,29 @@ fn read_rule(src: &mut Source, node: &Node) -> Option<RuleDef> {
     let id = required(src, m, node, "id", "a rule", "id: RULE_ID")
         .and_then(|n| src.scalar(n, "a rule `id`"))
         .cloned();
-    let reason = required_text(src, m, node, "reason", "a rule", "reason: REASON_CODE");
+    let reason = required(src, m, node, "reason", "a rule", "reason: REASON_CODE")
+        .and_then(|n| src.scalar(n, "`reason`"))
+        .cloned();
+    if let Some(r) = &reason
+        && !is_reason_code(r.as_str())
+    {
+        let help = "write it in UPPER_SNAKE_CASE, such as `SCORE_TOO_LOW` (capitals, digits and `_`, starting with a capital): one code per rule, since the `reasons` column joins codes with `;`";
+        // An empty value has no place of its own (YAML puts it at the next
+        // token): point at its key.
+        match m.keys().find(|k| k.as_str() == "reason") {
+            Some(key) if r.as_str().is_empty() => {
+                src.key_error(key, "a rule's `reason` is empty", help)
+            }
+            _ => src.key_error(
+                r,
+                format!(
+                    "reason `{}` is not a reason code",
+                    r.as_str().escape_debug()
+                ),
+                help,
+            ),
+        }
+    }
     let description = optional_text(src, m, "description");
     let action = match m.get_node("action") {
         None => Action::Decline,
@@ -328,6 +524,25 @@ fn check_unique_rule_ids(src: &mut Source, rules: &[RuleDef]) {
                 &rule.id,
                 format!("rule id `{}` is used twice", rule.id.as_str()),
                 "give every rule its own id: reports and tests name rules by id",
+            );
+        }
+    }
+}
+
+/// Two rules with one reason code would make the `reasons` column and the
+/// per-reason counts ambiguous.
+fn check_unique_reasons(src: &mut Source, rules: &[RuleDef]) {
+    for (i, rule) in rules.iter().enumerate() {
+        let code = rule.reason.as_str();
+        if let Some(first) = rules[..i].iter().find(|r| r.reason.as_str() == code) {
+            src.key_error(
+                &rule.reason,
+                format!(
+                    "reason `{code}` is used by rule `{}` and rule `{}`",
+                    first.id.as_str(),
+                    rule.id.as_str()
+                ),
+                "give every rule its own reason code: the `reasons` column and the report name a failing rule by its code",
             );
         }
     }

@@ -10,7 +10,9 @@
 use super::condition::{CmpOp, Cond};
 use super::expr::{ArithOp, Ast};
 use super::script::float_to_decimal;
-use crate::dataset::value::{FieldType, Value, parse_decimal, parse_int};
+use crate::dataset::value::{
+    FieldType, MAX_DIGITS, Value, has_too_many_digits, parse_decimal, parse_int,
+};
 use rust_decimal::Decimal;
 
 /// An arithmetic expression over columns, evaluated a batch at a time.
@@ -127,6 +129,8 @@ pub fn lower(ast: &Ast, names: &mut dyn Names) -> Out {
             }
         },
         Ast::Param(name, at) => match names.param(name) {
+            // Refused where the parameter is defined (or in `--set`).
+            Some(raw) if has_too_many_digits(raw.trim().as_bytes()) => return Ok(None),
             Some(raw) => {
                 let v = param_value(&raw);
                 let ty = ty_of(&v);
@@ -196,8 +200,8 @@ pub fn lower(ast: &Ast, names: &mut dyn Names) -> Out {
             Lowered::Num(
                 Num::Arith(
                     *op,
-                    Box::new(cast(x, tx, common)),
-                    Box::new(cast(y, ty, common)),
+                    Box::new(cast(x, tx, common, *at)?),
+                    Box::new(cast(y, ty, common, *at)?),
                 ),
                 common,
             )
@@ -225,9 +229,22 @@ fn common(a: FieldType, b: FieldType) -> FieldType {
     }
 }
 
-fn cast(n: Num, from: FieldType, to: FieldType) -> Num {
+/// `n` as a `to`; an error for a float constant a decimal cannot hold
+/// exactly, which would otherwise be rounded (or missing on every row).
+fn cast(n: Num, from: FieldType, to: FieldType, at: usize) -> Result<Num, LowerError> {
     if from == to {
-        return n;
+        return Ok(n);
+    }
+    if let (Num::Const(Value::Float(f)), FieldType::Decimal) = (&n, to)
+        && float_to_decimal(*f).is_none()
+    {
+        return Err(LowerError {
+            at,
+            message: format!(
+                "`{f}` meets a decimal, and is read as the decimal it prints as, which has too many digits: a decimal holds {MAX_DIGITS} significant digits exactly"
+            ),
+            help: "write the number with fewer digits".into(),
+        });
     }
     // Constants are converted now, the way Rhai would at run time.
     if let Num::Const(v) = &n {
@@ -238,10 +255,10 @@ fn cast(n: Num, from: FieldType, to: FieldType) -> Num {
             _ => None,
         };
         if let Some(v) = converted {
-            return Num::Const(v);
+            return Ok(Num::Const(v));
         }
     }
-    Num::Cast(Box::new(n), to)
+    Ok(Num::Cast(Box::new(n), to))
 }
 
 fn compare(
@@ -268,7 +285,7 @@ fn compare(
         });
     }
     let common = if tx.is_numeric() { common(tx, ty) } else { tx };
-    let (x, y) = (cast(x, tx, common), cast(y, ty, common));
+    let (x, y) = (cast(x, tx, common, at)?, cast(y, ty, common, at)?);
     Ok(match (x, y) {
         (Num::Column(column), Num::Const(value)) => Cond::Compare { column, op, value },
         (Num::Const(value), Num::Column(column)) => Cond::Compare {

@@ -55,9 +55,20 @@ pub enum RuleTest {
     Expr(MarkedScalarNode),
 }
 
+/// Whether `code` is written like a reason code: `UPPER_SNAKE_CASE`, an
+/// ASCII capital letter then capitals, digits and underscores. The one rule
+/// for YAML rules and scripts: a code never holds the `;` that joins codes
+/// in the `reasons` column, a comma, a space or a control character.
+pub fn is_reason_code(code: &str) -> bool {
+    code.starts_with(|c: char| c.is_ascii_uppercase())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
 pub struct RuleDef {
     pub id: MarkedScalarNode,
-    pub reason: String,
+    pub reason: MarkedScalarNode,
     pub description: Option<String>,
     pub action: Action,
     pub test: RuleTest,

@@ -11,6 +11,7 @@ use super::compile::Scope;
 use super::condition::{CmpOp, Cond};
 use super::expr;
 use super::lower::{self, Lowered, Names, Num, param_value};
+use super::model::is_reason_code;
 use super::native_script::{self, NativeScript};
 use super::script::{self, RhaiEngine};
 use super::source::Source;
@@ -263,7 +264,36 @@ fn compile(
     if !ok {
         return None;
     }
-    if let Some(ast) = expr::parse(text) {
+    // A number Rhai would read as a float it cannot hold as written.
+    for (written, read, at) in expr::inexact_numbers(text) {
+        error_at(
+            src,
+            at,
+            written.len(),
+            format!(
+                "`{written}` in {what} has too many digits: a number with a point is read as a float, which holds it as `{read}`"
+            ),
+            "write the number with at most 17 significant digits; to compare a decimal field exactly with a longer one, use a YAML condition",
+        );
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    let parsed = match expr::parse_checked(text) {
+        Ok(parsed) => parsed,
+        Err(at) => {
+            error_at(
+                src,
+                at,
+                1,
+                format!("{what} nests deeper than {} levels", expr::MAX_DEPTH),
+                "split it: compute parts as derived fields (`derive:`) and combine them",
+            );
+            return None;
+        }
+    };
+    if let Some(ast) = parsed {
         match lower::lower(&ast, scope) {
             Ok(Some(l)) => return Some(Compiled::Lowered(l)),
             Ok(None) => {}
@@ -532,6 +562,11 @@ pub fn script(
         text: Arc::from(text),
         expr: Arc::from(text),
     };
+    if let Some((written, read, at)) = expr::inexact_numbers(text).into_iter().next() {
+        return Err(site
+            .diagnostic_at(at, format!("`{written}` in the script has too many digits: a number with a point is read as a float, which holds it as `{read}`"))
+            .help("write the number with at most 17 significant digits"));
+    }
     let constants = std::mem::take(&mut ctx.constants);
     let compiled = ctx.engine().compile_with_scope(&constants, text);
     ctx.constants = constants;
@@ -808,11 +843,7 @@ pub fn reason_codes(text: &str) -> Vec<ScriptReason> {
     for (i, piece) in text.split('"').enumerate() {
         let at = offset;
         offset += piece.len() + 1;
-        let is_code = i % 2 == 1
-            && piece.starts_with(|c: char| c.is_ascii_uppercase())
-            && piece
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        let is_code = i % 2 == 1 && is_reason_code(piece);
         if !is_code {
             continue;
         }

@@ -27,7 +27,17 @@ pub fn compile_script_file(
     overrides: &[(String, String)],
     data: Option<&Path>,
 ) -> Result<CompiledPolicy> {
-    let script = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+    let script = match load::read_capped(path) {
+        Ok(bytes) => bytes,
+        Err(load::ReadError::Io(e)) => return Err(Error::read(path, e)),
+        Err(load::ReadError::TooLarge(size)) => {
+            return Err(Error::Usage(
+                Diagnostic::new(load::too_large_message(path, size, "a script"))
+                    .at(Location::new(path, 1, 1))
+                    .help("check that this is the script: it comes first, and the dataset after `--data`"),
+            ));
+        }
+    };
     let data = match data {
         Some(d) if d != Path::new("-") => d,
         _ => {

@@ -20,7 +20,6 @@
 use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, Position};
 use rust_decimal::Decimal;
 use std::cell::Cell;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,12 +84,14 @@ impl std::fmt::Debug for RhaiEngine {
 
 type Res = Result<Dynamic, Box<EvalAltResult>>;
 
-/// A float as the decimal it prints as; `None` for NaN, infinities and out-of-range values.
+/// A float as the decimal it prints as; `None` for NaN, infinities and
+/// values a decimal cannot hold exactly (too large, or with more digits
+/// than it holds, like `1.5e-29`), which would otherwise be rounded.
 pub fn float_to_decimal(f: f64) -> Option<Decimal> {
     if !f.is_finite() {
         return None;
     }
-    Decimal::from_str(&f.to_string()).ok()
+    crate::dataset::value::exact_decimal(&f.to_string()).ok()
 }
 
 fn to_dec(f: FLOAT, pos: Position) -> Result<Decimal, Box<EvalAltResult>> {

@@ -3887,3 +3887,5 @@ mod reliability_hash;
 mod reliability_messages;
 mod reliability_output;
 mod reliability_rhai;
+
+mod reliability_policy;
