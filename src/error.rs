@@ -103,21 +103,37 @@ impl fmt::Display for Diagnostic {
                 let pad = " ".repeat(number.len());
                 // The caret goes under the character as the line is shown,
                 // escapes included; a tab stays a tab so the columns agree.
+                // A long line is cut to a window around the place, so a
+                // 100,000-character expression does not fill the screen.
                 let (before, rest) = line
                     .char_indices()
                     .nth(loc.column.saturating_sub(1))
                     .map_or((line.as_str(), ""), |(i, _)| line.split_at(i));
-                let indent: String = printable(before)
+                let before = printable(before);
+                let before = match before.char_indices().rev().nth(SNIPPET_BEFORE) {
+                    Some((i, _)) => format!("…{}", &before[i..]),
+                    None => before.into_owned(),
+                };
+                let marked: String = rest.chars().take(self.width).collect();
+                let after: String = printable(&rest[marked.len()..])
+                    .chars()
+                    .take(SNIPPET_AFTER)
+                    .collect();
+                let mut marked = printable(&marked).into_owned();
+                if let Some((i, _)) = marked.char_indices().nth(SNIPPET_MARKED) {
+                    marked.truncate(i);
+                }
+                let cut = before.chars().count() + marked.chars().count() + after.chars().count()
+                    < printable(line).chars().count();
+                let indent: String = before
                     .chars()
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
-                let marked: String = rest.chars().take(self.width).collect();
-                let width = printable(&marked).chars().count().max(1);
                 write!(
                     f,
-                    "\n{pad} |\n{number} | {}\n{pad} | {indent}{}",
-                    printable(line),
-                    "^".repeat(width)
+                    "\n{pad} |\n{number} | {before}{marked}{after}{}\n{pad} | {indent}{}",
+                    if cut && !after.is_empty() { "…" } else { "" },
+                    "^".repeat(marked.chars().count().max(1))
                 )?;
             }
         }
@@ -127,6 +143,12 @@ impl fmt::Display for Diagnostic {
         Ok(())
     }
 }
+
+/// How much of a long source line a snippet shows: characters before the
+/// place, underlined, and after it.
+const SNIPPET_BEFORE: usize = 60;
+const SNIPPET_MARKED: usize = 60;
+const SNIPPET_AFTER: usize = 30;
 
 /// `text` with every control character written as an escape (`\0`,
 /// `\u{1b}`, `\n`), tabs excepted, and so are the characters that reorder
@@ -284,6 +306,23 @@ mod tests {
             d.to_string(),
             "error: bad code `A\\u{1b}[2J\\u{202e}`\\nnext\n  --> p\\u{7}.yaml:1:20\n  |\n1 | reason: \"A\\u{1b}[2J\"\tx: \\u{0}b\n  |                     \t   ^^^^^^\nhelp: remove the `\\r`"
         );
+    }
+
+    #[test]
+    fn a_long_source_line_is_shown_as_a_window_around_the_place() {
+        let line = format!("expr: \"{}x{}\"", "(".repeat(5000), ")".repeat(5000));
+        let d = Diagnostic::new("too deep").at_source(Location::new("p.yaml", 1, 5008), &line, 1);
+        let text = d.to_string();
+        let shown = text.lines().nth(3).unwrap();
+        assert!(shown.chars().count() < 120, "{shown}");
+        assert!(
+            shown.starts_with("1 | …((((") && shown.ends_with(")))…"),
+            "{shown}"
+        );
+        let caret = text.lines().nth(4).unwrap();
+        // The caret is under the `x`.
+        let at = caret.find('^').unwrap();
+        assert_eq!(shown.chars().nth(at), Some('x'), "{shown}\n{caret}");
     }
 
     #[test]
