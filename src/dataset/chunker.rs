@@ -613,4 +613,115 @@ mod tests {
             assert_eq!(all, data, "chunk size {size}");
         }
     }
+
+    /// Counts the bytes read from an endless input.
+    struct Endless<'a>(&'a std::cell::Cell<usize>, u8);
+
+    impl Read for Endless<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            buf.fill(self.1);
+            self.0.set(self.0.get() + buf.len());
+            Ok(buf.len())
+        }
+    }
+
+    #[test]
+    fn the_header_search_stops_at_the_record_limit() {
+        for byte in [0, b'x', b'"'] {
+            for size in [1, 7, 4096, 100_000] {
+                let read = std::cell::Cell::new(0);
+                let mut c = Chunker::new(Endless(&read, byte), size, "t.csv").with_max_record(8192);
+                let e = c.header().err().expect("refused").to_string();
+                assert!(
+                    e.contains("the header record is longer than 8192 bytes")
+                        && e.contains("t.csv:1:1"),
+                    "{e}"
+                );
+                assert!(e.len() < 400, "{e}");
+                assert!(read.get() <= 8192, "read {} bytes", read.get());
+            }
+        }
+    }
+
+    #[test]
+    fn the_record_limit_does_not_depend_on_the_chunk_size() {
+        let record = |len: usize| format!("{}\n", "x".repeat(len - 1));
+        for size in [1, 3, 5, 100, 1000, 4000] {
+            let fits = format!("a\n{}b\n", record(8192));
+            let (_, out) = chunks(fits.as_bytes(), size);
+            assert_eq!(
+                out.iter().map(|(_, s)| s.len()).sum::<usize>(),
+                8194,
+                "size {size}"
+            );
+            for long in [
+                format!("a\n{}b\n", record(8193)),
+                format!("a\nb\n{}", record(8193)),
+            ] {
+                let mut c = Chunker::new(long.as_bytes(), size, "t.csv").with_max_record(8192);
+                c.header().unwrap();
+                let e = loop {
+                    match c.next_chunk() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => panic!("size {size}: taken"),
+                        Err(e) => break e.to_string(),
+                    }
+                };
+                assert!(e.contains("a record is longer than 8192 bytes"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_record_is_read_as_the_parser_reads_it() {
+        let record = |start, end| First::Record { start, end };
+        for (buf, want) in [
+            (&b""[..], First::Empty),
+            (b"\xEF\xBB\xBF", First::Empty),
+            (b"\n\r\n\n", First::Empty),
+            (b"\xEF\xBB", record(0, 2)),
+            (b"\xEF\xBB\xBF\n\"a\nb\",c\r\nd", record(4, 13)),
+            (b"\n\xEF\xBB\xBFa\n", record(1, 6)),
+            (b"a,\"b\r\"\n", record(0, 7)),
+            (b"a,", record(0, 2)),
+            (b"a,\"b", First::OpenQuote(2)),
+            (b"a,\"b\"\"", First::OpenQuote(2)),
+            (b"a\rb\n", First::BareCr(1)),
+            (b"\ra\n", First::BareCr(0)),
+            (b"a\r", First::BareCr(1)),
+        ] {
+            assert_eq!(
+                first_record(buf, true),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+        for partial in [&b"\xEF\xBB"[..], b"a\r", b"\n\r", b"a,\"b\"", b"a,b", b""] {
+            assert_eq!(
+                first_record(partial, false),
+                First::Incomplete,
+                "{partial:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bare_carriage_return_is_found_outside_quotes_only() {
+        let at = |record, at| Some(BareCr { record, at });
+        assert_eq!(find_bare_cr(b"a\r\nb\r\n", true), None);
+        assert_eq!(find_bare_cr(b"a\r\n\"b\r\",\"\rc\"\r\n", true), None);
+        assert_eq!(find_bare_cr(b"a\r\nb,c\rd\n", true), at(3, 6));
+        assert_eq!(find_bare_cr(b"\"x\ny\"\r\nx\"\ry\n", true), at(7, 9));
+        assert_eq!(find_bare_cr(b"a\nb\r", true), at(2, 3));
+        assert_eq!(find_bare_cr(b"a\nb\r", false), None);
+        assert_eq!(find_bare_cr(b"\"a\rb", true), None);
+    }
+
+    #[test]
+    fn errors_name_the_column_past_a_bom() {
+        let mut c = Chunker::new("\u{feff}a,\"b\n".as_bytes(), 64, "t.csv");
+        let e = c.header().err().expect("refused").to_string();
+        assert!(e.contains("never closed") && e.contains("t.csv:1:3"), "{e}");
+    }
 }
