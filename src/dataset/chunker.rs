@@ -103,20 +103,21 @@ impl<R: Read> Chunker<R> {
         let mut want = self.chunk_size.min(self.max_record);
         let (start, end) = loop {
             self.fill(want)?;
-            match first_record(self.data(), self.eof) {
+            let first = first_record(self.data(), self.eof);
+            if first == First::Incomplete && self.over_limit()? {
+                let message = format!(
+                    "the header record is longer than {}",
+                    size_text(self.max_record)
+                );
+                return Err(self.data_error(self.next_line, 1, &message, "this usually means a quote that is never closed, or a file that is not CSV: check the first line"));
+            }
+            match first {
                 First::Record { start, end } => break (start, end),
                 First::Empty => return Ok(None),
                 First::BareCr(at) => {
                     return Err(bare_cr_error(&self.name, self.data(), self.next_line, at));
                 }
                 First::OpenQuote(at) => return Err(self.unclosed_quote(at)),
-                First::Incomplete if self.filled >= self.max_record => {
-                    let message = format!(
-                        "the header record is longer than {}",
-                        size_text(self.max_record)
-                    );
-                    return Err(self.data_error(self.next_line, 1, &message, "this usually means a quote that is never closed, or a file that is not CSV: check the first line"));
-                }
                 First::Incomplete => want = (self.filled * 2).min(self.max_record),
             }
         };
@@ -177,7 +178,7 @@ impl<R: Read> Chunker<R> {
                 // A single record longer than the chunk: read on until it
                 // ends, or is longer than `max_record` (whatever the chunk
                 // size: the buffer never grows past it).
-                None if self.filled < self.max_record => {
+                None if !self.over_limit()? => {
                     want = (self.filled * 2).min(self.max_record);
                 }
                 None => {
@@ -206,6 +207,17 @@ impl<R: Read> Chunker<R> {
         }
         let (line, column) = locate(self.data(), self.next_line, at);
         self.data_error(line, column, "a quote opened on this line is never closed", "every quoted field needs a closing quote; a quote inside a value is written twice (`\"\"`)")
+    }
+
+    /// Whether `pending`, which holds no record end, holds more than
+    /// `max_record` bytes of the record it starts with. A buffer of exactly
+    /// `max_record` bytes reads one more to tell a last record of that size
+    /// from a longer one.
+    fn over_limit(&mut self) -> Result<bool> {
+        if self.filled == self.max_record && !self.eof {
+            self.fill(self.max_record + 1)?;
+        }
+        Ok(self.filled > self.max_record || (self.filled == self.max_record && !self.eof))
     }
 
     fn emit(&mut self, cut: usize, quote_free: bool) -> Chunk {
@@ -638,7 +650,7 @@ mod tests {
                     "{e}"
                 );
                 assert!(e.len() < 400, "{e}");
-                assert!(read.get() <= 8192, "read {} bytes", read.get());
+                assert!(read.get() <= 8193, "read {} bytes", read.get());
             }
         }
     }
@@ -647,16 +659,23 @@ mod tests {
     fn the_record_limit_does_not_depend_on_the_chunk_size() {
         let record = |len: usize| format!("{}\n", "x".repeat(len - 1));
         for size in [1, 3, 5, 100, 1000, 4000] {
-            let fits = format!("a\n{}b\n", record(8192));
-            let (_, out) = chunks(fits.as_bytes(), size);
-            assert_eq!(
-                out.iter().map(|(_, s)| s.len()).sum::<usize>(),
-                8194,
-                "size {size}"
-            );
+            let x = |n| "x".repeat(n);
+            for fits in [
+                format!("a\n{}b\n", record(8192)),
+                format!("a\nb\n{}", x(8192)),
+            ] {
+                let mut c = Chunker::new(fits.as_bytes(), size, "t.csv").with_max_record(8192);
+                c.header().unwrap();
+                let mut all = 0;
+                while let Some(chunk) = c.next_chunk().unwrap() {
+                    all += chunk.bytes.len();
+                }
+                assert_eq!(all, 8194, "size {size}");
+            }
             for long in [
                 format!("a\n{}b\n", record(8193)),
                 format!("a\nb\n{}", record(8193)),
+                format!("a\nb\n{}", x(8193)),
             ] {
                 let mut c = Chunker::new(long.as_bytes(), size, "t.csv").with_max_record(8192);
                 c.header().unwrap();
