@@ -289,19 +289,22 @@ impl<R: Read> Chunker<R> {
 
 /// `64 MiB`, or a byte count for a limit that is not a whole MiB (tests).
 fn size_text(bytes: usize) -> String {
-    if bytes % (1 << 20) == 0 {
+    if bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")
     }
 }
 
+/// What `csv_reader` makes.
+pub(super) type CsvReader<'a> = csv::Reader<io::Chain<&'static [u8], &'a [u8]>>;
+
 /// A CSV reader for `bytes` that reads them exactly: the `csv` crate drops
 /// a byte-order mark at the start of whatever it is given, but only the
 /// file's first bytes may be one, and the callers have already dropped that.
 /// A newline put before such bytes (a blank line, which the parser skips)
 /// keeps them. Returns the reader and how many bytes were put before.
-pub(super) fn csv_reader(bytes: &[u8]) -> (csv::Reader<io::Chain<&'static [u8], &[u8]>>, usize) {
+pub(super) fn csv_reader(bytes: &[u8]) -> (CsvReader<'_>, usize) {
     let guard: &'static [u8] = if bytes.starts_with(BOM) { b"\n" } else { b"" };
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)

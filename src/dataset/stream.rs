@@ -321,14 +321,13 @@ mod tests {
         }
     }
 
+    /// Rows as their line and key, and the lines of the rows skipped; or
+    /// the error as the user sees it.
+    type Outcome = std::result::Result<(Vec<(u64, String)>, Vec<u64>), String>;
+
     /// Every row of `data` (columns `a` as text, `b` as an int) as its line
     /// and `a`, with the rows skipped; or the error, as the user sees it.
-    fn read(
-        data: &[u8],
-        chunk_size: usize,
-        threads: usize,
-        skip_bad: bool,
-    ) -> std::result::Result<(Vec<(u64, String)>, Vec<u64>), String> {
+    fn read(data: &[u8], chunk_size: usize, threads: usize, skip_bad: bool) -> Outcome {
         use crate::dataset::batch::{Batch, Parser};
         let options = StreamOptions {
             threads,
@@ -368,10 +367,7 @@ mod tests {
 
     /// `read` at every chunk size up to past the input's length and at a
     /// few thread counts: one result, which is returned.
-    fn read_everywhere(
-        data: &[u8],
-        skip_bad: bool,
-    ) -> std::result::Result<(Vec<(u64, String)>, Vec<u64>), String> {
+    fn read_everywhere(data: &[u8], skip_bad: bool) -> Outcome {
         let want = read(data, 1 << 20, 1, skip_bad);
         for chunk_size in 1..data.len() + 2 {
             for threads in [1, 3] {
