@@ -71,8 +71,14 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
     let existing: Vec<&str> = header.names.iter().map(String::as_str).collect();
     // A name too long to be a column's is not suggested (nor compared).
     let plausible = existing.iter().copied().filter(|c| c.len() <= SHOWN_NAME);
-    let mut help = match did_you_mean(name, plausible) {
-        Some(best) => format!("did you mean `{best}`? "),
+    // A byte-order mark that is not the file's first bytes is part of a
+    // name, invisibly: such a name is the likeliest match.
+    let with_bom = existing
+        .iter()
+        .copied()
+        .find(|c| c.trim_start_matches('\u{feff}') == name);
+    let mut help = match with_bom.or_else(|| did_you_mean(name, plausible)) {
+        Some(best) => format!("did you mean `{}`? ", excerpt(best)),
         None => String::new(),
     };
     if let [only] = existing.as_slice() {

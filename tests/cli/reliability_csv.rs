@@ -237,7 +237,11 @@ fn a_bom_before_a_quoted_first_header_field_names_the_column() {
     wd.write("d.csv", "\n\u{feff}id,n\nu1,1\n");
     assert_contains(
         &decide_everywhere(&wd, &[]).unwrap_err(),
-        &["no column `id`", "--> d.csv:2:1"],
+        &[
+            "no column `id`",
+            "--> d.csv:2:1",
+            "did you mean `\\u{feff}id`?",
+        ],
     );
 }
 
