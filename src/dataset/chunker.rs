@@ -11,6 +11,13 @@
 //! The chunker also counts lines, so every chunk knows the file line it
 //! starts on (errors name lines). The header's bytes followed by every
 //! chunk's are the input, byte for byte, which is what `stream` hashes.
+//!
+//! The header is found as the CSV parser finds it: past a byte-order mark
+//! (only the file's first bytes can be one) and blank lines. The chunker's
+//! own errors (a quote that never closes, a record over `MAX_RECORD`) come
+//! only after every record before them has gone out as a chunk, and yield
+//! to a bare carriage return before them, so the error reported is the
+//! first in the file whatever the chunk size (see `find_bare_cr`).
 
 use crate::error::{Diagnostic, Error, Location, Result};
 use std::io::{self, Read};
@@ -98,7 +105,8 @@ impl<R: Read> Chunker<R> {
     /// Reads the header record; `None` for an input with no record (empty,
     /// or only a byte-order mark and blank lines). Like the CSV parser, it
     /// skips a byte-order mark at the very start and blank lines before the
-    /// header. It reads at most `MAX_RECORD` bytes.
+    /// header. It reads at most `MAX_RECORD` bytes (and one more, to tell a
+    /// header of exactly that size from a longer one).
     pub fn header(&mut self) -> Result<Option<Header>> {
         let mut want = self.chunk_size.min(self.max_record);
         let (start, end) = loop {
