@@ -4,7 +4,7 @@
 //! validity vector (an empty cell is a missing value). Batches are reused
 //! from chunk to chunk, so after the first chunk parsing allocates nothing.
 
-use super::chunker::Chunk;
+use super::chunker::{Chunk, bare_cr_error, csv_reader, find_bare_cr};
 use super::regular::{RegularParser, masks};
 use super::schema::Schema;
 use super::value::{
@@ -266,10 +266,14 @@ impl Parser {
     /// Three paths, fastest first, all giving the same batch (a proptest
     /// says so): a regular chunk (see `regular`) — nearly every chunk of a
     /// machine-written file — is read straight from its list of delimiters;
-    /// another chunk without quote characters or bare carriage returns takes
-    /// `parse_plain`, where a field is exactly the bytes between two commas
-    /// but records may be blank or malformed; any other chunk goes through
-    /// the `csv` crate.
+    /// another chunk without quote characters takes `parse_plain`, where a
+    /// field is exactly the bytes between two commas but records may be
+    /// blank or malformed; any other chunk goes through the `csv` crate.
+    ///
+    /// A bare carriage return (one no line feed follows, outside quotes) is
+    /// an error on every path, even with `skip_bad`: the rows before it are
+    /// read as usual (so an error among them comes first), then the chunk
+    /// stops there. The regular path takes no chunk that has one.
     pub fn parse(
         &mut self,
         chunk: &Chunk,
@@ -289,10 +293,24 @@ impl Parser {
             batch,
             skipped,
         };
-        if is_plain(chunk) {
-            self.parse_plain(chunk, &mut sink)
+        let bare_cr = find_bare_cr(&chunk.bytes, true);
+        let bytes = match &bare_cr {
+            Some(cr) => &chunk.bytes[..cr.record],
+            None => &chunk.bytes[..],
+        };
+        if chunk.quote_free {
+            self.parse_plain(bytes, chunk.first_line, &mut sink)?;
         } else {
-            self.parse_csv(chunk, &mut sink)
+            self.parse_csv(bytes, chunk.first_line, &mut sink)?;
+        }
+        match bare_cr {
+            Some(cr) => Err(bare_cr_error(
+                &schema.source,
+                &chunk.bytes,
+                chunk.first_line,
+                cr.at,
+            )),
+            None => Ok(()),
         }
     }
 
@@ -302,10 +320,9 @@ impl Parser {
     /// cell, while the records' bytes are still in the core's cache. A chunk with any
     /// malformed row is parsed again by `parse_csv`, which reports or skips
     /// rows exactly, in file order.
-    fn parse_plain(&mut self, chunk: &Chunk, sink: &mut Sink) -> Result<()> {
-        let bytes = &chunk.bytes[..];
+    fn parse_plain(&mut self, bytes: &[u8], first_line: u64, sink: &mut Sink) -> Result<()> {
         let width = sink.schema.width;
-        let mut line = chunk.first_line;
+        let mut line = first_line;
         let (mut record_start, mut field_start, mut fields) = (0, 0, 0);
         let mut well_formed = true;
         // One slot per field, plus one to notice a record with too many.
@@ -350,7 +367,7 @@ impl Parser {
         well_formed = well_formed && self.fill(bytes, sink);
         if !well_formed {
             sink.batch.clear();
-            return self.parse_csv(chunk, sink);
+            return self.parse_csv(bytes, first_line, sink);
         }
         sink.batch.len = sink.batch.lines.len();
         Ok(())
@@ -400,16 +417,15 @@ impl Parser {
         true
     }
 
-    fn parse_csv(&mut self, chunk: &Chunk, sink: &mut Sink) -> Result<()> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(&chunk.bytes[..]);
+    /// The `csv` crate's reading of `bytes`, records that start on line
+    /// `first_line`. A byte-order mark at their start is data, as anywhere
+    /// but at the file's start (which the header has taken).
+    fn parse_csv(&mut self, bytes: &[u8], first_line: u64, sink: &mut Sink) -> Result<()> {
+        let (mut reader, guard) = csv_reader(bytes);
         let record = &mut self.record;
-        let bytes = &chunk.bytes[..];
         // The line of the record being read, advanced by counting newlines
         // from the previous record's start to this one's.
-        let (mut line, mut cursor) = (chunk.first_line, 0usize);
+        let (mut line, mut cursor) = (first_line, 0usize);
         loop {
             match reader.read_byte_record(record) {
                 Ok(true) => {}
@@ -417,11 +433,7 @@ impl Parser {
                 Err(e) => {
                     return Err(Error::Data(
                         Diagnostic::new(format!("cannot parse CSV: {e}"))
-                            .at(Location::new(
-                                &sink.schema.source,
-                                chunk.first_line as usize,
-                                1,
-                            ))
+                            .at(Location::new(&sink.schema.source, first_line as usize, 1))
                             .help("check the file is comma-separated UTF-8 text with a header row"),
                     ));
                 }
@@ -430,7 +442,7 @@ impl Parser {
             // still be on the previous record's line ending or on blank lines.
             let mut start = record
                 .position()
-                .map_or(cursor, |p| p.byte() as usize)
+                .map_or(cursor, |p| (p.byte() as usize).saturating_sub(guard))
                 .max(cursor);
             while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
                 start += 1;
@@ -441,14 +453,6 @@ impl Parser {
         }
         Ok(())
     }
-}
-
-/// Whether the fast path reads `chunk` exactly as the CSV parser would: no
-/// quotes (the chunker has looked), and every carriage return ends a CRLF
-/// line ending.
-fn is_plain(chunk: &Chunk) -> bool {
-    let bytes = &chunk.bytes;
-    chunk.quote_free && memchr::memchr_iter(b'\r', bytes).all(|i| bytes.get(i + 1) == Some(&b'\n'))
 }
 
 /// Where parsed rows go: the batch, or (malformed, under `skip_bad`) the
@@ -688,7 +692,7 @@ mod tests {
         let Some(chunk) = chunker.next_chunk().unwrap() else {
             return std::array::from_fn(|_| (Ok(Batch::new(&schema)), vec![]));
         };
-        assert!(is_plain(&chunk));
+        assert!(chunk.quote_free);
         let run = |path: usize| {
             let (mut batch, mut skipped, mut parser) =
                 (Batch::new(&schema), Vec::new(), Parser::default());
@@ -702,9 +706,9 @@ mod tests {
                     skipped: &mut skipped,
                 };
                 if path == 1 {
-                    parser.parse_plain(&chunk, &mut sink)
+                    parser.parse_plain(&chunk.bytes, chunk.first_line, &mut sink)
                 } else {
-                    parser.parse_csv(&chunk, &mut sink)
+                    parser.parse_csv(&chunk.bytes, chunk.first_line, &mut sink)
                 }
             };
             (r.map(|_| batch).map_err(|e| e.to_string()), skipped)

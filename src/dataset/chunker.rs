@@ -11,6 +11,13 @@
 //! The chunker also counts lines, so every chunk knows the file line it
 //! starts on (errors name lines). The header's bytes followed by every
 //! chunk's are the input, byte for byte, which is what `stream` hashes.
+//!
+//! The header is found as the CSV parser finds it: past a byte-order mark
+//! (only the file's first bytes can be one) and blank lines. The chunker's
+//! own errors (a quote that never closes, a record over `MAX_RECORD`) come
+//! only after every record before them has gone out as a chunk, and yield
+//! to a bare carriage return before them, so the error reported is the
+//! first in the file whatever the chunk size (see `find_bare_cr`).
 
 use crate::error::{Diagnostic, Error, Location, Result};
 use std::io::{self, Read};
@@ -23,6 +30,10 @@ pub const CHUNK_SIZE: usize = 1 << 20;
 /// The longest record the chunker accepts. Longer ones are almost always an
 /// unclosed quote, which would otherwise read the rest of the file into memory.
 pub const MAX_RECORD: usize = 64 << 20;
+
+/// The UTF-8 byte-order mark. Only the file's first three bytes may be one;
+/// anywhere else these bytes are data.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// A run of whole records.
 pub struct Chunk {
@@ -40,8 +51,11 @@ pub struct Chunk {
 /// The header record and the bytes it took.
 pub struct Header {
     pub names: Vec<String>,
-    /// The record as read, byte-order mark and line ending included.
+    /// The bytes up to the end of the header record as read: byte-order
+    /// mark, blank lines before it and line ending included.
     pub raw: Vec<u8>,
+    /// The file line (1-based) the header record starts on.
+    pub line: u64,
 }
 
 pub struct Chunker<R> {
@@ -57,6 +71,8 @@ pub struct Chunker<R> {
     recycled: Option<crossbeam_channel::Receiver<Vec<u8>>>,
     eof: bool,
     chunk_size: usize,
+    /// The longest record accepted: `MAX_RECORD` but in tests.
+    max_record: usize,
     next_index: usize,
     next_line: u64,
 }
@@ -71,6 +87,7 @@ impl<R: Read> Chunker<R> {
             recycled: None,
             eof: false,
             chunk_size: chunk_size.max(1),
+            max_record: MAX_RECORD,
             next_index: 0,
             next_line: 1,
         }
@@ -85,45 +102,50 @@ impl<R: Read> Chunker<R> {
         &self.pending[..self.filled]
     }
 
-    /// Reads the header record; `None` for an empty input.
+    /// Reads the header record; `None` for an input with no record (empty,
+    /// or only a byte-order mark and blank lines). Like the CSV parser, it
+    /// skips a byte-order mark at the very start and blank lines before the
+    /// header. It reads at most `MAX_RECORD` bytes (and one more, to tell a
+    /// header of exactly that size from a longer one).
     pub fn header(&mut self) -> Result<Option<Header>> {
-        let mut want = self.chunk_size;
-        let end = loop {
+        let mut want = self.chunk_size.min(self.max_record);
+        let (start, end) = loop {
             self.fill(want)?;
-            if let Some(end) = first_record_end(self.data()) {
-                break end;
+            let first = first_record(self.data(), self.eof);
+            if first == First::Incomplete && self.over_limit()? {
+                let message = format!(
+                    "the header record is longer than {}",
+                    size_text(self.max_record)
+                );
+                return Err(self.data_error(self.next_line, 1, &message, "this usually means a quote that is never closed, or a file that is not CSV: check the first line"));
             }
-            if self.eof {
-                break self.filled;
+            match first {
+                First::Record { start, end } => break (start, end),
+                First::Empty => return Ok(None),
+                First::BareCr(at) => {
+                    return Err(bare_cr_error(&self.name, self.data(), self.next_line, at));
+                }
+                First::OpenQuote(at) => return Err(self.unclosed_quote(at)),
+                First::Incomplete => want = (self.filled * 2).min(self.max_record),
             }
-            want = self.filled * 2;
         };
-        if end == 0 {
-            return Ok(None);
-        }
-        if has_bare_cr(&self.pending[..end]) {
-            return Err(self.data_error(1, "lines end with a bare carriage return (old Mac line endings)", "convert the file to LF or CRLF line endings, e.g. `tr '\\r' '\\n' < in.csv > out.csv`"));
-        }
         let raw = self.pending[..end].to_vec();
-        let mut bytes: &[u8] = &raw;
-        if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-            bytes = rest;
-        }
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(bytes);
-        let mut record = csv::ByteRecord::new();
-        let names = match reader.read_byte_record(&mut record) {
-            Ok(true) => record
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).trim().to_owned())
-                .collect(),
-            _ => return Ok(None),
+        let names = {
+            let (mut reader, _) = csv_reader(&raw[start..]);
+            let mut record = csv::ByteRecord::new();
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => record
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).trim().to_owned())
+                    .collect(),
+                _ => return Ok(None),
+            }
         };
-        self.next_line += bytecount::count(&self.pending[..end], b'\n') as u64;
+        let line = self.next_line + bytecount::count(&raw[..start], b'\n') as u64;
+        self.next_line += bytecount::count(&raw, b'\n') as u64;
         self.pending.copy_within(end..self.filled, 0);
         self.filled -= end;
-        Ok(Some(Header { names, raw }))
+        Ok(Some(Header { names, raw, line }))
     }
 
     /// The next run of whole records, `None` at the end of the input.
@@ -138,15 +160,20 @@ impl<R: Read> Chunker<R> {
             // of parser (a chunk without quotes takes the fast path).
             let quoted = memchr::memchr(b'"', self.data()).is_some();
             let cut = if self.eof && self.filled <= want {
-                if let Some(quote) = quoted
-                    .then(|| scan(self.data(), false).open_quote)
-                    .flatten()
-                {
-                    let line =
-                        self.next_line + bytecount::count(&self.pending[..quote], b'\n') as u64;
-                    return Err(self.data_error(line, "a quote opened on this line is never closed", "every quoted field needs a closing quote; a quote inside a value is written twice (`\"\"`)"));
+                match quoted.then(|| scan(self.data())) {
+                    // A quote that never closes: the records before it go
+                    // out first, so that an error among them (the first in
+                    // the file) is the one reported, however the file is
+                    // cut into chunks; then this is the error.
+                    Some(Scan {
+                        open_quote: Some(quote),
+                        end,
+                    }) => match end {
+                        Some(end) => Some(end),
+                        None => return Err(self.unclosed_quote(quote)),
+                    },
+                    _ => Some(self.filled),
                 }
-                Some(self.filled)
             } else {
                 last_end(self.data(), quoted)
             };
@@ -156,14 +183,49 @@ impl<R: Read> Chunker<R> {
                         !quoted || memchr::memchr(b'"', &self.pending[..cut]).is_none();
                     return Ok(Some(self.emit(cut, quote_free)));
                 }
-                // A single record longer than the chunk: read on until it ends.
-                None if self.filled < MAX_RECORD => want = self.filled * 2,
+                // A single record longer than the chunk: read on until it
+                // ends, or is longer than `max_record` (whatever the chunk
+                // size: the buffer never grows past it).
+                None if !self.over_limit()? => {
+                    want = (self.filled * 2).min(self.max_record);
+                }
                 None => {
-                    let message = format!("a record is longer than {} MiB", MAX_RECORD >> 20);
-                    return Err(self.data_error(self.next_line, &message, "this usually means a quote that is never closed: check the quoting from this line on"));
+                    if let Some(cr) = find_bare_cr(self.data(), self.eof) {
+                        return Err(bare_cr_error(
+                            &self.name,
+                            self.data(),
+                            self.next_line,
+                            cr.at,
+                        ));
+                    }
+                    let message = format!("a record is longer than {}", size_text(self.max_record));
+                    return Err(self.data_error(self.next_line, 1, &message, "this usually means a quote that is never closed: check the quoting from this line on"));
                 }
             }
         }
+    }
+
+    /// The error for a quote at `pending[at]`, in the record at the start of
+    /// `pending`, that never closes; or, when a bare carriage return comes
+    /// before it in the record, the error for that (the parser would have
+    /// ended the record there).
+    fn unclosed_quote(&self, at: usize) -> Error {
+        if let Some(cr) = find_bare_cr(&self.pending[..at], true) {
+            return bare_cr_error(&self.name, self.data(), self.next_line, cr.at);
+        }
+        let (line, column) = locate(self.data(), self.next_line, at);
+        self.data_error(line, column, "a quote opened on this line is never closed", "every quoted field needs a closing quote; a quote inside a value is written twice (`\"\"`)")
+    }
+
+    /// Whether `pending`, which holds no record end, holds more than
+    /// `max_record` bytes of the record it starts with. A buffer of exactly
+    /// `max_record` bytes reads one more to tell a last record of that size
+    /// from a longer one.
+    fn over_limit(&mut self) -> Result<bool> {
+        if self.filled == self.max_record && !self.eof {
+            self.fill(self.max_record + 1)?;
+        }
+        Ok(self.filled > self.max_record || (self.filled == self.max_record && !self.eof))
     }
 
     fn emit(&mut self, cut: usize, quote_free: bool) -> Chunk {
@@ -196,10 +258,10 @@ impl<R: Read> Chunker<R> {
         chunk
     }
 
-    fn data_error(&self, line: u64, message: &str, help: &str) -> Error {
+    fn data_error(&self, line: u64, column: usize, message: &str, help: &str) -> Error {
         Error::Data(
             Diagnostic::new(message)
-                .at(Location::new(&self.name, line as usize, 1))
+                .at(Location::new(&self.name, line as usize, column))
                 .help(help),
         )
     }
@@ -225,11 +287,203 @@ impl<R: Read> Chunker<R> {
         }
         Ok(())
     }
+
+    #[cfg(test)]
+    fn with_max_record(mut self, max_record: usize) -> Self {
+        self.max_record = max_record;
+        self
+    }
 }
 
-/// The end (exclusive) of the first record: just past its newline.
-fn first_record_end(buf: &[u8]) -> Option<usize> {
-    scan(buf, true).end
+/// `64 MiB`, or a byte count for a limit that is not a whole MiB (tests).
+fn size_text(bytes: usize) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// What `csv_reader` makes.
+pub(super) type CsvReader<'a> = csv::Reader<io::Chain<&'static [u8], &'a [u8]>>;
+
+/// A CSV reader for `bytes` that reads them exactly: the `csv` crate drops
+/// a byte-order mark at the start of whatever it is given, but only the
+/// file's first bytes may be one, and the callers have already dropped that.
+/// A newline put before such bytes (a blank line, which the parser skips)
+/// keeps them. Returns the reader and how many bytes were put before.
+pub(super) fn csv_reader(bytes: &[u8]) -> (CsvReader<'_>, usize) {
+    let guard: &'static [u8] = if bytes.starts_with(BOM) { b"\n" } else { b"" };
+    let reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(guard.chain(bytes));
+    (reader, guard.len())
+}
+
+/// Where the first record of a file lies, as far as `first_record` can tell.
+#[derive(Debug, PartialEq, Eq)]
+enum First {
+    /// The record is `buf[start..end]`, line ending included.
+    Record { start: usize, end: usize },
+    /// No record at all: only a byte-order mark and blank lines.
+    Empty,
+    /// A bare carriage return outside quotes at this offset.
+    BareCr(usize),
+    /// A quote at this offset is never closed.
+    OpenQuote(usize),
+    /// The record does not end in `buf`, which is not the whole input.
+    Incomplete,
+}
+
+/// Finds the first record of a file in `buf` (the file's first bytes, all of
+/// it when `eof`) the way the CSV parser reads it: past a byte-order mark
+/// and blank lines (`\n` or `\r\n`), and up to the first line ending outside
+/// quotes.
+fn first_record(buf: &[u8], eof: bool) -> First {
+    if !eof && buf.len() < BOM.len() && BOM.starts_with(buf) {
+        return First::Incomplete;
+    }
+    let mut i = if buf.starts_with(BOM) { BOM.len() } else { 0 };
+    loop {
+        match (buf.get(i), buf.get(i + 1)) {
+            (Some(b'\n'), _) => i += 1,
+            (Some(b'\r'), Some(b'\n')) => i += 2,
+            (Some(b'\r'), None) if !eof => return First::Incomplete,
+            (Some(b'\r'), _) => return First::BareCr(i),
+            (Some(_), _) => break,
+            (None, _) if eof => return First::Empty,
+            (None, _) => return First::Incomplete,
+        }
+    }
+    let start = i;
+    loop {
+        // At the start of a field.
+        if buf[i] == b'"' {
+            let open = i;
+            i += 1;
+            loop {
+                match memchr::memchr(b'"', &buf[i..]) {
+                    None if eof => return First::OpenQuote(open),
+                    None => return First::Incomplete,
+                    Some(q) if buf.get(i + q + 1) == Some(&b'"') => i += q + 2,
+                    Some(q) => {
+                        i += q + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        match memchr::memchr3(b',', b'\n', b'\r', &buf[i..]) {
+            None if eof => {
+                return First::Record {
+                    start,
+                    end: buf.len(),
+                };
+            }
+            None => return First::Incomplete,
+            Some(d) => {
+                i += d;
+                match (buf[i], buf.get(i + 1)) {
+                    (b',', _) => i += 1,
+                    (b'\n', _) => return First::Record { start, end: i + 1 },
+                    (_, Some(b'\n')) => return First::Record { start, end: i + 2 },
+                    (_, None) if !eof => return First::Incomplete,
+                    _ => return First::BareCr(i),
+                }
+                if i == buf.len() {
+                    // A comma last: an empty last field.
+                    return if eof {
+                        First::Record { start, end: i }
+                    } else {
+                        First::Incomplete
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A carriage return outside quotes that no line feed follows.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BareCr {
+    /// Where the record holding it starts.
+    pub record: usize,
+    /// Where it is.
+    pub at: usize,
+}
+
+/// The first bare carriage return outside quoted fields in `buf`, which
+/// starts at a record boundary, read the way the CSV parser reads quotes. A
+/// carriage return last in `buf` is bare only when `eof` (the input ends
+/// there). Most buffers have none, which one look finds out.
+pub fn find_bare_cr(buf: &[u8], eof: bool) -> Option<BareCr> {
+    let mut crs = memchr::memchr_iter(b'\r', buf);
+    if crs.all(|i| buf.get(i + 1) == Some(&b'\n') || (i + 1 == buf.len() && !eof)) {
+        return None;
+    }
+    let (mut i, mut record, n) = (0, 0, buf.len());
+    while i < n {
+        // At the start of a field.
+        if buf[i] == b'"' {
+            i += 1;
+            loop {
+                match memchr::memchr(b'"', &buf[i..]) {
+                    None => return None,
+                    Some(q) if buf.get(i + q + 1) == Some(&b'"') => i += q + 2,
+                    Some(q) => {
+                        i += q + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        match memchr::memchr3(b',', b'\n', b'\r', &buf[i..]) {
+            None => return None,
+            Some(d) => {
+                i += d;
+                match (buf[i], buf.get(i + 1)) {
+                    (b',', _) => {}
+                    (b'\n', _) => record = i + 1,
+                    (_, Some(b'\n')) => {
+                        i += 1;
+                        record = i + 1;
+                    }
+                    (_, None) if !eof => return None,
+                    _ => return Some(BareCr { record, at: i }),
+                }
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
+/// The file line and 1-based character column of `bytes[at]`, where
+/// `bytes` starts on line `first_line` at a line start. A byte-order mark
+/// at the start of the file is not a character of the line.
+pub(super) fn locate(bytes: &[u8], first_line: u64, at: usize) -> (u64, usize) {
+    let before = &bytes[..at];
+    let line = first_line + bytecount::count(before, b'\n') as u64;
+    let mut line_start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
+    if line_start == 0 && first_line == 1 && before.starts_with(BOM) {
+        line_start = BOM.len();
+    }
+    let column = 1 + before[line_start..]
+        .iter()
+        .filter(|b| (**b & 0xC0) != 0x80)
+        .count();
+    (line, column)
+}
+
+/// The error for a bare carriage return at `bytes[at]` (see `locate`).
+pub(super) fn bare_cr_error(source: &str, bytes: &[u8], first_line: u64, at: usize) -> Error {
+    let (line, column) = locate(bytes, first_line, at);
+    Error::Data(
+        Diagnostic::new("a bare carriage return (a `\\r` that no line feed follows): polsim reads LF or CRLF line endings only")
+            .at(Location::new(source, line as usize, column))
+            .help("convert old Mac (CR) line endings with `tr '\\r' '\\n' < in.csv > out.csv` (blank lines are skipped), or quote a value that holds a carriage return"),
+    )
 }
 
 /// The end (exclusive) of the last whole record in `buf`, which starts at a
@@ -241,7 +495,7 @@ pub fn last_record_end(buf: &[u8]) -> Option<usize> {
 /// `last_record_end` when the caller already knows whether `buf` has a quote.
 fn last_end(buf: &[u8], quoted: bool) -> Option<usize> {
     if quoted {
-        scan(buf, false).end
+        scan(buf).end
     } else {
         memchr::memrchr(b'\n', buf).map(|i| i + 1)
     }
@@ -260,8 +514,8 @@ struct Scan {
 /// quote and a lone `"` closes it; anywhere else a quote is an ordinary
 /// character (`x"y` is the three characters it looks like). Tracking plain
 /// quote parity instead would disagree with the parser on such fields and
-/// cut a record in two. Returns the first end when `first`, else the last.
-fn scan(buf: &[u8], first: bool) -> Scan {
+/// cut a record in two. Returns the last end.
+fn scan(buf: &[u8]) -> Scan {
     let mut end = None;
     let mut i = 0;
     let n = buf.len();
@@ -294,9 +548,6 @@ fn scan(buf: &[u8], first: bool) -> Scan {
                 i += d;
                 if buf[i] == b'\n' {
                     end = Some(i + 1);
-                    if first {
-                        break;
-                    }
                 }
                 i += 1;
             }
@@ -306,11 +557,6 @@ fn scan(buf: &[u8], first: bool) -> Scan {
         end,
         open_quote: None,
     }
-}
-
-/// Whether `buf` ends lines with a bare carriage return (old Mac format).
-fn has_bare_cr(buf: &[u8]) -> bool {
-    memchr::memchr_iter(b'\r', buf).any(|i| buf.get(i + 1) != Some(&b'\n'))
 }
 
 #[cfg(test)]
@@ -349,7 +595,7 @@ mod tests {
     #[test]
     fn a_quote_inside_an_unquoted_field_is_literal() {
         let buf = b"x\"y,\"p\nq\",7\na,b,c\n";
-        assert_eq!(first_record_end(buf), Some(12));
+        assert_eq!(first_record(buf, true), First::Record { start: 0, end: 12 });
         assert_eq!(last_record_end(buf), Some(buf.len()));
         assert_eq!(last_record_end(&buf[..8]), None);
         assert_eq!(last_record_end(b"\"a\"\"\nb\"\nc\n"), Some(10));
@@ -360,7 +606,7 @@ mod tests {
         let mut c = Chunker::new(&b"a,b\r1,2\r"[..], 64, "t.csv");
         let e = c.header().err().expect("refused").to_string();
         assert!(
-            e.contains("bare carriage return") && e.contains("t.csv:1:1"),
+            e.contains("bare carriage return") && e.contains("t.csv:1:4"),
             "{e}"
         );
     }
@@ -389,5 +635,123 @@ mod tests {
             }
             assert_eq!(all, data, "chunk size {size}");
         }
+    }
+
+    /// Counts the bytes read from an endless input.
+    struct Endless<'a>(&'a std::cell::Cell<usize>, u8);
+
+    impl Read for Endless<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            buf.fill(self.1);
+            self.0.set(self.0.get() + buf.len());
+            Ok(buf.len())
+        }
+    }
+
+    #[test]
+    fn the_header_search_stops_at_the_record_limit() {
+        for byte in [0, b'x', b'"'] {
+            for size in [1, 7, 4096, 100_000] {
+                let read = std::cell::Cell::new(0);
+                let mut c = Chunker::new(Endless(&read, byte), size, "t.csv").with_max_record(8192);
+                let e = c.header().err().expect("refused").to_string();
+                assert!(
+                    e.contains("the header record is longer than 8192 bytes")
+                        && e.contains("t.csv:1:1"),
+                    "{e}"
+                );
+                assert!(e.len() < 400, "{e}");
+                assert!(read.get() <= 8193, "read {} bytes", read.get());
+            }
+        }
+    }
+
+    #[test]
+    fn the_record_limit_does_not_depend_on_the_chunk_size() {
+        let record = |len: usize| format!("{}\n", "x".repeat(len - 1));
+        for size in [1, 3, 5, 100, 1000, 4000] {
+            let x = |n| "x".repeat(n);
+            for fits in [
+                format!("a\n{}b\n", record(8192)),
+                format!("a\nb\n{}", x(8192)),
+            ] {
+                let mut c = Chunker::new(fits.as_bytes(), size, "t.csv").with_max_record(8192);
+                c.header().unwrap();
+                let mut all = 0;
+                while let Some(chunk) = c.next_chunk().unwrap() {
+                    all += chunk.bytes.len();
+                }
+                assert_eq!(all, 8194, "size {size}");
+            }
+            for long in [
+                format!("a\n{}b\n", record(8193)),
+                format!("a\nb\n{}", record(8193)),
+                format!("a\nb\n{}", x(8193)),
+            ] {
+                let mut c = Chunker::new(long.as_bytes(), size, "t.csv").with_max_record(8192);
+                c.header().unwrap();
+                let e = loop {
+                    match c.next_chunk() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => panic!("size {size}: taken"),
+                        Err(e) => break e.to_string(),
+                    }
+                };
+                assert!(e.contains("a record is longer than 8192 bytes"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_record_is_read_as_the_parser_reads_it() {
+        let record = |start, end| First::Record { start, end };
+        for (buf, want) in [
+            (&b""[..], First::Empty),
+            (b"\xEF\xBB\xBF", First::Empty),
+            (b"\n\r\n\n", First::Empty),
+            (b"\xEF\xBB", record(0, 2)),
+            (b"\xEF\xBB\xBF\n\"a\nb\",c\r\nd", record(4, 13)),
+            (b"\n\xEF\xBB\xBFa\n", record(1, 6)),
+            (b"a,\"b\r\"\n", record(0, 7)),
+            (b"a,", record(0, 2)),
+            (b"a,\"b", First::OpenQuote(2)),
+            (b"a,\"b\"\"", First::OpenQuote(2)),
+            (b"a\rb\n", First::BareCr(1)),
+            (b"\ra\n", First::BareCr(0)),
+            (b"a\r", First::BareCr(1)),
+        ] {
+            assert_eq!(
+                first_record(buf, true),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+        for partial in [&b"\xEF\xBB"[..], b"a\r", b"\n\r", b"a,\"b\"", b"a,b", b""] {
+            assert_eq!(
+                first_record(partial, false),
+                First::Incomplete,
+                "{partial:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bare_carriage_return_is_found_outside_quotes_only() {
+        let at = |record, at| Some(BareCr { record, at });
+        assert_eq!(find_bare_cr(b"a\r\nb\r\n", true), None);
+        assert_eq!(find_bare_cr(b"a\r\n\"b\r\",\"\rc\"\r\n", true), None);
+        assert_eq!(find_bare_cr(b"a\r\nb,c\rd\n", true), at(3, 6));
+        assert_eq!(find_bare_cr(b"\"x\ny\"\r\nx\"\ry\n", true), at(7, 9));
+        assert_eq!(find_bare_cr(b"a\nb\r", true), at(2, 3));
+        assert_eq!(find_bare_cr(b"a\nb\r", false), None);
+        assert_eq!(find_bare_cr(b"\"a\rb", true), None);
+    }
+
+    #[test]
+    fn errors_name_the_column_past_a_bom() {
+        let mut c = Chunker::new("\u{feff}a,\"b\n".as_bytes(), 64, "t.csv");
+        let e = c.header().err().expect("refused").to_string();
+        assert!(e.contains("never closed") && e.contains("t.csv:1:3"), "{e}");
     }
 }

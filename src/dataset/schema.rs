@@ -46,7 +46,7 @@ impl Schema {
                 (Some(_), Some(_)) => {
                     return Err(Error::Data(
                         Diagnostic::new(format!("column `{}` appears more than once in the header", c.name))
-                            .at(Location::new(source, 1, 1))
+                            .at(Location::new(source, header.line as usize, 1))
                             .help("rename or remove the duplicate column so it is clear which one to read"),
                     ));
                 }
@@ -69,8 +69,16 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
         Role::Segment => "named by `--by`",
     };
     let existing: Vec<&str> = header.names.iter().map(String::as_str).collect();
-    let mut help = match did_you_mean(name, existing.iter().copied()) {
-        Some(best) => format!("did you mean `{best}`? "),
+    // A name too long to be a column's is not suggested (nor compared).
+    let plausible = existing.iter().copied().filter(|c| c.len() <= SHOWN_NAME);
+    // A byte-order mark that is not the file's first bytes is part of a
+    // name, invisibly: such a name is the likeliest match.
+    let with_bom = existing
+        .iter()
+        .copied()
+        .find(|c| c.trim_start_matches('\u{feff}') == name);
+    let mut help = match with_bom.or_else(|| did_you_mean(name, plausible)) {
+        Some(best) => format!("did you mean `{}`? ", excerpt(best)),
         None => String::new(),
     };
     if let [only] = existing.as_slice() {
@@ -88,16 +96,47 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
         }
     }
     help.push_str("the dataset has columns: ");
-    help.push_str(
-        &existing
-            .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    let mut listed: Vec<String> = existing
+        .iter()
+        .take(SHOWN_COLUMNS)
+        .map(|c| format!("`{}`", excerpt(c)))
+        .collect();
+    if existing.len() > SHOWN_COLUMNS {
+        listed.push(format!("and {} more", existing.len() - SHOWN_COLUMNS));
+    }
+    help.push_str(&listed.join(", "));
     Error::Data(
         Diagnostic::new(format!("the dataset has no column `{name}`, {why}"))
-            .at(Location::new(source, 1, 1))
+            .at(Location::new(source, header.line as usize, 1))
             .help(help),
     )
+}
+
+/// How many of the header's columns a message lists.
+const SHOWN_COLUMNS: usize = 50;
+
+/// The longest column name a message shows whole, in bytes.
+const SHOWN_NAME: usize = 64;
+
+/// A column name as a message shows it: at most `SHOWN_NAME` bytes (a
+/// header that is not what it seems, say a whole file, is not printed),
+/// control characters and a byte-order mark escaped.
+fn excerpt(name: &str) -> String {
+    let mut end = name.len().min(SHOWN_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut shown = String::with_capacity(end);
+    for c in name[..end].chars() {
+        if c.is_control() || c == '\u{feff}' {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    if end < name.len() {
+        format!("{shown}…")
+    } else {
+        shown
+    }
 }

@@ -363,4 +363,156 @@ mod tests {
             assert_eq!(pass(&data, threads, false), (502, None));
         }
     }
+
+    /// Rows as their line and key, and the lines of the rows skipped; or
+    /// the error as the user sees it.
+    type Outcome = std::result::Result<(Vec<(u64, String)>, Vec<u64>), String>;
+
+    /// Every row of `data` (columns `a` as text, `b` as an int) as its line
+    /// and `a`, with the rows skipped; or the error, as the user sees it.
+    fn read(data: &[u8], chunk_size: usize, threads: usize, skip_bad: bool) -> Outcome {
+        use crate::dataset::batch::{Batch, Parser};
+        let options = StreamOptions {
+            threads,
+            chunk_size,
+            ..StreamOptions::default()
+        };
+        let (mut rows, mut skipped) = (Vec::new(), Vec::new());
+        run(
+            Input::from_bytes("t.csv", data.to_vec()),
+            &[
+                ColumnSpec::new("a", FieldType::String),
+                ColumnSpec::new("b", FieldType::Int),
+            ],
+            &options,
+            |schema| (Parser::default(), Batch::new(schema)),
+            |(parser, batch), chunk, schema| {
+                let mut skipped = Vec::new();
+                parser.parse(chunk, schema, skip_bad, batch, &mut skipped)?;
+                let rows: Vec<(u64, String)> = (0..batch.len)
+                    .map(|r| {
+                        let a = String::from_utf8_lossy(batch.columns[0].str(r)).into_owned();
+                        (batch.lines[r], a)
+                    })
+                    .collect();
+                Ok((rows, skipped))
+            },
+            |(r, s)| {
+                rows.extend(r);
+                skipped.extend(s.into_iter().map(|s| s.line));
+                Ok(())
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((rows, skipped))
+    }
+
+    /// `read` at every chunk size up to past the input's length and at a
+    /// few thread counts: one result, which is returned.
+    fn read_everywhere(data: &[u8], skip_bad: bool) -> Outcome {
+        let want = read(data, 1 << 20, 1, skip_bad);
+        for chunk_size in 1..data.len() + 2 {
+            for threads in [1, 3] {
+                assert_eq!(
+                    read(data, chunk_size, threads, skip_bad),
+                    want,
+                    "chunk size {chunk_size}, {threads} threads: {:?}",
+                    String::from_utf8_lossy(data)
+                );
+            }
+        }
+        want
+    }
+
+    fn rows(rows: &[(u64, &str)]) -> Vec<(u64, String)> {
+        rows.iter().map(|&(l, a)| (l, a.to_owned())).collect()
+    }
+
+    #[test]
+    fn a_bare_carriage_return_is_an_error_at_any_chunk_size() {
+        for (data, at) in [
+            // A quote after the CR: the parser would open a quoted field
+            // there, the chunker read it as a plain character.
+            (&b"a,b\nx\r\"y,1\n2,3\n"[..], "t.csv:2:2"),
+            (b"a,b\nu1,1\nu2,2\rx\",3\nu4,4\n", "t.csv:3:5"),
+            (b"a,b\n\"u1\",1\nu2,2\rx\",3\n\"u4\",4\n", "t.csv:3:5"),
+            (b"a,b\nu1,1\nu2,2\r", "t.csv:3:5"),
+            (b"a,b\r\nu1,1\r\nu2,2\r\r\n", "t.csv:3:5"),
+            (b"a,b\nu1,1\n\ru2,2\n", "t.csv:3:1"),
+            (b"a,b\nu1,1\n\"u2\"\r,2\n", "t.csv:3:5"),
+        ] {
+            for skip in [false, true] {
+                let e = read_everywhere(data, skip).expect_err(at);
+                assert!(
+                    e.contains("bare carriage return") && e.contains(at),
+                    "{at}: {e}"
+                );
+            }
+        }
+        // An error in an earlier row comes first; skipped, it is counted.
+        let data = b"a,b\nu1,x\nu2,2\r";
+        let e = read_everywhere(data, false).unwrap_err();
+        assert!(e.contains("t.csv:2:4"), "{e}");
+        let e = read_everywhere(data, true).unwrap_err();
+        assert!(e.contains("t.csv:3:5"), "{e}");
+    }
+
+    #[test]
+    fn a_carriage_return_inside_quotes_is_data_at_any_chunk_size() {
+        let data = b"a,\"b\r\"\n\"u\r1\",1\n\"\r\",2\r\nu3,3\r\n";
+        assert_eq!(
+            read_everywhere(data, false),
+            Ok((rows(&[(2, "u\r1"), (3, ""), (4, "u3")]), vec![]))
+        );
+    }
+
+    #[test]
+    fn a_bom_is_data_but_at_the_start_of_the_file() {
+        let data = "\u{feff}a,b\n\u{feff}u1,1\n\"u2\",2\n\u{feff}\"u3\",3\n";
+        assert_eq!(
+            read_everywhere(data.as_bytes(), false),
+            Ok((
+                rows(&[(2, "\u{feff}u1"), (3, "u2"), (4, "\u{feff}\"u3\"")]),
+                vec![]
+            ))
+        );
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_before_the_header_and_after() {
+        let data = b"\n\r\na,b\n\nu1,1\n\r\n\nu2,2\r\n\n";
+        assert_eq!(
+            read_everywhere(data, false),
+            Ok((rows(&[(5, "u1"), (8, "u2")]), vec![]))
+        );
+    }
+
+    #[test]
+    fn the_first_error_in_the_file_wins_over_an_unclosed_quote() {
+        let data = b"a,b\nu1,x\nu2,2\n\"u3,3\n";
+        let e = read_everywhere(data, false).unwrap_err();
+        assert!(e.contains("not an int") && e.contains("t.csv:2:4"), "{e}");
+        let e = read_everywhere(data, true).unwrap_err();
+        assert!(e.contains("never closed") && e.contains("t.csv:4:1"), "{e}");
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever the bytes, the rows read, the rows skipped and the error
+        /// do not depend on the chunk size or the thread count.
+        #[test]
+        fn the_result_does_not_depend_on_chunking(
+            body in proptest::collection::vec(
+                proptest::sample::select(vec!["u", "1", ",", "\"", "\r", "\n", "\r\n", "\u{feff}", " "]),
+                0..24,
+            ),
+            header in proptest::sample::select(vec!["a,b\n", "\u{feff}a,b\r\n", "\n\"a\",b\n", "a,\"b\"\n"]),
+            skip in any::<bool>(),
+        ) {
+            let data = format!("{header}{}", body.concat());
+            read_everywhere(data.as_bytes(), skip).ok();
+        }
+    }
 }

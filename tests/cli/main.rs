@@ -3883,9 +3883,9 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
+mod reliability_csv;
 mod reliability_hash;
 mod reliability_messages;
 mod reliability_output;
-mod reliability_rhai;
-
 mod reliability_policy;
+mod reliability_rhai;
