@@ -263,16 +263,14 @@ fn parse_plain_decimal(text: &[u8]) -> Option<Decimal> {
     let (mut mantissa, mut scale, mut digits, mut seen_point) = (0i64, 0u32, 0, false);
     for &b in body {
         match b {
-            b'0'..=b'9' => {
+            // A 19th digit could overflow the mantissa: the general path.
+            b'0'..=b'9' if digits < 18 => {
                 mantissa = mantissa * 10 + i64::from(b - b'0');
                 digits += 1;
                 scale += u32::from(seen_point);
             }
             b'.' if !seen_point => seen_point = true,
             _ => return None,
-        }
-        if digits > 18 {
-            return None;
         }
     }
     // At most 15 digits before the point keeps it below `MAX_DECIMAL`
@@ -390,6 +388,29 @@ mod tests {
             assert!(is_too_large_decimal(big.as_bytes()), "{big}");
         }
         assert!(!is_too_large_decimal(b"abc"));
+    }
+
+    /// Found by the `csv_reader` fuzz target: the fast path multiplied the
+    /// mantissa by ten once more before it noticed a 19th digit, which
+    /// overflows an i64 (a panic in a debug build).
+    #[test]
+    fn regression_nineteen_digit_decimals_leave_the_fast_path_before_overflowing() {
+        for text in [
+            "9999999999999999999",
+            "-9999999999999999999",
+            "99999999999999999.99",
+        ] {
+            assert_eq!(parse_decimal(text.as_bytes()), None, "{text}");
+            assert!(is_too_large_decimal(text.as_bytes()), "{text}");
+        }
+        assert_eq!(
+            parse_decimal(b"0.0000000000000000009"),
+            Some(Decimal::new(9, 19))
+        );
+        assert_eq!(
+            parse_decimal(b"999999999999999.999"),
+            Some(Decimal::new(999_999_999_999_999_999, 3))
+        );
     }
 
     #[test]
