@@ -3883,3 +3883,4 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
+mod fuzz_regressions;
