@@ -18,6 +18,8 @@ use crate::error::Error;
 use crate::policy::compile::ColumnSpec;
 
 const NAME: &str = "t.csv";
+const BARE_CR: &str = "bare carriage return";
+const OPEN_QUOTE: &str = "a quote opened on this line is never closed";
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const CHUNK_SIZES: [usize; 8] = [1, 2, 3, 7, 16, 64, 256, 1 << 16];
 const TYPES: [FieldType; 5] = [
@@ -93,10 +95,19 @@ pub fn csv_reader(data: &[u8]) {
         return;
     };
     let scan = scan(csv);
-    if super::skip_pending() && pending(csv, &scan) {
+    if super::skip_pending() && (pending(csv, &scan) || overflows_decimal(csv, &config)) {
         return;
     }
     let (columns, expected) = expect(csv, &scan, &config);
+    // Found by this target, not fixed yet: when the rest of the input is
+    // one chunk, the chunker refuses an unclosed quote before an earlier
+    // row of that chunk is parsed, so the error is not the first in the file.
+    if super::skip_pending()
+        && scan.open_quote.is_some()
+        && matches!(&expected, Read::Error(m, _) if !m.starts_with(OPEN_QUOTE))
+    {
+        return;
+    }
     let got = read(csv, &columns, &config);
     let agree = match (&got, &expected) {
         (Read::Error(m, line), Read::Error(want, want_line)) => {
@@ -279,18 +290,32 @@ fn scan(data: &[u8]) -> Scan {
 }
 
 /// Whether `csv` hits a reader rule being fixed elsewhere (see
-/// `POLSIM_FUZZ_PENDING`): a bare carriage return, a byte-order mark past
+/// `POLSIM_FUZZ_PENDING`): a carriage return not in a CRLF (bare, or in a
+/// quoted field, which the header's check refuses), a byte-order mark past
 /// the start, an unclosed quote in the header, a blank line before the
 /// header, a byte-order mark then a quoted first header field.
 fn pending(csv: &[u8], scan: &Scan) -> bool {
     let after_bom = &csv[scan.body..];
-    scan.bare_cr.is_some()
+    memchr::memchr_iter(b'\r', csv).any(|i| csv.get(i + 1) != Some(&b'\n'))
         || memchr::memmem::find(after_bom, BOM).is_some()
         || (scan.open_quote.is_some() && scan.records.len() == 1)
         || after_bom
             .first()
             .is_some_and(|b| matches!(b, b'\r' | b'\n'))
         || (scan.body > 0 && after_bom.first() == Some(&b'"'))
+}
+
+/// Found by this target, not fixed yet: a decimal cell of 19 digits or
+/// more overflows `parse_plain_decimal`'s mantissa before its length is
+/// checked (a panic with overflow checks on, as in debug builds).
+fn overflows_decimal(csv: &[u8], config: &Config) -> bool {
+    config
+        .columns
+        .iter()
+        .any(|(_, ty)| *ty == FieldType::Decimal)
+        && csv
+            .split(|b| !b.is_ascii_digit() && *b != b'.')
+            .any(|run| run.iter().filter(|b| b.is_ascii_digit()).count() >= 19)
 }
 
 /// What polsim should read from `csv`, by the documented rules, and the
@@ -305,8 +330,6 @@ fn expect(csv: &[u8], scan: &Scan, config: &Config) -> (Vec<ColumnSpec>, Read) {
             Read::Error(message.to_owned(), line.map(|l| l as usize)),
         )
     };
-    const BARE_CR: &str = "bare carriage return";
-    const OPEN_QUOTE: &str = "a quote opened on this line is never closed";
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

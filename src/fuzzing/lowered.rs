@@ -11,6 +11,7 @@
 //! compares an int with NaN as equal (`0 == 0.1 % 0` is true), so
 //! expressions with a division are not held to it.
 
+use super::grammar::Choices;
 use super::{ROW_FIELDS, batch_of, dataset_of, decode_rows};
 use crate::engine::kernels::{FALSE, TRUE};
 use crate::engine::{Decisions, Evaluator};
@@ -27,14 +28,21 @@ pub struct Truths {
     pub missing: bool,
 }
 
-/// The fuzz target: rows from the first bytes, then the expression.
+/// The fuzz target: rows from the first bytes, then a byte whose lowest
+/// bit says how to read the rest: as the expression's text (0), or as the
+/// choices that build an expression of the subset (1).
 pub fn lowered_expr(data: &[u8]) {
-    let (rows, text) = decode_rows(data);
-    let Ok(expr) = std::str::from_utf8(text) else {
-        return;
+    let (rows, rest) = decode_rows(data);
+    let expr = match rest.split_first() {
+        Some((mode, rest)) if mode & 1 == 1 => Choices::new(rest).bool_expr(4),
+        Some((_, text)) => match std::str::from_utf8(text) {
+            Ok(text) => text.to_owned(),
+            Err(_) => return,
+        },
+        None => return,
     };
-    if let Some(truths) = lowered_truths(expr, &rows) {
-        lowered_law(expr, &rows, &truths);
+    if let Some(truths) = lowered_truths(&expr, &rows) {
+        lowered_law(&expr, &rows, &truths);
     }
 }
 

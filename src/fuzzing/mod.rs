@@ -14,6 +14,7 @@
 //! comparisons on generated expressions and scripts.
 
 mod csv_reader;
+mod grammar;
 mod lowered;
 mod native_script;
 mod policy_load;

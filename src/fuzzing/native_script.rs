@@ -5,6 +5,7 @@
 //! Rhai). The law: the same outcome, reasons and limit on every row, or the
 //! same error.
 
+use super::grammar::Choices;
 use super::{ROW_FIELDS, batch_of, dataset_of, decode_rows};
 use crate::engine::evaluate::NONE;
 use crate::engine::{Decisions, Evaluator};
@@ -12,13 +13,20 @@ use crate::policy::CompiledPolicy;
 use crate::policy::compile::compile_file;
 use std::cell::RefCell;
 
-/// The fuzz target: rows from the first bytes, then the script.
+/// The fuzz target: rows from the first bytes, then a byte whose lowest
+/// bit says how to read the rest: as the script's text (0), or as the
+/// choices that build a script of the native subset (1).
 pub fn native_script(data: &[u8]) {
-    let (rows, text) = decode_rows(data);
-    let Ok(script) = std::str::from_utf8(text) else {
-        return;
+    let (rows, rest) = decode_rows(data);
+    let script = match rest.split_first() {
+        Some((mode, rest)) if mode & 1 == 1 => Choices::new(rest).script(),
+        Some((_, text)) => match std::str::from_utf8(text) {
+            Ok(text) => text.to_owned(),
+            Err(_) => return,
+        },
+        None => return,
     };
-    if let Some((native, rhai)) = native_vs_rhai(script, &rows) {
+    if let Some((native, rhai)) = native_vs_rhai(&script, &rows) {
         assert_eq!(native, rhai, "{script}\nrows {rows:?}");
     }
 }
