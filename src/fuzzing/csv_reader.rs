@@ -351,8 +351,10 @@ fn expect(csv: &[u8], scan: &Scan, config: &Config) -> (Vec<ColumnSpec>, Read) {
     let Some((header, header_at)) = records.first().zip(scan.records.first()) else {
         return error(&format!("dataset `{NAME}` is empty"), Some(1));
     };
-    if scan.open_quote.is_some() && records.len() == 1 {
-        return error(OPEN_QUOTE, Some(line_of(scan.open_quote.unwrap())));
+    if let Some(quote) = scan.open_quote
+        && records.len() == 1
+    {
+        return error(OPEN_QUOTE, Some(line_of(quote)));
     }
     if scan.bare_cr.is_some_and(|cr| cr <= header_at.end) {
         return error(BARE_CR, None);
@@ -383,8 +385,10 @@ fn expect(csv: &[u8], scan: &Scan, config: &Config) -> (Vec<ColumnSpec>, Read) {
             return (columns, Read::Error(BARE_CR.to_owned(), None));
         }
         // The scan stops at a quote that never closes: it is in the last record.
-        if k == last && scan.open_quote.is_some() {
-            let line = line_of(scan.open_quote.unwrap()) as usize;
+        if let Some(quote) = scan.open_quote
+            && k == last
+        {
+            let line = line_of(quote) as usize;
             return (columns, Read::Error(OPEN_QUOTE.to_owned(), Some(line)));
         }
         let line = line_of(at.start);

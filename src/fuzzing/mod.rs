@@ -29,9 +29,12 @@ use crate::dataset::chunker::Chunker;
 use crate::dataset::schema::Schema;
 use crate::policy::CompiledPolicy;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// The names of the targets, as directories of `fuzz/seeds/` and
 /// `fuzz/regressions/`, with their bodies.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("csv_reader", csv_reader),
     ("policy_load", policy_load),
     ("lowered_expr", lowered_expr),
