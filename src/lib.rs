@@ -29,6 +29,9 @@ pub mod cli;
 pub mod dataset;
 pub mod engine;
 pub mod error;
+/// Fuzz-target bodies, shared by `fuzz/` and the regression test.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod policy;
 pub mod report;
 pub mod simulate;

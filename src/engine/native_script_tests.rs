@@ -2,14 +2,13 @@
 //! over generated scripts of the native subset and generated rows, missing
 //! values, zeros and overflows included.
 //!
-//! Each script is compiled once; the policy is evaluated as compiled (the
-//! script runs natively) and again with its native form removed (it runs in
-//! Rhai). The law: the same outcome, reasons and limit on every row, or the
-//! same error.
+//! The comparison itself is `fuzzing::native_vs_rhai` (the `native_script`
+//! fuzz target runs it on scripts decoded from bytes): each script is
+//! compiled once and evaluated natively and in Rhai, which must give the
+//! same outcome, reasons and limit on every row, or the same error.
 
-use super::lowering_tests::{batch_of, rows};
-use super::{Decisions, Evaluator};
-use crate::policy::CompiledPolicy;
+use super::lowering_tests::rows;
+use crate::fuzzing;
 use crate::policy::compile::compile_file;
 use proptest::prelude::*;
 
@@ -117,52 +116,12 @@ fn script() -> impl Strategy<Value = String> {
         })
 }
 
-/// Each row's (outcome, failing rules, limit), or the error.
-fn evaluate(policy: &CompiledPolicy, data: &str) -> Result<Vec<String>, String> {
-    let batch = batch_of(policy, data);
-    let mut d = Decisions::default();
-    Evaluator::new(policy)
-        .evaluate(&batch, &mut d)
-        .map_err(|e| e.to_string())?;
-    Ok((0..batch.len)
-        .map(|row| {
-            let failed: Vec<usize> = (0..policy.rules.len())
-                .filter(|&r| d.failed(r, row))
-                .collect();
-            let limit = d
-                .limit
-                .get(row)
-                .filter(|_| d.limit_band[row] != super::evaluate::NONE);
-            format!("{:?} {failed:?} {limit:?}", d.outcome[row])
-        })
-        .collect())
-}
-
-/// Each row's decision, or the error.
-type Run = Result<Vec<String>, String>;
-
-/// Whether the script compiled natively; its runs natively and in Rhai.
-fn both(script: &str, rows: &[String]) -> (bool, Run, Run) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s.rhai"), script).unwrap();
-    let yaml = "policy: t\nparams: { k: 3, r: 0.5, name: x }\n\
-                fields: { a: int, b: int, d: decimal, f: float, p: bool, s: string }\n\
-                script: s.rhai\n";
-    std::fs::write(dir.path().join("t.yaml"), yaml).unwrap();
-    let native =
-        compile_file(&dir.path().join("t.yaml"), &[]).unwrap_or_else(|e| panic!("{script}\n{e}"));
-    let mut rhai = native.clone();
-    let compiled = rhai.script.as_mut().unwrap().native.take().is_some();
-    let data = format!("a,b,d,f,p,s\n{}\n", rows.join("\n"));
-    (compiled, evaluate(&native, &data), evaluate(&rhai, &data))
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     #[test]
     fn native_and_rhai_scripts_agree(script in script(), rows in rows(prop::sample::select(vec![0i64, 1, 5, i64::MAX]), 30)) {
-        let (compiled, native, rhai) = both(&script, &rows);
-        prop_assert!(compiled, "not compiled natively:\n{}", script);
+        let (native, rhai) = fuzzing::native_vs_rhai(&script, &rows)
+            .unwrap_or_else(|| panic!("does not compile, or not natively:\n{script}"));
         prop_assert_eq!(native, rhai, "{}\nrows {:?}", script, rows);
     }
 }

@@ -3883,6 +3883,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
+mod fuzz_regressions;
 mod reliability_csv;
 mod reliability_hash;
 mod reliability_messages;
