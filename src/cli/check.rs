@@ -34,6 +34,23 @@ pub fn run(args: &Args) -> Result<()> {
             "save the data to a file and pass it with `--data FILE`, or check one policy at a time",
         ));
     }
+    if args.data.is_none()
+        && let Some(script) = args
+            .policies
+            .iter()
+            .find(|p| crate::policy::rhai_file::is_script(p))
+    {
+        return Err(Error::usage(
+            format!(
+                "`{}` is a script: its fields are typed from the dataset, so checking it needs `--data`",
+                crate::error::printable(&script.display().to_string())
+            ),
+            format!(
+                "give the dataset it will run on: `polsim check {} --data FILE`",
+                crate::error::printable(&script.display().to_string())
+            ),
+        ));
+    }
     let mut failures = 0;
     for path in &args.policies {
         match compile_file_for(path, &args.common.set, args.data.as_deref()) {

@@ -3,7 +3,10 @@
 //! Workers format their chunk's rows themselves; the output is written in
 //! file order. With `-o`, the file appears only when complete.
 
-use super::{Common, DataArgs, Format, changed_warning, report_skipped, write_atomically};
+use super::{
+    Common, DataArgs, Format, changed_warning, refuse_output_onto_inputs, report_skipped_rows,
+    write_atomically,
+};
 use crate::dataset::batch::{Batch, Parser, SkippedRows};
 use crate::dataset::stream::{self, Input, StreamOptions};
 use crate::engine::decide::{self, DecisionWriter, LineCache};
@@ -37,7 +40,16 @@ pub fn run(args: &Args) -> Result<()> {
             ));
         }
     };
+    if let Some(out) = &args.output {
+        refuse_output_onto_inputs(
+            out,
+            &[("dataset", &args.data.data), ("policy", &args.policy)],
+        )?;
+    }
     let policy = compile_file_for(&args.policy, &args.common.set, Some(&args.data.data))?;
+    if let (Some(out), Some(script)) = (&args.output, &policy.script) {
+        refuse_output_onto_inputs(out, &[("policy's script", &script.site.file)])?;
+    }
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
     let skip = args.data.skip_bad_rows;
@@ -102,12 +114,6 @@ pub fn run(args: &Args) -> Result<()> {
             out.flush().map_err(super::stdout_error)?;
         }
     }
-    if !args.common.quiet {
-        let headline = format!(
-            "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",
-            skipped_rows.count
-        );
-        report_skipped(&headline, &skipped_rows, &name);
-    }
+    report_skipped_rows(&args.common, &skipped_rows, &name);
     Ok(())
 }

@@ -285,11 +285,81 @@ fn replace_with(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> std::io
     Ok(())
 }
 
+/// Refuses `-o OUTPUT` when it is one of the run's `inputs` (what each is,
+/// and its path; `-` is standard input): the same file, by device and inode,
+/// whatever the name, a symbolic link or a hard link. Writing the output
+/// would replace the input, so this is checked before any work. Only a
+/// regular file is at risk: a device or FIFO is written through, not replaced.
+pub fn refuse_output_onto_inputs(
+    output: &std::path::Path,
+    inputs: &[(&str, &std::path::Path)],
+) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(out) = std::fs::metadata(output) else {
+            return Ok(());
+        };
+        if !out.is_file() {
+            return Ok(());
+        }
+        for (what, path) in inputs {
+            let input = if path.as_os_str() == "-" {
+                use std::os::fd::AsFd;
+                std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(std::fs::File::from)
+                    .and_then(|f| f.metadata())
+            } else {
+                std::fs::metadata(path)
+            };
+            let Ok(input) = input else { continue };
+            if input.dev() == out.dev() && input.ino() == out.ino() {
+                let shown = if path.as_os_str() == "-" {
+                    "standard input".to_owned()
+                } else {
+                    format!("`{}`", crate::error::printable(&path.display().to_string()))
+                };
+                return Err(Error::usage(
+                    format!(
+                        "`-o {}` is the same file as the {what}, {shown}: writing the output would replace it",
+                        crate::error::printable(&output.display().to_string())
+                    ),
+                    "write the output to another file, e.g. `-o decisions.csv`",
+                ));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (output, inputs);
+    Ok(())
+}
+
 /// The warning for a dataset that changed during the pass (`--skip-bad-rows`).
 pub fn changed_warning(data: &str) -> String {
     format!(
         "warning: dataset `{data}` changed while it was read; the results mix its old and new contents and the report has no data hash"
     )
+}
+
+/// Says on standard error that `--skip-bad-rows` skipped rows: how many,
+/// then (unless `--quiet`) the first few. For output that does not carry
+/// the count itself (`decide`'s): even `--quiet` keeps it, so skipped rows
+/// never vanish without a trace.
+pub fn report_skipped_rows(common: &Common, skipped: &SkippedRows, data: &str) {
+    let headline = format!(
+        "note: skipped {} malformed row(s) of `{}` (--skip-bad-rows)",
+        skipped.count,
+        crate::error::printable(data)
+    );
+    if common.quiet {
+        if skipped.count > 0 {
+            note!("{headline}");
+        }
+    } else {
+        report_skipped(&headline, skipped, data);
+    }
 }
 
 /// Lists rows that did not parse on standard error: how many, then the first few.

@@ -1,4 +1,5 @@
-//! The temporary files `-o` writes into, removed on SIGINT, SIGTERM and SIGHUP.
+//! The temporary files `-o` writes into, removed on SIGINT, SIGTERM, SIGHUP
+//! and every other signal that would end the process ([`FATAL_SIGNALS`]).
 //!
 //! A decisions file can be hundreds of MB, so an interrupted `decide -o`
 //! must not leave its hidden `.polsim-*.tmp` behind. The first temporary
@@ -22,14 +23,40 @@ fn temps() -> MutexGuard<'static, Vec<PathBuf>> {
     TEMPS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The signals that end the process by default and can be caught: on any
+/// of them the temporary files are removed, then polsim exits 128 + the
+/// signal's number. Not SIGPIPE (a closed pipe is a write error), nor the
+/// faults a process raises on itself (SIGSEGV, SIGBUS, SIGABRT, ...);
+/// SIGKILL and SIGSTOP cannot be caught. For SIGQUIT, whose default also
+/// dumps core, the exit is the same, with no core.
+#[cfg(unix)]
+const FATAL_SIGNALS: &[libc::c_int] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::SIGPOLL,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::SIGPWR,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::SIGSTKFLT,
+];
+
 /// Starts the thread that cleans up on a signal, once.
 fn watch_signals() {
     static WATCH: Once = Once::new();
     #[cfg(unix)]
     WATCH.call_once(|| {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         // Without the handler the signal still stops the run, as before.
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(FATAL_SIGNALS) else {
             return;
         };
         let _ = std::thread::Builder::new()

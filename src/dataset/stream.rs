@@ -41,19 +41,38 @@ pub struct Input {
 impl Input {
     pub fn open(path: &Path) -> Result<Input> {
         if path.as_os_str() == "-" {
+            let name = "<stdin>".to_owned();
+            let (start, reader) = peek(std::io::stdin());
+            refuse_binary(&name, None, &start)?;
             return Ok(Input {
-                name: "<stdin>".to_owned(),
+                name,
                 id: None,
-                reader: Box::new(std::io::stdin()),
+                reader,
             });
         }
         let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
         let id = FileId::of(path, &file).and_then(|id| Some((id, file.try_clone().ok()?)));
-        Ok(Input {
-            id,
-            name: path.display().to_string(),
-            reader: Box::new(file),
-        })
+        let name = path.display().to_string();
+        // A regular file is read at offset 0 without moving its position; a
+        // FIFO or device is peeked and its first bytes put back in front.
+        let is_file = file.metadata().is_ok_and(|m| m.is_file());
+        #[cfg(unix)]
+        let (start, reader): (Vec<u8>, Box<dyn Read + Send>) = if is_file {
+            use std::os::unix::fs::FileExt;
+            let mut start = vec![0u8; MAGIC_LEN];
+            let n = file.read_at(&mut start, 0).unwrap_or(0);
+            start.truncate(n);
+            (start, Box::new(file))
+        } else {
+            peek(file)
+        };
+        #[cfg(not(unix))]
+        let (start, reader) = {
+            let _ = is_file;
+            peek(file)
+        };
+        refuse_binary(&name, Some(path), &start)?;
+        Ok(Input { id, name, reader })
     }
 
     /// An in-memory input, for tests and benchmarks.
@@ -64,6 +83,77 @@ impl Input {
             reader: Box::new(std::io::Cursor::new(bytes)),
         }
     }
+}
+
+/// The longest magic number [`refuse_binary`] looks for.
+const MAGIC_LEN: usize = 8;
+
+/// Reads the first bytes of `reader` (up to [`MAGIC_LEN`], fewer at its
+/// end or on an error, which the next read meets again) and returns them
+/// with a reader that gives them again first.
+fn peek(mut reader: impl Read + Send + 'static) -> (Vec<u8>, Box<dyn Read + Send>) {
+    let mut start = vec![0u8; MAGIC_LEN];
+    let mut n = 0;
+    while n < MAGIC_LEN {
+        match reader.read(&mut start[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    start.truncate(n);
+    let again = std::io::Cursor::new(start.clone());
+    (start, Box::new(again.chain(reader)))
+}
+
+/// Refuses data that starts with the magic number of a compressed or
+/// binary format: read as CSV it would fail with a misleading message (a
+/// bare carriage return somewhere in the first line).
+fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
+    let formats: [(&[u8], &str, &str); 7] = [
+        (b"\x1f\x8b", "gzip-compressed data", "gunzip -c"),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed data", "zstd -dc"),
+        (b"\xfd7zXZ\x00", "xz-compressed data", "xz -dc"),
+        (b"PK\x03\x04", "a zip archive", "unzip -p"),
+        (b"PAR1", "a Parquet file", ""),
+        (b"ARROW1\x00\x00", "an Arrow IPC file", ""),
+        (b"\xff\xff\xff\xff", "an Arrow IPC stream", ""),
+    ];
+    let Some((magic, what, tool)) = formats.iter().find(|(magic, ..)| start.starts_with(magic))
+    else {
+        return Ok(());
+    };
+    // `PAR1` could begin a header; a Parquet file's next byte is binary.
+    if *magic == b"PAR1"
+        && !start
+            .get(4)
+            .is_some_and(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+    {
+        return Ok(());
+    }
+    let shown = crate::error::printable(name);
+    let help = match (tool.is_empty(), path) {
+        (false, Some(path)) => {
+            let file = crate::error::printable(&path.display().to_string()).into_owned();
+            let plain = [".gz", ".zst", ".xz", ".zip"]
+                .iter()
+                .find_map(|ext| file.strip_suffix(ext))
+                .filter(|p| p.ends_with(".csv"))
+                .map_or_else(|| "decompressed.csv".to_owned(), str::to_owned);
+            format!("polsim reads CSV; decompress it first, e.g. `{tool} {file} > {plain}` (compressed CSV input is planned)")
+        }
+        (false, None) => format!(
+            "polsim reads CSV; decompress it on the way in, e.g. `{tool} FILE | polsim ... --data -` (compressed CSV input is planned)"
+        ),
+        (true, _) => "polsim reads CSV; convert it to CSV first, e.g. with DuckDB: `duckdb -c \"COPY (FROM 'FILE') TO 'data.csv'\"` (Parquet input is planned)".to_owned(),
+    };
+    // Usage, not Data: the file cannot be read at all (`check` exits 2 too).
+    Err(Error::Usage(
+        Diagnostic::new(format!("dataset `{shown}` looks like {what}, not CSV"))
+            .at(Location::new(name, 1, 1))
+            .help(help),
+    ))
 }
 
 /// How to run a pass.

@@ -21,19 +21,19 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
     let mut out = String::new();
     let heading = |out: &mut String, text: &str| match style {
         Style::Terminal => {
-            let _ = writeln!(out, "\n{text}");
+            let _ = writeln!(out, "\n{}", crate::error::printable(text));
         }
         Style::Markdown => {
-            let _ = writeln!(out, "\n## {text}\n");
+            let _ = writeln!(out, "\n## {}\n", crate::error::printable(text));
         }
     };
     let title = format!(
         "{}{} — {} rows",
-        r.policy,
+        crate::error::printable(&r.policy),
         if r.version.is_empty() {
             String::new()
         } else {
-            format!(" v{}", r.version)
+            format!(" v{}", crate::error::printable(&r.version))
         },
         group(r.rows)
     );
@@ -53,7 +53,11 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         ("review", r.review),
         ("decline", r.declined),
     ] {
-        t.add_row(vec![name.to_owned(), group(n), pct(n, r.rows)]);
+        add_row(
+            &mut t,
+            style,
+            vec![name.to_owned(), group(n), pct(n, r.rows)],
+        );
     }
     push(&mut out, t);
     let _ = writeln!(out, "approved exposure: {}", r.approved_exposure);
@@ -77,15 +81,19 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
             }
             _ => "",
         };
-        t.add_row(vec![
-            s.rule.clone(),
-            s.reason.clone(),
-            s.action.to_owned(),
-            group(s.failed),
-            group(s.primary),
-            group(s.sole),
-            note.to_owned(),
-        ]);
+        add_row(
+            &mut t,
+            style,
+            vec![
+                s.rule.clone(),
+                s.reason.clone(),
+                s.action.to_owned(),
+                group(s.failed),
+                group(s.primary),
+                group(s.sole),
+                note.to_owned(),
+            ],
+        );
     }
     push(&mut out, t);
 
@@ -95,19 +103,27 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         &["rule", "removed", "remaining", "remaining share"],
         1,
     );
-    t.add_row(vec![
-        "(all rows)".to_owned(),
-        String::new(),
-        group(r.rows),
-        pct(r.rows, r.rows),
-    ]);
+    add_row(
+        &mut t,
+        style,
+        vec![
+            "(all rows)".to_owned(),
+            String::new(),
+            group(r.rows),
+            pct(r.rows, r.rows),
+        ],
+    );
     for w in &r.waterfall {
-        t.add_row(vec![
-            w.rule.clone(),
-            group(w.removed),
-            group(w.remaining),
-            pct(w.remaining, r.rows),
-        ]);
+        add_row(
+            &mut t,
+            style,
+            vec![
+                w.rule.clone(),
+                group(w.removed),
+                group(w.remaining),
+                pct(w.remaining, r.rows),
+            ],
+        );
     }
     push(&mut out, t);
 
@@ -115,11 +131,15 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         heading(&mut out, "Limits");
         let mut t = table(style, &["limit", "approved", "total limit"], 1);
         for l in &r.limits {
-            t.add_row(vec![
-                l.amount.clone().unwrap_or_else(|| "(no band)".to_owned()),
-                group(l.approved),
-                l.total_limit.clone(),
-            ]);
+            add_row(
+                &mut t,
+                style,
+                vec![
+                    l.amount.clone().unwrap_or_else(|| "(no band)".to_owned()),
+                    group(l.approved),
+                    l.total_limit.clone(),
+                ],
+            );
         }
         push(&mut out, t);
     }
@@ -151,7 +171,7 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
             if let (Some(b), Some(ab)) = (s.bads, s.approved_bads) {
                 row.extend([group(b), group(ab), pct(ab, s.approved)]);
             }
-            t.add_row(row);
+            add_row(&mut t, style, row);
         }
         push(&mut out, t);
     }
@@ -159,23 +179,40 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
     if let Some(p) = &r.repayment {
         heading(&mut out, "Repayment (expected over approved rows)");
         let mut t = table(style, &["measure", "value"], 1);
-        t.add_row(vec![
-            "expected defaults".to_owned(),
-            format!("{:.2}", p.expected_defaults),
-        ]);
-        t.add_row(vec!["expected loss".to_owned(), p.expected_loss.clone()]);
-        t.add_row(vec![
-            "expected revenue".to_owned(),
-            p.expected_revenue.clone(),
-        ]);
+        add_row(
+            &mut t,
+            style,
+            vec![
+                "expected defaults".to_owned(),
+                format!("{:.2}", p.expected_defaults),
+            ],
+        );
+        add_row(
+            &mut t,
+            style,
+            vec!["expected loss".to_owned(), p.expected_loss.clone()],
+        );
+        add_row(
+            &mut t,
+            style,
+            vec!["expected revenue".to_owned(), p.expected_revenue.clone()],
+        );
         for (name, share) in p.outcomes.entries() {
-            t.add_row(vec![format!("p({name})"), format!("{:.2}%", share * 100.0)]);
+            add_row(
+                &mut t,
+                style,
+                vec![format!("p({name})"), format!("{:.2}%", share * 100.0)],
+            );
         }
         if p.unmodelled > 0 {
-            t.add_row(vec![
-                "approved rows no outcome band matched".to_owned(),
-                group(p.unmodelled),
-            ]);
+            add_row(
+                &mut t,
+                style,
+                vec![
+                    "approved rows no outcome band matched".to_owned(),
+                    group(p.unmodelled),
+                ],
+            );
         }
         push(&mut out, t);
     }
@@ -183,16 +220,24 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
     if let Some(o) = &r.observed {
         heading(&mut out, "Backtest (observed outcomes)");
         let mut t = table(style, &["population", "bads", "bad rate"], 1);
-        t.add_row(vec![
-            "approved".to_owned(),
-            group(o.bads),
-            pct(o.bads, r.approved),
-        ]);
-        t.add_row(vec![
-            "all rows".to_owned(),
-            group(o.population_bads),
-            pct(o.population_bads, r.rows),
-        ]);
+        add_row(
+            &mut t,
+            style,
+            vec![
+                "approved".to_owned(),
+                group(o.bads),
+                pct(o.bads, r.approved),
+            ],
+        );
+        add_row(
+            &mut t,
+            style,
+            vec![
+                "all rows".to_owned(),
+                group(o.population_bads),
+                pct(o.population_bads, r.rows),
+            ],
+        );
         push(&mut out, t);
     }
 
@@ -219,7 +264,11 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
                 }
             })
             .collect();
-        let _ = writeln!(out, "params: {}", params.join(", "));
+        let _ = writeln!(
+            out,
+            "params: {}",
+            crate::error::printable(&params.join(", "))
+        );
     }
     out
 }
@@ -231,13 +280,34 @@ fn table(style: Style, header: &[&str], first_numeric: usize) -> Table {
         Style::Terminal => UTF8_FULL_CONDENSED,
         Style::Markdown => ASCII_MARKDOWN,
     });
-    t.set_header(header.to_vec());
+    t.set_header(header.iter().map(|h| escape(style, h)).collect::<Vec<_>>());
     for i in first_numeric..header.len() {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
     t
+}
+
+/// Adds a row of cells, each escaped for `style`.
+fn add_row(t: &mut Table, style: Style, row: Vec<String>) {
+    t.add_row(
+        row.iter()
+            .map(|c| escape(style, c).into_owned())
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// Text from the data or the policy (a segment's value, a reason) as it can
+/// be shown: control characters escaped (`\n`, `\u{1b}`), so a value cannot
+/// split a row or drive the terminal, and in Markdown `|` escaped as `\|`,
+/// so it cannot add a column.
+fn escape(style: Style, text: &str) -> std::borrow::Cow<'_, str> {
+    let text = crate::error::printable(text);
+    if style == Style::Markdown && text.contains('|') {
+        return std::borrow::Cow::Owned(text.replace('|', "\\|"));
+    }
+    text
 }
 
 /// A table, then a blank line so that text after it is its own paragraph.

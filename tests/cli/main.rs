@@ -3888,5 +3888,6 @@ mod reliability_csv;
 mod reliability_hash;
 mod reliability_messages;
 mod reliability_output;
+mod reliability_output2;
 mod reliability_policy;
 mod reliability_rhai;
