@@ -3889,3 +3889,4 @@ mod reliability_messages;
 mod reliability_output;
 mod reliability_policy;
 mod reliability_rhai;
+mod reliability_rhai2;
