@@ -974,6 +974,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_code_given_to_review_and_decline_is_found_with_both_places() {
+        let text = r#"fn decide(user) { if a { decline("AA") } else { review("AA") } }"#;
+        let (code, review, decline) = both_actions(text).expect("a conflict");
+        assert_eq!(code, "AA");
+        assert_eq!(
+            (&text[decline..decline + 4], &text[review..review + 4]),
+            ("\"AA\"", "\"AA\"")
+        );
+        assert!(decline < review);
+        // Compared, or in one action only: no conflict.
+        let text =
+            r#"fn decide(user) { if user.s == "AA" { review("AA") } else { decline("BB") } }"#;
+        assert!(both_actions(text).is_none());
+        // An array given to both actions says nothing of its codes.
+        let text = r#"fn decide(user) { let r = []; r.push("AA"); if a { decline(r) } else { review(r) } }"#;
+        assert!(both_actions(text).is_none());
+    }
+
+    #[test]
     fn reason_codes_in_order_of_first_use() {
         let text = r#"fn decide(user) {
             if !user.ok { return decline("REAL_NAME_REQUIRED"); }

@@ -5,8 +5,9 @@
 //! `sync` feature); each worker keeps its own `Scope`. The sandbox: no
 //! modules or `import` (the `no_module` feature), no `eval`, `print` and
 //! `debug` silenced, and limits on operations, call depth, expression depth
-//! and string, array and map sizes, so a runaway script ends with an error
-//! that names the row instead of hanging.
+//! and string, array and map sizes, and on the memory a row holds (see
+//! [`memory`]), so a runaway script ends with an error that names the row
+//! instead of hanging or exhausting memory.
 //!
 //! A missing cell is a value of type `missing`. Comparing it or computing
 //! with it gives `missing`; `!missing` is `missing`. Rhai's `&&`, `||` and
@@ -787,6 +788,15 @@ fn register_verdicts(e: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_in_messages_are_short() {
+        assert_eq!(show_float(1e300), "1e300");
+        assert_eq!(show_float(-1.5e-29), "-1.5e-29");
+        assert_eq!(show_float(0.5), "0.5");
+        assert_eq!(show_float(123456.25), "123456.25");
+        assert_eq!(show_float(f64::INFINITY), "inf");
+    }
 
     fn eval(text: &str) -> Result<Dynamic, String> {
         let e = engine();

@@ -30,6 +30,8 @@ struct Run {
 
 /// Runs polsim in `wd` with standard input `stdin` (a file in `wd`, or
 /// nothing), killing it after `limit`: a run that needs the kill fails.
+// The child is reaped by `wait4`, which gives its peak memory too.
+#[allow(clippy::zombie_processes)]
 fn run(wd: &Workdir, args: &[&str], stdin: Option<&str>, limit: Duration) -> Run {
     let bin = assert_cmd::cargo::cargo_bin("polsim");
     let err_path = wd.path("stderr.txt");
