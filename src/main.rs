@@ -18,6 +18,11 @@ static GUARD_STANDARD_FDS: extern "C" fn() = {
     guard
 };
 
+/// Counts what each thread allocates, so a script row that holds too much
+/// memory is stopped (see `polsim::policy::script::memory`).
+#[global_allocator]
+static ALLOCATOR: polsim::policy::script::memory::Meter = polsim::policy::script::memory::Meter;
+
 fn main() -> std::process::ExitCode {
     // A panic inside a script becomes an error naming the row; say nothing of it here.
     let default_hook = std::panic::take_hook();

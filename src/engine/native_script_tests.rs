@@ -83,7 +83,7 @@ fn verdict() -> impl Strategy<Value = String> {
         number().prop_map(|n| format!("approve({n})")),
         Just("approve()".to_owned()),
         Just("decline(\"LOW\")".to_owned()),
-        Just("review(\"CHECK\", \"LOW\")".to_owned()),
+        Just("review(\"WATCH\", \"NEW\")".to_owned()),
         Just("decline(reasons)".to_owned()),
     ]
 }

@@ -217,7 +217,7 @@ impl RhaiRows {
             EvalAltResult::ErrorTerminated(token, _) => token.clone().try_cast::<Stop>(),
             _ => None,
         };
-        let runaway = stop == Some(Stop::Operations)
+        let runaway = matches!(stop, Some(Stop::Operations | Stop::Memory))
             || matches!(
                 err,
                 EvalAltResult::ErrorTooManyOperations(_) | EvalAltResult::ErrorStackOverflow(_)
@@ -237,6 +237,18 @@ impl RhaiRows {
                 format!(
                     "a loop that never ends, or that copies large arrays or strings on every step? every row must finish within {} seconds",
                     script::ROW_DEADLINE.as_secs()
+                ),
+            ),
+            _ if stop == Some(Stop::Memory) => (
+                format!(
+                    "{} held more than {} MiB of memory on {row}",
+                    site.what,
+                    script::MAX_ROW_MEMORY >> 20
+                ),
+                format!(
+                    "a map or array that grows on every step of a loop? strings are limited to {} bytes, arrays and maps to {} items",
+                    script::MAX_STRING,
+                    script::MAX_COLLECTION
                 ),
             ),
             _ if stop == Some(Stop::Nesting) => (

@@ -605,6 +605,25 @@ pub fn script(
     // A script with no reason code can only approve (or fail on a missing
     // value); a `decline` it returns is an error naming the row.
     let reasons = reason_codes(text);
+    if let Some((code, review, decline)) = both_actions(text) {
+        let (first, second) = if review < decline {
+            (("review", review), ("decline", decline))
+        } else {
+            (("decline", decline), ("review", review))
+        };
+        return Err(site
+            .diagnostic_at(
+                second.1,
+                format!(
+                    "reason `{code}` is given to `{}` at {} and to `{}` at {}",
+                    first.0,
+                    site.location_of(text, first.1),
+                    second.0,
+                    site.location_of(text, second.1)
+                ),
+            )
+            .help("give a review and a decline their own reason codes: the `reasons` column and the report count a code as one action"));
+    }
     let native = if std::env::var_os("POLSIM_SCRIPT").is_some_and(|v| v == "rhai") {
         Err("POLSIM_SCRIPT=rhai".to_owned())
     } else {
@@ -859,6 +878,61 @@ pub fn reason_codes(text: &str) -> Vec<ScriptReason> {
     out
 }
 
+/// The first reason code written both in a `review(...)` and in a
+/// `decline(...)` call (or pushed into an array given only to one of them),
+/// with the byte offsets of its first use in each.
+fn both_actions(text: &str) -> Option<(String, usize, usize)> {
+    let arrays = |f: &str| -> Vec<String> {
+        call_spans(text, f)
+            .into_iter()
+            .map(|(a, b)| text[a..b].trim().to_owned())
+            .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_alphanumeric() || c == '_'))
+            .collect()
+    };
+    let (reviewed, declined) = (arrays("review"), arrays("decline"));
+    let spans = |action: &str, only: &[String], not: &[String]| {
+        let mut spans = call_spans(text, action);
+        for var in only.iter().filter(|v| !not.contains(v)) {
+            spans.extend(call_spans(text, &format!("{var}.push")));
+        }
+        spans
+    };
+    let in_review = spans("review", &reviewed, &declined);
+    let in_decline = spans("decline", &declined, &reviewed);
+    let mut first: Vec<(&str, Option<usize>, Option<usize>)> = Vec::new();
+    let mut offset = 0;
+    for (i, piece) in text.split('"').enumerate() {
+        let at = offset;
+        offset += piece.len() + 1;
+        if i % 2 == 0 || !is_reason_code(piece) {
+            continue;
+        }
+        let inside = |spans: &[(usize, usize)]| spans.iter().any(|(a, b)| (*a..*b).contains(&at));
+        let (review, decline) = (inside(&in_review), inside(&in_decline));
+        if review == decline {
+            continue;
+        }
+        let entry = match first.iter_mut().find(|(c, ..)| *c == piece) {
+            Some(e) => e,
+            None => {
+                first.push((piece, None, None));
+                first.last_mut().expect("just pushed")
+            }
+        };
+        // The opening quote's offset: the place a person looks at.
+        let quote = at - 1;
+        if review {
+            entry.1.get_or_insert(quote);
+        } else {
+            entry.2.get_or_insert(quote);
+        }
+        if let (Some(r), Some(d)) = (entry.1, entry.2) {
+            return Some((piece.to_owned(), r, d));
+        }
+    }
+    None
+}
+
 /// The byte ranges of the arguments of every `name(...)` call.
 fn call_spans(text: &str, name: &str) -> Vec<(usize, usize)> {
     let open = format!("{name}(");
@@ -898,6 +972,25 @@ fn matching_paren(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_given_to_review_and_decline_is_found_with_both_places() {
+        let text = r#"fn decide(user) { if a { decline("AA") } else { review("AA") } }"#;
+        let (code, review, decline) = both_actions(text).expect("a conflict");
+        assert_eq!(code, "AA");
+        assert_eq!(
+            (&text[decline..decline + 4], &text[review..review + 4]),
+            ("\"AA\"", "\"AA\"")
+        );
+        assert!(decline < review);
+        // Compared, or in one action only: no conflict.
+        let text =
+            r#"fn decide(user) { if user.s == "AA" { review("AA") } else { decline("BB") } }"#;
+        assert!(both_actions(text).is_none());
+        // An array given to both actions says nothing of its codes.
+        let text = r#"fn decide(user) { let r = []; r.push("AA"); if a { decline(r) } else { review(r) } }"#;
+        assert!(both_actions(text).is_none());
+    }
 
     #[test]
     fn reason_codes_in_order_of_first_use() {

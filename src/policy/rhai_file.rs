@@ -38,7 +38,21 @@ pub fn compile_script_file(
             ));
         }
     };
+    // The dataset is read twice, to type the fields and then to run: a
+    // pipe or FIFO would have nothing left the second time (and opening a
+    // FIFO with no writer would wait), so its type is looked at first.
+    let special = |d: &Path| std::fs::metadata(d).is_ok_and(|m| !m.is_file() && !m.is_dir());
     let data = match data {
+        Some(d) if special(d) => {
+            return Err(Error::Usage(
+                Diagnostic::new(format!(
+                    "`{}` is a script, whose fields are typed from the dataset, so it needs `--data FILE` (a regular file, not a pipe or device like `{}`)",
+                    path.display(),
+                    d.display()
+                ))
+                .help("save the dataset to a file first, or write a YAML policy with `fields` and `script:`"),
+            ));
+        }
         Some(d) if d != Path::new("-") => d,
         _ => {
             return Err(Error::Usage(

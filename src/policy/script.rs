@@ -5,8 +5,9 @@
 //! `sync` feature); each worker keeps its own `Scope`. The sandbox: no
 //! modules or `import` (the `no_module` feature), no `eval`, `print` and
 //! `debug` silenced, and limits on operations, call depth, expression depth
-//! and string, array and map sizes, so a runaway script ends with an error
-//! that names the row instead of hanging.
+//! and string, array and map sizes, and on the memory a row holds (see
+//! [`memory`]), so a runaway script ends with an error that names the row
+//! instead of hanging or exhausting memory.
 //!
 //! A missing cell is a value of type `missing`. Comparing it or computing
 //! with it gives `missing`; `!missing` is `missing`. Rhai's `&&`, `||` and
@@ -52,6 +53,11 @@ pub const MAX_CALL_LEVELS: usize = 32;
 /// Longest string, and largest array or map, a script may build.
 pub const MAX_STRING: usize = 10_000;
 pub const MAX_COLLECTION: usize = 10_000;
+/// Memory one row may hold at once, in bytes, over what it started with.
+/// The sizes above bound a value (a full map takes about a megabyte), but
+/// Rhai does not check them on every path (`m[key] = value` grows a map
+/// without one), so the memory itself is watched too (see [`memory`]).
+pub const MAX_ROW_MEMORY: u64 = 64 << 20;
 
 /// A missing cell, as Rhai sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,9 +100,20 @@ pub fn float_to_decimal(f: f64) -> Option<Decimal> {
     crate::dataset::value::exact_decimal(&f.to_string()).ok()
 }
 
+/// A float for a message: in scientific notation when very large or very
+/// small (`1e300`, not three hundred digits).
+pub fn show_float(f: FLOAT) -> String {
+    if f.is_finite() && f != 0.0 && !(1e-7..1e21).contains(&f.abs()) {
+        format!("{f:e}")
+    } else {
+        format!("{f}")
+    }
+}
+
 fn to_dec(f: FLOAT, pos: Position) -> Result<Decimal, Box<EvalAltResult>> {
     float_to_decimal(f).ok_or_else(|| {
-        EvalAltResult::ErrorArithmetic(format!("{f} is not a decimal number"), pos).into()
+        EvalAltResult::ErrorArithmetic(format!("{} is not a decimal number", show_float(f)), pos)
+            .into()
     })
 }
 
@@ -174,23 +191,88 @@ pub enum Stop {
     Deadline,
     /// An array or map nested more than [`MAX_DEPTH`] deep, printed or compared.
     Nesting,
+    /// More than [`MAX_ROW_MEMORY`] held at once.
+    Memory,
+}
+
+/// The bytes each thread allocates and frees, counted by [`memory::Meter`]
+/// when the binary installs it as the global allocator (without it, as in
+/// unit tests, both counts stay zero and no row is stopped for memory).
+pub mod memory {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATED: Cell<u64> = const { Cell::new(0) };
+        static FREED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// The system allocator, counting.
+    pub struct Meter;
+
+    fn add(counter: &'static std::thread::LocalKey<Cell<u64>>, n: usize) {
+        // `try_with`: a thread being torn down still allocates.
+        let _ = counter.try_with(|c| c.set(c.get().wrapping_add(n as u64)));
+    }
+
+    // SAFETY: every call is passed to the system allocator unchanged; the
+    // counting touches only thread-local cells that need no destructor.
+    unsafe impl GlobalAlloc for Meter {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            add(&ALLOCATED, layout.size());
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            add(&ALLOCATED, layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            add(&FREED, layout.size());
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            add(&FREED, layout.size());
+            add(&ALLOCATED, new_size);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    /// Bytes this thread has allocated, ever.
+    pub fn allocated() -> u64 {
+        ALLOCATED.try_with(Cell::get).unwrap_or(0)
+    }
+
+    /// Bytes this thread has allocated less those it has freed (memory
+    /// freed on another thread counts there).
+    pub fn held() -> u64 {
+        allocated().wrapping_sub(FREED.try_with(Cell::get).unwrap_or(0))
+    }
 }
 
 /// The cost of the row running on this thread: Rhai's progress callback
 /// adds one per operation (nested calls from built-ins included), the
 /// built-ins below add the items they walk. The clock is read only every
-/// [`CLOCK_EVERY`] units, so the deadline costs nothing per operation.
+/// [`CLOCK_EVERY`] units, so the deadline costs nothing per operation, and
+/// after every [`ALLOC_EVERY`] bytes allocated, so operations that copy
+/// large values (which take long but count one unit) cannot stretch it;
+/// the memory held is checked then too.
 pub mod budget {
     use super::*;
 
     /// Units of cost between two readings of the clock.
     pub const CLOCK_EVERY: u64 = 4096;
+    /// Bytes allocated between two readings of the clock.
+    pub const ALLOC_EVERY: u64 = 1 << 20;
 
     thread_local! {
         static COST: Cell<u64> = const { Cell::new(0) };
         /// When the next tick takes the slow path.
         static CHECK_AT: Cell<u64> = const { Cell::new(CLOCK_EVERY) };
         static STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+        /// When the next tick takes the slow path, in bytes allocated.
+        static ALLOC_CHECK_AT: Cell<u64> = const { Cell::new(0) };
+        /// The memory held when the row started.
+        static HELD_AT_START: Cell<u64> = const { Cell::new(0) };
         /// Where a value nested too deep was walked, if one was.
         static NESTING: Cell<Option<Position>> = const { Cell::new(None) };
     }
@@ -201,6 +283,8 @@ pub mod budget {
         CHECK_AT.with(|c| c.set(CLOCK_EVERY));
         STARTED.with(|c| c.set(None));
         NESTING.with(|c| c.set(None));
+        ALLOC_CHECK_AT.with(|c| c.set(memory::allocated().wrapping_add(ALLOC_EVERY)));
+        HELD_AT_START.with(|c| c.set(memory::held()));
     }
 
     /// Adds `n` units (the next operation stops the row if that is too many).
@@ -215,7 +299,7 @@ pub mod budget {
             c.set(v);
             v
         });
-        if cost < CHECK_AT.with(Cell::get) {
+        if cost < CHECK_AT.with(Cell::get) && memory::allocated() < ALLOC_CHECK_AT.with(Cell::get) {
             return None;
         }
         slow(cost).map(Dynamic::from)
@@ -228,6 +312,11 @@ pub mod budget {
         if cost > MAX_OPERATIONS {
             return Some(Stop::Operations);
         }
+        let held = memory::held().wrapping_sub(HELD_AT_START.with(Cell::get));
+        if held > MAX_ROW_MEMORY && held < u64::MAX / 2 {
+            return Some(Stop::Memory);
+        }
+        ALLOC_CHECK_AT.with(|c| c.set(memory::allocated().wrapping_add(ALLOC_EVERY)));
         let now = Instant::now();
         match STARTED.with(Cell::get) {
             None => STARTED.with(|c| c.set(Some(now))),
@@ -699,6 +788,15 @@ fn register_verdicts(e: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_in_messages_are_short() {
+        assert_eq!(show_float(1e300), "1e300");
+        assert_eq!(show_float(-1.5e-29), "-1.5e-29");
+        assert_eq!(show_float(0.5), "0.5");
+        assert_eq!(show_float(123456.25), "123456.25");
+        assert_eq!(show_float(f64::INFINITY), "inf");
+    }
 
     fn eval(text: &str) -> Result<Dynamic, String> {
         let e = engine();

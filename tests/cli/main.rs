@@ -3891,3 +3891,4 @@ mod reliability_output;
 mod reliability_output2;
 mod reliability_policy;
 mod reliability_rhai;
+mod reliability_rhai2;
