@@ -3884,6 +3884,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
 mod reliability_csv;
+mod reliability_data;
 mod reliability_hash;
 mod reliability_messages;
 mod reliability_output;

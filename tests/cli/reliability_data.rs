@@ -1,0 +1,137 @@
+//! How values are read: `--by` segments by the policy's typed values and bins
+//! in the field's type, signs and leading zeros of numbers, `--set` given
+//! twice, and memory on very wide files.
+
+use super::*;
+
+/// A policy on the columns `id,s,b,d,f`.
+const TYPED: &str = r#"
+policy: typed
+key: id
+fields: { id: string, s: int, b: bool, d: decimal, f: float }
+params: { min_s: 500 }
+rules:
+  - { id: min_s, reason: LOW_S, when: { s: { gte: $min_s } } }
+"#;
+
+/// `(label, rows)` of the segments of `field` in a JSON report.
+fn segments(report: &Value, field: &str) -> Vec<(String, u64)> {
+    report["segments"][field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no segments of `{field}`: {report}"))
+        .iter()
+        .map(|s| (s["value"].as_str().unwrap().to_owned(), u(&s["rows"])))
+        .collect()
+}
+
+fn pairs(want: &[(&str, u64)]) -> Vec<(String, u64)> {
+    want.iter().map(|(l, n)| ((*l).to_owned(), *n)).collect()
+}
+
+#[test]
+fn by_a_decimal_field_bins_with_exact_decimal_edges_labelled_as_written() {
+    let wd = Workdir::new();
+    wd.write("t.yaml", TYPED).write(
+        "bin3.csv",
+        "id,s,b,d,f\na,600,true,1.00000000000000001,1\nb,600,true,90000000000000.01,1\n",
+    );
+    let r = wd.json(&[
+        "simulate",
+        "t.yaml",
+        "--data",
+        "bin3.csv",
+        "--by",
+        "d:1.00000000000000002",
+    ]);
+    assert_eq!(
+        segments(&r, "d"),
+        pairs(&[("< 1.00000000000000002", 1), (">= 1.00000000000000002", 1)])
+    );
+    let r = wd.json(&[
+        "simulate",
+        "t.yaml",
+        "--data",
+        "bin3.csv",
+        "--by",
+        "d:1.00,90000000000000.02",
+    ]);
+    assert_eq!(
+        segments(&r, "d"),
+        pairs(&[
+            ("< 1.00", 0),
+            ("[1.00, 90000000000000.02)", 2),
+            (">= 90000000000000.02", 0)
+        ])
+    );
+}
+
+#[test]
+fn by_an_int_field_bins_exactly() {
+    let wd = Workdir::new();
+    wd.write("t.yaml", TYPED).write(
+        "d.csv",
+        "id,s,b,d,f\na,9007199254740993,true,1,1\nb,9007199254740992,true,1,1\n",
+    );
+    // As floats both values are 2^53, on the edge.
+    let r = wd.json(&[
+        "simulate",
+        "t.yaml",
+        "--data",
+        "d.csv",
+        "--by",
+        "s:9007199254740993",
+    ]);
+    assert_eq!(
+        segments(&r, "s"),
+        pairs(&[("< 9007199254740993", 1), (">= 9007199254740993", 1)])
+    );
+}
+
+#[test]
+fn by_edges_the_field_type_cannot_hold_are_a_usage_error() {
+    let wd = Workdir::new();
+    wd.write("t.yaml", TYPED)
+        .write("d.csv", "id,s,b,d,f\na,600,true,1,1\n");
+    for (by, want) in [
+        (
+            "s:1.5",
+            "`--by s:1.5` has a bin edge `1.5` that an int field cannot hold exactly",
+        ),
+        (
+            "d:1e3",
+            "`--by d:1e3` has a bin edge `1e3` that a decimal field cannot hold exactly",
+        ),
+        (
+            "d:1.00000000000000000000000000001",
+            "a decimal field cannot hold exactly",
+        ),
+        ("d:2,1", "`--by d:2,1` has bad bin edges"),
+    ] {
+        let err = wd.fails(&["simulate", "t.yaml", "--data", "d.csv", "--by", by], 2);
+        assert_contains(&err, &[want, "help:"]);
+    }
+}
+
+#[test]
+fn by_a_typed_field_groups_by_the_value_the_policy_sees() {
+    let wd = Workdir::new();
+    wd.write("t.yaml", TYPED).write(
+        "sg2.csv",
+        "id,s,b,d,f,note\n\
+         a,600,true,1,1,x\n\
+         b,600,yes,1.0,1.0,x\n\
+         c,600,TRUE,1.00,1e0, x\n\
+         d,0600,1,1.50,-0,y\n\
+         e,-7,0,-0.0,0,y\n",
+    );
+    let r = wd.json(&[
+        "simulate", "t.yaml", "--data", "sg2.csv", "--by", "s", "--by", "b", "--by", "d", "--by",
+        "f", "--by", "note",
+    ]);
+    assert_eq!(segments(&r, "s"), pairs(&[("-7", 1), ("600", 4)]));
+    assert_eq!(segments(&r, "b"), pairs(&[("false", 1), ("true", 4)]));
+    assert_eq!(segments(&r, "d"), pairs(&[("0", 1), ("1", 3), ("1.5", 1)]));
+    assert_eq!(segments(&r, "f"), pairs(&[("0", 2), ("1", 3)]));
+    // A column the policy does not declare is its trimmed text.
+    assert_eq!(segments(&r, "note"), pairs(&[("x", 3), ("y", 2)]));
+}
