@@ -135,3 +135,134 @@ fn by_a_typed_field_groups_by_the_value_the_policy_sees() {
     // A column the policy does not declare is its trimmed text.
     assert_eq!(segments(&r, "note"), pairs(&[("x", 3), ("y", 2)]));
 }
+
+/// [`TYPED`] with a decimal rule reading `d` through the parameter `min_d`.
+const WITH_D: &str = r#"
+policy: typed
+key: id
+fields: { id: string, s: int, b: bool, d: decimal, f: float }
+params: { min_s: 500, min_d: "0.5" }
+rules:
+  - { id: min_s, reason: LOW_S, when: { s: { gte: $min_s } } }
+  - { id: min_d, reason: LOW_D, when: { d: { gte: $min_d } } }
+"#;
+
+#[test]
+fn a_decimal_with_two_signs_is_refused_in_a_cell_a_set_value_and_a_literal() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", WITH_D)
+        .write("ok.csv", "id,s,b,d,f\na,600,true,1,1\n")
+        .write("cell.csv", "id,s,b,d,f\na,600,true,+-5,1\n")
+        .write("lit.yaml", WITH_D.replace("$min_d", "+-0.5"));
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "cell.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "`+-5` in column `d` (field 4) is not a decimal",
+            "cell.csv:2:",
+        ],
+    );
+    let err = wd.fails(
+        &[
+            "simulate",
+            "p.yaml",
+            "--data",
+            "ok.csv",
+            "--set",
+            "min_d=+-5",
+        ],
+        2,
+    );
+    assert_contains(&err, &["`--set min_d=+-5`", "`+-5` is not"]);
+    let err = wd.fails(&["simulate", "lit.yaml", "--data", "ok.csv"], 2);
+    assert_contains(&err, &["`+-0.5` is not a decimal", "lit.yaml:8:51"]);
+    // One sign is fine.
+    let r = wd.json(&[
+        "simulate",
+        "p.yaml",
+        "--data",
+        "ok.csv",
+        "--set",
+        "min_d=+0.5",
+    ]);
+    assert_eq!(u(&r["approved"]), 1);
+}
+
+#[test]
+fn an_int_cell_takes_leading_zeros_of_any_length() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", TYPED).write(
+        "d.csv",
+        "id,s,b,d,f\na,00000000000000000600,true,1,1\nb,000000000000000000000000000001,true,1,1\n",
+    );
+    let r = wd.json(&["simulate", "p.yaml", "--data", "d.csv", "--by", "s"]);
+    assert_eq!(segments(&r, "s"), pairs(&[("1", 1), ("600", 1)]));
+    assert_eq!(u(&r["approved"]), 1);
+}
+
+#[test]
+fn set_of_a_number_just_past_an_int_says_it_is_too_large() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", TYPED)
+        .write("d.csv", "id,s,b,d,f\na,600,true,1,1\n");
+    let err = wd.fails(
+        &[
+            "simulate",
+            "p.yaml",
+            "--data",
+            "d.csv",
+            "--set",
+            "min_s=9223372036854775808",
+        ],
+        2,
+    );
+    assert_contains(
+        &err,
+        &["`9223372036854775808` is too large for an int (at most 9223372036854775807)"],
+    );
+    assert!(!err.contains("is not"), "{err}");
+    let err = wd.fails(
+        &[
+            "simulate",
+            "p.yaml",
+            "--data",
+            "d.csv",
+            "--set",
+            "min_s=-9223372036854775809",
+        ],
+        2,
+    );
+    assert_contains(
+        &err,
+        &["too small for an int (at least -9223372036854775808)"],
+    );
+}
+
+#[test]
+fn the_same_set_parameter_twice_is_a_usage_error() {
+    let wd = Workdir::new();
+    wd.write("p.yaml", TYPED)
+        .write("d.csv", "id,s,b,d,f\na,600,true,1,1\n");
+    for cmd in ["simulate", "decide"] {
+        let err = wd.fails(
+            &[
+                cmd,
+                "p.yaml",
+                "--data",
+                "d.csv",
+                "--set",
+                "min_s=5",
+                "--set",
+                "min_s=700",
+            ],
+            2,
+        );
+        assert_contains(
+            &err,
+            &[
+                "`--set min_s` is given twice (`--set min_s=5` and `--set min_s=700`)",
+                "help:",
+            ],
+        );
+    }
+}
