@@ -266,3 +266,26 @@ fn the_same_set_parameter_twice_is_a_usage_error() {
         );
     }
 }
+
+#[test]
+fn a_header_name_in_another_unicode_form_is_shown_escaped() {
+    let wd = Workdir::new();
+    // The policy's `café` is NFC (`é` one character), the header's NFD
+    // (`e` and a combining acute accent): they print alike.
+    wd.write(
+        "p.yaml",
+        "policy: t\nkey: id\nfields: { id: string, caf\u{e9}: int }\nrules:\n  - { id: r, reason: R, when: { caf\u{e9}: { gte: 1 } } }\n",
+    )
+    .write("d.csv", "id,cafe\u{301}\na,1\n");
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "the dataset has no column `caf\u{e9}`",
+            "d.csv:1:1",
+            "differs in its bytes",
+            "the column is `cafe\\u{301}`, the policy's field `caf\\u{e9}`",
+        ],
+    );
+    assert!(!err.contains("did you mean"), "{err}");
+}
