@@ -35,7 +35,7 @@ impl Schema {
                 .names
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| **n == c.name);
+                .filter(|(_, n)| *n == c.name);
             match (at.next(), at.next()) {
                 (Some((i, _)), None) => projected.push(Projected {
                     name: c.name.clone(),
@@ -68,7 +68,7 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
         Role::Declared => "which the policy declares",
         Role::Segment => "named by `--by`",
     };
-    let existing: Vec<&str> = header.names.iter().map(String::as_str).collect();
+    let existing: Vec<&str> = header.names.iter().collect();
     // A name too long to be a column's is not suggested (nor compared).
     let plausible = existing.iter().copied().filter(|c| c.len() <= SHOWN_NAME);
     // A byte-order mark that is not the file's first bytes is part of a

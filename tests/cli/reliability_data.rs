@@ -289,3 +289,56 @@ fn a_header_name_in_another_unicode_form_is_shown_escaped() {
     );
     assert!(!err.contains("did you mean"), "{err}");
 }
+
+/// Runs polsim on `args` in `wd`, its output to a file there, and returns
+/// its exit code and peak resident memory in KB (its own, from `wait4`).
+#[cfg(target_os = "linux")]
+fn peak_kb(wd: &Workdir, args: &[&str]) -> (i32, i64) {
+    let out = std::fs::File::create(wd.path("out.txt")).expect("create the output file");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("polsim"))
+        .current_dir(wd.path("."))
+        .args(args)
+        .stdout(out.try_clone().expect("clone a file handle"))
+        .stderr(out)
+        .spawn()
+        .expect("run polsim");
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for our own child, writing into the two locals.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait for polsim");
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_of_a_million_columns_is_read_in_memory_near_its_size() {
+    let wd = Workdir::new();
+    let n = 1_000_000;
+    let commas = ",".repeat(n);
+    wd.write("t.yaml", TYPED)
+        .write("head.csv", format!("id,s,b,d,f{commas}\n"))
+        .write(
+            "wide.csv",
+            format!("id,s,b,d,f{commas}\na,600,true,1,1{commas}\nb,400,true,1,1{commas}\n"),
+        );
+    // Three records of about 1 MB each; reading one took 1 GB (1 KB a
+    // column), the header alone 55 MB.
+    for data in ["wide.csv", "head.csv"] {
+        let (code, kb) = peak_kb(
+            &wd,
+            &["simulate", "t.yaml", "--data", data, "--format", "json"],
+        );
+        assert_eq!(code, 0, "{}", wd.read("out.txt"));
+        assert!(kb < 150_000, "{data}: peak {kb} KB");
+    }
+    let report: Value = serde_json::from_str(&wd.read("out.txt")).unwrap();
+    assert_eq!(u(&report["rows"]), 0);
+    peak_kb(
+        &wd,
+        &[
+            "simulate", "t.yaml", "--data", "wide.csv", "--format", "json",
+        ],
+    );
+    let report: Value = serde_json::from_str(&wd.read("out.txt")).unwrap();
+    assert_eq!((u(&report["rows"]), u(&report["approved"])), (2, 1));
+}
