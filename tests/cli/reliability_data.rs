@@ -293,6 +293,7 @@ fn a_header_name_in_another_unicode_form_is_shown_escaped() {
 /// Runs polsim on `args` in `wd`, its output to a file there, and returns
 /// its exit code and peak resident memory in KB (its own, from `wait4`).
 #[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped by `wait4`, which reads its usage
 fn peak_kb(wd: &Workdir, args: &[&str]) -> (i32, i64) {
     let out = std::fs::File::create(wd.path("out.txt")).expect("create the output file");
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("polsim"))
