@@ -343,3 +343,51 @@ fn a_file_of_a_million_columns_is_read_in_memory_near_its_size() {
     let report: Value = serde_json::from_str(&wd.read("out.txt")).unwrap();
     assert_eq!((u(&report["rows"]), u(&report["approved"])), (2, 1));
 }
+
+#[test]
+fn by_a_derived_decimal_groups_by_value_and_bins_exactly() {
+    let wd = Workdir::new();
+    wd.write(
+        "p.yaml",
+        r#"
+policy: dv
+key: id
+fields: { id: string, s: int, d: decimal }
+derive:
+  twice: "d * 2"
+rules:
+  - { id: min_s, reason: LOW_S, when: { s: { gte: 500 } } }
+"#,
+    )
+    .write(
+        "d.csv",
+        "id,s,d\na,600,1.50\nb,600,1.5\nc,400,2\nd,700,\ne,600,0.500000000000000005\n",
+    );
+    let r = wd.json(&[
+        "simulate",
+        "p.yaml",
+        "--data",
+        "d.csv",
+        "--by",
+        "twice",
+        "--by",
+        "twice:1.00000000000000001",
+    ]);
+    assert_eq!(
+        segments(&r, "twice"),
+        pairs(&[
+            ("1.00000000000000001", 1),
+            ("3", 2),
+            ("4", 1),
+            ("(missing)", 1)
+        ])
+    );
+    assert_eq!(
+        segments(&r, "twice:1.00000000000000001"),
+        pairs(&[
+            ("< 1.00000000000000001", 0),
+            (">= 1.00000000000000001", 4),
+            ("(missing)", 1)
+        ])
+    );
+}
