@@ -31,7 +31,7 @@ pub fn run(args: &Args) -> Result<()> {
     let segments = args
         .by
         .iter()
-        .map(|b| SegmentSpec::parse(b))
+        .map(|b| SegmentSpec::parse(b)?.resolve(&policy))
         .collect::<Result<Vec<_>>>()?;
     let options = SimulateOptions {
         segments,

@@ -800,6 +800,36 @@ mod tests {
         }
     }
 
+    /// Records wider than a group of `FILL_ROWS` holds are filled fewer at
+    /// a time, the same at every level.
+    #[test]
+    fn the_regular_path_reads_records_of_thousands_of_fields() {
+        let width = 3000;
+        let header: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
+        let mut data = header.join(",") + "\n";
+        for r in 0..300 {
+            data.push_str(&format!("{r}{}x{r}\n", ",".repeat(width - 1)));
+        }
+        let mut chunker = Chunker::new(data.as_bytes(), 1 << 24, "t.csv");
+        let header = chunker.header().unwrap().unwrap();
+        let specs = [
+            ColumnSpec::new("c2999", FieldType::String),
+            ColumnSpec::new("c0", FieldType::Int),
+        ];
+        let schema = Schema::resolve("t.csv", &header, &specs).unwrap();
+        let chunk = chunker.next_chunk().unwrap().unwrap();
+        for level in Level::ALL.into_iter().filter(|l| l.available()) {
+            let mut batch = Batch::new(&schema);
+            assert!(RegularParser::default().parse_at(level, &chunk, &schema, &mut batch));
+            assert_eq!(batch.len, 300, "{level:?}");
+            assert!(
+                matches!(&batch.columns[1].data, ColumnData::Int(v) if v[..] == (0..300).collect::<Vec<i64>>()[..])
+            );
+            assert_eq!(batch.columns[0].str(299), b"x299");
+            assert_eq!(batch.lines[299], 301);
+        }
+    }
+
     /// Blocks of 64 bytes with up to 64 delimiters, at every level.
     #[test]
     fn dense_records_parse_the_same_at_every_level() {

@@ -30,6 +30,11 @@ use super::schema::Schema;
 /// may write into: up to 64 positions, rounded up to the next step of eight.
 const SLACK: usize = 72;
 
+/// The most delimiters listed before the records they end are filled in,
+/// so the list stays a few hundred KB however wide a file (up to 1024
+/// fields, [`FILL_ROWS`] records of them).
+const GROUP_DELIMS: usize = FILL_ROWS * 1024;
+
 /// Reusable state of the regular path.
 #[derive(Default)]
 pub struct RegularParser {
@@ -103,7 +108,9 @@ impl RegularParser {
         if !chunk.quote_free || width == 0 || bytes.len() >= (u32::MAX as usize) - 128 {
             return false;
         }
-        let group = FILL_ROWS * width;
+        // Records are filled [`FILL_ROWS`] at a time, fewer in a file so
+        // wide that the list would pass `GROUP_DELIMS` (at least one).
+        let group = (GROUP_DELIMS / width).clamp(1, FILL_ROWS) * width;
         let delims = &mut self.delims;
         delims.clear();
         delims.resize(1 + group + 64 + SLACK, 0);

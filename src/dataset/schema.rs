@@ -35,7 +35,7 @@ impl Schema {
                 .names
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| **n == c.name);
+                .filter(|(_, n)| *n == c.name);
             match (at.next(), at.next()) {
                 (Some((i, _)), None) => projected.push(Projected {
                     name: c.name.clone(),
@@ -68,7 +68,7 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
         Role::Declared => "which the policy declares",
         Role::Segment => "named by `--by`",
     };
-    let existing: Vec<&str> = header.names.iter().map(String::as_str).collect();
+    let existing: Vec<&str> = header.names.iter().collect();
     // A name too long to be a column's is not suggested (nor compared).
     let plausible = existing.iter().copied().filter(|c| c.len() <= SHOWN_NAME);
     // A byte-order mark that is not the file's first bytes is part of a
@@ -78,6 +78,12 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
         .copied()
         .find(|c| c.trim_start_matches('\u{feff}') == name);
     let mut help = match with_bom.or_else(|| did_you_mean(name, plausible)) {
+        Some(best) if looks_alike(best, name) => format!(
+            "the column `{}` looks like `{name}` but differs in its bytes (another Unicode encoding of the accents): the column is `{}`, the policy's field `{}`; rename the column, or save the header and the policy in the same Unicode form (NFC, as most editors write); ",
+            excerpt(best),
+            escape_unicode(best),
+            escape_unicode(name)
+        ),
         Some(best) => format!("did you mean `{}`? ", excerpt(best)),
         None => String::new(),
     };
@@ -110,6 +116,44 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
             .at(Location::new(source, header.line as usize, 1))
             .help(help),
     )
+}
+
+/// Whether two different names may print alike: one composes an accent
+/// from a combining mark where the other has a precomposed letter (Unicode
+/// NFD against NFC), so that without the marks they have as many letters,
+/// the same wherever both are ASCII.
+fn looks_alike(a: &str, b: &str) -> bool {
+    fn combining(c: char) -> bool {
+        matches!(c, '\u{300}'..='\u{36f}' | '\u{1ab0}'..='\u{1aff}' | '\u{1dc0}'..='\u{1dff}' | '\u{20d0}'..='\u{20ff}' | '\u{fe20}'..='\u{fe2f}')
+    }
+    if a == b || !(a.chars().any(combining) || b.chars().any(combining)) {
+        return false;
+    }
+    let base = |s: &str| s.chars().filter(|c| !combining(*c)).collect::<Vec<char>>();
+    let (x, y) = (base(a), base(b));
+    x.len() == y.len()
+        && x.iter()
+            .zip(&y)
+            .all(|(p, q)| p == q || !p.is_ascii() || !q.is_ascii())
+}
+
+/// A name with every character past ASCII written `\u{...}` (at most
+/// `SHOWN_NAME` bytes of it).
+fn escape_unicode(name: &str) -> String {
+    let mut end = name.len().min(SHOWN_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end]
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c.to_string()
+            } else {
+                c.escape_unicode().to_string()
+            }
+        })
+        .collect()
 }
 
 /// How many of the header's columns a message lists.

@@ -132,7 +132,13 @@ pub fn parse_int(text: &[u8]) -> Option<i64> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    if digits.is_empty() || digits.len() > 19 {
+    // Leading zeros carry no value, however many there are.
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let zeros = digits.iter().take_while(|&&b| b == b'0').count();
+    let digits = &digits[zeros.min(digits.len() - 1)..];
+    if digits.len() > 19 {
         return None;
     }
     let mut value: i64 = 0;
@@ -203,7 +209,12 @@ pub fn has_too_many_digits(text: &[u8]) -> bool {
 /// The general path of [`parse_decimal`], saying why a text is refused.
 fn parse_any_decimal(text: &[u8]) -> Result<Decimal, DecimalError> {
     let s = std::str::from_utf8(trim(text)).map_err(|_| DecimalError::NotDecimal)?;
-    let s = s.strip_prefix('+').unwrap_or(s);
+    // One sign at most: `+-5` is no more a number than `-+5` is.
+    let s = match s.strip_prefix('+') {
+        Some(rest) if rest.starts_with('-') => return Err(DecimalError::NotDecimal),
+        Some(rest) => rest,
+        None => s,
+    };
     // Too large is the first thing to say about a value that is also too long.
     if digits(s)?.0 > 15 {
         return Err(DecimalError::TooLarge);
@@ -356,6 +367,30 @@ mod tests {
         for bad in ["", "-", "6.0", "6e2", "12a", "1 2"] {
             assert_eq!(parse_int(bad.as_bytes()), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn one_sign_at_most_for_every_number_type() {
+        for bad in ["+-5", "-+5", "++5", "--5", " +-5 ", "+-0.5"] {
+            assert_eq!(parse_decimal(bad.as_bytes()), None, "{bad}");
+            assert_eq!(parse_int(bad.as_bytes()), None, "{bad}");
+            assert_eq!(parse_float(bad.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(parse_decimal(b"+5"), Some(Decimal::new(5, 0)));
+        assert_eq!(
+            parse_decimal(b"+5.00000000000000001"),
+            exact_decimal("5.00000000000000001").ok()
+        );
+    }
+
+    #[test]
+    fn ints_take_leading_zeros_of_any_length() {
+        assert_eq!(parse_int(b"00000000000000000001"), Some(1));
+        assert_eq!(parse_int(b"-000000000000000000000000042"), Some(-42));
+        assert_eq!(parse_int(b"+0000000000000000000000"), Some(0));
+        assert_eq!(parse_int(b"000000009223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"000000009223372036854775808"), None);
+        assert_eq!(parse_int(b"0000000000000000000a"), None);
     }
 
     #[test]

@@ -649,7 +649,15 @@ fn apply_overrides(
         Value::Bool(_) => Some("a bool"),
         Value::String(_) => None,
     };
-    for (name, value) in overrides {
+    for (i, (name, value)) in overrides.iter().enumerate() {
+        if let Some((_, first)) = overrides[..i].iter().find(|(n, _)| n == name) {
+            return Err(Error::usage(
+                format!(
+                    "`--set {name}` is given twice (`--set {name}={first}` and `--set {name}={value}`)"
+                ),
+                format!("give `--set {name}=...` once, with the value you mean"),
+            ));
+        }
         if has_too_many_digits(value.as_bytes()) {
             return Err(Error::Usage(
                 Diagnostic::new(condition::too_many_digits_message(&format!(
@@ -663,6 +671,14 @@ fn apply_overrides(
                 if let Some(want) = kind(&slot.1)
                     && kind(value) != Some(want)
                 {
+                    if want == "a number"
+                        && let Some(bound) = int_out_of_range(value)
+                    {
+                        return Err(Error::usage(
+                            format!("`--set {name}={value}`: `{value}` is {bound}"),
+                            format!("give a number written like `{}`", slot.1),
+                        ));
+                    }
                     return Err(Error::Usage(
                         Diagnostic::new(format!(
                             "`--set {name}={value}`: `{name}` is {want} in policy `{}` (`{}`), and `{value}` is not",
@@ -686,6 +702,27 @@ fn apply_overrides(
         }
     }
     Ok(params)
+}
+
+/// For a whole number an int cannot hold, what to say of it.
+fn int_out_of_range(text: &str) -> Option<&'static str> {
+    let t = text.trim();
+    let (negative, digits) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || crate::dataset::value::parse_int(t.as_bytes()).is_some()
+    {
+        return None;
+    }
+    Some(if negative {
+        "too small for an int (at least -9223372036854775808)"
+    } else {
+        "too large for an int (at most 9223372036854775807)"
+    })
 }
 
 /// A parameter that is a decimal with too many digits would be rounded

@@ -16,7 +16,11 @@ use segment::SegmentSpec;
 /// Where a segment's values come from.
 enum Source {
     Parsed(usize),
-    Derived(usize),
+    /// A derived column, read as it is or (to bin a bool) converted.
+    Derived {
+        index: usize,
+        convert: bool,
+    },
 }
 
 /// What to compute besides the headline metrics.
@@ -62,7 +66,10 @@ pub fn aggregate(
     let sources: Vec<Source> = specs
         .iter()
         .map(|spec| match policy.derived_index(&spec.field) {
-            Some(k) => Source::Derived(k),
+            Some(k) => Source::Derived {
+                index: k,
+                convert: policy.derived[k].ty != spec.ty,
+            },
             None => {
                 columns.push(spec.column());
                 Source::Parsed(columns.len() - 1)
@@ -93,8 +100,12 @@ pub fn aggregate(
             parser.parse(chunk, schema, options.skip_bad_rows, batch, skipped)?;
             evaluator.evaluate(batch, decisions)?;
             for (source, out) in sources.iter().zip(derived_segments.iter_mut()) {
-                if let Source::Derived(k) = source {
-                    segment::derived_column(&evaluator.derived()[*k], out);
+                if let Source::Derived {
+                    index,
+                    convert: true,
+                } = source
+                {
+                    segment::derived_column(&evaluator.derived()[*index], out);
                 }
             }
             let segment_columns: Vec<&Column> = sources
@@ -102,7 +113,11 @@ pub fn aggregate(
                 .zip(derived_segments.iter())
                 .map(|(source, derived)| match source {
                     Source::Parsed(i) => &batch.columns[*i],
-                    Source::Derived(_) => derived,
+                    Source::Derived {
+                        index,
+                        convert: false,
+                    } => &evaluator.derived()[*index],
+                    Source::Derived { .. } => derived,
                 })
                 .collect();
             let mut agg = Aggregate::new(policy, specs);

@@ -3885,6 +3885,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 mod fuzz_regressions;
 mod reliability_csv;
+mod reliability_data;
 mod reliability_hash;
 mod reliability_messages;
 mod reliability_output;
