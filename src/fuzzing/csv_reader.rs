@@ -309,8 +309,11 @@ fn expect(csv: &[u8], scan: &Scan, config: &Config) -> (Vec<ColumnSpec>, Read) {
     let Some((header, header_at)) = records.first().zip(scan.records.first()) else {
         return error(&format!("dataset `{NAME}` is empty"), Some(1));
     };
+    // Of a bare carriage return and an unclosed quote, the first in the
+    // file is the error (a carriage return the scan found is outside quotes).
     if let Some(quote) = scan.open_quote
         && records.len() == 1
+        && scan.bare_cr.is_none_or(|cr| cr > quote)
     {
         return error(OPEN_QUOTE, Some(line_of(quote)));
     }
