@@ -847,14 +847,10 @@ pub fn reason_codes(text: &str) -> Vec<ScriptReason> {
     let mut in_review = call_spans(text, "review");
     // A code pushed into an array that only `review(...)` is given is a
     // review reason too: `r.push("THIN_FILE"); ... review(r)`.
-    let arrays = |f: &str| -> Vec<String> {
-        call_spans(text, f)
-            .into_iter()
-            .map(|(a, b)| text[a..b].trim().to_owned())
-            .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_alphanumeric() || c == '_'))
-            .collect()
-    };
-    let (reviewed, declined) = (arrays("review"), arrays("decline"));
+    let (reviewed, declined) = (
+        variable_arguments(text, "review"),
+        variable_arguments(text, "decline"),
+    );
     for var in reviewed.iter().filter(|v| !declined.contains(v)) {
         in_review.extend(call_spans(text, &format!("{var}.push")));
     }
@@ -878,18 +874,24 @@ pub fn reason_codes(text: &str) -> Vec<ScriptReason> {
     out
 }
 
+/// The variables given alone to calls of `f` (`review(r)`): arrays of
+/// reason codes built elsewhere in the script.
+fn variable_arguments(text: &str, f: &str) -> Vec<String> {
+    call_spans(text, f)
+        .into_iter()
+        .map(|(a, b)| text[a..b].trim().to_owned())
+        .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .collect()
+}
+
 /// The first reason code written both in a `review(...)` and in a
 /// `decline(...)` call (or pushed into an array given only to one of them),
 /// with the byte offsets of its first use in each.
 fn both_actions(text: &str) -> Option<(String, usize, usize)> {
-    let arrays = |f: &str| -> Vec<String> {
-        call_spans(text, f)
-            .into_iter()
-            .map(|(a, b)| text[a..b].trim().to_owned())
-            .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_alphanumeric() || c == '_'))
-            .collect()
-    };
-    let (reviewed, declined) = (arrays("review"), arrays("decline"));
+    let (reviewed, declined) = (
+        variable_arguments(text, "review"),
+        variable_arguments(text, "decline"),
+    );
     let spans = |action: &str, only: &[String], not: &[String]| {
         let mut spans = call_spans(text, action);
         for var in only.iter().filter(|v| !not.contains(v)) {

@@ -100,6 +100,10 @@ fn polsim() -> Command {
     let mut cmd = Command::cargo_bin("polsim").expect("the polsim binary is built");
     // Tests must not read or fill the user's hash cache.
     cmd.env("POLSIM_CACHE_DIR", "off");
+    // A script limit under test (operations, memory, nesting) must be the
+    // one that stops the row, not the wall clock of a busy machine running a
+    // debug build: the tests of the deadline itself remove this.
+    cmd.env("POLSIM_ROW_DEADLINE", "600");
     cmd
 }
 
@@ -159,6 +163,26 @@ fn failed(out: Output, args: &[&str], code: i32) -> String {
 }
 
 /// Writes `policy` as `p.yaml` and `data` as `d.csv`, runs `decide`, returns its CSV.
+/// Waits for `child` at most `limit`; kills it (and fails) if it is still running.
+fn wait_at_most(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("poll polsim") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: polsim still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn decide(policy: &str, data: &str) -> String {
     let wd = Workdir::new();
     wd.write("p.yaml", policy).write("d.csv", data);

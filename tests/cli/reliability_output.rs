@@ -54,22 +54,6 @@ fn make_node(wd: &Workdir, args: &[&str]) -> PathBuf {
     wd.path(rest[0])
 }
 
-/// Waits for `child` at most `limit`; kills it (and fails) if it is still running.
-fn wait_at_most(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("poll polsim") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: polsim still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn temporary_files(wd: &Workdir) -> Vec<String> {
     wd.files()
         .into_iter()

@@ -6,7 +6,7 @@
 use super::*;
 use std::io::Write;
 use std::os::unix::fs::symlink;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn policy() -> String {
@@ -188,21 +188,6 @@ fn temporary_files(wd: &Workdir) -> Vec<String> {
         .collect()
 }
 
-fn wait_at_most(child: &mut Child, limit: Duration) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("poll polsim") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("polsim still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn every_fatal_signal_during_decide_o_removes_the_temporary_file() {
     let wd = with_data(5_000);
@@ -248,7 +233,7 @@ fn every_fatal_signal_during_decide_o_removes_the_temporary_file() {
             .status()
             .unwrap();
         assert!(sent.success());
-        let status = wait_at_most(&mut child, Duration::from_secs(30));
+        let status = wait_at_most(&mut child, Duration::from_secs(30), "decide -o");
         drop(feeder.join());
         assert_eq!(status.code(), Some(128 + number), "SIG{signal}: {status:?}");
         assert_eq!(temporary_files(&wd), Vec::<String>::new(), "SIG{signal}");
