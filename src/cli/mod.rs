@@ -40,6 +40,12 @@ pub enum Command {
 
 /// Runs the parsed command; the error says how to exit.
 pub fn run(cli: Cli) -> Result<()> {
+    crate::policy::script::row_deadline_setting().map_err(|message| {
+        Error::usage(
+            message,
+            "set it to the seconds one row of a Rhai script may take (default 2), e.g. `POLSIM_ROW_DEADLINE=10`, or unset it",
+        )
+    })?;
     match cli.command {
         Command::Check(a) => check::run(&a),
         Command::Decide(a) => decide::run(&a),

@@ -224,6 +224,8 @@ impl RhaiRows {
             );
         if stop == Some(Stop::Nesting) {
             pos = budget::nested_at().unwrap_or(pos);
+        } else if let (Some(Stop::Operations), Some(at)) = (stop, budget::over_at()) {
+            pos = at;
         } else if runaway || (stop == Some(Stop::Deadline) && pos.is_none()) {
             pos = self.last_step(ast, user);
         }
@@ -232,11 +234,11 @@ impl RhaiRows {
                 format!(
                     "{} ran longer than {} seconds on {row}",
                     site.what,
-                    script::ROW_DEADLINE.as_secs()
+                    script::row_deadline().as_secs_f64()
                 ),
                 format!(
                     "a loop that never ends, or that copies large arrays or strings on every step? every row must finish within {} seconds",
-                    script::ROW_DEADLINE.as_secs()
+                    script::row_deadline().as_secs_f64()
                 ),
             ),
             _ if stop == Some(Stop::Memory) => (

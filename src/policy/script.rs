@@ -33,8 +33,37 @@ pub const MAX_OPERATIONS: u64 = 1_000_000;
 /// script.
 pub const DISPATCH_COST: usize = 10;
 /// Wall-clock time one row may take: what the operation count cannot see
-/// (copying a 10,000-item array on every step, say) still ends.
-pub const ROW_DEADLINE: Duration = Duration::from_secs(2);
+/// (copying a 10,000-item array on every step, say) still ends. Unlike the
+/// other limits it depends on the machine, so `POLSIM_ROW_DEADLINE`
+/// (seconds) can raise it for a slow or busy one; see [`row_deadline`].
+pub const DEFAULT_ROW_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The per-row deadline in force: `POLSIM_ROW_DEADLINE` if set (the command
+/// line checks it first, see [`row_deadline_setting`]), else the default.
+pub fn row_deadline() -> Duration {
+    static DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *DEADLINE.get_or_init(|| {
+        row_deadline_setting()
+            .ok()
+            .flatten()
+            .unwrap_or(DEFAULT_ROW_DEADLINE)
+    })
+}
+
+/// `POLSIM_ROW_DEADLINE` as a duration, `None` when unset, or why it is not
+/// a number of seconds above zero.
+pub fn row_deadline_setting() -> Result<Option<Duration>, String> {
+    let Some(text) = std::env::var_os("POLSIM_ROW_DEADLINE") else {
+        return Ok(None);
+    };
+    let text = text.to_string_lossy();
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Some(Duration::from_secs_f64(s))),
+        _ => Err(format!(
+            "`POLSIM_ROW_DEADLINE={text}` is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
 /// How deep arrays and maps may be nested where polsim walks them: printing
 /// (`print`, `debug`, `to_string`, interpolation) and comparing (`==`,
 /// `!=`, `contains`, `in`, `index_of`). Building a value is bounded by the
@@ -187,7 +216,7 @@ pub fn engine() -> Engine {
 pub enum Stop {
     /// More than [`MAX_OPERATIONS`], counting the items built-ins walk.
     Operations,
-    /// Longer than [`ROW_DEADLINE`].
+    /// Longer than [`row_deadline`].
     Deadline,
     /// An array or map nested more than [`MAX_DEPTH`] deep, printed or compared.
     Nesting,
@@ -275,6 +304,9 @@ pub mod budget {
         static HELD_AT_START: Cell<u64> = const { Cell::new(0) };
         /// Where a value nested too deep was walked, if one was.
         static NESTING: Cell<Option<Position>> = const { Cell::new(None) };
+        /// The call whose cost first took the row past [`MAX_OPERATIONS`],
+        /// if a built-in's charge did.
+        static OVER_AT: Cell<Option<Position>> = const { Cell::new(None) };
     }
 
     /// Starts a row's account.
@@ -283,13 +315,31 @@ pub mod budget {
         CHECK_AT.with(|c| c.set(CLOCK_EVERY));
         STARTED.with(|c| c.set(None));
         NESTING.with(|c| c.set(None));
+        OVER_AT.with(|c| c.set(None));
         ALLOC_CHECK_AT.with(|c| c.set(memory::allocated().wrapping_add(ALLOC_EVERY)));
         HELD_AT_START.with(|c| c.set(memory::held()));
     }
 
-    /// Adds `n` units (the next operation stops the row if that is too many).
-    pub fn charge(n: usize) {
-        COST.with(|c| c.set(c.get().saturating_add(n as u64)));
+    /// Adds `n` units for the call at `pos` (the next operation stops the
+    /// row if that is too many; the first call past the limit is where the
+    /// error points, see [`over_at`]).
+    pub fn charge(n: usize, pos: Position) {
+        let cost = COST.with(|c| {
+            let v = c.get().saturating_add(n as u64);
+            c.set(v);
+            v
+        });
+        if cost > MAX_OPERATIONS && OVER_AT.with(Cell::get).is_none() {
+            OVER_AT.with(|c| c.set(Some(pos)));
+        }
+    }
+
+    /// The call of a built-in whose cost took the row past the operation
+    /// limit, if one did: the error's place, found without running the row
+    /// again under the debugger (which copies a call's arguments at every
+    /// step, and so would take minutes over a large array).
+    pub fn over_at() -> Option<Position> {
+        OVER_AT.with(Cell::get)
     }
 
     /// Rhai's progress callback: `Some(Stop)` ends the row.
@@ -320,7 +370,7 @@ pub mod budget {
         let now = Instant::now();
         match STARTED.with(Cell::get) {
             None => STARTED.with(|c| c.set(Some(now))),
-            Some(t) if now.duration_since(t) > ROW_DEADLINE => return Some(Stop::Deadline),
+            Some(t) if now.duration_since(t) > row_deadline() => return Some(Stop::Deadline),
             Some(_) => {}
         }
         CHECK_AT.with(|c| c.set((cost + CLOCK_EVERY).min(MAX_OPERATIONS + 1)));
@@ -401,12 +451,13 @@ fn register_walks(e: &mut Engine) {
         },
     );
     // Built-ins that walk an array without calling back into the engine.
-    e.register_fn("reverse", |a: &mut Array| {
-        budget::charge(a.len());
+    e.register_fn("reverse", |ctx: Ctx, a: &mut Array| {
+        budget::charge(a.len(), ctx.call_position());
         a.reverse();
     });
-    e.register_fn("sort", |a: &mut Array| -> R<()> {
-        budget::charge(a.len().saturating_mul(a.len().max(2).ilog2() as usize));
+    e.register_fn("sort", |ctx: Ctx, a: &mut Array| -> R<()> {
+        let cost = a.len().saturating_mul(a.len().max(2).ilog2() as usize);
+        budget::charge(cost, ctx.call_position());
         sort(a)
     });
 }
@@ -431,7 +482,7 @@ fn eq_dispatch(
     y: &mut Dynamic,
     depth: usize,
 ) -> Result<bool, Box<EvalAltResult>> {
-    budget::charge(1);
+    budget::charge(1, ctx.call_position());
     if x.is_array() && y.is_array() {
         let (mut a, mut b) = (
             x.as_array_mut().expect("an array"),
@@ -447,7 +498,7 @@ fn eq_dispatch(
         return eq_maps(ctx, &mut a, &mut b, depth + 1);
     }
     // As Rhai's: no `==` between two kinds is false, between one kind an error.
-    budget::charge(DISPATCH_COST - 1);
+    budget::charge(DISPATCH_COST - 1, ctx.call_position());
     let same = x.type_id() == y.type_id();
     let r = ctx.call_native_fn_raw("==", true, &mut [x, y]);
     match r {
@@ -502,7 +553,7 @@ fn eq_maps(
                 }
             }
             Some(y) => {
-                budget::charge(DISPATCH_COST);
+                budget::charge(DISPATCH_COST, ctx.call_position());
                 let v = ctx.call_native_fn_raw("==", true, &mut [x, y])?;
                 if !v.as_bool().unwrap_or(false) {
                     return Ok(false);
@@ -517,7 +568,7 @@ fn eq_maps(
 /// An item of an array or map as Rhai prints it: nested arrays and maps
 /// here, anything else by its `to_debug`.
 fn format_item(ctx: &rhai::NativeCallContext, x: &mut Dynamic, depth: usize, out: &mut String) {
-    budget::charge(1);
+    budget::charge(1, ctx.call_position());
     if x.is_array() {
         return format_array(
             ctx,
@@ -529,7 +580,7 @@ fn format_item(ctx: &rhai::NativeCallContext, x: &mut Dynamic, depth: usize, out
     if x.is_map() {
         return format_map(ctx, &mut x.as_map_mut().expect("a map"), depth + 1, out);
     }
-    budget::charge(DISPATCH_COST - 1);
+    budget::charge(DISPATCH_COST - 1, ctx.call_position());
     let engine = ctx.engine();
     match ctx.call_native_fn_raw("to_debug", true, &mut [x]) {
         Ok(s) if s.is_string() => out.push_str(&s.into_immutable_string().unwrap_or_default()),

@@ -148,7 +148,13 @@ fn rhai_row_that_copies_a_large_array_every_step_ends_at_the_deadline() {
         "fn decide(user) {\n    let a = [];\n    a.pad(10000, 1);\n    loop { let b = a; }\n}\n",
     );
     let started = std::time::Instant::now();
-    let err = wd.fails(&["decide", "p.yaml", "--data", "d.csv"], 2);
+    let args = ["decide", "p.yaml", "--data", "d.csv"];
+    let out = wd
+        .command(&args)
+        .env_remove("POLSIM_ROW_DEADLINE")
+        .output()
+        .unwrap();
+    let err = failed(out, &args, 2);
     assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     assert_contains(
         &err,
@@ -234,4 +240,32 @@ fn rhai_nesting_scripts_run_in_rhai_not_natively() {
     );
     let out = wd.stdout(&["check", "p.yaml"]);
     assert_contains(&out, &["runs in Rhai"]);
+}
+
+#[test]
+fn rhai_row_deadline_can_be_raised_and_a_bad_setting_is_a_usage_error() {
+    let wd = script(
+        "fn decide(user) {\n    let a = [];\n    a.pad(10000, 1);\n    loop { let b = a; }\n}\n",
+    );
+    let args = ["decide", "p.yaml", "--data", "d.csv"];
+    let out = wd
+        .command(&args)
+        .env("POLSIM_ROW_DEADLINE", "0.5")
+        .output()
+        .unwrap();
+    assert_contains(&failed(out, &args, 2), &["ran longer than 0.5 seconds"]);
+    for bad in ["0", "-1", "abc", "inf"] {
+        let out = wd
+            .command(&args)
+            .env("POLSIM_ROW_DEADLINE", bad)
+            .output()
+            .unwrap();
+        assert_contains(
+            &failed(out, &args, 2),
+            &[
+                &format!("error: `POLSIM_ROW_DEADLINE={bad}` is not a number of seconds"),
+                "help: set it to the seconds",
+            ],
+        );
+    }
 }
