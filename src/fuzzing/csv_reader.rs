@@ -307,6 +307,10 @@ fn expect(csv: &[u8], scan: &Scan, config: &Config) -> (Vec<ColumnSpec>, Read) {
         assert_eq!(r.len(), s.fields.len(), "fields of {s:?}");
     }
     let Some((header, header_at)) = records.first().zip(scan.records.first()) else {
+        // Only line endings: but a lone `\r` is not one, so not a blank line.
+        if scan.bare_cr.is_some() {
+            return error(BARE_CR, None);
+        }
         return error(&format!("dataset `{NAME}` is empty"), Some(1));
     };
     // Of a bare carriage return and an unclosed quote, the first in the
