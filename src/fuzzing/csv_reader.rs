@@ -288,10 +288,14 @@ fn expect(csv: &[u8], scan: &Scan, config: &Config) -> (Vec<ColumnSpec>, Read) {
             Read::Error(message.to_owned(), line.map(|l| l as usize)),
         )
     };
+    // The crate drops a byte-order mark at the start of whatever it reads,
+    // so after the file's own one a second would vanish too; a blank line
+    // in front (which it skips) keeps that one data, as polsim's rules say.
+    let body = std::io::Read::chain(&b"\n"[..], &csv[scan.body..]);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(&csv[scan.body..]);
+        .from_reader(body);
     let records: Vec<csv::ByteRecord> = reader
         .byte_records()
         .collect::<Result<_, _>>()
