@@ -12,7 +12,8 @@
 use crate::dataset::batch::{Batch, ColumnData, Parser, SkippedRow};
 use crate::dataset::stream::{self, Input, StreamOptions};
 use crate::dataset::value::{
-    FieldType, is_too_large_decimal, parse_bool, parse_decimal, parse_float, parse_int,
+    FieldType, has_too_many_digits, is_too_large_decimal, parse_bool, parse_decimal, parse_float,
+    parse_int,
 };
 use crate::error::Error;
 use crate::policy::compile::ColumnSpec;
@@ -419,6 +420,8 @@ fn row(
             None => {
                 let what = if ty == FieldType::Decimal && is_too_large_decimal(raw) {
                     "too large for a decimal".to_owned()
+                } else if ty == FieldType::Decimal && has_too_many_digits(raw) {
+                    "a decimal with too many digits".to_owned()
                 } else {
                     format!("not {}", ty.with_article())
                 };
