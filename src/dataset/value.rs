@@ -111,6 +111,7 @@ impl fmt::Display for Value {
 }
 
 /// Parses a base-10 i64, with an optional sign and surrounding spaces.
+#[inline]
 pub fn parse_int(text: &[u8]) -> Option<i64> {
     // Fast path: up to 18 plain digits cannot overflow, so no checks per
     // digit; one pass both checks and accumulates (the value is thrown away
@@ -126,6 +127,15 @@ pub fn parse_int(text: &[u8]) -> Option<i64> {
             return Some(value);
         }
     }
+    parse_int_slow(text)
+}
+
+/// The rest of [`parse_int`]: signs, spaces, leading zeros, 19 digits. Out
+/// of line, so that the fast path stays small enough to inline into the
+/// column fill loop.
+#[cold]
+#[inline(never)]
+fn parse_int_slow(text: &[u8]) -> Option<i64> {
     let text = trim(text);
     let (negative, digits) = match text.first()? {
         b'-' => (true, &text[1..]),
