@@ -7,7 +7,7 @@
 
 use super::{Common, report_skipped};
 use crate::dataset::batch::{Batch, Parser, SkippedRows};
-use crate::dataset::stream::{self, Input};
+use crate::dataset::stream::{self, Input, StreamOptions};
 use crate::engine::{Decisions, Evaluator};
 use crate::error::{Error, Result};
 use crate::policy::CompiledPolicy;
@@ -134,7 +134,10 @@ fn check_data(policy: &CompiledPolicy, data: &std::path::Path, common: &Common) 
     stream::run(
         input,
         &columns,
-        &common.stream(),
+        &StreamOptions {
+            worker_stack: policy.worker_stack(),
+            ..common.stream()
+        },
         |schema| {
             (
                 Parser::default(),

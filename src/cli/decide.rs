@@ -63,6 +63,7 @@ pub fn run(args: &Args) -> Result<()> {
         let mut header = Some(writer.header());
         let options = StreamOptions {
             tolerate_change: skip,
+            worker_stack: policy.worker_stack(),
             ..args.common.stream()
         };
         let summary = stream::run(

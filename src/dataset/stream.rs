@@ -170,6 +170,10 @@ pub struct StreamOptions {
     /// A file whose size or times change during the pass is a warning (and
     /// the summary has no hash), not an error: `--skip-bad-rows`.
     pub tolerate_change: bool,
+    /// The stack of each worker thread, when the work needs more than the
+    /// platform's default (a policy that runs Rhai: see
+    /// `CompiledPolicy::worker_stack`).
+    pub worker_stack: Option<usize>,
 }
 
 impl Default for StreamOptions {
@@ -180,6 +184,7 @@ impl Default for StreamOptions {
             progress: false,
             hash: false,
             tolerate_change: false,
+            worker_stack: None,
         }
     }
 }
@@ -290,13 +295,19 @@ where
                 hasher.finish()
             })
         });
+        // Results do not depend on the thread count, so a machine that will
+        // not start as many workers as asked runs with those it started.
+        let mut started = 0;
+        let mut refused = None;
         for _ in 0..threads {
             let chunk_rx = chunk_rx.clone();
             let result_tx = result_tx.clone();
             let recycle_tx = recycle_tx.clone();
             let (schema, init, work, cancel, recycle) = (&schema, &init, &work, &cancel, &recycle);
-            // Workers run Rhai, whose walks of a nested value recurse.
-            let worker = std::thread::Builder::new().stack_size(crate::policy::script::STACK_SIZE);
+            let worker = match options.worker_stack {
+                Some(bytes) => std::thread::Builder::new().stack_size(bytes),
+                None => std::thread::Builder::new(),
+            };
             let spawned = worker.spawn_scoped(scope, move || {
                 let mut state = init(schema);
                 for chunk in chunk_rx {
@@ -311,13 +322,22 @@ where
                     }
                 }
             });
-            spawned.expect("a worker thread starts");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
         }
         drop(result_tx);
         drop(chunk_rx);
         drop(recycle_tx);
 
-        let merged = merge_in_order(&result_rx, &mut merge, &progress, &ticket_tx);
+        let merged = match refused {
+            Some(e) if started == 0 => Err(no_workers(&name, e)),
+            _ => merge_in_order(&result_rx, &mut merge, &progress, &ticket_tx),
+        };
         if merged.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
@@ -362,6 +382,15 @@ where
             })
         }
     }
+}
+
+/// Not one worker thread could be started (for a policy that runs Rhai a
+/// stack is 256 MiB of address space, see `policy::script::STACK_SIZE`).
+fn no_workers(name: &str, e: std::io::Error) -> Error {
+    Error::Usage(
+        Diagnostic::new(format!("cannot start a thread to read `{name}`: {e}"))
+            .help("the process may be limited in memory or address space (`ulimit -v`); raise the limit, or run fewer processes at once"),
+    )
 }
 
 /// The file was written to while it was read: rows from before and after
@@ -421,9 +450,8 @@ mod tests {
         let options = StreamOptions {
             threads,
             chunk_size: 16,
-            progress: false,
             hash,
-            tolerate_change: false,
+            ..StreamOptions::default()
         };
         let mut rows = 0;
         let summary = run(

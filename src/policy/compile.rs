@@ -183,6 +183,13 @@ impl CompiledPolicy {
             .is_some_and(|r| r.bands.iter().any(OutcomeBand::is_dynamic))
     }
 
+    /// The stack a worker thread needs for this policy: Rhai's walks of a
+    /// nested value recurse (see [`super::script::STACK_SIZE`]); anything
+    /// else runs on the platform's default.
+    pub fn worker_stack(&self) -> Option<usize> {
+        self.rhai.is_some().then_some(super::script::STACK_SIZE)
+    }
+
     pub fn dynamic_limits(&self) -> bool {
         self.script.is_some() || self.limits.iter().any(|b| b.amount.fixed().is_none())
     }

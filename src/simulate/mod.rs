@@ -59,6 +59,7 @@ pub fn aggregate(
     let stream_options = StreamOptions {
         hash: true,
         tolerate_change: options.skip_bad_rows,
+        worker_stack: policy.worker_stack(),
         ..options.stream.clone()
     };
     let mut columns = policy.columns.clone();

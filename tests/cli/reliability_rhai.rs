@@ -269,3 +269,50 @@ fn rhai_row_deadline_can_be_raised_and_a_bad_setting_is_a_usage_error() {
         );
     }
 }
+
+/// Runs `polsim ARGS` in `wd` with its address space limited to `kib`
+/// (`ulimit -v`), as on a cluster node or in a container with that limit.
+fn with_address_space_limit(wd: &Workdir, kib: u64, args: &[&str]) -> Output {
+    let bin = assert_cmd::cargo::cargo_bin("polsim");
+    let line = format!("ulimit -v {kib} && exec \"$0\" \"$@\"");
+    std::process::Command::new("sh")
+        .current_dir(wd.dir.path())
+        .env("POLSIM_CACHE_DIR", "off")
+        .args(["-c", &line])
+        .arg(bin)
+        .args(args)
+        .output()
+        .expect("run polsim under sh")
+}
+
+#[test]
+fn regression_only_rhai_policies_need_the_large_worker_stack() {
+    // Workers of a policy without Rhai keep the default stack, so a limit
+    // on address space that the old binary ran under still works; a policy
+    // that runs Rhai needs 256 MiB a worker and says so, not a panic.
+    let wd = script("fn decide(user) { approve() }\n");
+    wd.write("score.yaml", SCORE_POLICY)
+        .write("s.csv", "id,score\nu1,700\nu2,500\n");
+    let args = [
+        "simulate",
+        "score.yaml",
+        "--data",
+        "s.csv",
+        "--format",
+        "json",
+        "--threads",
+        "2",
+    ];
+    let out = with_address_space_limit(&wd, 200_000, &args);
+    let report: Value = serde_json::from_str(&succeeded(out, &args)).unwrap();
+    assert_eq!(report["approved"], 1);
+    let args = ["decide", "p.yaml", "--data", "d.csv"];
+    let err = failed(with_address_space_limit(&wd, 200_000, &args), &args, 2);
+    assert_contains(
+        &err,
+        &[
+            "error: cannot start a thread to read `d.csv`",
+            "help: the process may be limited in memory or address space",
+        ],
+    );
+}
