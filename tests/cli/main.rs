@@ -183,6 +183,21 @@ fn wait_at_most(
     }
 }
 
+/// A scratch directory with `d.csv` from `polsim gen --rows ROWS`.
+fn with_data(rows: u64) -> Workdir {
+    let wd = Workdir::new();
+    wd.stdout(&[
+        "gen",
+        "--rows",
+        &rows.to_string(),
+        "--seed",
+        "7",
+        "-o",
+        "d.csv",
+    ]);
+    wd
+}
+
 fn decide(policy: &str, data: &str) -> String {
     let wd = Workdir::new();
     wd.write("p.yaml", policy).write("d.csv", data);

@@ -14,21 +14,6 @@ use std::time::{Duration, Instant};
 
 const POLICY: &str = "policies/jd_plus.yaml";
 
-/// A scratch directory with `d.csv` from `polsim gen --rows ROWS`.
-fn with_data(rows: u64) -> Workdir {
-    let wd = Workdir::new();
-    wd.stdout(&[
-        "gen",
-        "--rows",
-        &rows.to_string(),
-        "--seed",
-        "7",
-        "-o",
-        "d.csv",
-    ]);
-    wd
-}
-
 fn policy() -> String {
     repo_file(POLICY).to_string_lossy().into_owned()
 }

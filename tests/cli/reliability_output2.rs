@@ -15,21 +15,6 @@ fn policy() -> String {
         .into_owned()
 }
 
-/// A scratch directory with `d.csv` from `polsim gen --rows ROWS`.
-fn with_data(rows: u64) -> Workdir {
-    let wd = Workdir::new();
-    wd.stdout(&[
-        "gen",
-        "--rows",
-        &rows.to_string(),
-        "--seed",
-        "7",
-        "-o",
-        "d.csv",
-    ]);
-    wd
-}
-
 // ---------------------------------------------------------------------------
 // `-o` onto an input
 // ---------------------------------------------------------------------------
