@@ -11,7 +11,7 @@ use crate::dataset::stream::{self, Input, StreamOptions};
 use crate::engine::{Decisions, Evaluator};
 use crate::error::{Error, Result};
 use crate::policy::CompiledPolicy;
-use crate::policy::compile::ColumnSpec;
+use crate::dataset::schema::ColumnSpec;
 use crate::policy::compile::compile_file_for;
 use std::path::PathBuf;
 

@@ -12,7 +12,7 @@ use super::value::{
     parse_int,
 };
 use crate::error::{Diagnostic, Error, Location, Result};
-use crate::policy::compile::Role;
+use crate::dataset::schema::Role;
 use rust_decimal::Decimal;
 
 /// The values of one column.
@@ -588,7 +588,7 @@ mod tests {
     use super::*;
     use crate::dataset::chunker::{Chunker, Header};
     use crate::dataset::regular::{Level, RegularParser};
-    use crate::policy::compile::ColumnSpec;
+    use crate::dataset::schema::ColumnSpec;
 
     fn parse(
         data: &str,

@@ -3,7 +3,41 @@
 use super::chunker::Header;
 use super::value::FieldType;
 use crate::error::{Diagnostic, Error, Location, Result, did_you_mean};
-use crate::policy::compile::{ColumnSpec, Role};
+
+/// A column a run reads, in projection order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub ty: FieldType,
+    /// Why the column is read, so a message about it can say so.
+    pub role: Role,
+}
+
+impl ColumnSpec {
+    pub fn new(name: impl Into<String>, ty: FieldType) -> ColumnSpec {
+        ColumnSpec {
+            name: name.into(),
+            ty,
+            role: Role::Policy,
+        }
+    }
+
+    pub fn with_role(mut self, role: Role) -> ColumnSpec {
+        self.role = role;
+        self
+    }
+}
+
+/// Why a run reads a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A condition, limit, exposure or key of the policy reads it.
+    Policy,
+    /// The policy declares it (`check --data` checks every declared field).
+    Declared,
+    /// `--by` breaks the report down by it.
+    Segment,
+}
 
 /// A column to read: where it is in each record and how to parse it.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use super::chunker::{CHUNK_SIZE, Chunk, Chunker};
 use super::fingerprint::{self, FileId, Sha256};
 use super::schema::Schema;
 use crate::error::{Diagnostic, Error, Location, Result};
-use crate::policy::compile::ColumnSpec;
+use crate::dataset::schema::ColumnSpec;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -256,7 +256,7 @@ mod tests {
     use crate::dataset::chunker::Chunker;
     use crate::dataset::schema::Schema;
     use crate::dataset::value::FieldType;
-    use crate::policy::compile::ColumnSpec;
+    use crate::dataset::schema::ColumnSpec;
 
     /// A batch with column 0 `x: int` holding 1, missing, 3.
     fn batch() -> Batch {

@@ -16,7 +16,7 @@ use crate::dataset::value::{
     parse_int,
 };
 use crate::error::Error;
-use crate::policy::compile::ColumnSpec;
+use crate::dataset::schema::ColumnSpec;
 
 const NAME: &str = "t.csv";
 const BARE_CR: &str = "bare carriage return";

@@ -8,6 +8,7 @@ use super::model::*;
 use super::rhai_compile::{self, DERIVED, DeriveHow, Derived, RhaiCtx, ScriptPolicy};
 use super::script::RhaiEngine;
 use super::source::Source;
+use crate::dataset::schema::{ColumnSpec, Role};
 use crate::dataset::value::{FieldType, has_too_many_digits, parse_decimal};
 use crate::error::{Diagnostic, Error, Result, suggest};
 use marked_yaml::Node;
@@ -15,41 +16,6 @@ use marked_yaml::types::MarkedScalarNode;
 use rust_decimal::Decimal;
 
 use std::path::{Path, PathBuf};
-
-/// A column a run reads, in projection order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColumnSpec {
-    pub name: String,
-    pub ty: FieldType,
-    /// Why the column is read, so a message about it can say so.
-    pub role: Role,
-}
-
-impl ColumnSpec {
-    pub fn new(name: impl Into<String>, ty: FieldType) -> ColumnSpec {
-        ColumnSpec {
-            name: name.into(),
-            ty,
-            role: Role::Policy,
-        }
-    }
-
-    pub fn with_role(mut self, role: Role) -> ColumnSpec {
-        self.role = role;
-        self
-    }
-}
-
-/// Why a run reads a column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// A condition, limit, exposure or key of the policy reads it.
-    Policy,
-    /// The policy declares it (`check --data` checks every declared field).
-    Declared,
-    /// `--by` breaks the report down by it.
-    Segment,
-}
 
 #[derive(Debug, Clone)]
 pub struct Rule {

@@ -14,7 +14,7 @@ use crate::dataset::value::{FieldType, parse_decimal, parse_float, parse_int};
 use crate::engine::Outcome;
 use crate::error::{Error, Result};
 use crate::policy::CompiledPolicy;
-use crate::policy::compile::{ColumnSpec, Role};
+use crate::dataset::schema::{ColumnSpec, Role};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
