@@ -5,7 +5,9 @@ use crate::dataset::stream::Input;
 use crate::error::Result;
 use crate::policy::compile::compile_file_for;
 use crate::report;
-use crate::simulate::{self, SimulateOptions, segment::SegmentSpec};
+use crate::engine::pass::{PassOptions, Plan};
+use crate::engine::segments::SegmentSpec;
+use crate::simulate;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -33,14 +35,14 @@ pub fn run(args: &Args) -> Result<()> {
         .iter()
         .map(|b| SegmentSpec::parse(b)?.resolve(&policy))
         .collect::<Result<Vec<_>>>()?;
-    let options = SimulateOptions {
-        segments,
+    let plan = Plan::new(vec![policy], segments);
+    let options = PassOptions {
         skip_bad_rows: args.data.skip_bad_rows,
         stream: args.common.stream(),
     };
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
-    let report = simulate::run(&policy, input, &options)?;
+    let report = simulate::run(&plan, input, &options)?;
     if !args.common.quiet {
         let headline = format!(
             "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",

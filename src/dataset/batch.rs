@@ -185,14 +185,14 @@ fn fill_parsed<'c, T: Copy>(
 }
 
 /// A row the reader skipped under `--skip-bad-rows`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SkippedRow {
     pub line: u64,
     pub reason: String,
 }
 
 /// Malformed rows: every one counted, the first few kept to show.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SkippedRows {
     pub count: u64,
     pub examples: Vec<SkippedRow>,
@@ -209,10 +209,13 @@ impl SkippedRows {
     }
 
     /// Adds `later`, which comes after these rows in the file.
-    pub fn merge(&mut self, later: &SkippedRows) {
-        let count = self.count;
-        self.add(&later.examples);
-        self.count = count + later.count;
+    /// Adds another part's rows. The examples kept are the first in the
+    /// file, whichever order parts merge in.
+    pub fn merge(&mut self, other: &SkippedRows) {
+        self.count += other.count;
+        self.examples.extend(other.examples.iter().cloned());
+        self.examples.sort_by_key(|r| r.line);
+        self.examples.truncate(Self::EXAMPLES);
     }
 }
 

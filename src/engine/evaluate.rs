@@ -14,7 +14,7 @@ use crate::dataset::batch::{Batch, Column, ColumnData};
 use crate::dataset::value::MAX_DECIMAL;
 use crate::error::{Diagnostic, Error, Result};
 use crate::policy::CompiledPolicy;
-use crate::policy::compile::Amount;
+use crate::policy::compile::{Amount, Exposure};
 use crate::policy::condition::Cond;
 use crate::policy::model::Action;
 use crate::policy::rhai_compile::DeriveHow;
@@ -72,6 +72,11 @@ pub struct Decisions {
     /// ([`CompiledPolicy::dynamic_probabilities`]); zero for rows without
     /// a band; empty otherwise.
     pub p: Vec<[Decimal; 5]>,
+    /// What each approved row puts at risk, when the policy has a repayment
+    /// model: its exposure column (`None` where the cell is empty), or its
+    /// limit (zero without one); zero for rows not approved. Empty without
+    /// a repayment model.
+    pub exposure: Vec<Option<Decimal>>,
 }
 
 impl Decisions {
@@ -142,7 +147,7 @@ impl<'p> Evaluator<'p> {
 
     /// A view of a batch's parsed columns and this batch's derived ones.
     pub fn cols<'a>(&'a self, batch: &'a Batch) -> Cols<'a> {
-        cols(self.policy, batch, &self.derived)
+        cols(batch, &self.derived)
     }
 
     pub fn evaluate(&mut self, batch: &Batch, d: &mut Decisions) -> Result<()> {
@@ -226,6 +231,7 @@ impl<'p> Evaluator<'p> {
 
         self.limits(batch, d)?;
         self.outcome_bands(batch, d)?;
+        self.exposure(batch, d);
 
         match &policy.observed {
             Some(cond) => {
@@ -247,7 +253,6 @@ impl<'p> Evaluator<'p> {
             let cols = Cols {
                 parsed: &batch.columns,
                 derived: done,
-                base: policy.columns.len(),
                 len: batch.len,
             };
             match &def.how {
@@ -287,7 +292,7 @@ impl<'p> Evaluator<'p> {
         let mut rhai = self.rhai.take().expect("a script policy has an engine");
         let verdicts = &mut self.verdicts;
         let result = (|| {
-            let cols = cols(policy, batch, &self.derived);
+            let cols = cols(batch, &self.derived);
             let row_id = |row: usize| row_id(&self.source, batch, &self.key, row);
             let mut native = script.native.as_ref().map(|s| NativeRows::new(s, &cols));
             for row in 0..n {
@@ -362,7 +367,6 @@ impl<'p> Evaluator<'p> {
             reset(&mut d.outcome_band, batch.len, NONE);
             return Ok(());
         };
-        let base = policy.columns.len();
         let derived = &self.derived;
         self.p_valid.resize_with(repayment.bands.len(), Vec::new);
         for (band, valid) in repayment.bands.iter().zip(&mut self.p_valid) {
@@ -372,7 +376,7 @@ impl<'p> Evaluator<'p> {
             valid.clear();
             valid.resize(batch.len, true);
             for c in band.computed.iter().flatten() {
-                for (v, ok) in valid.iter_mut().zip(&derived[c - base].valid) {
+                for (v, ok) in valid.iter_mut().zip(&derived[*c].valid) {
                     *v &= *ok;
                 }
             }
@@ -384,7 +388,7 @@ impl<'p> Evaluator<'p> {
             .map(|(b, valid)| (b.cond.as_ref(), b.is_dynamic().then_some(&valid[..])));
         first_band(
             bands,
-            &cols(policy, batch, derived),
+            &cols(batch, derived),
             &mut self.scratch,
             &mut self.band,
             &d.outcome,
@@ -404,7 +408,7 @@ impl<'p> Evaluator<'p> {
             let mut p = band.p;
             for (slot, c) in band.computed.iter().enumerate() {
                 if let Some(c) = c
-                    && let ColumnData::Decimal(v) = &derived[c - base].data
+                    && let ColumnData::Decimal(v) = &derived[*c].data
                 {
                     p[slot] = v[row];
                 }
@@ -434,6 +438,39 @@ impl<'p> Evaluator<'p> {
         Ok(())
     }
 
+    /// Fills [`Decisions::exposure`].
+    fn exposure(&self, batch: &Batch, d: &mut Decisions) {
+        let policy = self.policy;
+        d.exposure.clear();
+        if policy.repayment.is_none() {
+            return;
+        }
+        let approved = |row: usize| d.outcome[row] == Outcome::Approve;
+        match policy.exposure {
+            Exposure::Column(c) => {
+                let column = self.cols(batch).get(c);
+                let ColumnData::Decimal(v) = &column.data else {
+                    unreachable!("an exposure column is a decimal")
+                };
+                d.exposure.extend((0..batch.len).map(|row| match approved(row) {
+                    false => Some(Decimal::ZERO),
+                    true => column.valid[row].then(|| v[row]),
+                }));
+            }
+            Exposure::Limit => {
+                d.exposure.extend((0..batch.len).map(|row| {
+                    Some(match d.limit_band[row] {
+                        b if b == NONE || !approved(row) => Decimal::ZERO,
+                        b => match policy.limits[b as usize].amount {
+                            Amount::Fixed(x) => x,
+                            Amount::Column(..) => d.limit[row],
+                        },
+                    })
+                }));
+            }
+        }
+    }
+
     /// The limit band (and, when computed per row, the amount) of each approved row.
     fn limits(&mut self, batch: &Batch, d: &mut Decisions) -> Result<()> {
         let policy = self.policy;
@@ -449,18 +486,17 @@ impl<'p> Evaluator<'p> {
             }
             return Ok(());
         }
-        let base = policy.columns.len();
         let derived = &self.derived;
         let bands = policy.limits.iter().map(|b| {
             let valid = match &b.amount {
-                Amount::Column(c, _) => Some(&derived[c - base].valid[..]),
+                Amount::Column(c, _) => Some(&derived[*c].valid[..]),
                 Amount::Fixed(_) => None,
             };
             (b.cond.as_ref(), valid)
         });
         first_band(
             bands,
-            &cols(policy, batch, derived),
+            &cols(batch, derived),
             &mut self.scratch,
             &mut self.band,
             &d.outcome,
@@ -472,7 +508,7 @@ impl<'p> Evaluator<'p> {
                 NONE => Decimal::ZERO,
                 b => match &policy.limits[b as usize].amount {
                     Amount::Fixed(x) => *x,
-                    Amount::Column(c, _) => match &derived[c - base].data {
+                    Amount::Column(c, _) => match &derived[*c].data {
                         ColumnData::Decimal(v) => v[row],
                         _ => Decimal::ZERO,
                     },
@@ -503,11 +539,10 @@ impl<'p> Evaluator<'p> {
     }
 }
 
-fn cols<'a>(policy: &CompiledPolicy, batch: &'a Batch, derived: &'a [Column]) -> Cols<'a> {
+fn cols<'a>(batch: &'a Batch, derived: &'a [Column]) -> Cols<'a> {
     Cols {
         parsed: &batch.columns,
         derived,
-        base: policy.columns.len(),
         len: batch.len,
     }
 }

@@ -12,7 +12,7 @@
 use super::arith;
 use crate::dataset::batch::{Batch, Column, ColumnData};
 use crate::dataset::value::Value;
-use crate::policy::condition::{CmpOp, Cond};
+use crate::policy::condition::{CmpOp, Col, Cond};
 use rust_decimal::Decimal;
 use std::cmp::Ordering;
 
@@ -39,15 +39,13 @@ impl Scratch {
     }
 }
 
-/// The columns a batch's conditions read: the parsed ones, then the derived
-/// ones (`derive`, and expressions that run in Rhai), numbered after the
-/// policy's projection.
+/// The columns a batch's conditions read: the parsed ones (the plan's
+/// projection) and the policy's derived ones (`derive`, and expressions
+/// that run in Rhai).
 #[derive(Clone, Copy)]
 pub struct Cols<'a> {
     pub parsed: &'a [Column],
     pub derived: &'a [Column],
-    /// The index of the first derived column.
-    pub base: usize,
     pub len: usize,
 }
 
@@ -57,16 +55,14 @@ impl<'a> Cols<'a> {
         Cols {
             parsed: &batch.columns,
             derived: &[],
-            base: batch.columns.len(),
             len: batch.len,
         }
     }
 
-    pub fn get(&self, i: usize) -> &'a Column {
-        if i < self.base {
-            &self.parsed[i]
-        } else {
-            &self.derived[i - self.base]
+    pub fn get(&self, col: Col) -> &'a Column {
+        match col {
+            Col::Parsed(i) => &self.parsed[i],
+            Col::Derived(k) => &self.derived[k],
         }
     }
 }

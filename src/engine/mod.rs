@@ -7,8 +7,10 @@ pub mod kernels;
 #[cfg(test)]
 mod lowering_tests;
 pub mod native_script;
+pub mod pass;
 #[cfg(test)]
 mod native_script_tests;
 pub mod rhai_row;
+pub mod segments;
 
 pub use evaluate::{Decisions, Evaluator, Outcome};

@@ -2,10 +2,10 @@
 //! column of the projection (only the columns the policy reads), every
 //! literal and parameter typed, amounts and probabilities exact.
 
-use super::condition::{self, Cond, Origin};
+use super::condition::{self, Col, Cond, Origin};
 use super::load::{self, OUTCOME_NAMES};
 use super::model::*;
-use super::rhai_compile::{self, DERIVED, DeriveHow, Derived, RhaiCtx, ScriptPolicy};
+use super::rhai_compile::{self, Derived, RhaiCtx, ScriptPolicy};
 use super::script::RhaiEngine;
 use super::source::Source;
 use crate::dataset::schema::{ColumnSpec, Role};
@@ -37,8 +37,8 @@ pub struct LimitBand {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Amount {
     Fixed(Decimal),
-    /// A decimal derived column, and the expression as written. A row whose
-    /// amount is missing does not take the band.
+    /// A decimal derived column (its index in `derived`), and the expression
+    /// as written. A row whose amount is missing does not take the band.
     Column(usize, String),
 }
 
@@ -65,7 +65,7 @@ pub enum Exposure {
     /// The row's credit limit.
     Limit,
     /// A decimal column, e.g. the order amount.
-    Column(usize),
+    Column(Col),
 }
 
 /// Outcome probabilities of one repayment band, exact as written.
@@ -123,7 +123,7 @@ pub struct CompiledPolicy {
     pub set: Vec<String>,
     /// Things that are legal but probably not meant.
     pub warnings: Vec<String>,
-    /// Columns computed per batch, numbered from `columns.len()`, in order.
+    /// Columns computed per batch, in order ([`Col::Derived`] indexes them).
     pub derived: Vec<Derived>,
     /// The Rhai engine, when an expression or the script runs in Rhai.
     pub rhai: Option<RhaiEngine>,
@@ -169,8 +169,12 @@ pub struct Scope<'a> {
     set: Vec<&'a str>,
     /// Legal but suspicious things found while compiling.
     pub warnings: Vec<String>,
+    /// The plan's projection: the columns of the policies compiled before
+    /// this one, then those this one adds.
     pub projection: Vec<ColumnSpec>,
-    /// Derived columns so far, numbered from [`DERIVED`].
+    /// The columns of the projection this policy reads.
+    reads: Vec<usize>,
+    /// Derived columns so far.
     pub derived: Vec<Derived>,
     /// Every name under `derive`, for messages, and how many of them have
     /// been compiled (or failed to) so far.
@@ -181,30 +185,43 @@ pub struct Scope<'a> {
 impl Scope<'_> {
     /// The column index and type of a declared or derived field, adding a
     /// declared one to the projection.
-    pub fn field(&mut self, name: &str) -> Option<(usize, FieldType)> {
+    pub fn field(&mut self, name: &str) -> Option<(Col, FieldType)> {
         if let Some(k) = self
             .derived
             .iter()
             .position(|d| d.name.as_deref() == Some(name))
         {
-            return Some((DERIVED + k, self.derived[k].ty));
+            return Some((Col::Derived(k), self.derived[k].ty));
         }
         let ty = self.fields.iter().find(|f| f.name.as_str() == name)?.ty;
-        Some((self.column(name, ty), ty))
+        Some((Col::Parsed(self.column(name, ty)), ty))
     }
 
-    /// Adds a derived column; its index.
+    /// Adds a derived column; its index among the derived ones.
     pub fn add_derived(&mut self, d: Derived) -> usize {
         self.derived.push(d);
-        DERIVED + self.derived.len() - 1
+        self.derived.len() - 1
     }
 
+    /// The projection's column `name` read as `ty`, added if it is not
+    /// there. Another policy of the plan may have put it there; one that
+    /// declares the same name with another type gets a column of its own.
     fn column(&mut self, name: &str, ty: FieldType) -> usize {
-        if let Some(i) = self.projection.iter().position(|c| c.name == name) {
-            return i;
+        let i = match self
+            .projection
+            .iter()
+            .position(|c| c.name == name && c.ty == ty)
+        {
+            Some(i) => i,
+            None => {
+                self.projection.push(ColumnSpec::new(name, ty));
+                self.projection.len() - 1
+            }
+        };
+        if !self.reads.contains(&i) {
+            self.reads.push(i);
         }
-        self.projection.push(ColumnSpec::new(name, ty));
-        self.projection.len() - 1
+        i
     }
 
     /// The line a field is declared on.
@@ -248,11 +265,23 @@ pub fn compile_file_for(
     overrides: &[(String, String)],
     data: Option<&Path>,
 ) -> Result<CompiledPolicy> {
+    compile_file_onto(path, overrides, data, &[])
+}
+
+/// [`compile_file_for`], onto the projection `base` of the policies
+/// compiled before it in a plan: the columns they share are parsed once,
+/// and their indices stay valid (see [`crate::engine::pass::Plan`]).
+pub fn compile_file_onto(
+    path: &Path,
+    overrides: &[(String, String)],
+    data: Option<&Path>,
+    base: &[ColumnSpec],
+) -> Result<CompiledPolicy> {
     if super::rhai_file::is_script(path) {
-        return super::rhai_file::compile_script_file(path, overrides, data);
+        return super::rhai_file::compile_script_file(path, overrides, data, base);
     }
     let (mut source, def) = load::load_file(path)?;
-    compile(&mut source, &def, overrides)
+    compile_onto(&mut source, &def, overrides, base)
 }
 
 pub fn compile(
@@ -260,13 +289,24 @@ pub fn compile(
     def: &PolicyDef,
     overrides: &[(String, String)],
 ) -> Result<CompiledPolicy> {
+    compile_onto(src, def, overrides, &[])
+}
+
+/// [`compile`], onto a plan's projection `base` (see [`compile_file_onto`]).
+pub fn compile_onto(
+    src: &mut Source,
+    def: &PolicyDef,
+    overrides: &[(String, String)],
+    base: &[ColumnSpec],
+) -> Result<CompiledPolicy> {
     let params = apply_overrides(def, overrides)?;
     let mut scope = Scope {
         fields: &def.fields,
         params: &params,
         set: overrides.iter().map(|(n, _)| n.as_str()).collect(),
         warnings: Vec::new(),
-        projection: Vec::new(),
+        projection: base.to_vec(),
+        reads: Vec::new(),
         derived: Vec::new(),
         derive_names: def.derive.iter().map(|(n, _)| n.as_str()).collect(),
         derives_tried: 0,
@@ -310,7 +350,7 @@ pub fn compile(
             amount: Amount::Column(SCRIPT_LIMIT, "approve(limit)".into()),
         });
     }
-    let mut repayment = def
+    let repayment = def
         .repayment
         .as_ref()
         .and_then(|r| compile_repayment(src, &mut scope, &mut ctx, r));
@@ -320,13 +360,24 @@ pub fn compile(
         .and_then(|r| r.exposure.as_ref())
         .map(|e| compile_exposure(src, &mut scope, e))
         .unwrap_or(Exposure::Limit);
-    let mut observed = def
+    let observed = def
         .observed_bad
         .as_ref()
         .and_then(|n| condition::compile(src, &mut scope, n));
     let (key, key_name) = match &def.key {
         Some(k) => match scope.field(k.as_str()) {
-            Some((column, _)) => (Some(column), Some(k.as_str().to_owned())),
+            Some((Col::Parsed(column), _)) => (Some(column), Some(k.as_str().to_owned())),
+            Some((Col::Derived(_), _)) => {
+                src.key_error(
+                    k,
+                    format!(
+                        "`key` names `{}`, a derived field: a row's key is read from the data",
+                        k.as_str()
+                    ),
+                    "name the dataset column that identifies a row, declared under `fields`",
+                );
+                (None, None)
+            }
             None => {
                 let names = scope.field_names();
                 let help = match crate::error::did_you_mean(k.as_str(), names.iter().copied()) {
@@ -351,29 +402,6 @@ pub fn compile(
         return Err(Error::Policy(std::mem::take(&mut src.diagnostics)));
     }
 
-    // Derived columns follow the projection, whose length is now known.
-    let base = scope.projection.len();
-    let renumber = |c: usize| if c >= DERIVED { base + c - DERIVED } else { c };
-    renumber_all(
-        &renumber,
-        &mut rules,
-        &mut limits,
-        &mut scope.derived,
-        &mut repayment,
-        &mut observed,
-    );
-    let mut script = script;
-    if let Some(s) = &mut script {
-        s.reads.iter_mut().for_each(|(_, c)| *c = renumber(*c));
-        if let Some(n) = &mut s.native {
-            n.remap(&renumber);
-        }
-    }
-    let exposure = match exposure {
-        Exposure::Column(c) => Exposure::Column(renumber(c)),
-        e => e,
-    };
-
     let mut warnings = std::mem::take(&mut scope.warnings);
     if let Some(r) = &repayment
         && r.bands.last().is_some_and(|b| b.cond.is_some())
@@ -384,7 +412,8 @@ pub fn compile(
         warnings.push("`limit` has no default band (an entry without `when`): an approved user who matches no band gets no limit".to_owned());
     }
     for f in &def.fields {
-        if !scope.projection.iter().any(|c| c.name == f.name.as_str()) {
+        let read = |i: &usize| scope.projection[*i].name == f.name.as_str();
+        if !scope.reads.iter().any(read) {
             warnings.push(format!(
                 "field `{}` is declared but nothing reads it",
                 f.name.as_str()
@@ -427,45 +456,6 @@ pub fn compile(
 
 /// The column of a script's `approve(limit)`: the evaluator writes it, after the derived columns.
 pub const SCRIPT_LIMIT: usize = usize::MAX;
-
-fn renumber_all(
-    f: &impl Fn(usize) -> usize,
-    rules: &mut [Rule],
-    limits: &mut [LimitBand],
-    derived: &mut [Derived],
-    repayment: &mut Option<Repayment>,
-    observed: &mut Option<Cond>,
-) {
-    rules.iter_mut().for_each(|r| r.cond.remap(f));
-    for b in limits {
-        if let Some(c) = &mut b.cond {
-            c.remap(f);
-        }
-        if let Amount::Column(c, _) = &mut b.amount
-            && *c != SCRIPT_LIMIT
-        {
-            *c = f(*c);
-        }
-    }
-    for d in derived {
-        match &mut d.how {
-            DeriveHow::Cond(c) => c.remap(f),
-            DeriveHow::Num(n) => n.remap(f),
-            DeriveHow::Rhai(r) => r.reads.iter_mut().for_each(|(_, c)| *c = f(*c)),
-        }
-    }
-    if let Some(r) = repayment {
-        for b in &mut r.bands {
-            if let Some(c) = &mut b.cond {
-                c.remap(f);
-            }
-            b.computed.iter_mut().flatten().for_each(|c| *c = f(*c));
-        }
-    }
-    if let Some(c) = observed {
-        c.remap(f);
-    }
-}
 
 /// `derive: NAME: EXPR`, or `NAME: { expr: EXPR, type: TYPE }` for an
 /// expression whose type cannot be known before it runs.
@@ -1069,6 +1059,6 @@ mod tests {
         let p = compile_str(&format!("{HEAD}rules: []\nrepayment:\n  exposure: income\n  outcomes:\n    - p: {{ returned: 0.05, early: 0.15, late: 0.06, default: 0.025 }}\n  loss_given_default: 0.85\n"), &[]).unwrap();
         let r = p.repayment.unwrap();
         assert_eq!(r.bands[0].p[2], Decimal::new(715, 3));
-        assert_eq!(p.exposure, Exposure::Column(0));
+        assert_eq!(p.exposure, Exposure::Column(Col::Parsed(0)));
     }
 }

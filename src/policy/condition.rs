@@ -38,7 +38,19 @@ impl CmpOp {
     }
 }
 
-/// A compiled condition. Columns are indices into the policy's projection.
+/// Where a compiled policy reads a value. A plan's policies share one
+/// projection, so a parsed column is an index into it; each policy's
+/// derived columns are its own, numbered in `derive` order. The two never
+/// share a numbering, so nothing is renumbered when policies are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Col {
+    /// A column of the projection, parsed from the data.
+    Parsed(usize),
+    /// A column the policy computes (`derive`, and Rhai expressions).
+    Derived(usize),
+}
+
+/// A compiled condition. Columns are [`Col`]s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
     /// `all: []`, `{}`: holds.
@@ -47,22 +59,22 @@ pub enum Cond {
     Any(Vec<Cond>),
     Not(Box<Cond>),
     Compare {
-        column: usize,
+        column: Col,
         op: CmpOp,
         value: Value,
     },
     In {
-        column: usize,
+        column: Col,
         values: Vec<Value>,
         negate: bool,
     },
     Between {
-        column: usize,
+        column: Col,
         lo: Value,
         hi: Value,
     },
     Missing {
-        column: usize,
+        column: Col,
         missing: bool,
     },
     /// Two computed values compared (a lowered expression such as `a / b < 0.3`).
@@ -75,7 +87,7 @@ pub enum Cond {
 
 impl Cond {
     /// Visits every column the condition reads.
-    pub fn columns(&self, out: &mut Vec<usize>) {
+    pub fn columns(&self, out: &mut Vec<Col>) {
         match self {
             Cond::True => {}
             Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| c.columns(out)),
@@ -87,23 +99,6 @@ impl Cond {
             Cond::Cmp { lhs, rhs, .. } => {
                 lhs.columns(out);
                 rhs.columns(out);
-            }
-        }
-    }
-
-    /// Renumbers every column the condition reads.
-    pub fn remap(&mut self, f: &impl Fn(usize) -> usize) {
-        match self {
-            Cond::True => {}
-            Cond::All(cs) | Cond::Any(cs) => cs.iter_mut().for_each(|c| c.remap(f)),
-            Cond::Not(c) => c.remap(f),
-            Cond::Compare { column, .. }
-            | Cond::In { column, .. }
-            | Cond::Between { column, .. }
-            | Cond::Missing { column, .. } => *column = f(*column),
-            Cond::Cmp { lhs, rhs, .. } => {
-                lhs.remap(f);
-                rhs.remap(f);
             }
         }
     }
@@ -273,7 +268,7 @@ fn field(
 fn operator(
     src: &mut Source,
     scope: &mut Scope,
-    column: usize,
+    column: Col,
     ty: FieldType,
     name: &str,
     op: &MarkedScalarNode,

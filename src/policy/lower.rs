@@ -13,12 +13,13 @@ use super::script::float_to_decimal;
 use crate::dataset::value::{
     FieldType, MAX_DIGITS, Value, has_too_many_digits, parse_decimal, parse_int,
 };
+use crate::policy::condition::Col;
 use rust_decimal::Decimal;
 
 /// An arithmetic expression over columns, evaluated a batch at a time.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Num {
-    Column(usize),
+    Column(Col),
     Const(Value),
     Neg(Box<Num>),
     Arith(ArithOp, Box<Num>, Box<Num>),
@@ -27,7 +28,7 @@ pub enum Num {
 }
 
 impl Num {
-    pub fn columns(&self, out: &mut Vec<usize>) {
+    pub fn columns(&self, out: &mut Vec<Col>) {
         match self {
             Num::Column(c) => out.push(*c),
             Num::Const(_) => {}
@@ -35,18 +36,6 @@ impl Num {
             Num::Arith(_, a, b) => {
                 a.columns(out);
                 b.columns(out);
-            }
-        }
-    }
-
-    pub fn remap(&mut self, f: &impl Fn(usize) -> usize) {
-        match self {
-            Num::Column(c) => *c = f(*c),
-            Num::Const(_) => {}
-            Num::Neg(a) | Num::Cast(a, _) => a.remap(f),
-            Num::Arith(_, a, b) => {
-                a.remap(f);
-                b.remap(f);
             }
         }
     }
@@ -71,7 +60,7 @@ impl Lowered {
 /// What names resolve to while lowering.
 pub trait Names {
     /// A field or derived field: its column and type.
-    fn field(&mut self, name: &str) -> Option<(usize, FieldType)>;
+    fn field(&mut self, name: &str) -> Option<(Col, FieldType)>;
     /// A parameter's value as written.
     fn param(&self, name: &str) -> Option<String>;
 }

@@ -25,6 +25,7 @@
 use super::expr::precedence;
 use super::script::VerdictKind;
 use crate::dataset::value::{FieldType, Value};
+use crate::policy::condition::Col;
 use rust_decimal::Decimal;
 
 /// A value's static type.
@@ -98,7 +99,7 @@ pub enum Cmp {
 pub enum Node {
     Const(Const),
     /// A column of the batch (a field or a derived field).
-    Field(usize),
+    Field(Col),
     Local(usize),
     Neg(Box<Node>),
     Not(Box<Node>),
@@ -157,71 +158,11 @@ pub struct NativeScript {
     pub arrays: usize,
 }
 
-impl NativeScript {
-    /// Renumbers the columns it reads.
-    pub fn remap(&mut self, f: &impl Fn(usize) -> usize) {
-        remap_block(&mut self.body, f);
-    }
-}
-
-fn remap_block(b: &mut Block, f: &impl Fn(usize) -> usize) {
-    for s in &mut b.stmts {
-        match s {
-            Stmt::Let(_, n) | Stmt::Expr(n) | Stmt::Return(n) => remap_node(n, f),
-        }
-    }
-    if let Some(v) = &mut b.value {
-        remap_node(v, f);
-    }
-}
-
-fn remap_node(n: &mut Node, f: &impl Fn(usize) -> usize) {
-    match n {
-        Node::Field(c) => *c = f(*c),
-        Node::Neg(a) | Node::Not(a) | Node::Holds(a) | Node::IsMissing(a) | Node::Floor(a) => {
-            remap_node(a, f)
-        }
-        Node::Arith(_, a, b)
-        | Node::Cmp(_, a, b)
-        | Node::And(a, b)
-        | Node::Or(a, b)
-        | Node::MinMax(_, a, b) => {
-            remap_node(a, f);
-            remap_node(b, f);
-        }
-        Node::If(c, t, e) => {
-            remap_node(c, f);
-            remap_block(t, f);
-            if let Some(e) = e {
-                remap_block(e, f);
-            }
-        }
-        Node::Switch(s, arms, default) => {
-            remap_node(s, f);
-            arms.iter_mut().for_each(|(_, n)| remap_node(n, f));
-            if let Some(d) = default {
-                remap_node(d, f);
-            }
-        }
-        Node::Call(_, args, body) => {
-            args.iter_mut().for_each(|a| remap_node(a, f));
-            remap_block(body, f);
-        }
-        Node::Verdict(_, _, Some(l)) => remap_node(l, f),
-        Node::Const(_)
-        | Node::Local(_)
-        | Node::NewArray(..)
-        | Node::Push(..)
-        | Node::Len(_)
-        | Node::Verdict(..)
-        | Node::Defer => {}
-    }
-}
 
 /// What the compiler needs to know of the policy.
 pub trait Env {
     /// A field or derived field: its column and type.
-    fn field(&mut self, name: &str) -> Option<(usize, FieldType)>;
+    fn field(&mut self, name: &str) -> Option<(Col, FieldType)>;
     /// A parameter's value.
     fn param(&self, name: &str) -> Option<Value>;
     /// The index of a reason code.

@@ -8,7 +8,7 @@
 //! the rules themselves always run on column kernels.
 
 use super::compile::Scope;
-use super::condition::{CmpOp, Cond};
+use super::condition::{CmpOp, Col, Cond};
 use super::expr;
 use super::lower::{self, Lowered, Names, Num, param_value};
 use super::model::is_reason_code;
@@ -21,10 +21,6 @@ use marked_yaml::types::MarkedScalarNode;
 use rhai::{AST, Dynamic, Engine, Position};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Derived columns are numbered from here while compiling, then renumbered
-/// to follow the policy's projection once its length is known.
-pub const DERIVED: usize = 1 << 30;
 
 /// A column computed per batch.
 #[derive(Debug, Clone)]
@@ -50,7 +46,7 @@ pub enum DeriveHow {
 pub struct RowExpr {
     pub ast: AST,
     /// The variables pushed into the scope per row, and the columns they come from.
-    pub reads: Vec<(String, usize)>,
+    pub reads: Vec<(String, Col)>,
     pub site: Site,
 }
 
@@ -181,7 +177,7 @@ pub fn dynamic(v: &Value) -> Dynamic {
 }
 
 impl Names for Scope<'_> {
-    fn field(&mut self, name: &str) -> Option<(usize, FieldType)> {
+    fn field(&mut self, name: &str) -> Option<(Col, FieldType)> {
         Scope::field(self, name)
     }
 
@@ -399,17 +395,17 @@ pub fn rule(
             None
         }
         Compiled::Rhai(r) => {
-            let column = scope.add_derived(Derived {
+            let column = Col::Derived(scope.add_derived(Derived {
                 name: None,
                 ty: FieldType::Bool,
                 how: DeriveHow::Rhai(r),
-            });
+            }));
             Some(truth(column))
         }
     }
 }
 
-fn truth(column: usize) -> Cond {
+fn truth(column: Col) -> Cond {
     Cond::Compare {
         column,
         op: CmpOp::Eq,
@@ -537,7 +533,7 @@ pub struct ScriptPolicy {
     /// Why it is not, for `check`.
     pub in_rhai_because: Option<String>,
     /// The fields put into `user`, and their columns.
-    pub reads: Vec<(String, usize)>,
+    pub reads: Vec<(String, Col)>,
     pub site: Site,
 }
 
@@ -728,7 +724,7 @@ struct NativeEnv<'s, 'p> {
 }
 
 impl native_script::Env for NativeEnv<'_, '_> {
-    fn field(&mut self, name: &str) -> Option<(usize, FieldType)> {
+    fn field(&mut self, name: &str) -> Option<(Col, FieldType)> {
         self.scope.field(name)
     }
 

@@ -6,7 +6,8 @@
 //! string otherwise. A `user_id` column, if any, is the key. The policy is
 //! built as the YAML a person would write, then compiled like any other.
 
-use super::compile::{CompiledPolicy, compile};
+use super::compile::{CompiledPolicy, compile_onto};
+use crate::dataset::schema::ColumnSpec;
 use super::load;
 use crate::dataset::value::{FieldType, parse_bool, parse_decimal, parse_int};
 use crate::error::{Diagnostic, Error, Location, Result};
@@ -26,6 +27,7 @@ pub fn compile_script_file(
     path: &Path,
     overrides: &[(String, String)],
     data: Option<&Path>,
+    base: &[ColumnSpec],
 ) -> Result<CompiledPolicy> {
     let script = match load::read_capped(path) {
         Ok(bytes) => bytes,
@@ -83,7 +85,7 @@ pub fn compile_script_file(
     }
     yaml.push_str(&format!("script: {}\n", yaml_string(&name)));
     let (mut src, def) = load::load_str(&path.with_extension("rhai.yaml"), yaml)?;
-    let mut policy = compile(&mut src, &def, overrides)?;
+    let mut policy = compile_onto(&mut src, &def, overrides, base)?;
     policy.path = path.to_owned();
     policy.sha256 = crate::dataset::fingerprint::sha256_hex(&script);
     // Every column is declared, so most are read by nothing: not worth a warning here.

@@ -1,135 +1,97 @@
-//! `simulate`: one pass over a dataset, folding decisions into a report.
+//! `simulate`: the headline report, a sink on the pass.
 
-pub mod aggregate;
+pub mod metrics;
 pub mod report;
-pub mod segment;
+pub mod segmented;
 
-use crate::dataset::batch::{Batch, Column, Parser};
-use crate::dataset::stream::{self, Input, StreamOptions};
-use crate::engine::{Decisions, Evaluator};
+use crate::dataset::batch::SkippedRows;
+use crate::dataset::stream::{Input, StreamSummary};
+use crate::engine::pass::{self, Accumulator, Chunk, PassOptions, Plan, Rows, same};
 use crate::error::Result;
-use crate::policy::CompiledPolicy;
-use aggregate::Aggregate;
+use metrics::Metrics;
 use report::SimulationReport;
-use segment::SegmentSpec;
+use segmented::Segmented;
+use serde::{Deserialize, Serialize};
 
-/// Where a segment's values come from.
-enum Source {
-    Parsed(usize),
-    /// A derived column, read as it is or (to bin a bool) converted.
-    Derived {
-        index: usize,
-        convert: bool,
-    },
+/// One policy's report state: its metrics over all rows and per segment,
+/// and the rows skipped as malformed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Simulation {
+    /// The plan's [`Plan::fingerprint`]: partials of other plans do not merge.
+    pub plan: String,
+    pub whole: Metrics,
+    pub segments: Vec<Segmented<Metrics>>,
+    pub skipped: SkippedRows,
 }
 
-/// What to compute besides the headline metrics.
-#[derive(Debug, Clone, Default)]
-pub struct SimulateOptions {
-    pub segments: Vec<SegmentSpec>,
-    /// Count and skip malformed rows instead of stopping at the first.
-    pub skip_bad_rows: bool,
-    pub stream: StreamOptions,
+impl Simulation {
+    /// The empty state of the plan's policy `index`.
+    pub fn new(plan: &Plan, index: usize) -> Simulation {
+        let whole = Metrics::new(index, &plan.policies[index]);
+        Simulation {
+            plan: plan.fingerprint(),
+            segments: (0..plan.segments.len())
+                .map(|s| Segmented::new(s, whole.clone()))
+                .collect(),
+            whole,
+            skipped: SkippedRows::default(),
+        }
+    }
 }
 
-/// Runs `policy` over `input` and builds the report.
-pub fn run(
-    policy: &CompiledPolicy,
-    input: Input,
-    options: &SimulateOptions,
-) -> Result<SimulationReport> {
-    let (total, summary) = aggregate(policy, input, options)?;
+impl Accumulator for Simulation {
+    fn add(&mut self, chunk: &Chunk, rows: Rows) {
+        self.whole.add(chunk, rows);
+        for s in &mut self.segments {
+            s.add(chunk, rows);
+        }
+        self.skipped.add(chunk.skipped);
+    }
+
+    fn merge(&mut self, other: &Simulation) -> Result<()> {
+        same("plans", &self.plan, &other.plan)?;
+        self.whole.merge(&other.whole)?;
+        for (a, b) in self.segments.iter_mut().zip(&other.segments) {
+            a.merge(b)?;
+        }
+        self.skipped.merge(&other.skipped);
+        Ok(())
+    }
+}
+
+/// Runs the plan's first policy over `input` and builds its report.
+pub fn run(plan: &Plan, input: Input, options: &PassOptions) -> Result<SimulationReport> {
+    let (total, summary) = simulate(plan, input, options)?;
     Ok(SimulationReport::build(
-        policy,
+        plan,
+        0,
         &total,
-        &options.segments,
         summary.data_sha256,
         None,
     ))
 }
 
-/// The pass itself: the merged aggregate and what was learned about the input.
-pub fn aggregate(
-    policy: &CompiledPolicy,
+/// The pass itself, with the report's manifest naming the data by its hash:
+/// the merged state and what was learned about the input.
+pub fn simulate(
+    plan: &Plan,
     input: Input,
-    options: &SimulateOptions,
-) -> Result<(Aggregate, stream::StreamSummary)> {
-    let specs = &options.segments;
-    // The report's manifest names the data by its hash.
-    let stream_options = StreamOptions {
-        hash: true,
-        tolerate_change: options.skip_bad_rows,
-        worker_stack: policy.worker_stack(),
-        ..options.stream.clone()
+    options: &PassOptions,
+) -> Result<(Simulation, StreamSummary)> {
+    let options = PassOptions {
+        stream: crate::dataset::stream::StreamOptions {
+            hash: true,
+            ..options.stream.clone()
+        },
+        ..options.clone()
     };
-    let mut columns = policy.columns.clone();
-    // A segment by a derived field reads the evaluator's column; any other is parsed.
-    let sources: Vec<Source> = specs
-        .iter()
-        .map(|spec| match policy.derived_index(&spec.field) {
-            Some(k) => Source::Derived {
-                index: k,
-                convert: policy.derived[k].ty != spec.ty,
-            },
-            None => {
-                columns.push(spec.column());
-                Source::Parsed(columns.len() - 1)
-            }
-        })
-        .collect();
-
-    let mut total = Aggregate::new(policy, specs);
-    let summary = stream::run(
+    let mut total = Simulation::new(plan, 0);
+    let summary = pass::run(
+        plan,
         input,
-        &columns,
-        &stream_options,
-        |schema| {
-            (
-                Parser::default(),
-                Batch::new(schema),
-                Evaluator::new(policy).source(&schema.source),
-                Decisions::default(),
-                Vec::new(),
-                specs
-                    .iter()
-                    .map(|s| Column::new(s.column().ty))
-                    .collect::<Vec<_>>(),
-            )
-        },
-        |(parser, batch, evaluator, decisions, skipped, derived_segments), chunk, schema| {
-            skipped.clear();
-            parser.parse(chunk, schema, options.skip_bad_rows, batch, skipped)?;
-            evaluator.evaluate(batch, decisions)?;
-            for (source, out) in sources.iter().zip(derived_segments.iter_mut()) {
-                if let Source::Derived {
-                    index,
-                    convert: true,
-                } = source
-                {
-                    segment::derived_column(&evaluator.derived()[*index], out);
-                }
-            }
-            let segment_columns: Vec<&Column> = sources
-                .iter()
-                .zip(derived_segments.iter())
-                .map(|(source, derived)| match source {
-                    Source::Parsed(i) => &batch.columns[*i],
-                    Source::Derived {
-                        index,
-                        convert: false,
-                    } => &evaluator.derived()[*index],
-                    Source::Derived { .. } => derived,
-                })
-                .collect();
-            let mut agg = Aggregate::new(policy, specs);
-            agg.add(policy, batch, decisions, specs, &segment_columns);
-            agg.add_skipped(skipped);
-            Ok(agg)
-        },
-        |agg| {
-            total.merge(&agg);
-            Ok(())
-        },
+        &options,
+        || Simulation::new(plan, 0),
+        |part| total.merge(&part),
     )?;
     Ok((total, summary))
 }

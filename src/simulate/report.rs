@@ -4,10 +4,13 @@
 //! read this JSON. Counts are integers, rates are JSON numbers, money is a
 //! decimal string rounded to cents (sums are exact before rounding).
 
-use super::aggregate::Aggregate;
-use super::segment::SegmentSpec;
+use super::Simulation;
+use super::metrics::{Limits, Metrics};
 use crate::dataset::batch::SkippedRows;
+use crate::engine::pass::Plan;
+use crate::engine::segments::{SegmentKey, SegmentSpec, report_order};
 use crate::policy::CompiledPolicy;
+use crate::policy::compile::{Amount, Exposure};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -180,13 +183,17 @@ pub fn param_json(raw: &str) -> serde_json::Value {
 }
 
 impl SimulationReport {
+    /// The report of the plan's policy `index` from its merged state.
     pub fn build(
-        policy: &CompiledPolicy,
-        agg: &Aggregate,
-        specs: &[SegmentSpec],
+        plan: &Plan,
+        index: usize,
+        sim: &Simulation,
         data_sha256: Option<String>,
         seed: Option<u64>,
     ) -> SimulationReport {
+        let policy = &plan.policies[index];
+        let m = &sim.whole;
+        let (outcomes, reasons_sum) = (&m.outcomes, &m.reasons);
         let reasons = policy
             .rules
             .iter()
@@ -195,44 +202,44 @@ impl SimulationReport {
                 rule: r.id.clone(),
                 reason: r.reason.clone(),
                 action: r.action.name(),
-                failed: agg.failed[i],
-                primary: agg.primary[i],
-                sole: agg.sole[i],
-                flag: if agg.failed[i] == 0 {
+                failed: reasons_sum.failed[i],
+                primary: reasons_sum.primary[i],
+                sole: reasons_sum.sole[i],
+                flag: if reasons_sum.failed[i] == 0 {
                     Some("never_fails")
-                } else if agg.primary[i] == 0 {
+                } else if reasons_sum.primary[i] == 0 {
                     Some("shadowed")
                 } else {
                     None
                 },
             })
             .collect();
-        let mut remaining = agg.rows;
+        let mut remaining = outcomes.rows;
         let waterfall = policy
             .rules
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                remaining -= agg.removed[i];
+                remaining -= reasons_sum.removed[i];
                 WaterfallStep {
                     rule: r.id.clone(),
-                    removed: agg.removed[i],
+                    removed: reasons_sum.removed[i],
                     remaining,
                 }
             })
             .collect();
-        let exposures = agg.limit_exposure(policy);
+        let exposures = limit_exposure(policy, &m.limits);
         let mut limits: Vec<LimitStat> = policy
             .limits
             .iter()
             .enumerate()
             .map(|(i, b)| LimitStat {
                 amount: Some(b.amount.describe()),
-                approved: agg.limit_rows[i],
+                approved: m.limits.rows[i],
                 total_limit: money(exposures[i]),
             })
             .collect();
-        let unlimited = agg.limit_rows.last().copied().unwrap_or(0);
+        let unlimited = m.limits.rows.last().copied().unwrap_or(0);
         if !policy.limits.is_empty() && unlimited > 0 {
             limits.push(LimitStat {
                 amount: None,
@@ -241,48 +248,52 @@ impl SimulationReport {
             });
         }
         let with_bads = policy.observed.is_some();
-        let segments = specs
+        let segments = plan
+            .segments
             .iter()
-            .zip(&agg.segments)
+            .zip(&sim.segments)
             .map(|(spec, seg)| {
-                let rows = seg
-                    .rows(spec)
+                let rows = segment_entries(spec, seg)
                     .into_iter()
-                    .map(|(value, c)| SegmentStat {
-                        value,
-                        rows: c.rows,
-                        approved: c.approved,
-                        review: c.review,
-                        declined: c.declined,
-                        approval_rate: rate(c.approved, c.rows),
-                        bads: with_bads.then_some(c.bads),
-                        approved_bads: with_bads.then_some(c.approved_bads),
-                        approved_bad_rate: with_bads.then(|| rate(c.approved_bads, c.approved)),
+                    .map(|(value, m)| {
+                        let c = &m.outcomes;
+                        let bads = &m.observed;
+                        SegmentStat {
+                            value,
+                            rows: c.rows,
+                            approved: c.approved,
+                            review: c.review,
+                            declined: c.declined,
+                            approval_rate: rate(c.approved, c.rows),
+                            bads: with_bads.then_some(bads.all),
+                            approved_bads: with_bads.then_some(bads.approved),
+                            approved_bad_rate: with_bads.then(|| rate(bads.approved, c.approved)),
+                        }
                     })
                     .collect();
-                (segment_key(spec, specs), rows)
+                (segment_key(spec, &plan.segments), rows)
             })
             .collect();
         SimulationReport {
             policy: policy.id.clone(),
             version: policy.version.clone(),
-            rows: agg.rows,
-            approved: agg.approved,
-            declined: agg.declined,
-            review: agg.review,
-            approval_rate: rate(agg.approved, agg.rows),
-            approved_exposure: money(agg.approved_exposure(policy)),
-            skipped: agg.skipped.clone(),
+            rows: outcomes.rows,
+            approved: outcomes.approved,
+            declined: outcomes.declined,
+            review: outcomes.review,
+            approval_rate: rate(outcomes.approved, outcomes.rows),
+            approved_exposure: money(approved_exposure(policy, m)),
+            skipped: sim.skipped.clone(),
             reasons,
             waterfall,
             limits,
             segments,
-            repayment: repayment(policy, agg),
+            repayment: repayment(policy, m),
             observed: with_bads.then(|| ObservedStat {
-                bads: agg.bads_approved,
-                bad_rate: rate(agg.bads_approved, agg.approved),
-                population_bads: agg.bads_all,
-                population_bad_rate: rate(agg.bads_all, agg.rows),
+                bads: m.observed.approved,
+                bad_rate: rate(m.observed.approved, outcomes.approved),
+                population_bads: m.observed.all,
+                population_bad_rate: rate(m.observed.all, outcomes.rows),
             }),
             manifest: Manifest {
                 polsim: env!("CARGO_PKG_VERSION"),
@@ -314,20 +325,72 @@ fn segment_key(spec: &SegmentSpec, all: &[SegmentSpec]) -> String {
     }
 }
 
-/// Exact expectations: per band, rows × p and exposure × p, summed.
-fn repayment(policy: &CompiledPolicy, agg: &Aggregate) -> Option<RepaymentStat> {
+/// A segmentation's segments in report order, with their labels: every
+/// bin of a binned one (empty ones too), the values seen otherwise.
+pub fn segment_entries<'s, M: crate::engine::pass::Accumulator + Clone>(
+    spec: &SegmentSpec,
+    seg: &'s super::segmented::Segmented<M>,
+) -> Vec<(String, &'s M)> {
+    let bins = spec.bins();
+    if bins == 0 {
+        return report_order(spec, seg.by_key.iter());
+    }
+    let mut keys: Vec<SegmentKey> = (0..bins as u32).map(SegmentKey::Bin).collect();
+    if seg.by_key.contains_key(&SegmentKey::Missing) {
+        keys.push(SegmentKey::Missing);
+    }
+    report_order(spec, keys.iter().map(|k| (k, seg.get(k))))
+}
+
+/// Sum of the exposure of approved rows: limits, or the exposure column.
+pub fn approved_exposure(policy: &CompiledPolicy, m: &Metrics) -> Decimal {
+    match policy.exposure {
+        // Every approved row's exposure is in exactly one band's sum.
+        Exposure::Column(_) => m.repayment.exposure.iter().sum(),
+        Exposure::Limit => limit_exposure(policy, &m.limits).iter().sum(),
+    }
+}
+
+/// Exposure per limit band (rows × amount, or the sum of computed
+/// amounts); the last entry (no band) is zero.
+pub fn limit_exposure(policy: &CompiledPolicy, limits: &Limits) -> Vec<Decimal> {
+    let mut out: Vec<Decimal> = policy
+        .limits
+        .iter()
+        .zip(limits.rows.iter().zip(&limits.sum))
+        .map(|(b, (rows, sum))| match b.amount {
+            Amount::Fixed(x) => x * Decimal::from(*rows),
+            Amount::Column(..) => *sum,
+        })
+        .collect();
+    out.push(Decimal::ZERO);
+    out
+}
+
+/// Exact expected defaults, loss and revenue: per band, rows × p and
+/// exposure × p, summed.
+pub struct Expected {
+    pub defaults: Decimal,
+    pub loss: Decimal,
+    pub revenue: Decimal,
+    /// Per outcome, the sum of its probability over modelled rows.
+    pub mix: [Decimal; 5],
+}
+
+pub fn expected(policy: &CompiledPolicy, m: &Metrics) -> Option<Expected> {
     let r = policy.repayment.as_ref()?;
+    let agg = &m.repayment;
     let mut defaults = Decimal::ZERO;
     let mut loss = Decimal::ZERO;
     let mut revenue = Decimal::ZERO;
     let mut mix = [Decimal::ZERO; 5];
     for (b, band) in r.bands.iter().enumerate() {
-        let rows = Decimal::from(agg.band_rows[b]);
-        let exposure = agg.band_exposure[b];
+        let rows = Decimal::from(agg.rows[b]);
+        let exposure = agg.exposure[b];
         // Per band: the sum over its rows of each probability (rows × p when
         // they are constants), and of exposure × p(returned), × p(default).
         let (p_sums, [exposure_returned, exposure_default]) = if band.is_dynamic() {
-            (agg.band_p[b], agg.band_exposure_p[b])
+            (agg.p[b], agg.exposure_p[b])
         } else {
             let [returned, .., default] = band.p;
             (
@@ -342,8 +405,24 @@ fn repayment(policy: &CompiledPolicy, agg: &Aggregate) -> Option<RepaymentStat> 
             *m += p;
         }
     }
-    let unmodelled = agg.band_rows.last().copied().unwrap_or(0);
-    let modelled = Decimal::from(agg.approved - unmodelled);
+    Some(Expected {
+        defaults,
+        loss,
+        revenue,
+        mix,
+    })
+}
+
+/// The report's repayment block.
+fn repayment(policy: &CompiledPolicy, m: &Metrics) -> Option<RepaymentStat> {
+    let Expected {
+        defaults,
+        loss,
+        revenue,
+        mix,
+    } = expected(policy, m)?;
+    let unmodelled = m.repayment.rows.last().copied().unwrap_or(0);
+    let modelled = Decimal::from(m.outcomes.approved - unmodelled);
     let share = |m: Decimal| {
         if modelled.is_zero() {
             0.0

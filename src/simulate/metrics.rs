@@ -1,0 +1,345 @@
+//! The metrics of one policy's decisions: small accumulators, each a count
+//! or an exact decimal sum, so merging is associative and commutative and
+//! the totals do not depend on how the data was chunked or which thread did
+//! what. [`Metrics`] is all of them: what the whole report and every
+//! segment of it hold.
+//!
+//! Money is summed per band (rows per limit band, exposure per repayment
+//! band) and multiplied by amounts and probabilities once, in the report:
+//! exact, and it keeps decimal work out of the per-row loop.
+
+use crate::engine::evaluate::NONE;
+use crate::engine::kernels::TRUE;
+use crate::engine::pass::{Accumulator, Chunk, Rows, same};
+use crate::engine::{Decisions, Outcome};
+use crate::error::Result;
+use crate::policy::CompiledPolicy;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Rows by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcomes {
+    pub rows: u64,
+    pub approved: u64,
+    pub review: u64,
+    pub declined: u64,
+}
+
+impl Outcomes {
+    pub fn add(&mut self, d: &Decisions, rows: Rows) {
+        let mut counts = [0u64; 3];
+        match rows {
+            Rows::All(n) => {
+                let bytes = outcome_bytes(&d.outcome[..n]);
+                counts[0] = bytecount::count(bytes, Outcome::Approve as u8) as u64;
+                counts[1] = bytecount::count(bytes, Outcome::Review as u8) as u64;
+                counts[2] = (n as u64) - counts[0] - counts[1];
+            }
+            Rows::Only(_) => rows.for_each(|row| counts[d.outcome[row] as usize] += 1),
+        }
+        self.rows += rows.len() as u64;
+        self.approved += counts[Outcome::Approve as usize];
+        self.review += counts[Outcome::Review as usize];
+        self.declined += counts[Outcome::Decline as usize];
+    }
+
+    pub fn merge(&mut self, o: &Outcomes) {
+        self.rows += o.rows;
+        self.approved += o.approved;
+        self.review += o.review;
+        self.declined += o.declined;
+    }
+}
+
+/// Per rule: rows where it failed, was the primary reason, was the only one
+/// to fail, and rows it removes when rules apply in order (the waterfall).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reasons {
+    pub failed: Vec<u64>,
+    pub primary: Vec<u64>,
+    pub sole: Vec<u64>,
+    pub removed: Vec<u64>,
+}
+
+impl Reasons {
+    pub fn new(rules: usize) -> Reasons {
+        Reasons {
+            failed: vec![0; rules],
+            primary: vec![0; rules],
+            sole: vec![0; rules],
+            removed: vec![0; rules],
+        }
+    }
+
+    pub fn add(&mut self, d: &Decisions, rows: Rows) {
+        let rules = self.failed.len();
+        match rows {
+            Rows::All(n) => {
+                for (failed, truth) in self.failed.iter_mut().zip(&d.rule_truth) {
+                    *failed += (n - bytecount::count(&truth[..n], TRUE)) as u64;
+                }
+            }
+            Rows::Only(_) => {
+                for (failed, truth) in self.failed.iter_mut().zip(&d.rule_truth) {
+                    let mut count = 0;
+                    rows.for_each(|row| count += u64::from(truth[row] != TRUE));
+                    *failed += count;
+                }
+            }
+        }
+        // One slot more than rules: rows that failed none count there.
+        let mut primary = vec![0u32; rules + 1];
+        let mut first = vec![0u32; (rules + 1) * 2];
+        rows.for_each(|row| {
+            primary[usize::from(d.primary[row]).min(rules)] += 1;
+            let sole = usize::from(d.fail_count[row] == 1);
+            first[usize::from(d.first_fail[row]).min(rules) * 2 + sole] += 1;
+        });
+        for rule in 0..rules {
+            self.primary[rule] += u64::from(primary[rule]);
+            self.removed[rule] += u64::from(first[rule * 2] + first[rule * 2 + 1]);
+            self.sole[rule] += u64::from(first[rule * 2 + 1]);
+        }
+    }
+
+    pub fn merge(&mut self, o: &Reasons) -> Result<()> {
+        same("rules", &self.failed.len(), &o.failed.len())?;
+        add_all(&mut self.failed, &o.failed);
+        add_all(&mut self.primary, &o.primary);
+        add_all(&mut self.sole, &o.sole);
+        add_all(&mut self.removed, &o.removed);
+        Ok(())
+    }
+}
+
+/// Approved rows per limit band (the last entry: no band matched), and the
+/// sum of the limits of bands whose amount is computed per row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    pub rows: Vec<u64>,
+    pub sum: Vec<Decimal>,
+}
+
+impl Limits {
+    pub fn new(bands: usize) -> Limits {
+        Limits {
+            rows: vec![0; bands + 1],
+            sum: vec![Decimal::ZERO; bands + 1],
+        }
+    }
+
+    pub fn add(&mut self, d: &Decisions, rows: Rows) {
+        let last = self.rows.len() - 1;
+        if !d.limit.is_empty() {
+            rows.for_each(|row| {
+                let band = d.limit_band[row];
+                if d.outcome[row] == Outcome::Approve && band != NONE {
+                    self.sum[band as usize] += d.limit[row];
+                }
+            });
+        }
+        // Rows fall in bands at random: count without a branch, the rows
+        // not approved in a slot past the end.
+        let mut counts = vec![0u32; last + 2];
+        rows.for_each(|row| {
+            let band = usize::from(d.limit_band[row]).min(last);
+            let approved = d.outcome[row] == Outcome::Approve;
+            counts[if approved { band } else { last + 1 }] += 1;
+        });
+        add_counts(&mut self.rows, &counts);
+    }
+
+    pub fn merge(&mut self, o: &Limits) -> Result<()> {
+        same("limit bands", &self.rows.len(), &o.rows.len())?;
+        add_all(&mut self.rows, &o.rows);
+        add_sums(&mut self.sum, &o.sum);
+        Ok(())
+    }
+}
+
+/// Per repayment band (the last entry: approved rows no band matched):
+/// approved rows and their exposure; for bands whose probabilities are
+/// computed per row, the sum of each outcome's probability and of
+/// exposure × p(returned) and exposure × p(default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepaymentSums {
+    pub rows: Vec<u64>,
+    pub exposure: Vec<Decimal>,
+    pub p: Vec<[Decimal; 5]>,
+    pub exposure_p: Vec<[Decimal; 2]>,
+    /// Approved rows whose exposure cell was empty (counted as zero).
+    pub exposure_missing: u64,
+}
+
+impl RepaymentSums {
+    pub fn new(bands: usize) -> RepaymentSums {
+        RepaymentSums {
+            rows: vec![0; bands + 1],
+            exposure: vec![Decimal::ZERO; bands + 1],
+            p: vec![[Decimal::ZERO; 5]; bands + 1],
+            exposure_p: vec![[Decimal::ZERO; 2]; bands + 1],
+            exposure_missing: 0,
+        }
+    }
+
+    pub fn add(&mut self, d: &Decisions, rows: Rows) {
+        let last = self.rows.len() - 1;
+        let mut counts = vec![0u32; last + 2];
+        rows.for_each(|row| {
+            let band = usize::from(d.outcome_band[row]).min(last);
+            let approved = d.outcome[row] == Outcome::Approve;
+            counts[if approved { band } else { last + 1 }] += 1;
+        });
+        add_counts(&mut self.rows, &counts);
+        if d.exposure.is_empty() {
+            // No repayment model: no exposure, no bands.
+            return;
+        }
+        rows.for_each(|row| {
+            if d.outcome[row] != Outcome::Approve {
+                return;
+            }
+            let band = usize::from(d.outcome_band[row]).min(last);
+            let exposed = d.exposure[row].unwrap_or_else(|| {
+                self.exposure_missing += 1;
+                Decimal::ZERO
+            });
+            self.exposure[band] += exposed;
+            if let Some(p) = d.p.get(row) {
+                for (sum, p) in self.p[band].iter_mut().zip(p) {
+                    *sum += *p;
+                }
+                let [returned, default] = &mut self.exposure_p[band];
+                *returned += exposed * p[0];
+                *default += exposed * p[4];
+            }
+        });
+    }
+
+    pub fn merge(&mut self, o: &RepaymentSums) -> Result<()> {
+        same("repayment bands", &self.rows.len(), &o.rows.len())?;
+        add_all(&mut self.rows, &o.rows);
+        add_sums(&mut self.exposure, &o.exposure);
+        for (a, b) in self.p.iter_mut().zip(&o.p) {
+            add_sums(a, b);
+        }
+        for (a, b) in self.exposure_p.iter_mut().zip(&o.exposure_p) {
+            add_sums(a, b);
+        }
+        self.exposure_missing += o.exposure_missing;
+        Ok(())
+    }
+}
+
+/// Observed bads (`observed.bad`) among approved rows, and among all rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub approved: u64,
+    pub all: u64,
+}
+
+impl Observed {
+    pub fn add(&mut self, d: &Decisions, rows: Rows) {
+        let (mut approved, mut all) = (0, 0);
+        match rows {
+            Rows::All(n) => {
+                all = bytecount::count(&d.bad[..n], TRUE) as u64;
+                approved = d.bad[..n]
+                    .iter()
+                    .zip(&d.outcome[..n])
+                    .map(|(b, o)| u64::from((*b == TRUE) & (*o == Outcome::Approve)))
+                    .sum();
+            }
+            Rows::Only(_) => rows.for_each(|row| {
+                let bad = u64::from(d.bad[row] == TRUE);
+                all += bad;
+                approved += bad & u64::from(d.outcome[row] == Outcome::Approve);
+            }),
+        }
+        self.approved += approved;
+        self.all += all;
+    }
+
+    pub fn merge(&mut self, o: &Observed) {
+        self.approved += o.approved;
+        self.all += o.all;
+    }
+}
+
+/// Everything the report says of one policy's decisions, over all rows or
+/// one segment's: the same metrics for both, money included.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The policy of the plan whose decisions these are.
+    pub policy: usize,
+    pub outcomes: Outcomes,
+    pub reasons: Reasons,
+    pub limits: Limits,
+    pub repayment: RepaymentSums,
+    pub observed: Observed,
+}
+
+impl Metrics {
+    pub fn new(index: usize, policy: &CompiledPolicy) -> Metrics {
+        let bands = policy.repayment.as_ref().map_or(0, |r| r.bands.len());
+        Metrics {
+            policy: index,
+            outcomes: Outcomes::default(),
+            reasons: Reasons::new(policy.rules.len()),
+            limits: Limits::new(policy.limits.len()),
+            repayment: RepaymentSums::new(bands),
+            observed: Observed::default(),
+        }
+    }
+
+    /// Folds in `rows` of one batch of decisions.
+    pub fn add_decisions(&mut self, d: &Decisions, rows: Rows) {
+        self.outcomes.add(d, rows);
+        self.reasons.add(d, rows);
+        self.limits.add(d, rows);
+        self.repayment.add(d, rows);
+        self.observed.add(d, rows);
+    }
+}
+
+impl Accumulator for Metrics {
+    fn add(&mut self, chunk: &Chunk, rows: Rows) {
+        self.add_decisions(&chunk.decisions[self.policy], rows);
+    }
+
+    fn merge(&mut self, o: &Metrics) -> Result<()> {
+        same("policies", &self.policy, &o.policy)?;
+        self.outcomes.merge(&o.outcomes);
+        self.reasons.merge(&o.reasons)?;
+        self.limits.merge(&o.limits)?;
+        self.repayment.merge(&o.repayment)?;
+        self.observed.merge(&o.observed);
+        Ok(())
+    }
+}
+
+/// Adds a chunk's counts (longer than `a`: the rest is ignored).
+fn add_counts(a: &mut [u64], counts: &[u32]) {
+    for (x, y) in a.iter_mut().zip(counts) {
+        *x += u64::from(*y);
+    }
+}
+
+/// Outcomes as their bytes, to count with SIMD.
+fn outcome_bytes(o: &[Outcome]) -> &[u8] {
+    // SAFETY: `Outcome` is `repr(u8)`, so a slice of them is a slice of bytes.
+    unsafe { std::slice::from_raw_parts(o.as_ptr().cast::<u8>(), o.len()) }
+}
+
+pub fn add_all(a: &mut [u64], b: &[u64]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
+    }
+}
+
+pub fn add_sums(a: &mut [Decimal], b: &[Decimal]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
+    }
+}
