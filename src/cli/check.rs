@@ -6,12 +6,11 @@
 //! when a file cannot be read at all.
 
 use super::{Common, report_skipped};
-use crate::dataset::batch::{Batch, Parser, SkippedRows};
-use crate::dataset::stream::{self, Input, StreamOptions};
-use crate::engine::{Decisions, Evaluator};
+use crate::dataset::batch::SkippedRows;
+use crate::dataset::stream::Input;
+use crate::engine::pass::{self, Accumulator, Chunk, PassOptions, Plan, Rows};
 use crate::error::{Error, Result};
 use crate::policy::CompiledPolicy;
-use crate::dataset::schema::ColumnSpec;
 use crate::policy::compile::compile_file_for;
 use std::path::PathBuf;
 
@@ -60,7 +59,7 @@ pub fn run(args: &Args) -> Result<()> {
                     say!("  warning: {w}");
                 }
                 if let Some(data) = &args.data {
-                    match check_data(&policy, data, &args.common) {
+                    match check_data(policy, data, &args.common) {
                         Ok(rows) => say!(
                             "  ok: `{}` fits: {rows} rows, every declared field present and parseable",
                             data.display()
@@ -119,56 +118,51 @@ fn summary(p: &CompiledPolicy) -> String {
 /// Reads the whole dataset with every declared field and runs the policy on
 /// every row that parses, so an expression or script that fails on some row
 /// is found here rather than in the analyst's run; returns the row count.
-fn check_data(policy: &CompiledPolicy, data: &std::path::Path, common: &Common) -> Result<u64> {
-    // The columns the policy reads come first, in its order, so the
-    // evaluator finds them where it expects; the other declared ones follow.
-    let mut columns: Vec<ColumnSpec> = policy.columns.clone();
-    for c in &policy.declared {
-        if !columns.iter().any(|d| d.name == c.name) {
-            columns.push(c.clone());
-        }
-    }
+fn check_data(policy: CompiledPolicy, data: &std::path::Path, common: &Common) -> Result<u64> {
+    let declared = policy.declared.clone();
+    let plan = Plan::reading(vec![policy], Vec::new(), &declared);
     let input = Input::open(data)?;
     let name = input.name.clone();
-    let (mut rows, mut bad) = (0u64, SkippedRows::default());
-    stream::run(
-        input,
-        &columns,
-        &StreamOptions {
-            worker_stack: policy.worker_stack(),
-            ..common.stream()
-        },
-        |schema| {
-            (
-                Parser::default(),
-                Batch::new(schema),
-                Evaluator::new(policy).source(&schema.source),
-                Decisions::default(),
-            )
-        },
-        |(parser, batch, evaluator, decisions), chunk, schema| {
-            let mut skipped = Vec::new();
-            parser.parse(chunk, schema, true, batch, &mut skipped)?;
-            evaluator.evaluate(batch, decisions)?;
-            Ok((batch.len as u64, skipped))
-        },
-        |(n, skipped)| {
-            rows += n;
-            bad.add(&skipped);
-            Ok(())
-        },
-    )?;
+    let options = PassOptions {
+        stream: common.stream(),
+        skip_bad_rows: true,
+    };
+    let mut total = RowCount::default();
+    pass::run(&plan, input, &options, RowCount::default, |part| {
+        total.merge(&part)
+    })?;
+    let bad = &total.skipped;
     if bad.count > 0 {
         // Problems are the point of `check`: shown even with --quiet.
         let headline = format!(
             "error: {} row(s) of `{name}` do not parse as the policy declares",
             bad.count
         );
-        report_skipped(&headline, &bad, &name);
+        report_skipped(&headline, bad, &name);
         return Err(Error::CheckFailed(format!(
             "{} row(s) of `{name}` do not fit the policy",
             bad.count
         )));
     }
-    Ok(rows)
+    Ok(total.rows)
+}
+
+/// `check`'s sink: rows that parsed (and ran), and rows that did not.
+#[derive(Default)]
+struct RowCount {
+    rows: u64,
+    skipped: SkippedRows,
+}
+
+impl Accumulator for RowCount {
+    fn add(&mut self, chunk: &Chunk, rows: Rows) {
+        self.rows += rows.len() as u64;
+        self.skipped.add(chunk.skipped);
+    }
+
+    fn merge(&mut self, other: &RowCount) -> Result<()> {
+        self.rows += other.rows;
+        self.skipped.merge(&other.skipped);
+        Ok(())
+    }
 }

@@ -36,10 +36,7 @@ pub fn run(args: &Args) -> Result<()> {
         .map(|b| SegmentSpec::parse(b)?.resolve(&policy))
         .collect::<Result<Vec<_>>>()?;
     let plan = Plan::new(vec![policy], segments);
-    let options = PassOptions {
-        skip_bad_rows: args.data.skip_bad_rows,
-        stream: args.common.stream(),
-    };
+    let options = PassOptions::tolerant(args.common.stream(), args.data.skip_bad_rows);
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
     let report = simulate::run(&plan, input, &options)?;

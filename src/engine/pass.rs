@@ -39,7 +39,22 @@ impl Plan {
     /// columns are the projection. Segments by a derived field read the
     /// first policy's.
     pub fn new(policies: Vec<CompiledPolicy>, segments: Vec<SegmentSpec>) -> Plan {
+        Plan::reading(policies, segments, &[])
+    }
+
+    /// [`Plan::new`], also parsing the columns `extra` (a policy's declared
+    /// fields, for `check`).
+    pub fn reading(
+        policies: Vec<CompiledPolicy>,
+        segments: Vec<SegmentSpec>,
+        extra: &[ColumnSpec],
+    ) -> Plan {
         let mut columns = policies.last().map(|p| p.columns.clone()).unwrap_or_default();
+        for c in extra {
+            if !columns.iter().any(|d| d.name == c.name) {
+                columns.push(c.clone());
+            }
+        }
         let sources = segments
             .iter()
             .map(|spec| Source::of(spec, &policies[0], &mut columns))
@@ -156,6 +171,21 @@ pub struct PassOptions {
     pub skip_bad_rows: bool,
 }
 
+impl PassOptions {
+    /// A report's pass: with `--skip-bad-rows`, a file that changes while
+    /// it is read is a warning (the report's hash is then `null`), not an
+    /// error, as a skipped row is.
+    pub fn tolerant(stream: StreamOptions, skip_bad_rows: bool) -> PassOptions {
+        PassOptions {
+            stream: StreamOptions {
+                tolerate_change: skip_bad_rows,
+                ..stream
+            },
+            skip_bad_rows,
+        }
+    }
+}
+
 /// Runs the plan over `input`: per chunk, a fresh accumulator from `start`
 /// adds every row, and `fold` receives the chunks' accumulators in file
 /// order.
@@ -167,7 +197,6 @@ pub fn run<A: Accumulator>(
     mut fold: impl FnMut(A) -> Result<()>,
 ) -> Result<StreamSummary> {
     let stream_options = StreamOptions {
-        tolerate_change: options.skip_bad_rows,
         worker_stack: plan.worker_stack(),
         ..options.stream.clone()
     };
