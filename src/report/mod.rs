@@ -1,8 +1,10 @@
-//! Output formats for the `simulate` report, one file per format.
+//! Output formats for the `simulate` report, one file per format, and the
+//! SVG chart of `sweep --plot`.
 
 pub mod csv;
 pub mod json;
 pub mod markdown;
+pub mod svg;
 pub mod table;
 
 use crate::cli::Format;
