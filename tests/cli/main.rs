@@ -3922,6 +3922,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
+mod compare;
 mod fuzz_regressions;
 mod reliability_csv;
 mod reliability_data;
@@ -3932,3 +3933,4 @@ mod reliability_output2;
 mod reliability_policy;
 mod reliability_rhai;
 mod reliability_rhai2;
+mod sweep;
