@@ -15,12 +15,14 @@
 //! spirit of DataFusion's `Accumulator`.
 
 use super::segments::{SegmentKeys, SegmentSpec, Source};
+use super::kernels::{self, Scratch};
 use super::{Decisions, Evaluator};
 use crate::dataset::batch::{Batch, Column, Parser, SkippedRow};
 use crate::dataset::schema::ColumnSpec;
 use crate::dataset::stream::{self, Input, StreamOptions, StreamSummary};
 use crate::error::{Diagnostic, Error, Result};
 use crate::policy::CompiledPolicy;
+use crate::policy::condition::Cond;
 
 /// Policies over one shared projection, and the segmentations to key rows by.
 pub struct Plan {
@@ -30,6 +32,10 @@ pub struct Plan {
     pub columns: Vec<ColumnSpec>,
     pub segments: Vec<SegmentSpec>,
     sources: Vec<Source>,
+    /// Conditions evaluated on every chunk over the first policy's columns
+    /// besides its rules, for an accumulator that needs them (a sweep's
+    /// thresholds, one per grid point).
+    pub probes: Vec<Cond>,
 }
 
 impl Plan {
@@ -64,6 +70,7 @@ impl Plan {
             columns,
             segments,
             sources,
+            probes: Vec::new(),
         }
     }
 
@@ -131,6 +138,8 @@ pub struct Chunk<'a> {
     pub segments: &'a [SegmentKeys],
     /// Rows skipped as malformed under `--skip-bad-rows`.
     pub skipped: &'a [SkippedRow],
+    /// Per probe of the plan: its truth value on every row.
+    pub probes: &'a [Vec<u8>],
 }
 
 /// A mergeable fold over chunks: add a chunk's rows, merge another
@@ -216,6 +225,8 @@ pub fn run<A: Accumulator>(
             decisions: plan.policies.iter().map(|_| Decisions::default()).collect(),
             segments: plan.segments.iter().map(|_| SegmentKeys::default()).collect(),
             converted: plan.segments.iter().map(|s| Column::new(s.ty)).collect(),
+            probes: plan.probes.iter().map(|_| Vec::new()).collect(),
+            scratch: Scratch::default(),
             skipped: Vec::new(),
         },
         |w, chunk, schema| {
@@ -232,6 +243,12 @@ pub fn run<A: Accumulator>(
                 let derived = w.evaluators[0].derived();
                 keys.fill(spec, source.column(&w.batch, derived, converted));
             }
+            if !plan.probes.is_empty() {
+                let cols = w.evaluators[0].cols(&w.batch);
+                for (cond, truth) in plan.probes.iter().zip(&mut w.probes) {
+                    kernels::eval(cond, &cols, truth, &mut w.scratch);
+                }
+            }
             let keys: Vec<Option<&Column>> = plan
                 .policies
                 .iter()
@@ -244,6 +261,7 @@ pub fn run<A: Accumulator>(
                 keys: &keys,
                 segments: &w.segments,
                 skipped: &w.skipped,
+                probes: &w.probes,
             };
             let mut acc = start();
             acc.add(&view, Rows::All(view.len));
@@ -262,5 +280,7 @@ struct Worker<'p> {
     segments: Vec<SegmentKeys>,
     /// Per segmentation by a derived field of another type: its values converted.
     converted: Vec<Column>,
+    probes: Vec<Vec<u8>>,
+    scratch: Scratch,
     skipped: Vec<SkippedRow>,
 }

@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     pub id: String,
     pub reason: String,
@@ -26,7 +26,7 @@ pub struct Rule {
     pub cond: Cond,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LimitBand {
     /// `None`: the default band.
     pub cond: Option<Cond>,
@@ -69,7 +69,7 @@ pub enum Exposure {
 }
 
 /// Outcome probabilities of one repayment band, exact as written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeBand {
     pub cond: Option<Cond>,
     /// `returned, early, on_time, late, default`; `on_time` is one minus the rest.
@@ -88,7 +88,7 @@ impl OutcomeBand {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Repayment {
     pub bands: Vec<OutcomeBand>,
     pub loss_given_default: Decimal,

@@ -3,6 +3,7 @@
 pub mod metrics;
 pub mod report;
 pub mod segmented;
+pub mod sweep;
 
 use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::{Input, StreamSummary};

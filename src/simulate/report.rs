@@ -5,7 +5,7 @@
 //! decimal string rounded to cents (sums are exact before rounding).
 
 use super::Simulation;
-use super::metrics::{Limits, Metrics};
+use super::metrics::{Limits, Metrics, RepaymentSums};
 use crate::dataset::batch::SkippedRows;
 use crate::engine::pass::Plan;
 use crate::engine::segments::{SegmentKey, SegmentSpec, report_order};
@@ -282,7 +282,7 @@ impl SimulationReport {
             declined: outcomes.declined,
             review: outcomes.review,
             approval_rate: rate(outcomes.approved, outcomes.rows),
-            approved_exposure: money(approved_exposure(policy, m)),
+            approved_exposure: money(approved_exposure(policy, &m.limits, &m.repayment)),
             skipped: sim.skipped.clone(),
             reasons,
             waterfall,
@@ -343,11 +343,15 @@ pub fn segment_entries<'s, M: crate::engine::pass::Accumulator + Clone>(
 }
 
 /// Sum of the exposure of approved rows: limits, or the exposure column.
-pub fn approved_exposure(policy: &CompiledPolicy, m: &Metrics) -> Decimal {
+pub fn approved_exposure(
+    policy: &CompiledPolicy,
+    limits: &Limits,
+    repayment: &RepaymentSums,
+) -> Decimal {
     match policy.exposure {
         // Every approved row's exposure is in exactly one band's sum.
-        Exposure::Column(_) => m.repayment.exposure.iter().sum(),
-        Exposure::Limit => limit_exposure(policy, &m.limits).iter().sum(),
+        Exposure::Column(_) => repayment.exposure.iter().sum(),
+        Exposure::Limit => limit_exposure(policy, limits).iter().sum(),
     }
 }
 
@@ -377,9 +381,8 @@ pub struct Expected {
     pub mix: [Decimal; 5],
 }
 
-pub fn expected(policy: &CompiledPolicy, m: &Metrics) -> Option<Expected> {
+pub fn expected(policy: &CompiledPolicy, agg: &RepaymentSums) -> Option<Expected> {
     let r = policy.repayment.as_ref()?;
-    let agg = &m.repayment;
     let mut defaults = Decimal::ZERO;
     let mut loss = Decimal::ZERO;
     let mut revenue = Decimal::ZERO;
@@ -420,7 +423,7 @@ fn repayment(policy: &CompiledPolicy, m: &Metrics) -> Option<RepaymentStat> {
         loss,
         revenue,
         mix,
-    } = expected(policy, m)?;
+    } = expected(policy, &m.repayment)?;
     let unmodelled = m.repayment.rows.last().copied().unwrap_or(0);
     let modelled = Decimal::from(m.outcomes.approved - unmodelled);
     let share = |m: Decimal| {
