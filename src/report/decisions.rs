@@ -2,10 +2,10 @@
 //! order), limit. A row without a `key` column is identified by its line in
 //! the dataset — the row number a spreadsheet shows for it.
 
-use super::evaluate::NONE;
-use super::kernels::TRUE;
-use super::{Decisions, Outcome};
 use crate::dataset::batch::{Batch, ColumnData};
+use crate::engine::evaluate::NONE;
+use crate::engine::kernels::TRUE;
+use crate::engine::{Decisions, Outcome};
 use crate::policy::CompiledPolicy;
 use crate::policy::model::Action;
 use std::io::Write;
