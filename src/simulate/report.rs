@@ -1,8 +1,9 @@
 //! The `simulate` report: the final aggregate, named and rated.
 //!
 //! Field names and shapes are the product surface of SPEC §3: other tools
-//! read this JSON. Counts are integers, rates are JSON numbers, money is a
-//! decimal string rounded to cents (sums are exact before rounding).
+//! read this JSON. Counts are integers, rates are JSON numbers (`null` when
+//! there is nothing to rate: no rows, no approved rows), money is a decimal
+//! string rounded to cents (sums are exact before rounding).
 
 use super::aggregate::Aggregate;
 use super::segment::SegmentSpec;
@@ -20,7 +21,8 @@ pub struct SimulationReport {
     pub approved: u64,
     pub declined: u64,
     pub review: u64,
-    pub approval_rate: f64,
+    /// `None` (JSON `null`) for a dataset with no rows.
+    pub approval_rate: Option<f64>,
     pub approved_exposure: String,
     /// Malformed rows skipped under `--skip-bad-rows`: the JSON shows the count.
     #[serde(rename = "skipped_rows", serialize_with = "count_only")]
@@ -71,15 +73,16 @@ pub struct SegmentStat {
     pub approved: u64,
     pub review: u64,
     pub declined: u64,
-    pub approval_rate: f64,
+    pub approval_rate: Option<f64>,
     /// Observed bads among all rows of the segment (with `observed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bads: Option<u64>,
     /// Observed bads among approved rows, and their rate: the segment's backtest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_bads: Option<u64>,
+    /// Left out without `observed`; `Some(None)` (JSON `null`) for a segment with no approved rows.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub approved_bad_rate: Option<f64>,
+    pub approved_bad_rate: Option<Option<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,18 +96,19 @@ pub struct RepaymentStat {
     pub unmodelled: u64,
 }
 
-/// Outcome probabilities, in the order a repayment runs its course.
+/// Outcome probabilities, in the order a repayment runs its course; `None`
+/// (JSON `null`) when no approved row was modelled.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutcomeMix {
-    pub returned: f64,
-    pub early: f64,
-    pub on_time: f64,
-    pub late: f64,
-    pub default: f64,
+    pub returned: Option<f64>,
+    pub early: Option<f64>,
+    pub on_time: Option<f64>,
+    pub late: Option<f64>,
+    pub default: Option<f64>,
 }
 
 impl OutcomeMix {
-    pub fn entries(&self) -> [(&'static str, f64); 5] {
+    pub fn entries(&self) -> [(&'static str, Option<f64>); 5] {
         [
             ("returned", self.returned),
             ("early", self.early),
@@ -119,10 +123,12 @@ impl OutcomeMix {
 pub struct ObservedStat {
     /// Observed bads among approved rows (the backtest).
     pub bads: u64,
-    pub bad_rate: f64,
+    /// `None` (JSON `null`) when no row was approved.
+    pub bad_rate: Option<f64>,
     /// Observed bads in the whole dataset, for comparison.
     pub population_bads: u64,
-    pub population_bad_rate: f64,
+    /// `None` (JSON `null`) for a dataset with no rows.
+    pub population_bad_rate: Option<f64>,
 }
 
 /// Reproducibility: what produced this report.
@@ -152,12 +158,10 @@ pub fn money(d: Decimal) -> String {
     cents.to_string()
 }
 
-pub fn rate(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
+/// `part / whole`, or `None` when `whole` is zero: a rate of nothing is
+/// unknown, not zero.
+pub fn rate(part: u64, whole: u64) -> Option<f64> {
+    (whole != 0).then(|| part as f64 / whole as f64)
 }
 
 /// A parameter value as JSON: a number or bool when it reads as one.
@@ -344,13 +348,7 @@ fn repayment(policy: &CompiledPolicy, agg: &Aggregate) -> Option<RepaymentStat> 
     }
     let unmodelled = agg.band_rows.last().copied().unwrap_or(0);
     let modelled = Decimal::from(agg.approved - unmodelled);
-    let share = |m: Decimal| {
-        if modelled.is_zero() {
-            0.0
-        } else {
-            to_f64(m / modelled)
-        }
-    };
+    let share = |m: Decimal| (!modelled.is_zero()).then(|| to_f64(m / modelled));
     let outcomes = OutcomeMix {
         returned: share(mix[0]),
         early: share(mix[1]),

@@ -1312,7 +1312,8 @@ fn header_only_data_has_zero_rows() {
     let report = wd.json(&["simulate", "p.yaml", "--data", "d.csv"]);
     assert_eq!(report["rows"], 0);
     assert_eq!(report["approved"], 0);
-    assert_eq!(report["approval_rate"], 0.0);
+    // A rate of no rows is unknown, not zero.
+    assert_eq!(report["approval_rate"], Value::Null);
     assert_eq!(
         wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
         "id,outcome,reasons,limit\n"
@@ -3932,3 +3933,4 @@ mod reliability_output2;
 mod reliability_policy;
 mod reliability_rhai;
 mod reliability_rhai2;
+mod report_polish;

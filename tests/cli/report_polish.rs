@@ -1,0 +1,94 @@
+//! The `simulate` report's presentation: rates with no denominator, money in
+//! tables, the order of segments, the manifest's `set`, and the wording of
+//! errors about `--by` columns.
+
+use super::*;
+
+const HEADER: &str = "user_id,zhima_score,is_plus_member,real_name_verified,overdue_count_12m,age,order_amount,defaulted,city\n";
+
+/// A Workdir with the bundled jd_plus policy as `p.yaml` and `data` as `d.csv`.
+fn jd_plus_with(data: &str) -> Workdir {
+    let wd = Workdir::new();
+    wd.write(
+        "p.yaml",
+        std::fs::read(repo_file("policies/jd_plus.yaml")).unwrap(),
+    );
+    wd.write("d.csv", data);
+    wd
+}
+
+fn run(wd: &Workdir, format: &str, by: &[&str]) -> String {
+    let mut args = vec!["simulate", "p.yaml", "--data", "d.csv", "--format", format];
+    for b in by {
+        args.extend(["--by", b]);
+    }
+    wd.stdout(&args)
+}
+
+#[test]
+fn empty_dataset_gives_null_rates_not_zero() {
+    let wd = jd_plus_with(HEADER);
+    let r: Value = serde_json::from_str(&run(&wd, "json", &["city"])).unwrap();
+    assert_eq!(u(&r["rows"]), 0);
+    assert_eq!(r["approval_rate"], Value::Null);
+    assert_eq!(r["observed"]["bad_rate"], Value::Null);
+    assert_eq!(r["observed"]["population_bad_rate"], Value::Null);
+    for outcome in ["returned", "early", "on_time", "late", "default"] {
+        let share = &r["repayment"]["outcomes"][outcome];
+        assert_eq!(share, &Value::Null, "outcomes.{outcome}");
+    }
+    // Counts and sums stay numbers: zero of them is a fact, not a missing rate.
+    assert_eq!(r["observed"]["bads"], 0);
+    assert_eq!(r["repayment"]["expected_defaults"], 0.0);
+    assert_eq!(r["approved_exposure"], "0.00");
+
+    for format in ["table", "markdown"] {
+        let text = run(&wd, format, &["city"]);
+        assert!(
+            !text.contains("0.00%"),
+            "{format}: a share of no rows is not 0.00%:\n{text}"
+        );
+        assert!(!text.contains(" - "), "{format}: a bare dash:\n{text}");
+        assert_contains(
+            &text,
+            &["approve", "n/a", "p(default)", "all rows", "(all rows)"],
+        );
+    }
+    let csv = run(&wd, "csv", &[]);
+    assert_contains(
+        &csv,
+        &[
+            "summary,jd-plus-bnpl,approval_rate,\n",
+            "observed,approved,bad_rate,\n",
+            "observed,all,bad_rate,\n",
+            "repayment,default,probability,\n",
+        ],
+    );
+}
+
+#[test]
+fn segment_with_no_approvals_has_null_approved_bad_rate() {
+    // `sh` is approved once; every row of `bj` is declined (not a PLUS member).
+    let wd = jd_plus_with(&format!(
+        "{HEADER}u1,700,true,true,0,30,100.00,false,sh\nu2,700,false,true,0,30,100.00,true,bj\nu3,700,false,true,0,30,100.00,false,bj\n"
+    ));
+    let r: Value = serde_json::from_str(&run(&wd, "json", &["city"])).unwrap();
+    let segments = r["segments"]["city"].as_array().unwrap();
+    let bj = segments.iter().find(|s| s["value"] == "bj").unwrap();
+    let sh = segments.iter().find(|s| s["value"] == "sh").unwrap();
+    assert_eq!((u(&bj["approved"]), u(&bj["bads"])), (0, 1));
+    assert_eq!(bj["approved_bad_rate"], Value::Null);
+    assert_eq!(bj["approval_rate"], 0.0);
+    assert_eq!(sh["approved_bad_rate"], 0.0);
+    for format in ["table", "markdown"] {
+        let text = run(&wd, format, &["city"]);
+        let bj_row = text
+            .lines()
+            .find(|l| l.contains("bj"))
+            .unwrap_or_else(|| panic!("{format}: no row for bj:\n{text}"));
+        assert!(
+            bj_row.trim_end().ends_with("n/a │") || bj_row.trim_end().ends_with("n/a |"),
+            "{format}: the approved bad rate of a segment with no approvals is n/a: {bj_row}"
+        );
+    }
+}
