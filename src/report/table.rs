@@ -2,6 +2,7 @@
 //! repayment and backtest, as tables. Rules that do no work on the data are
 //! flagged, since they are candidates for removal or a sign of a typo.
 
+use super::money_grouped;
 use crate::simulate::report::SimulationReport;
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{CellAlignment, Table};
@@ -60,7 +61,11 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         );
     }
     push(&mut out, t);
-    let _ = writeln!(out, "approved exposure: {}", r.approved_exposure);
+    let _ = writeln!(
+        out,
+        "approved exposure: {}",
+        money_grouped(&r.approved_exposure)
+    );
     if r.skipped.count > 0 {
         let _ = writeln!(out, "skipped malformed rows: {}", group(r.skipped.count));
     }
@@ -135,9 +140,11 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
                 &mut t,
                 style,
                 vec![
-                    l.amount.clone().unwrap_or_else(|| "(no band)".to_owned()),
+                    l.amount
+                        .as_deref()
+                        .map_or_else(|| "(no band)".to_owned(), money_grouped),
                     group(l.approved),
-                    l.total_limit.clone(),
+                    money_grouped(&l.total_limit),
                 ],
             );
         }
@@ -190,12 +197,15 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         add_row(
             &mut t,
             style,
-            vec!["expected loss".to_owned(), p.expected_loss.clone()],
+            vec!["expected loss".to_owned(), money_grouped(&p.expected_loss)],
         );
         add_row(
             &mut t,
             style,
-            vec!["expected revenue".to_owned(), p.expected_revenue.clone()],
+            vec![
+                "expected revenue".to_owned(),
+                money_grouped(&p.expected_revenue),
+            ],
         );
         for (name, share) in p.outcomes.entries() {
             add_row(

@@ -9,7 +9,9 @@ use super::aggregate::Aggregate;
 use super::segment::SegmentSpec;
 use crate::dataset::batch::SkippedRows;
 use crate::policy::CompiledPolicy;
-use rust_decimal::{Decimal, RoundingStrategy};
+/// Money is formatted by the report layer; kept here for existing callers.
+pub use crate::report::money;
+use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -149,13 +151,6 @@ pub struct Manifest {
 
 fn count_only<S: serde::Serializer>(skipped: &SkippedRows, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(skipped.count)
-}
-
-/// Money for reports: rounded half away from zero to cents.
-pub fn money(d: Decimal) -> String {
-    let mut cents = d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    cents.rescale(2);
-    cents.to_string()
 }
 
 /// `part / whole`, or `None` when `whole` is zero: a rate of nothing is
@@ -373,14 +368,6 @@ fn to_f64(d: Decimal) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_always_shows_cents_and_rounds_half_away() {
-        assert_eq!(money(Decimal::new(5705000, 0)), "5705000.00");
-        assert_eq!(money(Decimal::new(12345, 3)), "12.35");
-        assert_eq!(money(Decimal::new(-12345, 3)), "-12.35");
-        assert_eq!(money(Decimal::new(1, 1)), "0.10");
-    }
 
     #[test]
     fn params_keep_their_json_kind() {

@@ -2388,13 +2388,17 @@ fn table_report_shows_the_headline_numbers() {
             "no {heading:?} in:\n{table}"
         );
     }
-    assert_contains(
-        &table,
-        &[&format!(
-            "approved exposure: {}",
-            json["approved_exposure"].as_str().unwrap()
-        )],
-    );
+    // The table groups money's digits, as it does counts'.
+    let exposure = json["approved_exposure"].as_str().unwrap();
+    let (whole, cents) = exposure.split_once('.').unwrap();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    assert_contains(&table, &[&format!("approved exposure: {grouped}.{cents}")]);
     for reason in json["reasons"].as_array().unwrap() {
         assert_contains(&table, &[reason["reason"].as_str().unwrap()]);
     }

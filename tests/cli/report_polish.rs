@@ -92,3 +92,39 @@ fn segment_with_no_approvals_has_null_approved_bad_rate() {
         );
     }
 }
+
+#[test]
+fn table_money_is_digit_grouped_json_money_is_not() {
+    let args = [
+        "simulate",
+        "policies/jd_plus.yaml",
+        "--data",
+        "datasets/sample.csv",
+        "--format",
+    ];
+    let with = |format: &str| {
+        let mut a = args.to_vec();
+        a.push(format);
+        succeeded(in_repo(&a), &a)
+    };
+    for format in ["table", "markdown"] {
+        let text = with(format);
+        assert_contains(
+            &text,
+            &[
+                "approved exposure: 2,441,036.32",
+                "5,000.00",
+                "5,705,000.00",
+                "5,814,000.00",
+                "572,000.00",
+                "800.00",
+            ],
+        );
+        assert!(!text.contains("2441036.32"), "{format}:\n{text}");
+        assert!(!text.contains("5705000.00"), "{format}:\n{text}");
+    }
+    let json: Value = serde_json::from_str(&with("json")).unwrap();
+    assert_eq!(json["approved_exposure"], "2441036.32");
+    assert_eq!(json["limits"][0]["total_limit"], "5705000.00");
+    assert_contains(&with("csv"), &["approved_exposure,2441036.32"]);
+}
