@@ -32,7 +32,11 @@ pub struct SimulationReport {
     pub reasons: Vec<ReasonStat>,
     pub waterfall: Vec<WaterfallStep>,
     pub limits: Vec<LimitStat>,
-    pub segments: BTreeMap<String, Vec<SegmentStat>>,
+    /// Per `--by`, in the order given (a JSON object whose keys keep that
+    /// order): the field, or the whole `--by` text when a field is segmented
+    /// twice. The same `--by` given twice is one entry.
+    #[serde(serialize_with = "in_order")]
+    pub segments: Vec<(String, Vec<SegmentStat>)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repayment: Option<RepaymentStat>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +153,14 @@ pub struct Manifest {
     pub seed: Option<u64>,
 }
 
+/// Pairs as a JSON object, keys in the pairs' order.
+fn in_order<S: serde::Serializer>(
+    pairs: &[(String, Vec<SegmentStat>)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
 fn count_only<S: serde::Serializer>(skipped: &SkippedRows, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(skipped.count)
 }
@@ -240,28 +252,29 @@ impl SimulationReport {
             });
         }
         let with_bads = policy.observed.is_some();
-        let segments = specs
-            .iter()
-            .zip(&agg.segments)
-            .map(|(spec, seg)| {
-                let rows = seg
-                    .rows(spec)
-                    .into_iter()
-                    .map(|(value, c)| SegmentStat {
-                        value,
-                        rows: c.rows,
-                        approved: c.approved,
-                        review: c.review,
-                        declined: c.declined,
-                        approval_rate: rate(c.approved, c.rows),
-                        bads: with_bads.then_some(c.bads),
-                        approved_bads: with_bads.then_some(c.approved_bads),
-                        approved_bad_rate: with_bads.then(|| rate(c.approved_bads, c.approved)),
-                    })
-                    .collect();
-                (segment_key(spec, specs), rows)
-            })
-            .collect();
+        let mut segments: Vec<(String, Vec<SegmentStat>)> = Vec::with_capacity(specs.len());
+        for (spec, seg) in specs.iter().zip(&agg.segments) {
+            let key = segment_key(spec, specs);
+            if segments.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            let rows = seg
+                .rows(spec)
+                .into_iter()
+                .map(|(value, c)| SegmentStat {
+                    value,
+                    rows: c.rows,
+                    approved: c.approved,
+                    review: c.review,
+                    declined: c.declined,
+                    approval_rate: rate(c.approved, c.rows),
+                    bads: with_bads.then_some(c.bads),
+                    approved_bads: with_bads.then_some(c.approved_bads),
+                    approved_bad_rate: with_bads.then(|| rate(c.approved_bads, c.approved)),
+                })
+                .collect();
+            segments.push((key, rows));
+        }
         SimulationReport {
             policy: policy.id.clone(),
             version: policy.version.clone(),

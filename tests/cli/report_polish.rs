@@ -128,3 +128,75 @@ fn table_money_is_digit_grouped_json_money_is_not() {
     assert_eq!(json["limits"][0]["total_limit"], "5705000.00");
     assert_contains(&with("csv"), &["approved_exposure,2441036.32"]);
 }
+
+#[test]
+fn segments_come_in_by_order_not_sorted_by_name() {
+    let by = ["scenario", "age:30", "city_tier"];
+    let mut args = vec![
+        "simulate",
+        "policies/jd_plus.yaml",
+        "--data",
+        "datasets/sample.csv",
+    ];
+    for b in by {
+        args.extend(["--by", b]);
+    }
+    let with = |format: &str| {
+        let mut a = args.clone();
+        a.extend(["--format", format]);
+        succeeded(in_repo(&a), &a)
+    };
+    let in_order = |text: &str, needles: &[&str]| {
+        let at: Vec<usize> = needles
+            .iter()
+            .map(|n| text.find(n).unwrap_or_else(|| panic!("no {n} in:\n{text}")))
+            .collect();
+        assert!(at.is_sorted(), "{needles:?} out of order: {at:?}");
+    };
+    let json = with("json");
+    in_order(
+        &json,
+        &["\"scenario\": [", "\"age\": [", "\"city_tier\": ["],
+    );
+    let keys: Vec<String> = serde_json::from_str::<Value>(&json).unwrap()["segments"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(keys.len(), 3);
+    let headings = [
+        "Segments by scenario",
+        "Segments by age",
+        "Segments by city_tier",
+    ];
+    in_order(&with("table"), &headings);
+    in_order(&with("markdown"), &headings);
+    in_order(
+        &with("csv"),
+        &["segment:scenario,", "segment:age,", "segment:city_tier,"],
+    );
+}
+
+#[test]
+fn the_same_by_twice_is_one_breakdown() {
+    let args = [
+        "simulate",
+        "policies/jd_plus.yaml",
+        "--data",
+        "datasets/sample.csv",
+        "--by",
+        "city_tier",
+        "--by",
+        "scenario",
+        "--by",
+        "city_tier",
+        "--format",
+        "json",
+    ];
+    let text = succeeded(in_repo(&args), &args);
+    assert_eq!(text.matches("\"city_tier\": [").count(), 1, "{text}");
+    let r: Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&String> = r["segments"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["city_tier", "scenario"]);
+}
