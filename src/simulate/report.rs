@@ -147,8 +147,9 @@ pub struct Manifest {
     pub data_sha256: Option<String>,
     /// Parameter values in effect.
     pub params: BTreeMap<String, serde_json::Value>,
-    /// The parameters overridden on the command line (`--set`), if any.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The names of the parameters overridden on the command line (`--set`),
+    /// in the order given; their values are in `params`. Always present: an
+    /// empty list when nothing was overridden.
     pub set: Vec<String>,
     pub seed: Option<u64>,
 }

@@ -200,3 +200,20 @@ fn the_same_by_twice_is_one_breakdown() {
     let keys: Vec<&String> = r["segments"].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["city_tier", "scenario"]);
 }
+
+#[test]
+fn manifest_set_is_an_empty_list_without_set() {
+    let wd = jd_plus_with(&format!("{HEADER}u1,700,true,true,0,30,100.00,false,sh\n"));
+    let r: Value = serde_json::from_str(&run(&wd, "json", &[])).unwrap();
+    assert_eq!(r["manifest"]["set"], serde_json::json!([]));
+    let r = wd.json(&[
+        "simulate",
+        "p.yaml",
+        "--data",
+        "d.csv",
+        "--set",
+        "min_age=21",
+    ]);
+    assert_eq!(r["manifest"]["set"], serde_json::json!(["min_age"]));
+    assert_eq!(r["manifest"]["params"]["min_age"], 21);
+}
