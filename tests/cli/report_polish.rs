@@ -217,3 +217,29 @@ fn manifest_set_is_an_empty_list_without_set() {
     assert_eq!(r["manifest"]["set"], serde_json::json!(["min_age"]));
     assert_eq!(r["manifest"]["params"]["min_age"], 21);
 }
+
+#[test]
+fn errors_about_a_by_column_still_name_by() {
+    let wd = jd_plus_with(&format!("{HEADER}u1,700,true,true,0,30,100.00,false,abc\n"));
+    let err = wd.fails(
+        &["simulate", "p.yaml", "--data", "d.csv", "--by", "city:1,2"],
+        2,
+    );
+    assert_contains(
+        &err,
+        &[
+            "error: `abc` in column `city` (field 9) is not a float",
+            "--> d.csv:2:36",
+            "help: `--by city:EDGES` bins numbers; for one segment per value write `--by city`",
+        ],
+    );
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv", "--by", "cty"], 2);
+    assert_contains(
+        &err,
+        &[
+            "error: the dataset has no column `cty`, named by `--by`",
+            "--> d.csv:1:1",
+            "help: did you mean `city`?",
+        ],
+    );
+}
