@@ -53,11 +53,28 @@ pub struct Diagnostic {
     pub message: String,
     pub location: Option<Location>,
     /// The source line the location points into, shown with a caret.
-    pub snippet: Option<String>,
+    /// (A boxed `str`, one word smaller than a `String`: every `Result`
+    /// of polsim carries a `Diagnostic`'s size.)
+    pub snippet: Option<Box<str>>,
     /// How many characters the caret underlines (at least one).
     pub width: usize,
     /// What to do about it.
     pub help: Option<String>,
+    /// Set by the dataset reader when the problem is in a column the caller
+    /// asked for its own purpose (a `--by` breakdown's): the reader knows no
+    /// command line, so the caller words that part of the message and help.
+    /// Boxed: errors stay small, and this is rare.
+    pub caller_column: Option<Box<CallerColumn>>,
+}
+
+/// A problem with a column read for the caller's purpose (see
+/// [`Diagnostic::caller_column`]), naming the column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerColumn {
+    /// The header has no such column.
+    Missing(String),
+    /// A cell of the column is not of the column's type.
+    BadCell(String),
 }
 
 impl Diagnostic {
@@ -68,6 +85,7 @@ impl Diagnostic {
             snippet: None,
             width: 1,
             help: None,
+            caller_column: None,
         }
     }
 
@@ -81,7 +99,7 @@ impl Diagnostic {
         self.snippet = source
             .lines()
             .nth(location.line.saturating_sub(1))
-            .map(str::to_owned);
+            .map(Box::from);
         self.width = width.max(1);
         self.location = Some(location);
         self
@@ -91,6 +109,11 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+
+    pub fn caller_column(mut self, column: Option<CallerColumn>) -> Self {
+        self.caller_column = column.map(Box::new);
+        self
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -98,7 +121,7 @@ impl fmt::Display for Diagnostic {
         write!(f, "error: {}", printable(&self.message))?;
         if let Some(loc) = &self.location {
             write!(f, "\n  --> {}", printable(&loc.to_string()))?;
-            if let Some(line) = &self.snippet {
+            if let Some(line) = self.snippet.as_deref() {
                 let number = loc.line.to_string();
                 let pad = " ".repeat(number.len());
                 // The caret goes under the character as the line is shown,
@@ -108,7 +131,7 @@ impl fmt::Display for Diagnostic {
                 let (before, rest) = line
                     .char_indices()
                     .nth(loc.column.saturating_sub(1))
-                    .map_or((line.as_str(), ""), |(i, _)| line.split_at(i));
+                    .map_or((line, ""), |(i, _)| line.split_at(i));
                 let before = printable(before);
                 let before = match before.char_indices().rev().nth(SNIPPET_BEFORE) {
                     Some((i, _)) => format!("…{}", &before[i..]),

@@ -4,15 +4,16 @@
 //! file order. With `-o`, the file appears only when complete.
 
 use super::{
-    Common, DataArgs, Format, changed_warning, refuse_output_onto_inputs, report_skipped_rows,
+    Common, DataArgs, changed_warning, refuse_output_onto_inputs, report_skipped_rows,
     write_atomically,
 };
 use crate::dataset::batch::{Batch, Parser, SkippedRows};
 use crate::dataset::stream::{self, Input, StreamOptions};
-use crate::engine::decide::{self, DecisionWriter, LineCache};
 use crate::engine::{Decisions, Evaluator};
 use crate::error::{Error, Result};
 use crate::policy::compile::compile_file_for;
+use crate::report::Format;
+use crate::report::decisions::{self, DecisionWriter, LineCache};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -31,8 +32,8 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     let format = match args.common.format {
-        None | Some(Format::Csv) => decide::Format::Csv,
-        Some(Format::Json) => decide::Format::JsonLines,
+        None | Some(Format::Csv) => decisions::Format::Csv,
+        Some(Format::Json) => decisions::Format::JsonLines,
         Some(other) => {
             return Err(Error::usage(
                 format!("`decide` writes csv or json, not {other:?}").to_lowercase(),

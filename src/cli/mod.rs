@@ -15,7 +15,8 @@ pub use stdio::{finish as finish_stdout, guard_standard_fds, say, stdout, stdout
 use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::StreamOptions;
 use crate::error::{Error, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::report::Format;
+use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 
 /// A rules engine for credit eligibility and policy simulation.
@@ -52,14 +53,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => simulate::run(&a),
         Command::Gen(a) => generate::run(&a),
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
-    Markdown,
 }
 
 /// Options every command that runs a policy shares.

@@ -2,7 +2,7 @@
 
 use super::{Common, DataArgs, changed_warning, report_skipped};
 use crate::dataset::stream::Input;
-use crate::error::Result;
+use crate::error::{CallerColumn, Error, Result};
 use crate::policy::compile::compile_file_for;
 use crate::report;
 use crate::engine::pass::{PassOptions, Plan};
@@ -39,7 +39,7 @@ pub fn run(args: &Args) -> Result<()> {
     let options = PassOptions::tolerant(args.common.stream(), args.data.skip_bad_rows);
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
-    let report = simulate::run(&plan, input, &options)?;
+    let report = simulate::run(&plan, input, &options).map_err(word_segment_columns)?;
     if !args.common.quiet {
         let headline = format!(
             "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",
@@ -60,4 +60,77 @@ pub fn run(args: &Args) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(super::stdout_error)
+}
+
+/// Words what the reader left to its caller about a `--by` column: the
+/// reader knows no command line.
+fn word_segment_columns(e: Error) -> Error {
+    let Error::Data(mut d) = e else { return e };
+    match d.caller_column.take().map(|c| *c) {
+        Some(CallerColumn::Missing(_)) => d.message.push_str(", named by `--by`"),
+        Some(CallerColumn::BadCell(name)) => {
+            d.help = Some(format!(
+                "`--by {name}:EDGES` bins numbers; for one segment per value write `--by {name}`"
+            ));
+        }
+        None => {}
+    }
+    Error::Data(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_segment_columns;
+    use crate::dataset::batch::{Batch, Parser};
+    use crate::dataset::stream::{self, Input, StreamOptions};
+    use crate::dataset::value::FieldType;
+    use crate::error::{CallerColumn, Diagnostic, Error};
+    use crate::policy::compile::{ColumnSpec, Role};
+
+    /// The reader's error for `data` when it reads column `x` for `--by`.
+    fn reader_error(data: &str, ty: FieldType) -> Diagnostic {
+        let result = stream::run(
+            Input::from_bytes("d.csv", data.as_bytes().to_vec()),
+            &[ColumnSpec::new("x", ty).with_role(Role::Segment)],
+            &StreamOptions::default(),
+            |schema| (Parser::default(), Batch::new(schema)),
+            |(parser, batch), chunk, schema| {
+                parser.parse(chunk, schema, false, batch, &mut Vec::new())
+            },
+            |_| Ok(()),
+        );
+        match result {
+            Err(Error::Data(d)) => d,
+            other => panic!("not a data error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_reader_says_nothing_of_by_and_the_caller_words_it() {
+        let missing = reader_error("y\n1\n", FieldType::String);
+        assert_eq!(missing.message, "the dataset has no column `x`");
+        assert_eq!(
+            missing.caller_column.as_deref(),
+            Some(&CallerColumn::Missing("x".into()))
+        );
+        let bad = reader_error("x\nabc\n", FieldType::Float);
+        assert!(!bad.help.as_deref().unwrap_or("").contains("--by"), "{bad}");
+        assert_eq!(
+            bad.caller_column.as_deref(),
+            Some(&CallerColumn::BadCell("x".into()))
+        );
+
+        let worded = word_segment_columns(Error::Data(missing)).to_string();
+        assert!(
+            worded.starts_with("error: the dataset has no column `x`, named by `--by`\n"),
+            "{worded}"
+        );
+        let worded = word_segment_columns(Error::Data(bad)).to_string();
+        assert!(
+            worded.ends_with(
+                "help: `--by x:EDGES` bins numbers; for one segment per value write `--by x`"
+            ),
+            "{worded}"
+        );
+    }
 }

@@ -11,8 +11,8 @@ use super::value::{
     FieldType, has_too_many_digits, is_too_large_decimal, parse_bool, parse_decimal, parse_float,
     parse_int,
 };
-use crate::error::{Diagnostic, Error, Location, Result};
 use crate::dataset::schema::Role;
+use crate::error::{CallerColumn, Diagnostic, Error, Location, Result};
 use rust_decimal::Decimal;
 
 /// The values of one column.
@@ -536,14 +536,14 @@ fn parse_record(
                                 .help(match p.role {
                     _ if too_long => "a decimal holds 28 significant digits exactly, and a longer value would be silently rounded: round it to the precision you mean, or pass --skip-bad-rows to count and skip such rows".to_owned(),
                     _ if too_large => "decimals are money: polsim takes values below 10^15 (a quadrillion) in size, so that no total can overflow; a larger one is almost always corrupt data. Fix it, or pass --skip-bad-rows to count and skip such rows".to_owned(),
-                    Role::Segment => format!("`--by {0}:EDGES` bins numbers; for one segment per value write `--by {0}`", p.name),
                     _ if p.ty == FieldType::String => "save the file as UTF-8 (in Excel: \"CSV UTF-8\"); convert a GBK/GB18030 file with `iconv -f GB18030 -t UTF-8`".to_owned(),
                     _ if p.ty.is_numeric() && cell.contains(&b',') => "remove the thousands separators: write `1234.50`, not `1,234.50`".to_owned(),
                     _ => format!(
                         "expected {}; fix the value, leave the cell empty for a missing value, or pass --skip-bad-rows to count and skip such rows",
                         p.ty.example()
                     ),
-                }),
+                })
+                .caller_column((p.role == Role::Segment && !too_long && !too_large).then(|| CallerColumn::BadCell(p.name.clone()))),
             ));
         }
     }

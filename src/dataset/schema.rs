@@ -2,7 +2,7 @@
 
 use super::chunker::Header;
 use super::value::FieldType;
-use crate::error::{Diagnostic, Error, Location, Result, did_you_mean};
+use crate::error::{CallerColumn, Diagnostic, Error, Location, Result, did_you_mean};
 
 /// A column a run reads, in projection order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,9 +98,9 @@ impl Schema {
 fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
     let name = column.name.as_str();
     let why = match column.role {
-        Role::Policy => "which the policy reads",
-        Role::Declared => "which the policy declares",
-        Role::Segment => "named by `--by`",
+        Role::Policy => ", which the policy reads",
+        Role::Declared => ", which the policy declares",
+        Role::Segment => "",
     };
     let existing: Vec<&str> = header.names.iter().collect();
     // A name too long to be a column's is not suggested (nor compared).
@@ -146,9 +146,12 @@ fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
     }
     help.push_str(&listed.join(", "));
     Error::Data(
-        Diagnostic::new(format!("the dataset has no column `{name}`, {why}"))
+        Diagnostic::new(format!("the dataset has no column `{name}`{why}"))
             .at(Location::new(source, header.line as usize, 1))
-            .help(help),
+            .help(help)
+            .caller_column(
+                (column.role == Role::Segment).then(|| CallerColumn::Missing(name.to_owned())),
+            ),
     )
 }
 

@@ -20,7 +20,7 @@ use super::fingerprint::{self, FileId, Sha256};
 use super::schema::Schema;
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::dataset::schema::ColumnSpec;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -433,9 +433,14 @@ fn progress_bar(enabled: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let template = "{spinner} {human_pos} rows  {per_sec}  {elapsed}";
+    let template = "{spinner} {human_pos} rows  {rate}  {elapsed}";
     if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
+        // Whole rows per second: indicatif's `{per_sec}` shows four decimals.
+        bar.set_style(
+            style.with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", HumanCount(s.per_sec().round() as u64));
+            }),
+        );
     }
     bar
 }

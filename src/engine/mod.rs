@@ -1,7 +1,6 @@
 //! Evaluation: a compiled policy applied to typed batches. Pure, no IO.
 
 pub mod arith;
-pub mod decide;
 pub mod evaluate;
 pub mod kernels;
 #[cfg(test)]

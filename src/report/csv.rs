@@ -27,7 +27,7 @@ pub fn render(r: &SimulationReport) -> String {
             "summary",
             &r.policy,
             "approval_rate",
-            r.approval_rate.to_string(),
+            number(r.approval_rate),
         );
         row(
             "summary",
@@ -61,12 +61,7 @@ pub fn render(r: &SimulationReport) -> String {
                 row(&section, &s.value, "approved", s.approved.to_string());
                 row(&section, &s.value, "review", s.review.to_string());
                 row(&section, &s.value, "declined", s.declined.to_string());
-                row(
-                    &section,
-                    &s.value,
-                    "approval_rate",
-                    s.approval_rate.to_string(),
-                );
+                row(&section, &s.value, "approval_rate", number(s.approval_rate));
                 if let (Some(b), Some(ab)) = (s.bads, s.approved_bads) {
                     row(&section, &s.value, "bads", b.to_string());
                     row(&section, &s.value, "approved_bads", ab.to_string());
@@ -89,19 +84,14 @@ pub fn render(r: &SimulationReport) -> String {
             );
             row("repayment", "", "unmodelled", p.unmodelled.to_string());
             for (name, share) in p.outcomes.entries() {
-                row("repayment", name, "probability", share.to_string());
+                row("repayment", name, "probability", number(share));
             }
         }
         if let Some(o) = &r.observed {
             row("observed", "approved", "bads", o.bads.to_string());
-            row("observed", "approved", "bad_rate", o.bad_rate.to_string());
+            row("observed", "approved", "bad_rate", number(o.bad_rate));
             row("observed", "all", "bads", o.population_bads.to_string());
-            row(
-                "observed",
-                "all",
-                "bad_rate",
-                o.population_bad_rate.to_string(),
-            );
+            row("observed", "all", "bad_rate", number(o.population_bad_rate));
         }
         row("manifest", "", "polsim", r.manifest.polsim.to_owned());
         row(
@@ -129,4 +119,9 @@ pub fn render(r: &SimulationReport) -> String {
         }
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A rate as a cell: empty when there is nothing to rate (JSON's `null`).
+fn number(rate: Option<f64>) -> String {
+    rate.map_or_else(String::new, |r| r.to_string())
 }

@@ -2,6 +2,7 @@
 //! repayment and backtest, as tables. Rules that do no work on the data are
 //! flagged, since they are candidates for removal or a sign of a typo.
 
+use super::money_grouped;
 use crate::simulate::report::SimulationReport;
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{CellAlignment, Table};
@@ -60,7 +61,11 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         );
     }
     push(&mut out, t);
-    let _ = writeln!(out, "approved exposure: {}", r.approved_exposure);
+    let _ = writeln!(
+        out,
+        "approved exposure: {}",
+        money_grouped(&r.approved_exposure)
+    );
     if r.skipped.count > 0 {
         let _ = writeln!(out, "skipped malformed rows: {}", group(r.skipped.count));
     }
@@ -135,9 +140,11 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
                 &mut t,
                 style,
                 vec![
-                    l.amount.clone().unwrap_or_else(|| "(no band)".to_owned()),
+                    l.amount
+                        .as_deref()
+                        .map_or_else(|| "(no band)".to_owned(), money_grouped),
                     group(l.approved),
-                    l.total_limit.clone(),
+                    money_grouped(&l.total_limit),
                 ],
             );
         }
@@ -190,18 +197,24 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         add_row(
             &mut t,
             style,
-            vec!["expected loss".to_owned(), p.expected_loss.clone()],
+            vec!["expected loss".to_owned(), money_grouped(&p.expected_loss)],
         );
         add_row(
             &mut t,
             style,
-            vec!["expected revenue".to_owned(), p.expected_revenue.clone()],
+            vec![
+                "expected revenue".to_owned(),
+                money_grouped(&p.expected_revenue),
+            ],
         );
         for (name, share) in p.outcomes.entries() {
             add_row(
                 &mut t,
                 style,
-                vec![format!("p({name})"), format!("{:.2}%", share * 100.0)],
+                vec![
+                    format!("p({name})"),
+                    share.map_or_else(|| NOT_A_RATE.to_owned(), |s| format!("{:.2}%", s * 100.0)),
+                ],
             );
         }
         if p.unmodelled > 0 {
@@ -328,12 +341,16 @@ pub fn group(n: u64) -> String {
     out
 }
 
+/// What a table shows for a rate of nothing (no rows, no approved rows),
+/// where JSON has `null`.
+const NOT_A_RATE: &str = "n/a";
+
 /// `part / whole` as a percentage with two decimals, rounded half away from
 /// zero on the exact fraction (65.205% shows as 65.21%, not as the nearest
-/// double's 65.20%).
+/// double's 65.20%); [`NOT_A_RATE`] when `whole` is zero.
 fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
-        return "-".to_owned();
+        return NOT_A_RATE.to_owned();
     }
     let hundredths = (u128::from(part) * 20_000 + u128::from(whole)) / (2 * u128::from(whole));
     format!("{}.{:02}%", hundredths / 100, hundredths % 100)
@@ -348,7 +365,7 @@ mod tests {
         assert_eq!(super::pct(2, 3), "66.67%");
         assert_eq!(super::pct(0, 7), "0.00%");
         assert_eq!(super::pct(7, 7), "100.00%");
-        assert_eq!(super::pct(1, 0), "-");
+        assert_eq!(super::pct(1, 0), "n/a");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The `simulate` report: the final aggregate, named and rated.
 //!
 //! Field names and shapes are the product surface of SPEC §3: other tools
-//! read this JSON. Counts are integers, rates are JSON numbers, money is a
-//! decimal string rounded to cents (sums are exact before rounding).
+//! read this JSON. Counts are integers, rates are JSON numbers (`null` when
+//! there is nothing to rate: no rows, no approved rows), money is a decimal
+//! string rounded to cents (sums are exact before rounding).
 
 use super::Simulation;
 use super::metrics::{Limits, Metrics, RepaymentSums};
@@ -11,7 +12,8 @@ use crate::engine::pass::Plan;
 use crate::engine::segments::{SegmentKey, SegmentSpec, report_order};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::{Amount, Exposure};
-use rust_decimal::{Decimal, RoundingStrategy};
+pub use crate::report::money;
+use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -23,7 +25,8 @@ pub struct SimulationReport {
     pub approved: u64,
     pub declined: u64,
     pub review: u64,
-    pub approval_rate: f64,
+    /// `None` (JSON `null`) for a dataset with no rows.
+    pub approval_rate: Option<f64>,
     pub approved_exposure: String,
     /// Malformed rows skipped under `--skip-bad-rows`: the JSON shows the count.
     #[serde(rename = "skipped_rows", serialize_with = "count_only")]
@@ -31,7 +34,11 @@ pub struct SimulationReport {
     pub reasons: Vec<ReasonStat>,
     pub waterfall: Vec<WaterfallStep>,
     pub limits: Vec<LimitStat>,
-    pub segments: BTreeMap<String, Vec<SegmentStat>>,
+    /// Per `--by`, in the order given (a JSON object whose keys keep that
+    /// order): the field, or the whole `--by` text when a field is segmented
+    /// twice. The same `--by` given twice is one entry.
+    #[serde(serialize_with = "in_order")]
+    pub segments: Vec<(String, Vec<SegmentStat>)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repayment: Option<RepaymentStat>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,15 +81,16 @@ pub struct SegmentStat {
     pub approved: u64,
     pub review: u64,
     pub declined: u64,
-    pub approval_rate: f64,
+    pub approval_rate: Option<f64>,
     /// Observed bads among all rows of the segment (with `observed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bads: Option<u64>,
     /// Observed bads among approved rows, and their rate: the segment's backtest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_bads: Option<u64>,
+    /// Left out without `observed`; `Some(None)` (JSON `null`) for a segment with no approved rows.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub approved_bad_rate: Option<f64>,
+    pub approved_bad_rate: Option<Option<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,18 +104,19 @@ pub struct RepaymentStat {
     pub unmodelled: u64,
 }
 
-/// Outcome probabilities, in the order a repayment runs its course.
+/// Outcome probabilities, in the order a repayment runs its course; `None`
+/// (JSON `null`) when no approved row was modelled.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutcomeMix {
-    pub returned: f64,
-    pub early: f64,
-    pub on_time: f64,
-    pub late: f64,
-    pub default: f64,
+    pub returned: Option<f64>,
+    pub early: Option<f64>,
+    pub on_time: Option<f64>,
+    pub late: Option<f64>,
+    pub default: Option<f64>,
 }
 
 impl OutcomeMix {
-    pub fn entries(&self) -> [(&'static str, f64); 5] {
+    pub fn entries(&self) -> [(&'static str, Option<f64>); 5] {
         [
             ("returned", self.returned),
             ("early", self.early),
@@ -122,10 +131,12 @@ impl OutcomeMix {
 pub struct ObservedStat {
     /// Observed bads among approved rows (the backtest).
     pub bads: u64,
-    pub bad_rate: f64,
+    /// `None` (JSON `null`) when no row was approved.
+    pub bad_rate: Option<f64>,
     /// Observed bads in the whole dataset, for comparison.
     pub population_bads: u64,
-    pub population_bad_rate: f64,
+    /// `None` (JSON `null`) for a dataset with no rows.
+    pub population_bad_rate: Option<f64>,
 }
 
 /// Reproducibility: what produced this report.
@@ -138,29 +149,29 @@ pub struct Manifest {
     pub data_sha256: Option<String>,
     /// Parameter values in effect.
     pub params: BTreeMap<String, serde_json::Value>,
-    /// The parameters overridden on the command line (`--set`), if any.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The names of the parameters overridden on the command line (`--set`),
+    /// in the order given; their values are in `params`. Always present: an
+    /// empty list when nothing was overridden.
     pub set: Vec<String>,
     pub seed: Option<u64>,
+}
+
+/// Pairs as a JSON object, keys in the pairs' order.
+fn in_order<S: serde::Serializer>(
+    pairs: &[(String, Vec<SegmentStat>)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 fn count_only<S: serde::Serializer>(skipped: &SkippedRows, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(skipped.count)
 }
 
-/// Money for reports: rounded half away from zero to cents.
-pub fn money(d: Decimal) -> String {
-    let mut cents = d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    cents.rescale(2);
-    cents.to_string()
-}
-
-pub fn rate(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
+/// `part / whole`, or `None` when `whole` is zero: a rate of nothing is
+/// unknown, not zero.
+pub fn rate(part: u64, whole: u64) -> Option<f64> {
+    (whole != 0).then(|| part as f64 / whole as f64)
 }
 
 /// A parameter value as JSON: a number or bool when it reads as one.
@@ -248,32 +259,32 @@ impl SimulationReport {
             });
         }
         let with_bads = policy.observed.is_some();
-        let segments = plan
-            .segments
-            .iter()
-            .zip(&sim.segments)
-            .map(|(spec, seg)| {
-                let rows = segment_entries(spec, seg)
-                    .into_iter()
-                    .map(|(value, m)| {
-                        let c = &m.outcomes;
-                        let bads = &m.observed;
-                        SegmentStat {
-                            value,
-                            rows: c.rows,
-                            approved: c.approved,
-                            review: c.review,
-                            declined: c.declined,
-                            approval_rate: rate(c.approved, c.rows),
-                            bads: with_bads.then_some(bads.all),
-                            approved_bads: with_bads.then_some(bads.approved),
-                            approved_bad_rate: with_bads.then(|| rate(bads.approved, c.approved)),
-                        }
-                    })
-                    .collect();
-                (segment_key(spec, &plan.segments), rows)
-            })
-            .collect();
+        let mut segments: Vec<(String, Vec<SegmentStat>)> = Vec::with_capacity(plan.segments.len());
+        for (spec, seg) in plan.segments.iter().zip(&sim.segments) {
+            let key = segment_key(spec, &plan.segments);
+            if segments.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            let rows = segment_entries(spec, seg)
+                .into_iter()
+                .map(|(value, m)| {
+                    let c = &m.outcomes;
+                    let bads = &m.observed;
+                    SegmentStat {
+                        value,
+                        rows: c.rows,
+                        approved: c.approved,
+                        review: c.review,
+                        declined: c.declined,
+                        approval_rate: rate(c.approved, c.rows),
+                        bads: with_bads.then_some(bads.all),
+                        approved_bads: with_bads.then_some(bads.approved),
+                        approved_bad_rate: with_bads.then(|| rate(bads.approved, c.approved)),
+                    }
+                })
+                .collect();
+            segments.push((key, rows));
+        }
         SimulationReport {
             policy: policy.id.clone(),
             version: policy.version.clone(),
@@ -426,13 +437,7 @@ fn repayment(policy: &CompiledPolicy, m: &Metrics) -> Option<RepaymentStat> {
     } = expected(policy, &m.repayment)?;
     let unmodelled = m.repayment.rows.last().copied().unwrap_or(0);
     let modelled = Decimal::from(m.outcomes.approved - unmodelled);
-    let share = |m: Decimal| {
-        if modelled.is_zero() {
-            0.0
-        } else {
-            to_f64(m / modelled)
-        }
-    };
+    let share = |m: Decimal| (!modelled.is_zero()).then(|| to_f64(m / modelled));
     let outcomes = OutcomeMix {
         returned: share(mix[0]),
         early: share(mix[1]),
@@ -457,14 +462,6 @@ fn to_f64(d: Decimal) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_always_shows_cents_and_rounds_half_away() {
-        assert_eq!(money(Decimal::new(5705000, 0)), "5705000.00");
-        assert_eq!(money(Decimal::new(12345, 3)), "12.35");
-        assert_eq!(money(Decimal::new(-12345, 3)), "-12.35");
-        assert_eq!(money(Decimal::new(1, 1)), "0.10");
-    }
 
     #[test]
     fn params_keep_their_json_kind() {

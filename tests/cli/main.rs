@@ -1312,7 +1312,8 @@ fn header_only_data_has_zero_rows() {
     let report = wd.json(&["simulate", "p.yaml", "--data", "d.csv"]);
     assert_eq!(report["rows"], 0);
     assert_eq!(report["approved"], 0);
-    assert_eq!(report["approval_rate"], 0.0);
+    // A rate of no rows is unknown, not zero.
+    assert_eq!(report["approval_rate"], Value::Null);
     assert_eq!(
         wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
         "id,outcome,reasons,limit\n"
@@ -2387,13 +2388,17 @@ fn table_report_shows_the_headline_numbers() {
             "no {heading:?} in:\n{table}"
         );
     }
-    assert_contains(
-        &table,
-        &[&format!(
-            "approved exposure: {}",
-            json["approved_exposure"].as_str().unwrap()
-        )],
-    );
+    // The table groups money's digits, as it does counts'.
+    let exposure = json["approved_exposure"].as_str().unwrap();
+    let (whole, cents) = exposure.split_once('.').unwrap();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    assert_contains(&table, &[&format!("approved exposure: {grouped}.{cents}")]);
     for reason in json["reasons"].as_array().unwrap() {
         assert_contains(&table, &[reason["reason"].as_str().unwrap()]);
     }
@@ -3934,3 +3939,4 @@ mod reliability_policy;
 mod reliability_rhai;
 mod reliability_rhai2;
 mod sweep;
+mod report_polish;

@@ -2,10 +2,10 @@
 //! order), limit. A row without a `key` column is identified by its line in
 //! the dataset — the row number a spreadsheet shows for it.
 
-use super::evaluate::NONE;
-use super::kernels::TRUE;
-use super::{Decisions, Outcome};
 use crate::dataset::batch::{Batch, ColumnData};
+use crate::engine::evaluate::NONE;
+use crate::engine::kernels::TRUE;
+use crate::engine::{Decisions, Outcome};
 use crate::policy::CompiledPolicy;
 use crate::policy::model::Action;
 use std::io::Write;
@@ -202,7 +202,7 @@ impl<'p> DecisionWriter<'p> {
             }
             if dynamic {
                 if band != NONE {
-                    out.extend_from_slice(crate::simulate::report::money(d.limit[row]).as_bytes());
+                    out.extend_from_slice(crate::report::money(d.limit[row]).as_bytes());
                 }
                 out.push(b'\n');
             }
@@ -233,9 +233,7 @@ impl<'p> DecisionWriter<'p> {
             // Borrowed for a band's fixed amount: no allocation per row.
             let limit: Option<std::borrow::Cow<str>> = match d.limit_band[row] {
                 NONE => None,
-                _ if !d.limit.is_empty() => {
-                    Some(crate::simulate::report::money(d.limit[row]).into())
-                }
+                _ if !d.limit.is_empty() => Some(crate::report::money(d.limit[row]).into()),
                 b => Some(self.limits[b as usize].as_str().into()),
             };
             let line = JsonLine {
