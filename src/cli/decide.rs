@@ -7,13 +7,13 @@ use super::{
     Common, DataArgs, changed_warning, refuse_output_onto_inputs, report_skipped_rows,
     write_atomically,
 };
-use crate::dataset::batch::{Batch, Parser, SkippedRows};
-use crate::dataset::stream::{self, Input, StreamOptions};
-use crate::engine::{Decisions, Evaluator};
+use crate::dataset::batch::SkippedRows;
+use crate::dataset::stream::Input;
+use crate::engine::pass::{self, PassOptions, Plan};
 use crate::error::{Error, Result};
 use crate::policy::compile::compile_file_for;
 use crate::report::Format;
-use crate::report::decisions::{self, DecisionWriter, LineCache};
+use crate::report::decisions::{self, DecisionLines, DecisionWriter};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -51,53 +51,30 @@ pub fn run(args: &Args) -> Result<()> {
     if let (Some(out), Some(script)) = (&args.output, &policy.script) {
         refuse_output_onto_inputs(out, &[("policy's script", &script.site.file)])?;
     }
+    let plan = Plan::new(vec![policy], Vec::new());
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
-    let skip = args.data.skip_bad_rows;
+    let options = PassOptions::tolerant(args.common.stream(), args.data.skip_bad_rows);
     let mut skipped_rows = SkippedRows::default();
 
     // `failed` says what a failed write was, naming the file or standard output.
     let pass = |out: &mut dyn Write, failed: &dyn Fn(std::io::Error) -> Error| -> Result<()> {
-        let writer = DecisionWriter::new(&policy, format);
+        let writer = DecisionWriter::new(&plan.policies[0], format);
         // The header goes out with the first rows, so a dataset that does not
         // fit (a missing column) produces no output at all.
         let mut header = Some(writer.header());
-        let options = StreamOptions {
-            tolerate_change: skip,
-            worker_stack: policy.worker_stack(),
-            ..args.common.stream()
-        };
-        let summary = stream::run(
+        let summary = pass::run_local(
+            &plan,
             input,
-            &policy.columns,
             &options,
-            |schema| {
-                (
-                    Parser::default(),
-                    Batch::new(schema),
-                    Evaluator::new(&policy).source(&schema.source),
-                    Decisions::default(),
-                    LineCache::default(),
-                    // The size of the last chunk's output: the next one's
-                    // buffer is allocated a little larger, not grown.
-                    0usize,
-                )
-            },
-            |(parser, batch, evaluator, decisions, cache, last_len), chunk, schema| {
-                let mut skipped = Vec::new();
-                parser.parse(chunk, schema, skip, batch, &mut skipped)?;
-                evaluator.evaluate(batch, decisions)?;
-                let mut bytes = Vec::with_capacity(*last_len + *last_len / 8 + 4096);
-                writer.write_batch(batch, decisions, cache, &mut bytes);
-                *last_len = bytes.len();
-                Ok((bytes, skipped))
-            },
-            |(bytes, skipped)| {
-                skipped_rows.add(&skipped);
+            DecisionLines::worker,
+            |local, chunk| DecisionLines::write(&writer, 0, chunk, local),
+            |lines| {
+                skipped_rows.merge(&lines.skipped);
                 if let Some(h) = header.take() {
                     out.write_all(&h).map_err(failed)?;
                 }
-                out.write_all(&bytes).map_err(failed)
+                out.write_all(&lines.bytes).map_err(failed)
             },
         )?;
         if summary.changed_while_read {

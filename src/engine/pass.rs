@@ -203,7 +203,32 @@ pub fn run<A: Accumulator>(
     input: Input,
     options: &PassOptions,
     start: impl Fn() -> A + Sync,
-    mut fold: impl FnMut(A) -> Result<()>,
+    fold: impl FnMut(A) -> Result<()>,
+) -> Result<StreamSummary> {
+    run_local(
+        plan,
+        input,
+        options,
+        || (),
+        |(), chunk| {
+            let mut acc = start();
+            acc.add(chunk, Rows::All(chunk.len));
+            acc
+        },
+        fold,
+    )
+}
+
+/// [`run`] for a sink that keeps something of its own on each worker from
+/// chunk to chunk (the decision writer's formatted line ends): `local`
+/// makes a worker's, and `sink` turns a chunk into the part `fold` gets.
+pub fn run_local<L, R: Send>(
+    plan: &Plan,
+    input: Input,
+    options: &PassOptions,
+    local: impl Fn() -> L + Sync,
+    sink: impl Fn(&mut L, &Chunk) -> R + Sync,
+    mut fold: impl FnMut(R) -> Result<()>,
 ) -> Result<StreamSummary> {
     let stream_options = StreamOptions {
         worker_stack: plan.worker_stack(),
@@ -228,6 +253,7 @@ pub fn run<A: Accumulator>(
             probes: plan.probes.iter().map(|_| Vec::new()).collect(),
             scratch: Scratch::default(),
             skipped: Vec::new(),
+            local: local(),
         },
         |w, chunk, schema| {
             w.skipped.clear();
@@ -263,16 +289,14 @@ pub fn run<A: Accumulator>(
                 skipped: &w.skipped,
                 probes: &w.probes,
             };
-            let mut acc = start();
-            acc.add(&view, Rows::All(view.len));
-            Ok(acc)
+            Ok(sink(&mut w.local, &view))
         },
-        |acc| fold(acc),
+        |part| fold(part),
     )
 }
 
 /// A worker's state, kept from chunk to chunk.
-struct Worker<'p> {
+struct Worker<'p, L> {
     parser: Parser,
     batch: Batch,
     evaluators: Vec<Evaluator<'p>>,
@@ -283,4 +307,5 @@ struct Worker<'p> {
     probes: Vec<Vec<u8>>,
     scratch: Scratch,
     skipped: Vec<SkippedRow>,
+    local: L,
 }

@@ -2,7 +2,8 @@
 //! order), limit. A row without a `key` column is identified by its line in
 //! the dataset — the row number a spreadsheet shows for it.
 
-use crate::dataset::batch::{Batch, ColumnData};
+use crate::dataset::batch::{Column, ColumnData, SkippedRows};
+use crate::engine::pass::Chunk;
 use crate::engine::evaluate::NONE;
 use crate::engine::kernels::TRUE;
 use crate::engine::{Decisions, Outcome};
@@ -139,22 +140,23 @@ impl<'p> DecisionWriter<'p> {
         }
     }
 
-    /// Appends one line per row of `batch` to `out`. `cache` is the
-    /// worker's, kept from batch to batch.
+    /// Appends one line per row of a chunk to `out`: the rows' `ids`, the
+    /// policy's decisions `d`. `cache` is the worker's, kept from chunk to
+    /// chunk.
     pub fn write_batch(
         &self,
-        batch: &Batch,
+        ids: RowIds,
         d: &Decisions,
         cache: &mut LineCache,
         out: &mut Vec<u8>,
     ) {
         match self.format {
-            Format::Csv => self.write_csv(batch, d, cache, out),
-            Format::JsonLines => self.write_json(batch, d, out),
+            Format::Csv => self.write_csv(ids, d, cache, out),
+            Format::JsonLines => self.write_json(ids, d, out),
         }
     }
 
-    fn write_csv(&self, batch: &Batch, d: &Decisions, cache: &mut LineCache, out: &mut Vec<u8>) {
+    fn write_csv(&self, ids: RowIds, d: &Decisions, cache: &mut LineCache, out: &mut Vec<u8>) {
         let dynamic = self.policy.dynamic_limits();
         // What follows the key depends only on which rules failed, the
         // outcome and the limit band (unless limits are computed per row):
@@ -174,10 +176,10 @@ impl<'p> DecisionWriter<'p> {
         let mut key = Vec::with_capacity(32);
         for row in 0..d.len {
             match self.policy.key {
-                None => cache.row_number.put(batch.lines[row], out),
+                None => cache.row_number.put(ids.lines[row], out),
                 Some(_) => {
                     key.clear();
-                    self.key(batch, row, &mut key);
+                    ids.key(row, &mut key);
                     write_csv_field(out, &key);
                 }
             }
@@ -225,11 +227,11 @@ impl<'p> DecisionWriter<'p> {
         }
     }
 
-    fn write_json(&self, batch: &Batch, d: &Decisions, out: &mut Vec<u8>) {
+    fn write_json(&self, ids: RowIds, d: &Decisions, out: &mut Vec<u8>) {
         let mut key = Vec::with_capacity(32);
         for row in 0..d.len {
             key.clear();
-            self.key(batch, row, &mut key);
+            ids.key(row, &mut key);
             // Borrowed for a band's fixed amount: no allocation per row.
             let limit: Option<std::borrow::Cow<str>> = match d.limit_band[row] {
                 NONE => None,
@@ -241,7 +243,7 @@ impl<'p> DecisionWriter<'p> {
                 d,
                 row,
                 key: &key,
-                line: batch.lines[row],
+                line: ids.lines[row],
                 limit: limit
                     .as_deref()
                     .filter(|_| d.outcome[row] == Outcome::Approve),
@@ -287,12 +289,74 @@ impl<'p> DecisionWriter<'p> {
         failing(true).chain(failing(false))
     }
 
-    fn key(&self, batch: &Batch, row: usize, out: &mut Vec<u8>) {
-        let Some(col) = self.policy.key else {
-            out.extend_from_slice(itoa::Buffer::new().format(batch.lines[row]).as_bytes());
+}
+
+/// The decision writer as a sink on the pass: one chunk's lines, in order.
+/// Parts merge by appending, so they must be merged in file order (the
+/// pass folds them so).
+#[derive(Debug, Default)]
+pub struct DecisionLines {
+    pub bytes: Vec<u8>,
+    pub skipped: SkippedRows,
+}
+
+/// What a worker keeps from chunk to chunk to write lines fast.
+#[derive(Default)]
+pub struct WriterLocal {
+    cache: LineCache,
+    /// The size of the last chunk's output: the next one's buffer is
+    /// allocated a little larger, not grown.
+    last_len: usize,
+}
+
+impl DecisionLines {
+    pub fn worker() -> WriterLocal {
+        WriterLocal::default()
+    }
+
+    /// The lines of the plan's policy `policy` for `chunk`.
+    pub fn write(
+        writer: &DecisionWriter,
+        policy: usize,
+        chunk: &Chunk,
+        local: &mut WriterLocal,
+    ) -> DecisionLines {
+        let mut bytes = Vec::with_capacity(local.last_len + local.last_len / 8 + 4096);
+        writer.write_batch(
+            RowIds::of(chunk, policy),
+            &chunk.decisions[policy],
+            &mut local.cache,
+            &mut bytes,
+        );
+        local.last_len = bytes.len();
+        let mut skipped = SkippedRows::default();
+        skipped.add(chunk.skipped);
+        DecisionLines { bytes, skipped }
+    }
+}
+
+/// How a chunk's rows are named: the policy's key column, else their lines.
+#[derive(Clone, Copy)]
+pub struct RowIds<'a> {
+    pub lines: &'a [u64],
+    pub key: Option<&'a Column>,
+}
+
+impl<'a> RowIds<'a> {
+    /// The ids of the plan's policy `policy` in `chunk`.
+    pub fn of(chunk: &'a Chunk, policy: usize) -> RowIds<'a> {
+        RowIds {
+            lines: chunk.lines,
+            key: chunk.keys[policy],
+        }
+    }
+
+    /// Appends row `row`'s key (empty when its cell is), or its line.
+    pub fn key(&self, row: usize, out: &mut Vec<u8>) {
+        let Some(column) = self.key else {
+            out.extend_from_slice(itoa::Buffer::new().format(self.lines[row]).as_bytes());
             return;
         };
-        let column = &batch.columns[col];
         if !column.valid[row] {
             return;
         }
