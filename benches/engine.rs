@@ -9,7 +9,8 @@
 //!    (`chunk/sha256_only`) as a reference;
 //! 2. `parse`: CSV chunk → typed `Batch` of the policy's projected columns;
 //! 3. `evaluate`: `Evaluator::evaluate` on pre-parsed batches;
-//! 4. `aggregate`: `Aggregate::add` per batch, then `merge` into a total;
+//! 4. `aggregate`: `Metrics` (the report's accumulators) adding each
+//!    batch's decisions, then `merge` into a total;
 //! 5. `simulate`: end-to-end `simulate::run` per policy at 1 and 2 threads.
 //!
 //! Run with `cargo bench --bench engine`; settings are modest (10 samples,
@@ -24,7 +25,8 @@ use polsim::dataset::schema::Schema;
 use polsim::dataset::stream::{Input, StreamOptions};
 use polsim::engine::{Decisions, Evaluator};
 use polsim::policy::{CompiledPolicy, compile_file};
-use polsim::simulate::{self, SimulateOptions, aggregate::Aggregate};
+use polsim::engine::pass::{Accumulator, PassOptions, Plan, Rows};
+use polsim::simulate::{self, metrics::Metrics};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -205,13 +207,13 @@ fn bench_aggregate(c: &mut Criterion) {
             .collect();
         group.bench_function(BenchmarkId::new("add_merge", name), |b| {
             b.iter(|| {
-                let mut total = Aggregate::new(&policy, &[]);
-                for (batch, d) in batches.iter().zip(&decisions) {
-                    let mut part = Aggregate::new(&policy, &[]);
-                    part.add(&policy, black_box(batch), d, &[], &[]);
-                    total.merge(&part);
+                let mut total = Metrics::new(0, &policy);
+                for d in &decisions {
+                    let mut part = Metrics::new(0, &policy);
+                    part.add_decisions(black_box(d), Rows::All(d.len));
+                    total.merge(&part).unwrap();
                 }
-                black_box(total.approved)
+                black_box(total.outcomes.approved)
             })
         });
     }
@@ -223,8 +225,9 @@ fn bench_simulate(c: &mut Criterion) {
     let mut group = c.benchmark_group("simulate");
     group.throughput(Throughput::Elements(rows()));
     for (name, policy) in all_policies() {
+        let plan = Plan::new(vec![policy], Vec::new());
         for threads in [1, 2] {
-            let options = SimulateOptions {
+            let options = PassOptions {
                 // simulate always hashes in-memory data (nothing to cache), as a
                 // first run over a new file does.
                 stream: StreamOptions {
@@ -233,14 +236,14 @@ fn bench_simulate(c: &mut Criterion) {
                     hash: true,
                     ..StreamOptions::default()
                 },
-                ..SimulateOptions::default()
+                ..PassOptions::default()
             };
             let id = BenchmarkId::new(name.as_str(), format!("{threads}t"));
             group.bench_function(id, |b| {
                 b.iter_batched(
                     || Input::from_bytes("bench.csv", bytes.to_vec()),
                     |input| {
-                        let report = simulate::run(&policy, input, &options).unwrap();
+                        let report = simulate::run(&plan, input, &options).unwrap();
                         black_box(report.approved)
                     },
                     BatchSize::PerIteration,

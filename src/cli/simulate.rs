@@ -85,7 +85,7 @@ mod tests {
     use crate::dataset::stream::{self, Input, StreamOptions};
     use crate::dataset::value::FieldType;
     use crate::error::{CallerColumn, Diagnostic, Error};
-    use crate::policy::compile::{ColumnSpec, Role};
+    use crate::dataset::schema::{ColumnSpec, Role};
 
     /// The reader's error for `data` when it reads column `x` for `--by`.
     fn reader_error(data: &str, ty: FieldType) -> Diagnostic {

@@ -278,7 +278,7 @@ mod tests {
 
     fn cmp(op: CmpOp, x: i64) -> Cond {
         Cond::Compare {
-            column: 0,
+            column: Col::Parsed(0),
             op,
             value: Value::Int(x),
         }
@@ -321,14 +321,14 @@ mod tests {
     fn missing_is_never_unknown() {
         assert_eq!(
             run(&Cond::Missing {
-                column: 0,
+                column: Col::Parsed(0),
                 missing: true
             }),
             [FALSE, TRUE, FALSE]
         );
         assert_eq!(
             run(&Cond::Missing {
-                column: 0,
+                column: Col::Parsed(0),
                 missing: false
             }),
             [TRUE, FALSE, TRUE]
@@ -338,25 +338,25 @@ mod tests {
     #[test]
     fn in_between_and_not_in() {
         let in13 = Cond::In {
-            column: 0,
+            column: Col::Parsed(0),
             values: vec![Value::Int(1), Value::Int(3)],
             negate: false,
         };
         assert_eq!(run(&in13), [TRUE, UNKNOWN, TRUE]);
         let not_in1 = Cond::In {
-            column: 0,
+            column: Col::Parsed(0),
             values: vec![Value::Int(1)],
             negate: true,
         };
         assert_eq!(run(&not_in1), [FALSE, UNKNOWN, TRUE]);
         let empty = Cond::In {
-            column: 0,
+            column: Col::Parsed(0),
             values: vec![],
             negate: false,
         };
         assert_eq!(run(&empty), [FALSE, UNKNOWN, FALSE]);
         let between = Cond::Between {
-            column: 0,
+            column: Col::Parsed(0),
             lo: Value::Int(1),
             hi: Value::Int(2),
         };
