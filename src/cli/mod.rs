@@ -8,6 +8,7 @@ mod decide;
 mod generate;
 mod simulate;
 mod stdio;
+mod sweep;
 mod temp;
 
 pub use stdio::{finish as finish_stdout, guard_standard_fds, say, stdout, stdout_error};
@@ -35,6 +36,8 @@ pub enum Command {
     Decide(decide::Args),
     /// The headline report: approvals, decline reasons, waterfall, segments.
     Simulate(simulate::Args),
+    /// Evaluate a grid of parameter values in one pass: a cutoff table and chart.
+    Sweep(sweep::Args),
     /// Write a realistic synthetic user dataset.
     Gen(generate::Args),
 }
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(&a),
         Command::Decide(a) => decide::run(&a),
         Command::Simulate(a) => simulate::run(&a),
+        Command::Sweep(a) => sweep::run(&a),
         Command::Gen(a) => generate::run(&a),
     }
 }

@@ -6,6 +6,7 @@ pub mod decisions;
 pub mod json;
 pub mod markdown;
 pub mod svg;
+pub mod sweep;
 pub mod table;
 
 use crate::simulate::report::SimulationReport;

@@ -287,7 +287,7 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
 }
 
 /// A table with right-aligned numeric columns from `first_numeric` on.
-fn table(style: Style, header: &[&str], first_numeric: usize) -> Table {
+pub(crate) fn table(style: Style, header: &[&str], first_numeric: usize) -> Table {
     let mut t = Table::new();
     t.load_style(match style {
         Style::Terminal => UTF8_FULL_CONDENSED,
@@ -303,7 +303,7 @@ fn table(style: Style, header: &[&str], first_numeric: usize) -> Table {
 }
 
 /// Adds a row of cells, each escaped for `style`.
-fn add_row(t: &mut Table, style: Style, row: Vec<String>) {
+pub(crate) fn add_row(t: &mut Table, style: Style, row: Vec<String>) {
     t.add_row(
         row.iter()
             .map(|c| escape(style, c).into_owned())
@@ -324,7 +324,7 @@ fn escape(style: Style, text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A table, then a blank line so that text after it is its own paragraph.
-fn push(out: &mut String, t: Table) {
+pub(crate) fn push(out: &mut String, t: Table) {
     let _ = writeln!(out, "{t}\n");
 }
 
@@ -343,12 +343,12 @@ pub fn group(n: u64) -> String {
 
 /// What a table shows for a rate of nothing (no rows, no approved rows),
 /// where JSON has `null`.
-const NOT_A_RATE: &str = "n/a";
+pub(crate) const NOT_A_RATE: &str = "n/a";
 
 /// `part / whole` as a percentage with two decimals, rounded half away from
 /// zero on the exact fraction (65.205% shows as 65.21%, not as the nearest
 /// double's 65.20%); [`NOT_A_RATE`] when `whole` is zero.
-fn pct(part: u64, whole: u64) -> String {
+pub(crate) fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
         return NOT_A_RATE.to_owned();
     }

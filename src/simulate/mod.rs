@@ -4,6 +4,7 @@ pub mod metrics;
 pub mod report;
 pub mod segmented;
 pub mod sweep;
+pub mod sweep_report;
 
 use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::{Input, StreamSummary};

@@ -156,6 +156,23 @@ pub struct Manifest {
     pub seed: Option<u64>,
 }
 
+impl Manifest {
+    pub fn of(policy: &CompiledPolicy, data_sha256: Option<String>, seed: Option<u64>) -> Manifest {
+        Manifest {
+            polsim: env!("CARGO_PKG_VERSION"),
+            policy_sha256: policy.sha256.clone(),
+            data_sha256,
+            set: policy.set.clone(),
+            params: policy
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), param_json(v)))
+                .collect(),
+            seed,
+        }
+    }
+}
+
 /// Pairs as a JSON object, keys in the pairs' order.
 fn in_order<S: serde::Serializer>(
     pairs: &[(String, Vec<SegmentStat>)],
@@ -306,18 +323,7 @@ impl SimulationReport {
                 population_bads: m.observed.all,
                 population_bad_rate: rate(m.observed.all, outcomes.rows),
             }),
-            manifest: Manifest {
-                polsim: env!("CARGO_PKG_VERSION"),
-                policy_sha256: policy.sha256.clone(),
-                data_sha256,
-                set: policy.set.clone(),
-                params: policy
-                    .params
-                    .iter()
-                    .map(|(k, v)| (k.clone(), param_json(v)))
-                    .collect(),
-                seed,
-            },
+            manifest: Manifest::of(policy, data_sha256, seed),
         }
     }
 
@@ -454,7 +460,7 @@ fn repayment(policy: &CompiledPolicy, m: &Metrics) -> Option<RepaymentStat> {
     })
 }
 
-fn to_f64(d: Decimal) -> f64 {
+pub fn to_f64(d: Decimal) -> f64 {
     use rust_decimal::prelude::ToPrimitive;
     d.round_dp(10).to_f64().unwrap_or(0.0)
 }
