@@ -4,6 +4,7 @@
 //! counts) before any work starts; the library below knows nothing of clap.
 
 mod check;
+mod compare;
 mod decide;
 mod generate;
 mod simulate;
@@ -36,6 +37,8 @@ pub enum Command {
     Decide(decide::Args),
     /// The headline report: approvals, decline reasons, waterfall, segments.
     Simulate(simulate::Args),
+    /// Champion against challenger: the swap set, deltas, the rules behind the swaps.
+    Compare(compare::Args),
     /// Evaluate a grid of parameter values in one pass: a cutoff table and chart.
     Sweep(sweep::Args),
     /// Write a realistic synthetic user dataset.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(&a),
         Command::Decide(a) => decide::run(&a),
         Command::Simulate(a) => simulate::run(&a),
+        Command::Compare(a) => compare::run(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Gen(a) => generate::run(&a),
     }

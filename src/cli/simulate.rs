@@ -2,11 +2,11 @@
 
 use super::{Common, DataArgs, changed_warning, report_skipped};
 use crate::dataset::stream::Input;
+use crate::engine::pass::{PassOptions, Plan};
+use crate::engine::segments::SegmentSpec;
 use crate::error::{CallerColumn, Error, Result};
 use crate::policy::compile::compile_file_for;
 use crate::report;
-use crate::engine::pass::{PassOptions, Plan};
-use crate::engine::segments::SegmentSpec;
 use crate::simulate;
 use std::io::Write;
 use std::path::PathBuf;
@@ -82,10 +82,10 @@ fn word_segment_columns(e: Error) -> Error {
 mod tests {
     use super::word_segment_columns;
     use crate::dataset::batch::{Batch, Parser};
+    use crate::dataset::schema::{ColumnSpec, Role};
     use crate::dataset::stream::{self, Input, StreamOptions};
     use crate::dataset::value::FieldType;
     use crate::error::{CallerColumn, Diagnostic, Error};
-    use crate::dataset::schema::{ColumnSpec, Role};
 
     /// The reader's error for `data` when it reads column `x` for `--by`.
     fn reader_error(data: &str, ty: FieldType) -> Diagnostic {

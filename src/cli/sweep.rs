@@ -127,8 +127,16 @@ pub fn run(args: &Args) -> Result<()> {
         None => {
             let mut policies: Vec<CompiledPolicy> = Vec::with_capacity(points.len());
             for at in &points {
-                let onto = policies.last().map(|p| p.columns.clone()).unwrap_or_default();
-                policies.push(compile_file_onto(&args.policy, &overrides(at), data, &onto)?);
+                let onto = policies
+                    .last()
+                    .map(|p| p.columns.clone())
+                    .unwrap_or_default();
+                policies.push(compile_file_onto(
+                    &args.policy,
+                    &overrides(at),
+                    data,
+                    &onto,
+                )?);
             }
             let plan = Plan::new(policies, Vec::new());
             let (state, sha) = fold(&plan, input, &options, || Variants::new(&plan))?;
@@ -317,7 +325,10 @@ fn check_axes(axes: &[Axis], set: &[(String, String)]) -> Result<()> {
     for axis in axes {
         if set.iter().any(|(n, _)| *n == axis.name) {
             return Err(Error::usage(
-                format!("`{}` is both swept (`--param`) and fixed (`--set`)", axis.name),
+                format!(
+                    "`{}` is both swept (`--param`) and fixed (`--set`)",
+                    axis.name
+                ),
                 format!("drop `--set {}=...`, or sweep another parameter", axis.name),
             ));
         }
@@ -348,7 +359,17 @@ mod tests {
 
     #[test]
     fn bad_ranges_are_usage_errors() {
-        for bad in ["m=600..500:10", "m=1..5:0", "m=1..5:-1", "m=1..5", "m=", "m", "m=1,,2", "m=1,1.0", "m=1..2000000:1"] {
+        for bad in [
+            "m=600..500:10",
+            "m=1..5:0",
+            "m=1..5:-1",
+            "m=1..5",
+            "m=",
+            "m",
+            "m=1,,2",
+            "m=1,1.0",
+            "m=1..2000000:1",
+        ] {
             assert!(parse_axis(bad).is_err(), "{bad}");
         }
     }

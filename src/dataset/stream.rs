@@ -18,8 +18,8 @@
 use super::chunker::{CHUNK_SIZE, Chunk, Chunker};
 use super::fingerprint::{self, FileId, Sha256};
 use super::schema::Schema;
-use crate::error::{Diagnostic, Error, Location, Result};
 use crate::dataset::schema::ColumnSpec;
+use crate::error::{Diagnostic, Error, Location, Result};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::Read;

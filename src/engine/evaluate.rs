@@ -452,10 +452,11 @@ impl<'p> Evaluator<'p> {
                 let ColumnData::Decimal(v) = &column.data else {
                     unreachable!("an exposure column is a decimal")
                 };
-                d.exposure.extend((0..batch.len).map(|row| match approved(row) {
-                    false => Some(Decimal::ZERO),
-                    true => column.valid[row].then(|| v[row]),
-                }));
+                d.exposure
+                    .extend((0..batch.len).map(|row| match approved(row) {
+                        false => Some(Decimal::ZERO),
+                        true => column.valid[row].then(|| v[row]),
+                    }));
             }
             Exposure::Limit => {
                 d.exposure.extend((0..batch.len).map(|row| {

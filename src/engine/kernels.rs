@@ -250,9 +250,9 @@ fn truth(op: CmpOp, ord: Ordering) -> u8 {
 mod tests {
     use super::*;
     use crate::dataset::chunker::Chunker;
+    use crate::dataset::schema::ColumnSpec;
     use crate::dataset::schema::Schema;
     use crate::dataset::value::FieldType;
-    use crate::dataset::schema::ColumnSpec;
 
     /// A batch with column 0 `x: int` holding 1, missing, 3.
     fn batch() -> Batch {

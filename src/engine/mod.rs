@@ -6,9 +6,9 @@ pub mod kernels;
 #[cfg(test)]
 mod lowering_tests;
 pub mod native_script;
-pub mod pass;
 #[cfg(test)]
 mod native_script_tests;
+pub mod pass;
 pub mod rhai_row;
 pub mod segments;
 

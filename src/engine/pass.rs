@@ -14,8 +14,8 @@
 //! threads on one machine and for parts of a file run elsewhere), in the
 //! spirit of DataFusion's `Accumulator`.
 
-use super::segments::{SegmentKeys, SegmentSpec, Source};
 use super::kernels::{self, Scratch};
+use super::segments::{SegmentKeys, SegmentSpec, Source};
 use super::{Decisions, Evaluator};
 use crate::dataset::batch::{Batch, Column, Parser, SkippedRow};
 use crate::dataset::schema::ColumnSpec;
@@ -55,7 +55,10 @@ impl Plan {
         segments: Vec<SegmentSpec>,
         extra: &[ColumnSpec],
     ) -> Plan {
-        let mut columns = policies.last().map(|p| p.columns.clone()).unwrap_or_default();
+        let mut columns = policies
+            .last()
+            .map(|p| p.columns.clone())
+            .unwrap_or_default();
         for c in extra {
             if !columns.iter().any(|d| d.name == c.name) {
                 columns.push(c.clone());
@@ -248,7 +251,11 @@ pub fn run_local<L, R: Send>(
                 .map(|p| Evaluator::new(p).source(&schema.source))
                 .collect(),
             decisions: plan.policies.iter().map(|_| Decisions::default()).collect(),
-            segments: plan.segments.iter().map(|_| SegmentKeys::default()).collect(),
+            segments: plan
+                .segments
+                .iter()
+                .map(|_| SegmentKeys::default())
+                .collect(),
             converted: plan.segments.iter().map(|s| Column::new(s.ty)).collect(),
             probes: plan.probes.iter().map(|_| Vec::new()).collect(),
             scratch: Scratch::default(),

@@ -242,29 +242,42 @@ impl SegmentKeys {
         let n = column.valid.len();
         // Bins and bools have few keys, known in advance: the key of a
         // row is computed, not looked up; missing takes the next one.
-        let few = |keys: &mut Vec<SegmentKey>, of_row: &mut Vec<u32>, k: usize, key: &dyn Fn(usize) -> usize| {
+        let few = |keys: &mut Vec<SegmentKey>,
+                   of_row: &mut Vec<u32>,
+                   k: usize,
+                   key: &dyn Fn(usize) -> usize| {
             keys.extend((0..k).map(|i| match spec.edges {
                 Edges::None => SegmentKey::Bool(i == 1),
                 _ => SegmentKey::Bin(i as u32),
             }));
             keys.push(SegmentKey::Missing);
             of_row.extend((0..n).map(|row| {
-                if column.valid[row] { key(row) as u32 } else { k as u32 }
+                if column.valid[row] {
+                    key(row) as u32
+                } else {
+                    k as u32
+                }
             }));
         };
         match (&column.data, &spec.edges) {
             (ColumnData::Float(v), Edges::Float(e)) => {
-                few(&mut self.keys, &mut self.of_row, e.len() + 1, &|r| e.partition_point(|e| *e <= v[r]))
+                few(&mut self.keys, &mut self.of_row, e.len() + 1, &|r| {
+                    e.partition_point(|e| *e <= v[r])
+                })
             }
             (ColumnData::Int(v), Edges::Int(e)) => {
-                few(&mut self.keys, &mut self.of_row, e.len() + 1, &|r| e.partition_point(|e| *e <= v[r]))
+                few(&mut self.keys, &mut self.of_row, e.len() + 1, &|r| {
+                    e.partition_point(|e| *e <= v[r])
+                })
             }
             (ColumnData::Decimal(v), Edges::Decimal(e)) => {
-                few(&mut self.keys, &mut self.of_row, e.len() + 1, &|r| e.partition_point(|e| *e <= v[r]))
+                few(&mut self.keys, &mut self.of_row, e.len() + 1, &|r| {
+                    e.partition_point(|e| *e <= v[r])
+                })
             }
-            (ColumnData::Bool(v), _) => {
-                few(&mut self.keys, &mut self.of_row, 2, &|r| usize::from(v[r] != 0))
-            }
+            (ColumnData::Bool(v), _) => few(&mut self.keys, &mut self.of_row, 2, &|r| {
+                usize::from(v[r] != 0)
+            }),
             (ColumnData::Int(v), _) => self.lookup(column, |r| v[r], SegmentKey::Int),
             (ColumnData::Decimal(v), _) => self.lookup(column, |r| v[r], SegmentKey::Decimal),
             // `+ 0.0` turns `-0` into `0`.
@@ -426,13 +439,20 @@ pub enum Source {
     Parsed(usize),
     /// A derived column of the plan's first policy, read as it is or (to
     /// bin a bool, say) converted.
-    Derived { index: usize, convert: bool },
+    Derived {
+        index: usize,
+        convert: bool,
+    },
 }
 
 impl Source {
     /// A derived field of `policy` is read from its evaluator; any other
     /// column is added to the projection `columns`.
-    pub fn of(spec: &SegmentSpec, policy: &CompiledPolicy, columns: &mut Vec<ColumnSpec>) -> Source {
+    pub fn of(
+        spec: &SegmentSpec,
+        policy: &CompiledPolicy,
+        columns: &mut Vec<ColumnSpec>,
+    ) -> Source {
         match policy.derived_index(&spec.field) {
             Some(k) => Source::Derived {
                 index: k,

@@ -10,13 +10,13 @@
 //! or the same error (message and line).
 
 use crate::dataset::batch::{Batch, ColumnData, Parser, SkippedRow};
+use crate::dataset::schema::ColumnSpec;
 use crate::dataset::stream::{self, Input, StreamOptions};
 use crate::dataset::value::{
     FieldType, has_too_many_digits, is_too_large_decimal, parse_bool, parse_decimal, parse_float,
     parse_int,
 };
 use crate::error::Error;
-use crate::dataset::schema::ColumnSpec;
 
 const NAME: &str = "t.csv";
 const BARE_CR: &str = "bare carriage return";

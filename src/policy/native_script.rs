@@ -158,7 +158,6 @@ pub struct NativeScript {
     pub arrays: usize,
 }
 
-
 /// What the compiler needs to know of the policy.
 pub trait Env {
     /// A field or derived field: its column and type.

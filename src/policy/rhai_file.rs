@@ -7,8 +7,8 @@
 //! built as the YAML a person would write, then compiled like any other.
 
 use super::compile::{CompiledPolicy, compile_onto};
-use crate::dataset::schema::ColumnSpec;
 use super::load;
+use crate::dataset::schema::ColumnSpec;
 use crate::dataset::value::{FieldType, parse_bool, parse_decimal, parse_int};
 use crate::error::{Diagnostic, Error, Location, Result};
 use std::path::Path;

@@ -3,9 +3,9 @@
 //! the dataset — the row number a spreadsheet shows for it.
 
 use crate::dataset::batch::{Column, ColumnData, SkippedRows};
-use crate::engine::pass::Chunk;
 use crate::engine::evaluate::NONE;
 use crate::engine::kernels::TRUE;
+use crate::engine::pass::Chunk;
 use crate::engine::{Decisions, Outcome};
 use crate::policy::CompiledPolicy;
 use crate::policy::model::Action;
@@ -244,13 +244,36 @@ impl<'p> DecisionWriter<'p> {
                 row,
                 key: &key,
                 line: ids.lines[row],
-                limit: limit
-                    .as_deref()
-                    .filter(|_| d.outcome[row] == Outcome::Approve),
+                limit: limit.as_deref(),
             };
             let _ = serde_json::to_writer(&mut *out, &line);
             out.push(b'\n');
         }
+    }
+
+    /// A row's limit as its line shows it; `None` without one.
+    pub fn limit_text(&self, d: &Decisions, row: usize) -> Option<std::borrow::Cow<'_, str>> {
+        match d.limit_band[row] {
+            NONE => None,
+            _ if d.outcome[row] != Outcome::Approve => None,
+            _ if !d.limit.is_empty() => Some(crate::report::money(d.limit[row]).into()),
+            b => Some(self.limits[b as usize].as_str().into()),
+        }
+    }
+
+    /// A row's limit as an amount, to compare with another policy's.
+    pub fn limit_value(&self, d: &Decisions, row: usize) -> Option<rust_decimal::Decimal> {
+        match d.limit_band[row] {
+            NONE => None,
+            _ if d.outcome[row] != Outcome::Approve => None,
+            _ if !d.limit.is_empty() => Some(d.limit[row]),
+            b => self.policy.limits[b as usize].amount.fixed(),
+        }
+    }
+
+    /// A row's reason codes, `;`-joined, as its line shows them.
+    pub fn reasons_text(&self, d: &Decisions, row: usize) -> String {
+        self.reasons(d, row).collect::<Vec<_>>().join(";")
     }
 
     /// Appends the CSV field of a row's reasons, `;`-joined, to `out`.
@@ -288,7 +311,6 @@ impl<'p> DecisionWriter<'p> {
         };
         failing(true).chain(failing(false))
     }
-
 }
 
 /// The decision writer as a sink on the pass: one chunk's lines, in order.
@@ -332,6 +354,63 @@ impl DecisionLines {
         let mut skipped = SkippedRows::default();
         skipped.add(chunk.skipped);
         DecisionLines { bytes, skipped }
+    }
+}
+
+/// `compare -o changes.csv`: the rows whose outcome or limit differs
+/// between the champion (plan policy 0) and the challenger (policy 1).
+pub struct ChangesWriter<'p> {
+    pub champion: DecisionWriter<'p>,
+    pub challenger: DecisionWriter<'p>,
+}
+
+impl ChangesWriter<'_> {
+    pub fn header(&self) -> Vec<u8> {
+        let key = self.champion.policy.key_name.as_deref().unwrap_or("row");
+        let mut out = csv_writer(Vec::new());
+        let _ = out.write_record([
+            key,
+            "champion_outcome",
+            "challenger_outcome",
+            "champion_reasons",
+            "challenger_reasons",
+            "champion_limit",
+            "challenger_limit",
+        ]);
+        out.into_inner().unwrap_or_default()
+    }
+
+    /// The lines of `chunk`'s changed rows, and how many there are.
+    pub fn write(&self, chunk: &Chunk) -> (Vec<u8>, u64) {
+        let (a, b) = (&chunk.decisions[0], &chunk.decisions[1]);
+        let ids = RowIds::of(chunk, 0);
+        let mut out = csv_writer(Vec::new());
+        let (mut key, mut count) = (Vec::new(), 0);
+        for row in 0..chunk.len {
+            let changed = a.outcome[row] != b.outcome[row]
+                || self.champion.limit_value(a, row) != self.challenger.limit_value(b, row);
+            if !changed {
+                continue;
+            }
+            count += 1;
+            key.clear();
+            ids.key(row, &mut key);
+            let limit = |w: &DecisionWriter, d: &Decisions| {
+                w.limit_text(d, row)
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default()
+            };
+            let _ = out.write_record([
+                &key[..],
+                a.outcome[row].name().as_bytes(),
+                b.outcome[row].name().as_bytes(),
+                self.champion.reasons_text(a, row).as_bytes(),
+                self.challenger.reasons_text(b, row).as_bytes(),
+                limit(&self.champion, a).as_bytes(),
+                limit(&self.challenger, b).as_bytes(),
+            ]);
+        }
+        (out.into_inner().unwrap_or_default(), count)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Output formats for the `simulate` report, one file per format, and the
 //! SVG chart of `sweep --plot`.
 
+pub mod compare;
 pub mod csv;
 pub mod decisions;
 pub mod json;

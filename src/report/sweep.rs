@@ -129,7 +129,10 @@ fn csv(r: &SweepReport) -> String {
             row("marginal_bad_rate", number(p.marginal_bad_rate));
         }
         if let Some(m) = &p.repayment {
-            row("repayment.expected_defaults", m.expected_defaults.to_string());
+            row(
+                "repayment.expected_defaults",
+                m.expected_defaults.to_string(),
+            );
             row("repayment.expected_loss", m.expected_loss.clone());
             row("repayment.expected_revenue", m.expected_revenue.clone());
         }
@@ -168,10 +171,14 @@ pub fn plot(r: &SweepReport, y: YAxis) -> String {
             }
         })
         .collect();
-    let title = format!("{}: approval rate against {}", r.policy, match y {
-        YAxis::BadRate => "bad rate",
-        YAxis::Loss => "expected loss",
-    });
+    let title = format!(
+        "{}: approval rate against {}",
+        r.policy,
+        match y {
+            YAxis::BadRate => "bad rate",
+            YAxis::Loss => "expected loss",
+        }
+    );
     let subtitle = format!(
         "sweep of {} on {} rows{}",
         r.params.join(" × "),

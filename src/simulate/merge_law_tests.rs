@@ -25,8 +25,8 @@ fn data() -> &'static [u8] {
 
 /// A champion and a challenger over one projection, with segments.
 fn compare_plan() -> Plan {
-    let champion = compile_file_onto(Path::new("policies/merchant_review.yaml"), &[], None, &[])
-        .unwrap();
+    let champion =
+        compile_file_onto(Path::new("policies/merchant_review.yaml"), &[], None, &[]).unwrap();
     let challenger = compile_file_onto(
         Path::new("policies/jd_plus.yaml"),
         &[("min_score".into(), "620".into())],
@@ -60,7 +60,12 @@ fn variants(values: &[&str]) -> Vec<crate::policy::CompiledPolicy> {
 }
 
 /// Each chunk's part, in file order.
-fn parts<A: Accumulator>(plan: &Plan, chunk_size: usize, threads: usize, start: impl Fn() -> A + Sync) -> Vec<A> {
+fn parts<A: Accumulator>(
+    plan: &Plan,
+    chunk_size: usize,
+    threads: usize,
+    start: impl Fn() -> A + Sync,
+) -> Vec<A> {
     let options = PassOptions {
         stream: StreamOptions {
             threads,
@@ -107,8 +112,14 @@ fn merged<A: Accumulator + Clone>(empty: &A, parts: &[A], group: usize, order: u
     total
 }
 
-fn law<A>(plan: &Plan, start: impl Fn() -> A + Sync, chunk_size: usize, threads: usize, group: usize, order: u64)
-where
+fn law<A>(
+    plan: &Plan,
+    start: impl Fn() -> A + Sync,
+    chunk_size: usize,
+    threads: usize,
+    group: usize,
+    order: u64,
+) where
     A: Accumulator + Clone + PartialEq + Debug + serde::Serialize + serde::de::DeserializeOwned,
 {
     let reference = {
@@ -161,7 +172,10 @@ fn merging_partials_of_different_plans_is_refused() {
     let mut a = Simulation::new(&plan, 0);
     let b = Simulation::new(&Plan::new(variants(&["600"]), Vec::new()), 0);
     let e = a.merge(&b).unwrap_err().to_string();
-    assert!(e.contains("cannot merge partial results of different plans"), "{e}");
+    assert!(
+        e.contains("cannot merge partial results of different plans"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -169,12 +183,25 @@ fn a_threshold_sweep_equals_one_policy_per_point() {
     let values = ["560", "600", "640", "700", "580"];
     let all = variants(&values);
     let slow_plan = Plan::new(all.clone(), Vec::new());
-    let slow = merged(&Variants::new(&slow_plan), &parts(&slow_plan, 50_000, 2, || Variants::new(&slow_plan)), 1, 0);
+    let slow = merged(
+        &Variants::new(&slow_plan),
+        &parts(&slow_plan, 50_000, 2, || Variants::new(&slow_plan)),
+        1,
+        0,
+    );
     let fast = threshold_plan(&all[0], &[all.clone()]).unwrap();
     let mut plan = Plan::new(fast.variants, Vec::new());
     plan.probes = fast.probes;
-    let quick = merged(&Thresholds::new(&plan, &fast.axes), &parts(&plan, 50_000, 2, || Thresholds::new(&plan, &fast.axes)), 1, 0);
+    let quick = merged(
+        &Thresholds::new(&plan, &fast.axes),
+        &parts(&plan, 50_000, 2, || Thresholds::new(&plan, &fast.axes)),
+        1,
+        0,
+    );
     use super::sweep::Sweep;
     assert_eq!(quick.points().unwrap(), slow.points().unwrap());
-    let _ = Axis { name: String::new(), values: Vec::new() };
+    let _ = Axis {
+        name: String::new(),
+        values: Vec::new(),
+    };
 }

@@ -1,8 +1,10 @@
 //! `simulate`: the headline report, a sink on the pass.
 
+pub mod compare;
 pub mod metrics;
 pub mod report;
 pub mod segmented;
+pub mod swap;
 pub mod sweep;
 pub mod sweep_report;
 

@@ -174,8 +174,8 @@ impl Manifest {
 }
 
 /// Pairs as a JSON object, keys in the pairs' order.
-fn in_order<S: serde::Serializer>(
-    pairs: &[(String, Vec<SegmentStat>)],
+pub(crate) fn in_order<S: serde::Serializer, V: Serialize>(
+    pairs: &[(String, V)],
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
@@ -334,7 +334,7 @@ impl SimulationReport {
 }
 
 /// The field name, or the whole `--by` text when the same field is segmented twice.
-fn segment_key(spec: &SegmentSpec, all: &[SegmentSpec]) -> String {
+pub(crate) fn segment_key(spec: &SegmentSpec, all: &[SegmentSpec]) -> String {
     if all.iter().filter(|s| s.field == spec.field).count() > 1 {
         spec.text()
     } else {

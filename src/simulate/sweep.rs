@@ -11,6 +11,7 @@
 
 use super::metrics::{Limits, Observed, Outcomes, RepaymentSums};
 use crate::dataset::batch::SkippedRows;
+use crate::dataset::value::Value;
 use crate::engine::Decisions;
 use crate::engine::kernels::TRUE;
 use crate::engine::pass::{Accumulator, Chunk, Plan, Rows, same};
@@ -18,7 +19,6 @@ use crate::error::Result;
 use crate::policy::CompiledPolicy;
 use crate::policy::condition::{CmpOp, Cond};
 use crate::policy::rhai_compile::DeriveHow;
-use crate::dataset::value::Value;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -242,9 +242,10 @@ fn same_but_rules(a: &CompiledPolicy, b: &CompiledPolicy) -> bool {
         });
     derived
         && a.rules.len() == b.rules.len()
-        && a.rules.iter().zip(&b.rules).all(|(x, y)| {
-            x.id == y.id && x.reason == y.reason && x.action == y.action
-        })
+        && a.rules
+            .iter()
+            .zip(&b.rules)
+            .all(|(x, y)| x.id == y.id && x.reason == y.reason && x.action == y.action)
         && a.limits == b.limits
         && a.exposure == b.exposure
         && a.repayment == b.repayment

@@ -3938,5 +3938,5 @@ mod reliability_output2;
 mod reliability_policy;
 mod reliability_rhai;
 mod reliability_rhai2;
-mod sweep;
 mod report_polish;
+mod sweep;

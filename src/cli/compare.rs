@@ -1,0 +1,177 @@
+//! `polsim compare CHAMPION [CHALLENGER] --data FILE`: both policies in one
+//! pass — who changes decision, and is it worth it.
+
+use super::{
+    Common, DataArgs, changed_warning, parse_assignment, refuse_output_onto_inputs,
+    report_skipped_rows, write_atomically,
+};
+use crate::dataset::stream::{Input, StreamOptions};
+use crate::engine::pass::{self, Accumulator, PassOptions, Plan, Rows};
+use crate::engine::segments::SegmentSpec;
+use crate::error::{Error, Result};
+use crate::policy::compile::compile_file_onto;
+use crate::report::Format;
+use crate::report::decisions::{self, ChangesWriter, DecisionWriter};
+use crate::simulate::compare::{Changes, CompareReport, Comparison};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy in production (YAML, or a `.rhai` script).
+    pub champion: PathBuf,
+    /// The policy that would replace it; with `--challenger-set`, may be
+    /// left out to compare the champion with itself under other parameters.
+    pub challenger: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Override a parameter of the challenger only, after `--set`
+    /// (repeatable), e.g. `--challenger-set min_score=620`.
+    #[arg(long = "challenger-set", value_name = "NAME=VALUE", value_parser = parse_assignment)]
+    pub challenger_set: Vec<(String, String)>,
+    /// Break the deltas down by a column, as `simulate --by` (repeatable).
+    #[arg(long, value_name = "FIELD[:EDGES]")]
+    pub by: Vec<String>,
+    /// Write every row whose outcome or limit changes to this CSV file.
+    #[arg(short, long, value_name = "CHANGES.csv")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let format = args.common.format();
+    if format == Format::Csv {
+        return Err(Error::usage(
+            "`compare` writes table, json or markdown, not csv",
+            "use `--format json` for tools; `-o changes.csv` writes the changed rows as CSV",
+        ));
+    }
+    let challenger_path = match (&args.challenger, args.challenger_set.is_empty()) {
+        (Some(p), _) => p.as_path(),
+        (None, false) => args.champion.as_path(),
+        (None, true) => {
+            return Err(Error::usage(
+                "`compare` needs a challenger: a second policy, or `--challenger-set`",
+                "e.g. `polsim compare champion.yaml challenger.yaml --data FILE`, or `polsim compare policy.yaml --challenger-set min_score=620 --data FILE`",
+            ));
+        }
+    };
+    let data = Some(args.data.data.as_path());
+    if let Some(out) = &args.output {
+        refuse_output_onto_inputs(
+            out,
+            &[
+                ("dataset", &args.data.data),
+                ("champion", &args.champion),
+                ("challenger", challenger_path),
+            ],
+        )?;
+    }
+    let champion = compile_file_onto(&args.champion, &args.common.set, data, &[])?;
+    // `--set` applies to the challenger where it has the parameter.
+    let plain = compile_file_onto(challenger_path, &[], data, &champion.columns)?;
+    let mut overrides: Vec<(String, String)> = args
+        .common
+        .set
+        .iter()
+        .filter(|(n, _)| plain.params.iter().any(|(p, _)| p == n))
+        .filter(|(n, _)| !args.challenger_set.iter().any(|(c, _)| c == n))
+        .cloned()
+        .collect();
+    overrides.extend(args.challenger_set.iter().cloned());
+    let challenger = compile_file_onto(challenger_path, &overrides, data, &champion.columns)?;
+    let segments = args
+        .by
+        .iter()
+        .map(|b| SegmentSpec::parse(b)?.resolve(&champion))
+        .collect::<Result<Vec<_>>>()?;
+    let plan = Plan::new(vec![champion, challenger], segments);
+
+    let input = Input::open(&args.data.data)?;
+    let name = input.name.clone();
+    let options = PassOptions::tolerant(
+        StreamOptions {
+            hash: true,
+            ..args.common.stream()
+        },
+        args.data.skip_bad_rows,
+    );
+    let mut total = Comparison::new(&plan);
+    let mut changed = 0u64;
+    let mut summary = None;
+    let run_pass = |out: Option<&mut dyn Write>,
+                    failed: &dyn Fn(std::io::Error) -> Error,
+                    total: &mut Comparison,
+                    changed: &mut u64|
+     -> Result<crate::dataset::stream::StreamSummary> {
+        let writer = ChangesWriter {
+            champion: DecisionWriter::new(&plan.policies[0], decisions::Format::Csv),
+            challenger: DecisionWriter::new(&plan.policies[1], decisions::Format::Csv),
+        };
+        let writes = out.is_some();
+        let mut out = out;
+        let mut header = writes.then(|| writer.header());
+        let summary = pass::run_local(
+            &plan,
+            input,
+            &options,
+            || (),
+            |(), chunk| {
+                let mut part = Comparison::new(&plan);
+                part.add(chunk, Rows::All(chunk.len));
+                let lines = writes.then(|| writer.write(chunk));
+                (part, lines)
+            },
+            |(part, lines)| {
+                total.merge(&part)?;
+                if let (Some(out), Some((bytes, n))) = (out.as_deref_mut(), lines) {
+                    *changed += n;
+                    if let Some(h) = header.take() {
+                        out.write_all(&h).map_err(failed)?;
+                    }
+                    out.write_all(&bytes).map_err(failed)?;
+                }
+                Ok(())
+            },
+        )?;
+        if let (Some(out), Some(h)) = (out, header) {
+            out.write_all(&h).map_err(failed)?;
+        }
+        Ok(summary)
+    };
+    match &args.output {
+        Some(path) => write_atomically(path, |out| {
+            summary = Some(run_pass(
+                Some(out),
+                &|e| Error::write(path, e),
+                &mut total,
+                &mut changed,
+            )?);
+            Ok(())
+        })?,
+        None => {
+            summary = Some(run_pass(
+                None,
+                &|e| Error::write(Path::new("-"), e),
+                &mut total,
+                &mut changed,
+            )?)
+        }
+    }
+    let summary = summary.expect("the pass ran");
+    if summary.changed_while_read {
+        crate::note!("{}", changed_warning(&name));
+    }
+    report_skipped_rows(&args.common, &total.champion.skipped, &name);
+    let changes = args.output.as_ref().map(|p| Changes {
+        rows: changed,
+        file: p.display().to_string(),
+    });
+    let report = CompareReport::build(&plan, &total, summary.data_sha256, changes);
+    let text = crate::report::compare::render(&report, format);
+    let mut out = super::stdout();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(super::stdout_error)
+}

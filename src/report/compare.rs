@@ -1,0 +1,286 @@
+//! The `compare` report: the swap matrix, the deltas, the rules behind the
+//! swaps, per-segment deltas; JSON for tools, tables for people.
+
+use super::table::{NOT_A_RATE, Style, add_row, group, pct, push, table};
+use super::{Format, money_grouped};
+use crate::simulate::compare::{CompareReport, Deltas, SwapReason};
+use std::fmt::Write;
+
+/// Renders `report` in `format` (not CSV: the changes file is the CSV).
+pub fn render(report: &CompareReport, format: Format) -> String {
+    match format {
+        Format::Json | Format::Csv => {
+            let mut text =
+                serde_json::to_string_pretty(report).expect("a report always serialises");
+            text.push('\n');
+            text
+        }
+        Format::Table => human(report, Style::Terminal),
+        Format::Markdown => human(report, Style::Markdown),
+    }
+}
+
+fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| NOT_A_RATE.to_owned(), |r| format!("{:.2}%", r * 100.0))
+}
+
+/// A rate's change in percentage points, signed.
+fn points(delta: Option<f64>) -> String {
+    delta.map_or_else(
+        || NOT_A_RATE.to_owned(),
+        |d| format!("{:+.2} pp", d * 100.0),
+    )
+}
+
+/// A money change, signed and grouped.
+fn signed(money: &str) -> String {
+    let grouped = money_grouped(money);
+    if grouped.starts_with('-') {
+        grouped
+    } else {
+        format!("+{grouped}")
+    }
+}
+
+fn opt_money(m: &Option<String>) -> String {
+    m.as_deref().map_or(String::new(), money_grouped)
+}
+
+fn human(r: &CompareReport, style: Style) -> String {
+    let mut out = String::new();
+    let (a, b) = (&r.champion, &r.challenger);
+    let name = |p: &crate::simulate::report::SimulationReport| {
+        let set = &p.manifest.set;
+        if set.is_empty() {
+            crate::error::printable(&p.policy).into_owned()
+        } else {
+            let values: Vec<String> = set
+                .iter()
+                .map(|n| {
+                    format!(
+                        "{n}={}",
+                        p.manifest
+                            .params
+                            .get(n)
+                            .map_or(String::new(), |v| v.to_string())
+                    )
+                })
+                .collect();
+            format!(
+                "{} ({})",
+                crate::error::printable(&p.policy),
+                values.join(", ")
+            )
+        }
+    };
+    let heading = |out: &mut String, text: &str| {
+        match style {
+            Style::Terminal => writeln!(out, "\n{text}"),
+            Style::Markdown => writeln!(out, "\n## {text}\n"),
+        }
+        .expect("writing to a string")
+    };
+    let title = format!(
+        "champion {} against challenger {} — {} rows",
+        name(a),
+        name(b),
+        group(a.rows)
+    );
+    match style {
+        Style::Terminal => writeln!(out, "{title}"),
+        Style::Markdown => writeln!(out, "# {title}"),
+    }
+    .expect("writing to a string");
+
+    heading(&mut out, "Swap set");
+    let observed = r.swap.both.bads.is_some();
+    let money = r.swap.both.expected_loss.champion.is_some()
+        || r.swap.both.expected_loss.challenger.is_some();
+    let mut header = vec!["cell", "rows", "share"];
+    if observed {
+        header.extend(["bads", "bad rate"]);
+    }
+    if money {
+        header.extend([
+            "champion loss",
+            "challenger loss",
+            "champion revenue",
+            "challenger revenue",
+        ]);
+    }
+    let mut t = table(style, &header, 1);
+    for (cell, c) in r.swap.cells() {
+        let label = match cell {
+            "both" => "approved by both",
+            "champion_only" => "champion only (swap-outs)",
+            "challenger_only" => "challenger only (swap-ins)",
+            _ => "neither",
+        };
+        let mut row = vec![label.to_owned(), group(c.rows), pct(c.rows, a.rows)];
+        if observed {
+            row.extend([c.bads.map_or(String::new(), group), percent(c.bad_rate)]);
+        }
+        if money {
+            row.extend([
+                opt_money(&c.expected_loss.champion),
+                opt_money(&c.expected_loss.challenger),
+                opt_money(&c.expected_revenue.champion),
+                opt_money(&c.expected_revenue.challenger),
+            ]);
+        }
+        add_row(&mut t, style, row);
+    }
+    push(&mut out, t);
+    if observed {
+        let _ = writeln!(
+            out,
+            "Note: swap-ins were declined by the champion, so when the champion was in production they \
+             never got credit and their observed outcome here is not real life's; treat their bad rate as \
+             a guess, and test a challenger on a random sample before trusting it."
+        );
+    }
+
+    heading(&mut out, "Deltas (challenger − champion)");
+    push(&mut out, deltas_table(style, r, &r.deltas));
+
+    for (title, reasons) in [
+        (
+            "Swap-outs by the challenger's primary reason",
+            &r.swap_reasons.swap_outs,
+        ),
+        (
+            "Swap-ins by the champion's primary reason",
+            &r.swap_reasons.swap_ins,
+        ),
+    ] {
+        if reasons.is_empty() {
+            continue;
+        }
+        heading(&mut out, title);
+        push(&mut out, reasons_table(style, reasons));
+    }
+
+    for (field, segments) in &r.segments {
+        heading(&mut out, &format!("Deltas by {field}"));
+        let mut header = vec![field.as_str(), "approval rate", "approved exposure"];
+        if r.deltas.expected_loss.is_some() {
+            header.extend(["expected loss", "expected revenue"]);
+        }
+        if r.deltas.observed_bad_rate.is_some() {
+            header.push("bad rate");
+        }
+        let mut t = table(style, &header, 1);
+        for s in segments {
+            let d = &s.deltas;
+            let mut row = vec![
+                s.value.clone(),
+                points(d.approval_rate),
+                signed(&d.approved_exposure),
+            ];
+            if r.deltas.expected_loss.is_some() {
+                row.extend([
+                    d.expected_loss.as_deref().map_or(String::new(), signed),
+                    d.expected_revenue.as_deref().map_or(String::new(), signed),
+                ]);
+            }
+            if r.deltas.observed_bad_rate.is_some() {
+                row.push(points(d.observed_bad_rate));
+            }
+            add_row(&mut t, style, row);
+        }
+        push(&mut out, t);
+    }
+    if let Some(c) = &r.changes {
+        let _ = writeln!(
+            out,
+            "Wrote the {} row(s) whose outcome or limit changed to {}.",
+            group(c.rows),
+            crate::error::printable(&c.file)
+        );
+    }
+    out
+}
+
+fn deltas_table(style: Style, r: &CompareReport, d: &Deltas) -> comfy_table::Table {
+    let (a, b) = (&r.champion, &r.challenger);
+    let mut t = table(style, &["metric", "champion", "challenger", "delta"], 1);
+    add_row(
+        &mut t,
+        style,
+        vec![
+            "approval rate".into(),
+            percent(a.approval_rate),
+            percent(b.approval_rate),
+            points(d.approval_rate),
+        ],
+    );
+    add_row(
+        &mut t,
+        style,
+        vec![
+            "approved exposure".into(),
+            money_grouped(&a.approved_exposure),
+            money_grouped(&b.approved_exposure),
+            signed(&d.approved_exposure),
+        ],
+    );
+    let repay = |p: &crate::simulate::report::SimulationReport, loss: bool| {
+        p.repayment.as_ref().map_or(String::new(), |m| {
+            money_grouped(if loss {
+                &m.expected_loss
+            } else {
+                &m.expected_revenue
+            })
+        })
+    };
+    if let (Some(loss), Some(revenue)) = (&d.expected_loss, &d.expected_revenue) {
+        add_row(
+            &mut t,
+            style,
+            vec![
+                "expected loss".into(),
+                repay(a, true),
+                repay(b, true),
+                signed(loss),
+            ],
+        );
+        add_row(
+            &mut t,
+            style,
+            vec![
+                "expected revenue".into(),
+                repay(a, false),
+                repay(b, false),
+                signed(revenue),
+            ],
+        );
+    }
+    if d.observed_bad_rate.is_some() {
+        let bad = |p: &crate::simulate::report::SimulationReport| {
+            percent(p.observed.as_ref().and_then(|o| o.bad_rate))
+        };
+        add_row(
+            &mut t,
+            style,
+            vec![
+                "observed bad rate".into(),
+                bad(a),
+                bad(b),
+                points(d.observed_bad_rate),
+            ],
+        );
+    }
+    t
+}
+
+fn reasons_table(style: Style, reasons: &[SwapReason]) -> comfy_table::Table {
+    let mut t = table(style, &["rule", "reason", "rows"], 2);
+    for s in reasons {
+        add_row(
+            &mut t,
+            style,
+            vec![s.rule.clone(), s.reason.clone(), group(s.rows)],
+        );
+    }
+    t
+}

@@ -1,0 +1,363 @@
+//! `compare`: a champion and a challenger in one pass — each one's full
+//! report, the swap set between them, and the deltas, overall and per
+//! segment.
+
+use super::Simulation;
+use super::metrics::Metrics;
+use super::report::{
+    Expected, SimulationReport, approved_exposure, expected, rate, segment_entries,
+};
+use super::swap::{CELLS, SwapSet};
+use crate::engine::pass::{Accumulator, Chunk, Plan, Rows, same};
+use crate::error::Result;
+use crate::policy::CompiledPolicy;
+use crate::report::money;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The state of a comparison of plan policies 0 and 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub champion: Simulation,
+    pub challenger: Simulation,
+    pub swap: SwapSet,
+}
+
+impl Comparison {
+    pub fn new(plan: &Plan) -> Comparison {
+        Comparison {
+            champion: Simulation::new(plan, 0),
+            challenger: Simulation::new(plan, 1),
+            swap: SwapSet::new(&plan.policies[0], &plan.policies[1]),
+        }
+    }
+}
+
+impl Accumulator for Comparison {
+    fn add(&mut self, chunk: &Chunk, rows: Rows) {
+        self.champion.add(chunk, rows);
+        self.challenger.add(chunk, rows);
+        self.swap.add(chunk, rows);
+    }
+
+    fn merge(&mut self, o: &Comparison) -> Result<()> {
+        same("plans", &self.champion.plan, &o.champion.plan)?;
+        self.champion.merge(&o.champion)?;
+        self.challenger.merge(&o.challenger)?;
+        self.swap.merge(&o.swap)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    pub champion: SimulationReport,
+    pub challenger: SimulationReport,
+    pub swap: Swap,
+    pub swap_reasons: SwapReasons,
+    pub deltas: Deltas,
+    /// Per `--by`, in `--by` order: each segment's deltas.
+    #[serde(serialize_with = "super::report::in_order")]
+    pub segments: Vec<(String, Vec<SegmentDeltas>)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+    pub manifest: CompareManifest,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Swap {
+    pub both: SwapCell,
+    pub champion_only: SwapCell,
+    pub challenger_only: SwapCell,
+    pub neither: SwapCell,
+}
+
+impl Swap {
+    pub fn cells(&self) -> [(&'static str, &SwapCell); 4] {
+        [
+            (CELLS[0], &self.both),
+            (CELLS[1], &self.champion_only),
+            (CELLS[2], &self.challenger_only),
+            (CELLS[3], &self.neither),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SwapCell {
+    pub rows: u64,
+    pub share: Option<f64>,
+    /// Observed bads among the cell's rows (`null` without `observed`).
+    pub bads: Option<u64>,
+    pub bad_rate: Option<f64>,
+    /// Expected loss and revenue of the rows each policy approves
+    /// (`null` for a policy without a repayment model).
+    pub expected_loss: BySide,
+    pub expected_revenue: BySide,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BySide {
+    pub champion: Option<String>,
+    pub challenger: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SwapReasons {
+    /// Swap-outs by the challenger's primary reason.
+    pub swap_outs: Vec<SwapReason>,
+    /// Swap-ins by the champion's primary reason.
+    pub swap_ins: Vec<SwapReason>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SwapReason {
+    pub rule: String,
+    pub reason: String,
+    pub rows: u64,
+}
+
+/// Challenger minus champion. Money is the difference of the two reports'
+/// figures (each rounded to cents), so it adds up with what they show.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deltas {
+    pub approval_rate: Option<f64>,
+    pub approved_exposure: String,
+    pub expected_loss: Option<String>,
+    pub expected_revenue: Option<String>,
+    pub observed_bad_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentDeltas {
+    pub value: String,
+    pub deltas: Deltas,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Changes {
+    pub rows: u64,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareManifest {
+    pub polsim: &'static str,
+    pub data_sha256: Option<String>,
+    pub champion_sha256: String,
+    pub challenger_sha256: String,
+}
+
+/// The figures of one side that deltas are taken of.
+struct Side {
+    approval_rate: Option<f64>,
+    exposure: String,
+    loss: Option<String>,
+    revenue: Option<String>,
+    bad_rate: Option<f64>,
+}
+
+impl Side {
+    fn of(policy: &CompiledPolicy, m: &Metrics) -> Side {
+        let e = expected(policy, &m.repayment);
+        Side {
+            approval_rate: rate(m.outcomes.approved, m.outcomes.rows),
+            exposure: money(approved_exposure(policy, &m.limits, &m.repayment)),
+            loss: e.as_ref().map(|e| money(e.loss)),
+            revenue: e.as_ref().map(|e| money(e.revenue)),
+            bad_rate: policy
+                .observed
+                .as_ref()
+                .and_then(|_| rate(m.observed.approved, m.outcomes.approved)),
+        }
+    }
+}
+
+/// `b - a` of two money figures.
+fn minus(a: &str, b: &str) -> String {
+    let (a, b): (Decimal, Decimal) = (a.parse().unwrap_or_default(), b.parse().unwrap_or_default());
+    money(b - a)
+}
+
+fn deltas(a: &Side, b: &Side) -> Deltas {
+    let both = |x: &Option<String>, y: &Option<String>| match (x, y) {
+        (Some(x), Some(y)) => Some(minus(x, y)),
+        _ => None,
+    };
+    let diff = |x: Option<f64>, y: Option<f64>| Some(y? - x?);
+    Deltas {
+        approval_rate: diff(a.approval_rate, b.approval_rate),
+        approved_exposure: minus(&a.exposure, &b.exposure),
+        expected_loss: both(&a.loss, &b.loss),
+        expected_revenue: both(&a.revenue, &b.revenue),
+        observed_bad_rate: diff(a.bad_rate, b.bad_rate),
+    }
+}
+
+/// Rounds `exact` amounts to cents so that they add up to the rounded
+/// total (largest remainders first), as the cells of a table should.
+fn round_to_total(exact: &[Decimal]) -> Vec<String> {
+    let cents = |d: Decimal| {
+        d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    };
+    let total = cents(exact.iter().sum());
+    let mut rounded: Vec<Decimal> = exact
+        .iter()
+        .map(|d| d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero))
+        .collect();
+    let step = Decimal::new(1, 2);
+    let mut short = total - rounded.iter().sum::<Decimal>();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&i, &j| {
+        (exact[j] - rounded[j])
+            .abs()
+            .cmp(&(exact[i] - rounded[i]).abs())
+            .then(i.cmp(&j))
+    });
+    for i in order.into_iter().cycle().take(exact.len() * 4) {
+        if short.is_zero() {
+            break;
+        }
+        let unit = if short > Decimal::ZERO { step } else { -step };
+        rounded[i] += unit;
+        short -= unit;
+    }
+    rounded.into_iter().map(money).collect()
+}
+
+impl CompareReport {
+    pub fn build(
+        plan: &Plan,
+        state: &Comparison,
+        data_sha256: Option<String>,
+        changes: Option<Changes>,
+    ) -> CompareReport {
+        let (pa, pb) = (&plan.policies[0], &plan.policies[1]);
+        let champion = SimulationReport::build(plan, 0, &state.champion, data_sha256.clone(), None);
+        let challenger =
+            SimulationReport::build(plan, 1, &state.challenger, data_sha256.clone(), None);
+        let swap = swap_cells(plan, &state.swap);
+        let reasons = |p: &CompiledPolicy, counts: &[u64]| {
+            let mut out: Vec<SwapReason> = p
+                .rules
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| SwapReason {
+                    rule: r.id.clone(),
+                    reason: r.reason.clone(),
+                    rows: *n,
+                })
+                .collect();
+            // Stable: equal counts stay in rule order.
+            out.sort_by(|a, b| b.rows.cmp(&a.rows));
+            out
+        };
+        let swap_reasons = SwapReasons {
+            swap_outs: reasons(pb, &state.swap.swap_outs),
+            swap_ins: reasons(pa, &state.swap.swap_ins),
+        };
+        let overall = deltas(
+            &Side::of(pa, &state.champion.whole),
+            &Side::of(pb, &state.challenger.whole),
+        );
+        let mut segments: Vec<(String, Vec<SegmentDeltas>)> = Vec::new();
+        for (spec, (sa, sb)) in plan.segments.iter().zip(
+            state
+                .champion
+                .segments
+                .iter()
+                .zip(&state.challenger.segments),
+        ) {
+            let key = super::report::segment_key(spec, &plan.segments);
+            if segments.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            let a = segment_entries(spec, sa);
+            let b = segment_entries(spec, sb);
+            let rows = a
+                .into_iter()
+                .zip(b)
+                .map(|((value, ma), (_, mb))| SegmentDeltas {
+                    value,
+                    deltas: deltas(&Side::of(pa, ma), &Side::of(pb, mb)),
+                })
+                .collect();
+            segments.push((key, rows));
+        }
+        CompareReport {
+            manifest: CompareManifest {
+                polsim: env!("CARGO_PKG_VERSION"),
+                data_sha256,
+                champion_sha256: pa.sha256.clone(),
+                challenger_sha256: pb.sha256.clone(),
+            },
+            champion,
+            challenger,
+            swap,
+            swap_reasons,
+            deltas: overall,
+            segments,
+            changes,
+        }
+    }
+}
+
+fn swap_cells(plan: &Plan, swap: &SwapSet) -> Swap {
+    let total: u64 = swap.cells.iter().map(|c| c.rows).sum();
+    let observed = plan.policies[0].observed.is_some();
+    // Per side, each cell's exact expectations, rounded to add up.
+    let money_of = |side: usize, pick: fn(&Expected) -> Decimal| -> Option<Vec<String>> {
+        let policy = &plan.policies[side];
+        let exact: Option<Vec<Decimal>> = swap
+            .cells
+            .iter()
+            .map(|c| expected(policy, &c.repayment[side]).map(|e| pick(&e)))
+            .collect();
+        exact.map(|e| round_to_total(&e))
+    };
+    let loss = [money_of(0, |e| e.loss), money_of(1, |e| e.loss)];
+    let revenue = [money_of(0, |e| e.revenue), money_of(1, |e| e.revenue)];
+    let at = |v: &Option<Vec<String>>, i: usize| v.as_ref().map(|v| v[i].clone());
+    let cell = |i: usize| {
+        let c = &swap.cells[i];
+        SwapCell {
+            rows: c.rows,
+            share: rate(c.rows, total),
+            bads: observed.then_some(c.bads),
+            bad_rate: if observed { rate(c.bads, c.rows) } else { None },
+            expected_loss: BySide {
+                champion: at(&loss[0], i),
+                challenger: at(&loss[1], i),
+            },
+            expected_revenue: BySide {
+                champion: at(&revenue[0], i),
+                challenger: at(&revenue[1], i),
+            },
+        }
+    };
+    Swap {
+        both: cell(0),
+        champion_only: cell(1),
+        challenger_only: cell(2),
+        neither: cell(3),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounded_cells_add_up_to_the_rounded_total() {
+        let exact: Vec<Decimal> = ["1.005", "2.005", "3.005", "0"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let cells = round_to_total(&exact);
+        let sum: Decimal = cells.iter().map(|c| c.parse::<Decimal>().unwrap()).sum();
+        assert_eq!(money(sum), money(exact.iter().sum()));
+        for (c, e) in cells.iter().zip(&exact) {
+            assert!((c.parse::<Decimal>().unwrap() - e).abs() < Decimal::new(1, 2));
+        }
+    }
+}
