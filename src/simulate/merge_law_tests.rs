@@ -147,6 +147,14 @@ proptest! {
     }
 
     #[test]
+    fn comparison_and_swap_set_merge_in_any_order(chunk_size in 40usize..60_000, threads in 1usize..4, group in 1usize..5, order: u64) {
+        let plan = compare_plan();
+        law(&plan, || super::compare::Comparison::new(&plan), chunk_size, threads, group, order);
+        let (a, b) = (&plan.policies[0], &plan.policies[1]);
+        law(&plan, || super::swap::SwapSet::new(a, b), chunk_size, threads, group, order);
+    }
+
+    #[test]
     fn metrics_merge_in_any_order(chunk_size in 40usize..60_000, threads in 1usize..4, group in 1usize..5, order: u64) {
         let plan = compare_plan();
         law(&plan, || super::metrics::Metrics::new(1, &plan.policies[1]), chunk_size, threads, group, order);
@@ -200,8 +208,79 @@ fn a_threshold_sweep_equals_one_policy_per_point() {
     );
     use super::sweep::Sweep;
     assert_eq!(quick.points().unwrap(), slow.points().unwrap());
-    let _ = Axis {
-        name: String::new(),
-        values: Vec::new(),
+}
+
+#[test]
+fn a_two_threshold_sweep_equals_one_policy_per_point() {
+    // min_score × min_age, each one threshold of its own rule.
+    let axes = [
+        Axis {
+            name: "min_score".into(),
+            values: vec!["560".into(), "620".into(), "600".into()],
+        },
+        Axis {
+            name: "min_age".into(),
+            values: vec!["18".into(), "25".into()],
+        },
+    ];
+    let compile = |at: &[usize], base: &[crate::dataset::schema::ColumnSpec]| {
+        let overrides: Vec<(String, String)> = axes
+            .iter()
+            .zip(at)
+            .map(|(a, &v)| (a.name.clone(), a.values[v].clone()))
+            .collect();
+        compile_file_onto(Path::new("policies/jd_plus.yaml"), &overrides, None, base).unwrap()
     };
+    let mut all: Vec<crate::policy::CompiledPolicy> = Vec::new();
+    for at in super::sweep::grid_points(&axes) {
+        let base = all.last().map(|p| p.columns.clone()).unwrap_or_default();
+        all.push(compile(&at, &base));
+    }
+    let moved: Vec<Vec<crate::policy::CompiledPolicy>> = (0..2)
+        .map(|m| {
+            (0..axes[m].values.len())
+                .map(|v| {
+                    let mut at = vec![0, 0];
+                    at[m] = v;
+                    compile(&at, &[])
+                })
+                .collect()
+        })
+        .collect();
+    let slow_plan = Plan::new(all, Vec::new());
+    let slow = merged(
+        &Variants::new(&slow_plan),
+        &parts(&slow_plan, 50_000, 2, || Variants::new(&slow_plan)),
+        1,
+        0,
+    );
+    let fast = threshold_plan(&compile(&[0, 0], &[]), &moved).expect("two thresholds");
+    assert_eq!(fast.variants.len(), 4);
+    let mut plan = Plan::new(fast.variants, Vec::new());
+    plan.probes = fast.probes;
+    let quick = merged(
+        &Thresholds::new(&plan, &fast.axes),
+        &parts(&plan, 50_000, 2, || Thresholds::new(&plan, &fast.axes)),
+        1,
+        0,
+    );
+    use super::sweep::Sweep;
+    assert_eq!(quick.points().unwrap(), slow.points().unwrap());
+}
+
+#[test]
+fn a_param_that_moves_two_rules_is_not_swept_by_buckets() {
+    let policy = |overrides: &[(String, String)]| {
+        compile_file_onto(Path::new("policies/jd_plus.yaml"), overrides, None, &[]).unwrap()
+    };
+    let base = policy(&[]);
+    // The second value moves min_score and min_age: two rules, one axis.
+    let moved = vec![vec![
+        policy(&[("min_score".into(), "600".into())]),
+        policy(&[
+            ("min_score".into(), "620".into()),
+            ("min_age".into(), "21".into()),
+        ]),
+    ]];
+    assert!(threshold_plan(&base, &moved).is_none());
 }
