@@ -231,7 +231,7 @@ pub fn run_local<L, R: Send>(
     options: &PassOptions,
     local: impl Fn() -> L + Sync,
     sink: impl Fn(&mut L, &Chunk) -> R + Sync,
-    mut fold: impl FnMut(R) -> Result<()>,
+    fold: impl FnMut(R) -> Result<()>,
 ) -> Result<StreamSummary> {
     let stream_options = StreamOptions {
         worker_stack: plan.worker_stack(),
@@ -298,7 +298,7 @@ pub fn run_local<L, R: Send>(
             };
             Ok(sink(&mut w.local, &view))
         },
-        |part| fold(part),
+        fold,
     )
 }
 

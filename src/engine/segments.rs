@@ -291,9 +291,9 @@ impl SegmentKeys {
     }
 
     /// Keys rows by their value in a chunk-local map from value to key.
-    fn lookup<'c, V: std::hash::Hash + Eq + Copy>(
+    fn lookup<V: std::hash::Hash + Eq + Copy>(
         &mut self,
-        column: &'c Column,
+        column: &Column,
         value: impl Fn(usize) -> V,
         key: impl Fn(V) -> SegmentKey,
     ) {

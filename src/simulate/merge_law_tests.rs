@@ -167,7 +167,7 @@ proptest! {
         law(&plan, || Variants::new(&plan), chunk_size, threads, group, order);
 
         let all = variants(&values);
-        let fast = threshold_plan(&all[0], &[all.clone()]).expect("min_score is one threshold");
+        let fast = threshold_plan(&all[0], std::slice::from_ref(&all)).expect("min_score is one threshold");
         let mut plan = Plan::new(fast.variants, Vec::new());
         plan.probes = fast.probes;
         law(&plan, || Thresholds::new(&plan, &fast.axes), chunk_size, threads, group, order);
@@ -197,7 +197,7 @@ fn a_threshold_sweep_equals_one_policy_per_point() {
         1,
         0,
     );
-    let fast = threshold_plan(&all[0], &[all.clone()]).unwrap();
+    let fast = threshold_plan(&all[0], std::slice::from_ref(&all)).unwrap();
     let mut plan = Plan::new(fast.variants, Vec::new());
     plan.probes = fast.probes;
     let quick = merged(
