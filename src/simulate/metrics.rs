@@ -44,6 +44,16 @@ impl Outcomes {
         self.declined += counts[Outcome::Decline as usize];
     }
 
+    #[inline]
+    pub(crate) fn add_row(&mut self, d: &Decisions, row: usize) {
+        self.rows += 1;
+        match d.outcome[row] {
+            Outcome::Approve => self.approved += 1,
+            Outcome::Review => self.review += 1,
+            Outcome::Decline => self.declined += 1,
+        }
+    }
+
     pub fn merge(&mut self, o: &Outcomes) {
         self.rows += o.rows;
         self.approved += o.approved;
@@ -103,6 +113,21 @@ impl Reasons {
         }
     }
 
+    #[inline]
+    pub(crate) fn add_row(&mut self, d: &Decisions, row: usize) {
+        for (failed, truth) in self.failed.iter_mut().zip(&d.rule_truth) {
+            *failed += u64::from(truth[row] != TRUE);
+        }
+        if let Some(p) = self.primary.get_mut(usize::from(d.primary[row])) {
+            *p += 1;
+        }
+        let first = usize::from(d.first_fail[row]);
+        if let Some(removed) = self.removed.get_mut(first) {
+            *removed += 1;
+            self.sole[first] += u64::from(d.fail_count[row] == 1);
+        }
+    }
+
     pub fn merge(&mut self, o: &Reasons) -> Result<()> {
         same("rules", &self.failed.len(), &o.failed.len())?;
         add_all(&mut self.failed, &o.failed);
@@ -148,6 +173,22 @@ impl Limits {
             counts[if approved { band } else { last + 1 }] += 1;
         });
         add_counts(&mut self.rows, &counts);
+    }
+
+    #[inline]
+    pub(crate) fn add_row(&mut self, d: &Decisions, row: usize) {
+        if d.outcome[row] != Outcome::Approve {
+            return;
+        }
+        match d.limit_band[row] {
+            NONE => *self.rows.last_mut().expect("a slot for no band") += 1,
+            band => {
+                self.rows[band as usize] += 1;
+                if !d.limit.is_empty() {
+                    self.sum[band as usize] += d.limit[row];
+                }
+            }
+        }
     }
 
     pub fn merge(&mut self, o: &Limits) -> Result<()> {
@@ -197,24 +238,42 @@ impl RepaymentSums {
             return;
         }
         rows.for_each(|row| {
-            if d.outcome[row] != Outcome::Approve {
-                return;
-            }
-            let band = usize::from(d.outcome_band[row]).min(last);
-            let exposed = d.exposure[row].unwrap_or_else(|| {
-                self.exposure_missing += 1;
-                Decimal::ZERO
-            });
-            self.exposure[band] += exposed;
-            if let Some(p) = d.p.get(row) {
-                for (sum, p) in self.p[band].iter_mut().zip(p) {
-                    *sum += *p;
-                }
-                let [returned, default] = &mut self.exposure_p[band];
-                *returned += exposed * p[0];
-                *default += exposed * p[4];
+            if d.outcome[row] == Outcome::Approve {
+                self.add_exposure(d, row, last);
             }
         });
+    }
+
+    /// What an approved row adds to its band's exposure and probabilities.
+    #[inline]
+    fn add_exposure(&mut self, d: &Decisions, row: usize, last: usize) {
+        let band = usize::from(d.outcome_band[row]).min(last);
+        let exposed = d.exposure[row].unwrap_or_else(|| {
+            self.exposure_missing += 1;
+            Decimal::ZERO
+        });
+        self.exposure[band] += exposed;
+        if let Some(p) = d.p.get(row) {
+            for (sum, p) in self.p[band].iter_mut().zip(p) {
+                *sum += *p;
+            }
+            let [returned, default] = &mut self.exposure_p[band];
+            *returned += exposed * p[0];
+            *default += exposed * p[4];
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add_row(&mut self, d: &Decisions, row: usize) {
+        if d.outcome[row] != Outcome::Approve {
+            return;
+        }
+        let last = self.rows.len() - 1;
+        let band = usize::from(d.outcome_band[row]).min(last);
+        self.rows[band] += 1;
+        if !d.exposure.is_empty() {
+            self.add_exposure(d, row, last);
+        }
     }
 
     pub fn merge(&mut self, o: &RepaymentSums) -> Result<()> {
@@ -261,6 +320,13 @@ impl Observed {
         self.all += all;
     }
 
+    #[inline]
+    pub(crate) fn add_row(&mut self, d: &Decisions, row: usize) {
+        let bad = u64::from(d.bad[row] == TRUE);
+        self.all += bad;
+        self.approved += bad & u64::from(d.outcome[row] == Outcome::Approve);
+    }
+
     pub fn merge(&mut self, o: &Observed) {
         self.approved += o.approved;
         self.all += o.all;
@@ -293,13 +359,29 @@ impl Metrics {
         }
     }
 
-    /// Folds in `rows` of one batch of decisions.
+    /// Folds in `rows` of one batch of decisions: all of them a metric at a
+    /// time (each in its fastest loop), or a segment's row by row, every
+    /// metric in one loop.
     pub fn add_decisions(&mut self, d: &Decisions, rows: Rows) {
-        self.outcomes.add(d, rows);
-        self.reasons.add(d, rows);
-        self.limits.add(d, rows);
-        self.repayment.add(d, rows);
-        self.observed.add(d, rows);
+        match rows {
+            Rows::All(_) => {
+                self.outcomes.add(d, rows);
+                self.reasons.add(d, rows);
+                self.limits.add(d, rows);
+                self.repayment.add(d, rows);
+                self.observed.add(d, rows);
+            }
+            Rows::Only(list) => {
+                for &row in list {
+                    let row = row as usize;
+                    self.outcomes.add_row(d, row);
+                    self.reasons.add_row(d, row);
+                    self.limits.add_row(d, row);
+                    self.repayment.add_row(d, row);
+                    self.observed.add_row(d, row);
+                }
+            }
+        }
     }
 }
 

@@ -43,10 +43,23 @@ impl PointMetrics {
     }
 
     pub fn add(&mut self, d: &Decisions, rows: Rows) {
-        self.outcomes.add(d, rows);
-        self.limits.add(d, rows);
-        self.repayment.add(d, rows);
-        self.observed.add(d, rows);
+        match rows {
+            Rows::All(_) => {
+                self.outcomes.add(d, rows);
+                self.limits.add(d, rows);
+                self.repayment.add(d, rows);
+                self.observed.add(d, rows);
+            }
+            Rows::Only(list) => {
+                for &row in list {
+                    let row = row as usize;
+                    self.outcomes.add_row(d, row);
+                    self.limits.add_row(d, row);
+                    self.repayment.add_row(d, row);
+                    self.observed.add_row(d, row);
+                }
+            }
+        }
     }
 
     pub fn merge(&mut self, o: &PointMetrics) -> Result<()> {
