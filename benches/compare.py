@@ -48,6 +48,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # by file name: (text, met(ratio to the reference, rows per second)).
 RHAI_REFERENCE = "jd_plus.yaml"
 RHAI_SAME_COUNT = ("jd_plus.yaml", "jd_plus_expr.yaml")
+# The shared pass (jd_plus, --threads 2, hash cached): each command's target
+# as a ratio to one `simulate` of jd_plus.
+PASS_REFERENCE = "simulate"
+PASS_TARGETS = {
+    "compare": ("<= 1.30x simulate", 1.30),
+    "sweep": ("<= 2.00x simulate", 2.00),
+}
+
 RHAI_TARGETS = {
     "jd_plus_expr.yaml": ("<= 1.20x jd_plus", lambda ratio, rps: ratio is not None and ratio <= 1.20),
     "merchant_script.yaml": (">= 1.5M rows/s", lambda ratio, rps: rps >= 1.5e6),
@@ -221,6 +229,7 @@ def bench(args):
     me = os.path.abspath(__file__)
     results = []
     rhai_results = []
+    pass_results = []
     failures = []
     contended = []
     with open("/proc/loadavg") as f:
@@ -275,12 +284,42 @@ def bench(args):
             rhai[label] = os.path.basename(policy)
             jobs.append(polsim(label, ["simulate", "--format", "json", "--threads", "2"],
                                cache_dir, os.path.join(ROOT, policy)))
+        # The shared pass: compare and a 20-point sweep against one simulate,
+        # all of jd_plus, all rereading a file whose hash is cached.
+        jd_plus = os.path.join(ROOT, "policies/jd_plus.yaml")
+        two = ["--format", "json", "--threads", "2"]
+        passes = {  # label -> short name
+            "polsim simulate jd_plus (pass reference)": "simulate",
+            "polsim compare jd_plus --challenger-set min_score=620": "compare",
+            "polsim sweep jd_plus --param min_score=500..690:10 (20 points)": "sweep",
+            "polsim check jd_plus --data": "check",
+        }
+        extra = {
+            "simulate": ["simulate", *two],
+            "compare": ["compare", "--challenger-set", "min_score=620", *two],
+            "sweep": ["sweep", "--param", "min_score=500..690:10", *two],
+            "check": ["check", "--threads", "2"],
+        }
+        for label, short in passes.items():
+            jobs.append(polsim(label, extra[short], cache_dir, jd_plus))
         all_runs = interleaved(jobs)
         for label, argv, env in jobs:
             runs = all_runs[label]
             best = runs[0]
             query_s = None
-            if label.startswith("polsim simulate"):
+            if label in passes:
+                out = best.stdout
+                short = passes[label]
+                if short == "simulate":
+                    counts[label] = json.loads(out)["approved"]
+                elif short == "compare":
+                    counts[label] = json.loads(out)["champion"]["approved"]
+                elif short == "sweep":
+                    point = next(p for p in json.loads(out)["points"] if p["params"]["min_score"] == 600)
+                    counts[label] = point["approved"]
+                else:
+                    counts[label] = None
+            elif label.startswith("polsim simulate"):
                 report = json.loads(best.stdout)
                 counts[label] = report["approved"]
                 if report["rows"] != rows:
@@ -300,7 +339,20 @@ def bench(args):
                                  f"{best.others:.0%} of the machine during the best run")
             tools.append((label, best, query_s, max(r.rss_mib for r in runs)))
 
-        agree = {k: v for k, v in counts.items() if k not in rhai}
+        agree = {k: v for k, v in counts.items() if k not in rhai and k not in passes}
+        same_pass = {k: v for k, v in counts.items() if k in passes and v is not None}
+        if len(set(same_pass.values())) != 1:
+            failures.append(f"jd_plus approved counts disagree on {path}: " +
+                            ", ".join(f"{k}={v:,}" for k, v in same_pass.items()))
+        pass_ref = next(t[1].wall for t in tools if passes.get(t[0]) == PASS_REFERENCE)
+        for label, best, _, _ in tools:
+            if label in passes:
+                short = passes[label]
+                ratio = best.wall / pass_ref
+                target, limit = PASS_TARGETS.get(short, ("", None))
+                verdict = "" if limit is None else "met" if ratio <= limit else "not met"
+                pass_results.append((label.removeprefix("polsim "), rows, best.wall, best.cpu,
+                                     ratio, target, verdict))
         if len(set(agree.values())) != 1:
             failures.append(f"approved counts disagree on {path}: " +
                             ", ".join(f"{k}={v:,}" for k, v in agree.items()))
@@ -316,6 +368,8 @@ def bench(args):
                       " and ".join(RHAI_SAME_COUNT), file=sys.stderr)
         reference = next(t[1].wall for t in tools if t[0] == "polsim simulate (--threads 2)")
         for label, best, query_s, rss in tools:
+            if label in passes:
+                continue
             results.append((label, rows, best, query_s, rss, counts[label], best.wall / reference))
         rhai_ref = next((t[1].wall for t in tools if rhai.get(t[0]) == RHAI_REFERENCE), None)
         for label, best, _, _ in tools:
@@ -347,6 +401,13 @@ polsim rows hash the whole file for the manifest's data_sha256 on every run
   (POLSIM_CACHE_DIR=off), except "hash cached"{rhai_note}
 cpu s: user + system CPU of the best run (all threads, all cores).
 peak RSS: the largest of the timed runs ({'/usr/bin/time %M' if GNU_TIME else 'wait4 rusage'}).""")
+    pass_header = ("command", "rows", "wall s", "cpu s", "wall / simulate jd_plus", "target", "status")
+    pass_table = [pass_header] + [
+        (label, f"{rows:,}", f"{wall:.3f}", f"{cpu:.2f}", f"{ratio:.2f}", target, verdict)
+        for label, rows, wall, cpu, ratio, target, verdict in pass_results
+    ]
+    print("\nThe shared pass (jd_plus, --threads 2, hash cached)\n")
+    print_table(pass_table)
     rhai_table = None
     if rhai_results:
         rhai_header = ("policy", "rows", "wall s", "rows/s", f"wall / {RHAI_REFERENCE}", "target", "status")
@@ -360,6 +421,8 @@ peak RSS: the largest of the timed runs ({'/usr/bin/time %M' if GNU_TIME else 'w
     if args.markdown:
         with open(args.markdown, "w") as f:
             write_markdown(f, table)
+            f.write("\nThe shared pass (jd_plus, --threads 2, hash cached)\n\n")
+            write_markdown(f, pass_table)
             if rhai_table:
                 f.write("\nRhai policies (polsim simulate --threads 2, hash cached)\n\n")
                 write_markdown(f, rhai_table)

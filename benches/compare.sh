@@ -2,7 +2,10 @@
 # Compares polsim with DuckDB and Polars on the 5-rule approval query
 # (benches/bench5.yaml) over 1M- and 10M-row synthetic datasets, and times
 # polsim alone on the Rhai policies (policies/jd_plus.yaml, jd_plus_expr.yaml,
-# merchant_script.yaml) on the same files, in a second table.
+# merchant_script.yaml) on the same files, in a second table, and the shared
+# pass in a third: `compare` of jd_plus against its 620 cutoff, a 20-point
+# `sweep` and `check`, each as a ratio to one `simulate` of jd_plus (targets:
+# compare <= 1.3x, sweep <= 2x).
 #
 #   bash benches/compare.sh            # from anywhere; takes several minutes
 #   ROWS="1000000" bash benches/compare.sh   # only some sizes

@@ -3,7 +3,7 @@
 //! segment.
 
 use super::Simulation;
-use super::metrics::Metrics;
+use super::metrics::{Metrics, RepaymentSums};
 use super::report::{
     Expected, SimulationReport, approved_exposure, expected, rate, segment_entries,
 };
@@ -235,7 +235,7 @@ impl CompareReport {
         let champion = SimulationReport::build(plan, 0, &state.champion, data_sha256.clone(), None);
         let challenger =
             SimulationReport::build(plan, 1, &state.challenger, data_sha256.clone(), None);
-        let swap = swap_cells(plan, &state.swap);
+        let swap = swap_cells(plan, state);
         let reasons = |p: &CompiledPolicy, counts: &[u64]| {
             let mut out: Vec<SwapReason> = p
                 .rules
@@ -302,16 +302,29 @@ impl CompareReport {
     }
 }
 
-fn swap_cells(plan: &Plan, swap: &SwapSet) -> Swap {
+fn swap_cells(plan: &Plan, state: &Comparison) -> Swap {
+    let swap = &state.swap;
     let total: u64 = swap.cells.iter().map(|c| c.rows).sum();
     let observed = plan.policies[0].observed.is_some();
+    // Per side, each cell's sums: its swaps as counted, "both" the whole
+    // less them, "neither" nothing.
+    let sums = |side: usize| {
+        let whole = [&state.champion.whole, &state.challenger.whole][side];
+        let swaps = &swap.cells[1 + side].repayment[side];
+        let mut cells: Vec<RepaymentSums> = swap
+            .cells
+            .iter()
+            .map(|c| c.repayment[side].clone())
+            .collect();
+        cells[0] = whole.repayment.minus(swaps);
+        cells
+    };
     // Per side, each cell's exact expectations, rounded to add up.
     let money_of = |side: usize, pick: fn(&Expected) -> Decimal| -> Option<Vec<String>> {
         let policy = &plan.policies[side];
-        let exact: Option<Vec<Decimal>> = swap
-            .cells
+        let exact: Option<Vec<Decimal>> = sums(side)
             .iter()
-            .map(|c| expected(policy, &c.repayment[side]).map(|e| pick(&e)))
+            .map(|c| expected(policy, c).map(|e| pick(&e)))
             .collect();
         exact.map(|e| round_to_total(&e))
     };

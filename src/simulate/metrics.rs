@@ -276,6 +276,30 @@ impl RepaymentSums {
         }
     }
 
+    /// `self` less `o`, a part of it (exact: the sums are decimals).
+    pub fn minus(&self, o: &RepaymentSums) -> RepaymentSums {
+        let sub = |a: &[Decimal], b: &[Decimal]| -> Vec<Decimal> {
+            a.iter().zip(b).map(|(x, y)| x - y).collect()
+        };
+        RepaymentSums {
+            rows: self.rows.iter().zip(&o.rows).map(|(x, y)| x - y).collect(),
+            exposure: sub(&self.exposure, &o.exposure),
+            p: self
+                .p
+                .iter()
+                .zip(&o.p)
+                .map(|(x, y)| std::array::from_fn(|k| x[k] - y[k]))
+                .collect(),
+            exposure_p: self
+                .exposure_p
+                .iter()
+                .zip(&o.exposure_p)
+                .map(|(x, y)| std::array::from_fn(|k| x[k] - y[k]))
+                .collect(),
+            exposure_missing: self.exposure_missing - o.exposure_missing,
+        }
+    }
+
     pub fn merge(&mut self, o: &RepaymentSums) -> Result<()> {
         same("repayment bands", &self.rows.len(), &o.rows.len())?;
         add_all(&mut self.rows, &o.rows);

@@ -4,7 +4,6 @@
 
 use super::metrics::{RepaymentSums, add_all};
 use crate::engine::Outcome;
-use crate::engine::evaluate::NONE;
 use crate::engine::kernels::TRUE;
 use crate::engine::pass::{Accumulator, Chunk, Rows, same};
 use crate::error::Result;
@@ -21,7 +20,9 @@ pub struct Cell {
     /// Rows of the cell that are observed bads (the champion's `observed`).
     pub bads: u64,
     /// The repayment sums of the rows each policy approves:
-    /// `[champion, challenger]`.
+    /// `[champion, challenger]`. Kept for the swap cells only (the side that
+    /// approves them): a side's "both" is its whole less its swaps, and
+    /// "neither" is nothing, which spares the decimal sums of most rows.
     pub repayment: [RepaymentSums; 2],
 }
 
@@ -70,31 +71,35 @@ fn cell(champion: bool, challenger: bool) -> usize {
 impl Accumulator for SwapSet {
     fn add(&mut self, chunk: &Chunk, rows: Rows) {
         let (a, b) = (&chunk.decisions[0], &chunk.decisions[1]);
-        let mut of_cell: [Vec<u32>; 4] = Default::default();
+        let (mut counts, mut bads) = ([0u64; 4], [0u64; 4]);
         rows.for_each(|row| {
-            let c = cell(
+            let (in_a, in_b) = (
                 a.outcome[row] == Outcome::Approve,
                 b.outcome[row] == Outcome::Approve,
             );
-            of_cell[c].push(row as u32);
-        });
-        for (cell, list) in self.cells.iter_mut().zip(&of_cell) {
-            cell.rows += list.len() as u64;
-            cell.bads += list.iter().filter(|&&r| a.bad[r as usize] == TRUE).count() as u64;
-            let only = Rows::Only(list);
-            cell.repayment[0].add(a, only);
-            cell.repayment[1].add(b, only);
-        }
-        let primary = |d: &crate::engine::Decisions, list: &[u32], out: &mut [u64]| {
-            for &r in list {
-                let p = d.primary[r as usize];
-                if p != NONE {
-                    out[p as usize] += 1;
-                }
+            let c = cell(in_a, in_b);
+            counts[c] += 1;
+            bads[c] += u64::from(a.bad[row] == TRUE);
+            // Money only for the swaps (a few rows): approved by both is
+            // each side's whole less its swaps (see `Cell::repayment`).
+            if in_a != in_b {
+                let side = usize::from(in_b);
+                self.cells[c].repayment[side].add_row([a, b][side], row);
             }
-        };
-        primary(b, &of_cell[1], &mut self.swap_outs);
-        primary(a, &of_cell[2], &mut self.swap_ins);
+            // The rule that kept the row out on the side that declined it.
+            let (d, out) = match (in_a, in_b) {
+                (true, false) => (b, &mut self.swap_outs),
+                (false, true) => (a, &mut self.swap_ins),
+                _ => return,
+            };
+            if let Some(n) = out.get_mut(usize::from(d.primary[row])) {
+                *n += 1;
+            }
+        });
+        for (cell, (n, bad)) in self.cells.iter_mut().zip(counts.iter().zip(bads)) {
+            cell.rows += n;
+            cell.bads += bad;
+        }
     }
 
     fn merge(&mut self, o: &SwapSet) -> Result<()> {
