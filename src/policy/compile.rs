@@ -49,14 +49,6 @@ impl Amount {
             Amount::Column(..) => None,
         }
     }
-
-    /// The amount for a report: money, or the expression.
-    pub fn describe(&self) -> String {
-        match self {
-            Amount::Fixed(d) => crate::simulate::report::money(*d),
-            Amount::Column(_, text) => text.clone(),
-        }
-    }
 }
 
 /// What an approved row puts at risk.

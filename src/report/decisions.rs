@@ -124,7 +124,7 @@ impl<'p> DecisionWriter<'p> {
         DecisionWriter {
             policy,
             format,
-            limits: policy.limits.iter().map(|b| b.amount.describe()).collect(),
+            limits: policy.limits.iter().map(|b| crate::report::amount_text(&b.amount)).collect(),
         }
     }
 

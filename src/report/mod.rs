@@ -40,6 +40,16 @@ pub fn money(d: Decimal) -> String {
     cents.to_string()
 }
 
+/// A limit band's amount as reports show it: money, or the expression
+/// that computes it per row.
+pub fn amount_text(amount: &crate::policy::compile::Amount) -> String {
+    use crate::policy::compile::Amount;
+    match amount {
+        Amount::Fixed(d) => money(*d),
+        Amount::Column(_, text) => text.clone(),
+    }
+}
+
 /// Money as a table shows it: the text [`money`] gives, its whole part
 /// digit-grouped like counts (`122,301,608.13`). Text that is not such an
 /// amount (a limit computed from a column shows the column's name) is

@@ -262,7 +262,7 @@ impl SimulationReport {
             .iter()
             .enumerate()
             .map(|(i, b)| LimitStat {
-                amount: Some(b.amount.describe()),
+                amount: Some(crate::report::amount_text(&b.amount)),
                 approved: m.limits.rows[i],
                 total_limit: money(exposures[i]),
             })
