@@ -73,10 +73,11 @@ pub struct Decisions {
     /// a band; empty otherwise.
     pub p: Vec<[Decimal; 5]>,
     /// What each approved row puts at risk, when the policy has a repayment
-    /// model: its exposure column (`None` where the cell is empty), or its
-    /// limit (zero without one); zero for rows not approved. Empty without
-    /// a repayment model.
-    pub exposure: Vec<Option<Decimal>>,
+    /// model: its exposure column, or its limit (zero without one). Read
+    /// only for approved rows; empty without a repayment model.
+    pub exposure: Vec<Decimal>,
+    /// Whether a row's exposure cell has a value (all `true` for limits).
+    pub exposure_valid: Vec<bool>,
 }
 
 impl Decisions {
@@ -438,36 +439,33 @@ impl<'p> Evaluator<'p> {
         Ok(())
     }
 
-    /// Fills [`Decisions::exposure`].
+    /// Fills [`Decisions::exposure`]: the column as it is (a copy, not a
+    /// loop), or the limit of each approved row.
     fn exposure(&self, batch: &Batch, d: &mut Decisions) {
         let policy = self.policy;
         d.exposure.clear();
+        d.exposure_valid.clear();
         if policy.repayment.is_none() {
             return;
         }
-        let approved = |row: usize| d.outcome[row] == Outcome::Approve;
         match policy.exposure {
             Exposure::Column(c) => {
                 let column = self.cols(batch).get(c);
                 let ColumnData::Decimal(v) = &column.data else {
                     unreachable!("an exposure column is a decimal")
                 };
-                d.exposure
-                    .extend((0..batch.len).map(|row| match approved(row) {
-                        false => Some(Decimal::ZERO),
-                        true => column.valid[row].then(|| v[row]),
-                    }));
+                d.exposure.extend_from_slice(&v[..batch.len]);
+                d.exposure_valid.extend_from_slice(&column.valid[..batch.len]);
             }
             Exposure::Limit => {
-                d.exposure.extend((0..batch.len).map(|row| {
-                    Some(match d.limit_band[row] {
-                        b if b == NONE || !approved(row) => Decimal::ZERO,
-                        b => match policy.limits[b as usize].amount {
-                            Amount::Fixed(x) => x,
-                            Amount::Column(..) => d.limit[row],
-                        },
-                    })
+                d.exposure.extend((0..batch.len).map(|row| match d.limit_band[row] {
+                    b if b == NONE || d.outcome[row] != Outcome::Approve => Decimal::ZERO,
+                    b => match policy.limits[b as usize].amount {
+                        Amount::Fixed(x) => x,
+                        Amount::Column(..) => d.limit[row],
+                    },
                 }));
+                d.exposure_valid.resize(batch.len, true);
             }
         }
     }

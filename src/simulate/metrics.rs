@@ -225,33 +225,19 @@ impl RepaymentSums {
     }
 
     pub fn add(&mut self, d: &Decisions, rows: Rows) {
-        let last = self.rows.len() - 1;
-        let mut counts = vec![0u32; last + 2];
-        rows.for_each(|row| {
-            let band = usize::from(d.outcome_band[row]).min(last);
-            let approved = d.outcome[row] == Outcome::Approve;
-            counts[if approved { band } else { last + 1 }] += 1;
-        });
-        add_counts(&mut self.rows, &counts);
-        if d.exposure.is_empty() {
-            // No repayment model: no exposure, no bands.
-            return;
-        }
-        rows.for_each(|row| {
-            if d.outcome[row] == Outcome::Approve {
-                self.add_exposure(d, row, last);
-            }
-        });
+        rows.for_each(|row| self.add_row(d, row));
     }
 
     /// What an approved row adds to its band's exposure and probabilities.
     #[inline]
     fn add_exposure(&mut self, d: &Decisions, row: usize, last: usize) {
         let band = usize::from(d.outcome_band[row]).min(last);
-        let exposed = d.exposure[row].unwrap_or_else(|| {
+        let exposed = if d.exposure_valid[row] {
+            d.exposure[row]
+        } else {
             self.exposure_missing += 1;
             Decimal::ZERO
-        });
+        };
         self.exposure[band] += exposed;
         if let Some(p) = d.p.get(row) {
             for (sum, p) in self.p[band].iter_mut().zip(p) {
