@@ -455,16 +455,18 @@ impl<'p> Evaluator<'p> {
                     unreachable!("an exposure column is a decimal")
                 };
                 d.exposure.extend_from_slice(&v[..batch.len]);
-                d.exposure_valid.extend_from_slice(&column.valid[..batch.len]);
+                d.exposure_valid
+                    .extend_from_slice(&column.valid[..batch.len]);
             }
             Exposure::Limit => {
-                d.exposure.extend((0..batch.len).map(|row| match d.limit_band[row] {
-                    b if b == NONE || d.outcome[row] != Outcome::Approve => Decimal::ZERO,
-                    b => match policy.limits[b as usize].amount {
-                        Amount::Fixed(x) => x,
-                        Amount::Column(..) => d.limit[row],
-                    },
-                }));
+                d.exposure
+                    .extend((0..batch.len).map(|row| match d.limit_band[row] {
+                        b if b == NONE || d.outcome[row] != Outcome::Approve => Decimal::ZERO,
+                        b => match policy.limits[b as usize].amount {
+                            Amount::Fixed(x) => x,
+                            Amount::Column(..) => d.limit[row],
+                        },
+                    }));
                 d.exposure_valid.resize(batch.len, true);
             }
         }

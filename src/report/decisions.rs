@@ -124,7 +124,11 @@ impl<'p> DecisionWriter<'p> {
         DecisionWriter {
             policy,
             format,
-            limits: policy.limits.iter().map(|b| crate::report::amount_text(&b.amount)).collect(),
+            limits: policy
+                .limits
+                .iter()
+                .map(|b| crate::report::amount_text(&b.amount))
+                .collect(),
         }
     }
 

@@ -284,3 +284,18 @@ fn a_param_that_moves_two_rules_is_not_swept_by_buckets() {
     ]];
     assert!(threshold_plan(&base, &moved).is_none());
 }
+
+#[test]
+fn a_threshold_inside_a_one_item_all_is_swept_by_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.yaml");
+    std::fs::write(
+        &path,
+        "policy: p\nparams: { min_score: 600 }\nfields: { zhima_score: int }\nrules:\n  - id: score\n    reason: LOW\n    when: { all: [ { zhima_score: { gte: $min_score } } ] }\n",
+    )
+    .unwrap();
+    let at =
+        |v: &str| compile_file_onto(&path, &[("min_score".into(), v.into())], None, &[]).unwrap();
+    let moved = vec![vec![at("580"), at("600"), at("620")]];
+    assert!(threshold_plan(&at("580"), &moved).is_some());
+}

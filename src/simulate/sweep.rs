@@ -272,7 +272,13 @@ fn same_but_rules(a: &CompiledPolicy, b: &CompiledPolicy) -> bool {
 /// the conditions of rank below some j. `None` when they are not such.
 fn pass_order(conds: &[Cond]) -> Option<Vec<usize>> {
     let mut leaves = Vec::new();
-    for c in conds {
+    for mut c in conds {
+        // `all: [x]` and `any: [x]` are `x`.
+        while let Cond::All(v) | Cond::Any(v) = c
+            && v.len() == 1
+        {
+            c = &v[0];
+        }
         match c {
             Cond::Compare { column, op, value } => leaves.push((*column, *op, value)),
             _ => return None,
