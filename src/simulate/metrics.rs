@@ -225,11 +225,20 @@ impl RepaymentSums {
     }
 
     pub fn add(&mut self, d: &Decisions, rows: Rows) {
-        rows.for_each(|row| self.add_row(d, row));
+        let last = self.rows.len() - 1;
+        let money = !d.exposure.is_empty();
+        rows.for_each(|row| {
+            if d.outcome[row] == Outcome::Approve {
+                self.rows[usize::from(d.outcome_band[row]).min(last)] += 1;
+                if money {
+                    self.add_exposure(d, row, last);
+                }
+            }
+        });
     }
 
     /// What an approved row adds to its band's exposure and probabilities.
-    #[inline]
+    #[inline(always)]
     fn add_exposure(&mut self, d: &Decisions, row: usize, last: usize) {
         let band = usize::from(d.outcome_band[row]).min(last);
         let exposed = if d.exposure_valid[row] {
