@@ -227,14 +227,13 @@ impl RepaymentSums {
     pub fn add(&mut self, d: &Decisions, rows: Rows) {
         let last = self.rows.len() - 1;
         let money = !d.exposure.is_empty();
-        rows.for_each(|row| {
-            if d.outcome[row] == Outcome::Approve {
-                self.rows[usize::from(d.outcome_band[row]).min(last)] += 1;
-                if money {
-                    self.add_exposure(d, row, last);
-                }
+        for &row in &approved_rows(d, rows) {
+            let row = row as usize;
+            self.rows[usize::from(d.outcome_band[row]).min(last)] += 1;
+            if money {
+                self.add_exposure(d, row, last);
             }
-        });
+        }
     }
 
     /// What an approved row adds to its band's exposure and probabilities.
@@ -418,6 +417,19 @@ impl Accumulator for Metrics {
         self.observed.merge(&o.observed);
         Ok(())
     }
+}
+
+/// The approved rows of `rows`, gathered without a branch on the outcome
+/// (approvals fall at random, so a branch mispredicts a third of the time).
+fn approved_rows(d: &Decisions, rows: Rows) -> Vec<u32> {
+    let mut out = vec![0u32; rows.len() + 1];
+    let mut n = 0;
+    rows.for_each(|row| {
+        out[n] = row as u32;
+        n += usize::from(d.outcome[row] == Outcome::Approve);
+    });
+    out.truncate(n);
+    out
 }
 
 /// Adds a chunk's counts (longer than `a`: the rest is ignored).

@@ -58,48 +58,44 @@ impl SwapSet {
     }
 }
 
-/// The cell of a row approved (or not) by the champion and the challenger.
-fn cell(champion: bool, challenger: bool) -> usize {
-    match (champion, challenger) {
-        (true, true) => 0,
-        (true, false) => 1,
-        (false, true) => 2,
-        (false, false) => 3,
-    }
-}
-
 impl Accumulator for SwapSet {
     fn add(&mut self, chunk: &Chunk, rows: Rows) {
         let (a, b) = (&chunk.decisions[0], &chunk.decisions[1]);
-        let (mut counts, mut bads) = ([0u64; 4], [0u64; 4]);
+        // Each row's cell in [`CELLS`] order, computed without a branch;
+        // then the few swaps are visited one by one.
+        let approved =
+            |d: &crate::engine::Decisions, row: usize| d.outcome[row] == Outcome::Approve;
+        let cell_of =
+            |row: usize| 3 - (2 * u8::from(approved(a, row)) + u8::from(approved(b, row)));
+        let mut cells = Vec::with_capacity(rows.len());
+        let mut bads = [0u64; 4];
         rows.for_each(|row| {
-            let (in_a, in_b) = (
-                a.outcome[row] == Outcome::Approve,
-                b.outcome[row] == Outcome::Approve,
-            );
-            let c = cell(in_a, in_b);
-            counts[c] += 1;
-            bads[c] += u64::from(a.bad[row] == TRUE);
+            let c = cell_of(row);
+            cells.push(c);
+            bads[c as usize] += u64::from(a.bad[row] == TRUE);
+        });
+        for (k, cell) in self.cells.iter_mut().enumerate() {
+            cell.rows += bytecount::count(&cells, k as u8) as u64;
+            cell.bads += bads[k];
+        }
+        let mut at = 0;
+        rows.for_each(|row| {
+            let c = cells[at];
+            at += 1;
             // Money only for the swaps (a few rows): approved by both is
             // each side's whole less its swaps (see `Cell::repayment`).
-            if in_a != in_b {
-                let side = usize::from(in_b);
-                self.cells[c].repayment[side].add_row([a, b][side], row);
-            }
-            // The rule that kept the row out on the side that declined it.
-            let (d, out) = match (in_a, in_b) {
-                (true, false) => (b, &mut self.swap_outs),
-                (false, true) => (a, &mut self.swap_ins),
+            let (side, d, out) = match c {
+                1 => (0, a, &mut self.swap_outs),
+                2 => (1, b, &mut self.swap_ins),
                 _ => return,
             };
-            if let Some(n) = out.get_mut(usize::from(d.primary[row])) {
+            self.cells[c as usize].repayment[side].add_row(d, row);
+            // The rule that kept the row out on the side that declined it.
+            let other = if side == 0 { b } else { a };
+            if let Some(n) = out.get_mut(usize::from(other.primary[row])) {
                 *n += 1;
             }
         });
-        for (cell, (n, bad)) in self.cells.iter_mut().zip(counts.iter().zip(bads)) {
-            cell.rows += n;
-            cell.bads += bad;
-        }
     }
 
     fn merge(&mut self, o: &SwapSet) -> Result<()> {
