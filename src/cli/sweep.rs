@@ -292,14 +292,25 @@ fn range(text: &str, start: &str, rest: &str, shape: &str) -> Result<Vec<String>
             "write the smaller value first, e.g. `min_score=560..680:20`",
         ));
     }
-    let count = ((end - start) / step).floor();
+    // A span or a quotient beyond what a decimal holds is far more than
+    // `MAX_POINTS` steps (the step is at least 1e-28).
+    let count = end
+        .checked_sub(start)
+        .and_then(|span| span.checked_div(step))
+        .map(|n| n.floor())
+        .ok_or_else(|| too_many(text))?;
     if count >= Decimal::from(MAX_POINTS) {
         return Err(too_many(text));
     }
     let count: u32 = count.try_into().map_err(|_| too_many(text))?;
-    Ok((0..=count)
-        .map(|k| (start + step * Decimal::from(k)).to_string())
-        .collect())
+    (0..=count)
+        .map(|k| {
+            step.checked_mul(Decimal::from(k))
+                .and_then(|s| start.checked_add(s))
+                .map(|v| v.to_string())
+                .ok_or_else(|| too_many(text))
+        })
+        .collect()
 }
 
 fn too_many(text: &str) -> Error {

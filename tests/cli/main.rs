@@ -3940,3 +3940,4 @@ mod reliability_rhai;
 mod reliability_rhai2;
 mod report_polish;
 mod sweep;
+mod compare_sweep_edges;

@@ -1,0 +1,32 @@
+//! Bad and awkward input to `polsim compare` and `polsim sweep`: every
+//! mistake is exit 2 with a message naming what the user typed and a help
+//! line, never a panic, a silently missing figure or a wrong number.
+
+use super::*;
+
+const SAMPLE: &str = "datasets/sample.csv";
+const JD_PLUS: &str = "policies/jd_plus.yaml";
+
+/// `polsim ARGS...` from the repository root, expected to fail with exit 2.
+fn usage_error(args: &[&str]) -> String {
+    let err = failed(in_repo(args), args, 2);
+    assert!(err.contains("help: "), "no help line:\n{err}");
+    err
+}
+
+/// `polsim ARGS...` from the repository root, expected to succeed.
+fn ok(args: &[&str]) -> String {
+    succeeded(in_repo(args), args)
+}
+
+#[test]
+fn a_range_wider_than_a_decimal_is_too_many_points_not_a_panic() {
+    let max = "79228162514264337593543950335";
+    for spec in [
+        format!("min_score=0..{max}:0.1"),
+        format!("min_score=-{max}..{max}:1e28"),
+    ] {
+        let err = usage_error(&["sweep", JD_PLUS, "--data", SAMPLE, "--param", &spec]);
+        assert_contains(&err, &[&format!("`--param {spec}` makes more than 1000 points")]);
+    }
+}
