@@ -30,3 +30,22 @@ fn a_range_wider_than_a_decimal_is_too_many_points_not_a_panic() {
         assert_contains(&err, &[&format!("`--param {spec}` makes more than 1000 points")]);
     }
 }
+
+#[test]
+fn a_marginal_bad_rate_of_nothing_added_is_zero_not_minus_zero() {
+    // 850 -> 900 removes 31 approvals and no bads: (0 - 0) / (0 - 31).
+    let args = [
+        "sweep", JD_PLUS, "--data", SAMPLE, "--param", "min_score=850,900",
+    ];
+    let mut table = args.to_vec();
+    table.extend(["--format", "table"]);
+    let text = ok(&table);
+    assert!(!text.contains("-0.00%"), "{text}");
+    assert_contains(&text, &["0.00%"]);
+    let mut json = args.to_vec();
+    json.extend(["--format", "json"]);
+    let text = ok(&json);
+    assert!(!text.contains("-0.0"), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["points"][1]["marginal_bad_rate"], 0.0);
+}
