@@ -27,7 +27,10 @@ fn a_range_wider_than_a_decimal_is_too_many_points_not_a_panic() {
         format!("min_score=-{max}..{max}:1e28"),
     ] {
         let err = usage_error(&["sweep", JD_PLUS, "--data", SAMPLE, "--param", &spec]);
-        assert_contains(&err, &[&format!("`--param {spec}` makes more than 1000 points")]);
+        assert_contains(
+            &err,
+            &[&format!("`--param {spec}` makes more than 1000 points")],
+        );
     }
 }
 
@@ -35,7 +38,12 @@ fn a_range_wider_than_a_decimal_is_too_many_points_not_a_panic() {
 fn a_marginal_bad_rate_of_nothing_added_is_zero_not_minus_zero() {
     // 850 -> 900 removes 31 approvals and no bads: (0 - 0) / (0 - 31).
     let args = [
-        "sweep", JD_PLUS, "--data", SAMPLE, "--param", "min_score=850,900",
+        "sweep",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--param",
+        "min_score=850,900",
     ];
     let mut table = args.to_vec();
     table.extend(["--format", "table"]);
@@ -48,4 +56,55 @@ fn a_marginal_bad_rate_of_nothing_added_is_zero_not_minus_zero() {
     assert!(!text.contains("-0.0"), "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["points"][1]["marginal_bad_rate"], 0.0);
+}
+
+#[test]
+fn compare_shows_the_bad_rate_row_when_the_challenger_approves_nobody() {
+    let args = [
+        "compare",
+        JD_PLUS,
+        "--challenger-set",
+        "min_score=2000",
+        "--data",
+        SAMPLE,
+        "--by",
+        "city_tier",
+        "--format",
+        "table",
+    ];
+    let text = ok(&args);
+    let row = text
+        .lines()
+        .find(|l| l.contains("observed bad rate"))
+        .unwrap_or_else(|| panic!("no observed bad rate row:\n{text}"));
+    assert_contains(row, &["0.94%", "n/a"]);
+    let by = &text[text.find("Deltas by city_tier").expect("segment table")..];
+    assert_contains(by, &["bad rate"]);
+}
+
+#[test]
+fn compare_shows_the_loss_of_the_side_that_has_a_repayment_model() {
+    let args = [
+        "compare",
+        JD_PLUS,
+        "policies/zhima_600.yaml",
+        "--data",
+        SAMPLE,
+        "--format",
+        "table",
+    ];
+    let text = ok(&args);
+    let deltas = &text[text.find("Deltas (challenger").expect("deltas")..];
+    let row = deltas
+        .lines()
+        .find(|l| l.contains("expected loss"))
+        .unwrap_or_else(|| panic!("no expected loss row:\n{text}"));
+    assert_contains(row, &["24,352.77", "n/a"]);
+    // The swap set says n/a for the side without a model, not a blank.
+    let both = text
+        .lines()
+        .find(|l| l.contains("approved by both"))
+        .unwrap();
+    let cells: Vec<&str> = both.split('┆').map(str::trim).collect();
+    assert!(cells.iter().all(|c| !c.is_empty()), "{both}");
 }
