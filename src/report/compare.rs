@@ -156,6 +156,14 @@ fn human(r: &CompareReport, style: Style) -> String {
 
     heading(&mut out, "Deltas (challenger − champion)");
     push(&mut out, deltas_table(style, r, &r.deltas));
+    let [ea, eb] = &r.exposure_measures;
+    if ea != eb {
+        let _ = writeln!(
+            out,
+            "Note: approved exposure is the sum of {ea} for the champion and of {eb} for the \
+             challenger, so its delta compares two different measures."
+        );
+    }
 
     for (title, reasons) in [
         (

@@ -61,6 +61,31 @@ pub struct CompareReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
     pub manifest: CompareManifest,
+    /// What each side's approved exposure sums, for a person (`credit
+    /// limits`, or a column in backticks): `[champion, challenger]`.
+    #[serde(skip)]
+    pub exposure_measures: [String; 2],
+}
+
+/// What a policy's approved exposure is the sum of, for a person.
+pub fn exposure_measure(policy: &CompiledPolicy) -> String {
+    use crate::policy::compile::Exposure;
+    use crate::policy::condition::Col;
+    match &policy.exposure {
+        Exposure::Limit => "credit limits".to_owned(),
+        Exposure::Column(Col::Parsed(i)) => policy.columns.get(*i).map_or_else(
+            || "a column".to_owned(),
+            |c| format!("`{}`", crate::error::printable(&c.name)),
+        ),
+        Exposure::Column(Col::Derived(k)) => policy
+            .derived
+            .get(*k)
+            .and_then(|d| d.name.as_deref())
+            .map_or_else(
+                || "a computed value".to_owned(),
+                |n| format!("`{}`", crate::error::printable(n)),
+            ),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -298,6 +323,7 @@ impl CompareReport {
             deltas: overall,
             segments,
             changes,
+            exposure_measures: [exposure_measure(pa), exposure_measure(pb)],
         }
     }
 }

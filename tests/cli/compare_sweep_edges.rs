@@ -108,3 +108,30 @@ fn compare_shows_the_loss_of_the_side_that_has_a_repayment_model() {
     let cells: Vec<&str> = both.split('┆').map(str::trim).collect();
     assert!(cells.iter().all(|c| !c.is_empty()), "{both}");
 }
+
+#[test]
+fn compare_says_when_the_two_exposures_are_not_the_same_measure() {
+    let args = [
+        "compare",
+        JD_PLUS,
+        "policies/zhima_600.yaml",
+        "--data",
+        SAMPLE,
+        "--format",
+        "table",
+    ];
+    let text = ok(&args);
+    assert_contains(&text, &["`order_amount`", "credit limits"]);
+    // The same measure on both sides: no note.
+    let same = ok(&[
+        "compare",
+        JD_PLUS,
+        "--challenger-set",
+        "min_score=620",
+        "--data",
+        SAMPLE,
+        "--format",
+        "table",
+    ]);
+    assert!(!same.contains("credit limits"), "{same}");
+}
