@@ -39,6 +39,48 @@ pub struct Args {
     pub common: Common,
 }
 
+/// `--challenger-set` names each parameter once (the message `--set` gives
+/// for a repeat would name the wrong option).
+fn check_challenger_set(set: &[(String, String)]) -> Result<()> {
+    for (i, (name, value)) in set.iter().enumerate() {
+        if let Some((_, first)) = set[..i].iter().find(|(n, _)| n == name) {
+            return Err(Error::usage(
+                format!(
+                    "`--challenger-set {name}` is given twice (`--challenger-set {name}={first}` and `--challenger-set {name}={value}`)"
+                ),
+                format!("give `--challenger-set {name}=...` once, with the value you mean"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// When the champion refuses a `--set` parameter it lacks and the
+/// challenger has, the error that says to use `--challenger-set`.
+fn set_for_the_challenger_only(
+    args: &Args,
+    challenger: &Path,
+    data: Option<&Path>,
+) -> Option<Error> {
+    let champion = compile_file_onto(&args.champion, &[], data, &[]).ok()?;
+    let (name, value) = args
+        .common
+        .set
+        .iter()
+        .find(|(n, _)| !champion.params.iter().any(|(p, _)| p == n))?;
+    let plain = compile_file_onto(challenger, &[], data, &champion.columns).ok()?;
+    plain.params.iter().any(|(p, _)| p == name).then(|| {
+        Error::usage(
+            format!(
+                "`--set {name}=...` names no parameter of the champion `{}`; only the challenger `{}` has `{name}`",
+                crate::error::printable(&champion.id),
+                crate::error::printable(&plain.id)
+            ),
+            format!("set it for the challenger alone with `--challenger-set {name}={value}`"),
+        )
+    })
+}
+
 pub fn run(args: &Args) -> Result<()> {
     let format = args.common.format();
     if format == Format::Csv {
@@ -68,9 +110,25 @@ pub fn run(args: &Args) -> Result<()> {
             ],
         )?;
     }
-    let champion = compile_file_onto(&args.champion, &args.common.set, data, &[])?;
+    check_challenger_set(&args.challenger_set)?;
+    let champion = match compile_file_onto(&args.champion, &args.common.set, data, &[]) {
+        Ok(p) => p,
+        Err(e) => return Err(set_for_the_challenger_only(args, challenger_path, data).unwrap_or(e)),
+    };
     // `--set` applies to the challenger where it has the parameter.
     let plain = compile_file_onto(challenger_path, &[], data, &champion.columns)?;
+    for (name, _) in &args.challenger_set {
+        if !plain.params.iter().any(|(p, _)| p == name) {
+            let names: Vec<&str> = plain.params.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::usage(
+                format!(
+                    "`--challenger-set {name}=...` names no parameter of policy `{}`",
+                    crate::error::printable(&plain.id)
+                ),
+                crate::error::suggest(name, "parameters", &names),
+            ));
+        }
+    }
     let mut overrides: Vec<(String, String)> = args
         .common
         .set

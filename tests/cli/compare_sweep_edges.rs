@@ -135,3 +135,40 @@ fn compare_says_when_the_two_exposures_are_not_the_same_measure() {
     ]);
     assert!(!same.contains("credit limits"), "{same}");
 }
+
+#[test]
+fn challenger_set_mistakes_name_challenger_set() {
+    let err = usage_error(&[
+        "compare",
+        JD_PLUS,
+        "--challenger-set",
+        "min_score=620",
+        "--challenger-set",
+        "min_score=640",
+        "--data",
+        SAMPLE,
+    ]);
+    assert_contains(&err, &["`--challenger-set min_score` is given twice"]);
+    assert!(!err.contains("--set min_score"), "{err}");
+    let err = usage_error(&[
+        "compare",
+        JD_PLUS,
+        "policies/zhima_600.yaml",
+        "--challenger-set",
+        "min_age=30",
+        "--data",
+        SAMPLE,
+    ]);
+    assert_contains(&err, &["`--challenger-set min_age=...`", "zhima-600"]);
+    assert!(!err.contains("`--set"), "{err}");
+    let err = usage_error(&[
+        "compare",
+        "policies/zhima_600.yaml",
+        JD_PLUS,
+        "--set",
+        "min_age=30",
+        "--data",
+        SAMPLE,
+    ]);
+    assert_contains(&err, &["--challenger-set min_age=30"]);
+}
