@@ -94,14 +94,18 @@ pub fn run(args: &Args) -> Result<()> {
     // The policy with one axis moved at a time tells whether the sweep is
     // one threshold per axis (see `simulate::sweep`).
     let first = vec![0; axes.len()];
-    let start = compile_file_onto(&args.policy, &overrides(&first), data, &[])?;
+    let start = compile_file_onto(&args.policy, &overrides(&first), data, &[])
+        .map_err(|e| as_param(e, &axes, &first))?;
     let mut moved = Vec::new();
     for (m, axis) in axes.iter().enumerate() {
         let mut at = first.clone();
         let mut row = Vec::new();
         for v in 0..axis.values.len() {
             at[m] = v;
-            row.push(compile_file_onto(&args.policy, &overrides(&at), data, &[])?);
+            row.push(
+                compile_file_onto(&args.policy, &overrides(&at), data, &[])
+                    .map_err(|e| as_param(e, &axes, &at))?,
+            );
         }
         moved.push(row);
     }
@@ -131,12 +135,10 @@ pub fn run(args: &Args) -> Result<()> {
                     .last()
                     .map(|p| p.columns.clone())
                     .unwrap_or_default();
-                policies.push(compile_file_onto(
-                    &args.policy,
-                    &overrides(at),
-                    data,
-                    &onto,
-                )?);
+                policies.push(
+                    compile_file_onto(&args.policy, &overrides(at), data, &onto)
+                        .map_err(|e| as_param(e, &axes, at))?,
+                );
             }
             let plan = Plan::new(policies, Vec::new());
             let (state, sha) = fold(&plan, input, &options, || Variants::new(&plan))?;
@@ -166,6 +168,31 @@ pub fn run(args: &Args) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(super::stdout_error)
+}
+
+/// A swept value reaches the policy as a `--set` override: an error about
+/// it names the `--param` the user wrote instead.
+fn as_param(e: Error, axes: &[Axis], at: &[usize]) -> Error {
+    let rename = |d: &mut crate::error::Diagnostic| {
+        for (axis, &v) in axes.iter().zip(at) {
+            let (name, value) = (&axis.name, &axis.values[v]);
+            d.message = d.message.replace(
+                &format!("`--set {name}={value}`"),
+                &format!("`--param {name}={value}`"),
+            );
+        }
+    };
+    match e {
+        Error::Usage(mut d) => {
+            rename(&mut d);
+            Error::Usage(d)
+        }
+        Error::Policy(mut all) => {
+            all.iter_mut().for_each(rename);
+            Error::Policy(all)
+        }
+        other => other,
+    }
 }
 
 /// Runs the sweep's pass: the merged state, and the data's hash.

@@ -172,3 +172,15 @@ fn challenger_set_mistakes_name_challenger_set() {
     ]);
     assert_contains(&err, &["--challenger-set min_age=30"]);
 }
+
+#[test]
+fn a_swept_value_of_the_wrong_type_names_the_param_flag() {
+    for (spec, bad) in [
+        ("min_score=abc,600", "`--param min_score=abc`"),
+        ("min_score=600.5,620", "`--param min_score=600.5`"),
+    ] {
+        let err = usage_error(&["sweep", JD_PLUS, "--data", SAMPLE, "--param", spec]);
+        assert_contains(&err, &[bad]);
+        assert!(!err.contains("--set"), "{err}");
+    }
+}
