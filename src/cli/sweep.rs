@@ -57,10 +57,7 @@ pub fn run(args: &Args) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     check_axes(&axes, &args.common.set)?;
     if let Some(out) = &args.plot {
-        refuse_output_onto_inputs(
-            out,
-            &[("dataset", &args.data.data), ("policy", &args.policy)],
-        )?;
+        check_plot_target(out, args)?;
     }
     let data = Some(args.data.data.as_path());
     let base = compile_file_onto(&args.policy, &args.common.set, data, &[])?;
@@ -168,6 +165,31 @@ pub fn run(args: &Args) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(super::stdout_error)
+}
+
+/// Refuses, before the pass, a `--plot` onto an input or a directory, in
+/// the words of `--plot` (the shared checks speak of `-o`).
+fn check_plot_target(out: &std::path::Path, args: &Args) -> Result<()> {
+    let shown = crate::error::printable(&out.display().to_string()).into_owned();
+    if std::fs::metadata(out).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::usage(
+            format!("`--plot {shown}` is a directory"),
+            format!("name the chart's file, e.g. `--plot {shown}/sweep.svg`"),
+        ));
+    }
+    refuse_output_onto_inputs(
+        out,
+        &[("dataset", &args.data.data), ("policy", &args.policy)],
+    )
+    .map_err(|e| match e {
+        Error::Usage(mut d) => {
+            d.message = d.message.replacen("`-o ", "`--plot ", 1);
+            d.message = d.message.replace("writing the output", "writing the chart");
+            d.help = Some("write the chart to another file, e.g. `--plot sweep.svg`".to_owned());
+            Error::Usage(d)
+        }
+        other => other,
+    })
 }
 
 /// A swept value reaches the policy as a `--set` override: an error about

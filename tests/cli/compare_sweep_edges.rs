@@ -184,3 +184,31 @@ fn a_swept_value_of_the_wrong_type_names_the_param_flag() {
         assert!(!err.contains("--set"), "{err}");
     }
 }
+
+#[test]
+fn plot_onto_an_input_or_a_directory_names_the_plot_flag() {
+    let w = Workdir::new();
+    std::fs::copy(repo_file(SAMPLE), w.path("d.csv")).unwrap();
+    std::fs::create_dir(w.path("dir")).unwrap();
+    let policy = repo_file(JD_PLUS);
+    let policy = policy.to_str().unwrap();
+    for target in ["d.csv", "dir"] {
+        let args = [
+            "sweep",
+            policy,
+            "--data",
+            "d.csv",
+            "--param",
+            "min_score=600,620",
+            "--plot",
+            target,
+        ];
+        let err = w.fails(&args, 2);
+        assert_contains(&err, &[&format!("`--plot {target}`"), "help: "]);
+        assert!(!err.contains("-o "), "{err}");
+    }
+    assert_eq!(
+        std::fs::read(w.path("d.csv")).unwrap(),
+        std::fs::read(repo_file(SAMPLE)).unwrap()
+    );
+}
