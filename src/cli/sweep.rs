@@ -3,6 +3,7 @@
 //! to `simulate --set` at its values.
 
 use super::{Common, DataArgs, changed_warning, refuse_output_onto_inputs, write_atomically};
+use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::Input;
 use crate::engine::pass::{self, PassOptions, Plan};
 use crate::error::{Error, Result};
@@ -115,7 +116,7 @@ pub fn run(args: &Args) -> Result<()> {
         },
         args.data.skip_bad_rows,
     );
-    let report = match threshold_plan(&start, &moved) {
+    let (report, skipped) = match threshold_plan(&start, &moved) {
         Some(fast) => {
             let mut plan = Plan::new(fast.variants, Vec::new());
             plan.probes = fast.probes;
@@ -143,10 +144,13 @@ pub fn run(args: &Args) -> Result<()> {
         }
     };
     if !args.common.quiet {
-        let skipped = report.skipped_rows;
-        if skipped > 0 {
-            crate::note!("note: skipped {skipped} malformed row(s) of `{name}` (--skip-bad-rows)");
-        }
+        // As `simulate` says it: the count, then the first few rows.
+        let headline = format!(
+            "note: skipped {} malformed row(s) of `{}` (--skip-bad-rows)",
+            skipped.count,
+            crate::error::printable(&name)
+        );
+        super::report_skipped(&headline, &skipped, &name);
     }
     if let Some(path) = &args.plot {
         let y = match args.plot_y {
@@ -239,11 +243,12 @@ fn build<'p, S: Sweep>(
     axes: &[Axis],
     state: &S,
     sha: Option<String>,
-) -> Result<SweepReport> {
+) -> Result<(SweepReport, SkippedRows)> {
     let metrics = state.points()?;
-    let skipped = state.skipped().count;
-    Ok(SweepReport::build(
-        base, policy_of, axes, &metrics, skipped, sha,
+    let skipped = state.skipped().clone();
+    Ok((
+        SweepReport::build(base, policy_of, axes, &metrics, skipped.count, sha),
+        skipped,
     ))
 }
 

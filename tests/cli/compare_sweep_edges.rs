@@ -212,3 +212,28 @@ fn plot_onto_an_input_or_a_directory_names_the_plot_flag() {
         std::fs::read(repo_file(SAMPLE)).unwrap()
     );
 }
+
+#[test]
+fn sweep_lists_the_skipped_rows_like_simulate() {
+    let w = Workdir::new();
+    let sample = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    let mut data: String = sample.lines().take(50).map(|l| format!("{l}\n")).collect();
+    data.push_str("u9,abc,true,true,0,0,1,2,3,30,3,rental,on_time,0,false\n");
+    w.write("d.csv", data);
+    let policy = repo_file(JD_PLUS);
+    let args = [
+        "sweep",
+        policy.to_str().unwrap(),
+        "--data",
+        "d.csv",
+        "--param",
+        "min_score=600,620",
+        "--skip-bad-rows",
+        "--format",
+        "json",
+    ];
+    let out = w.output(&args);
+    assert!(out.status.success(), "{}", show(&out));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_contains(&err, &["skipped 1 malformed row(s)", "d.csv:51:", "`abc`"]);
+}
