@@ -361,7 +361,9 @@ fn range(text: &str, start: &str, rest: &str, shape: &str) -> Result<Vec<String>
         .map(|k| {
             step.checked_mul(Decimal::from(k))
                 .and_then(|s| start.checked_add(s))
-                .map(|v| v.to_string())
+                // Without trailing zeros: `600..620:10.0` sweeps an int
+                // parameter at 600, 610, 620 (not 610.0, which an int refuses).
+                .map(|v| v.normalize().to_string())
                 .ok_or_else(|| too_many(text))
         })
         .collect()
@@ -418,6 +420,10 @@ mod tests {
         assert_eq!(a.values, ["0.1", "0.2", "0.3"]);
         let a = parse_axis("min_score=580..630:20").unwrap();
         assert_eq!(a.values, ["580", "600", "620"]);
+        let a = parse_axis("m=600.0..620:10.0").unwrap();
+        assert_eq!(a.values, ["600", "610", "620"]);
+        let a = parse_axis("m=0.50..0.70:0.10").unwrap();
+        assert_eq!(a.values, ["0.5", "0.6", "0.7"]);
         let a = parse_axis("m = 580, 600 ,620").unwrap();
         assert_eq!((a.name.as_str(), a.values.len()), ("m", 3));
     }

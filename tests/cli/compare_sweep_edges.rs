@@ -237,3 +237,37 @@ fn sweep_lists_the_skipped_rows_like_simulate() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_contains(&err, &["skipped 1 malformed row(s)", "d.csv:51:", "`abc`"]);
 }
+
+#[test]
+fn a_range_with_a_decimal_step_sweeps_an_int_param_at_whole_values() {
+    let v: Value = serde_json::from_str(&ok(&[
+        "sweep",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--param",
+        "min_score=600..620:10.0",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let values: Vec<&Value> = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["params"]["min_score"])
+        .collect();
+    assert_eq!(values, [600, 610, 620]);
+    let sim: Value = serde_json::from_str(&ok(&[
+        "simulate",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--set",
+        "min_score=610",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["points"][1]["approved"], sim["approved"]);
+}
