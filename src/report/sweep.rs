@@ -29,6 +29,15 @@ fn percent(rate: Option<f64>) -> String {
     }
 }
 
+/// A swept value as the JSON report (and `simulate`'s manifest) shows it:
+/// `0600` and `+600` are `600`.
+fn shown(value: &str) -> String {
+    match crate::simulate::report::param_json(value) {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 fn human(r: &SweepReport, style: Style) -> String {
     let mut out = String::new();
     let title = format!(
@@ -62,9 +71,9 @@ fn human(r: &SweepReport, style: Style) -> String {
             .map(|(i, (_, v))| {
                 let last = i + 1 == p.params.len();
                 if last && p.current {
-                    format!("{v} (current)")
+                    format!("{} (current)", shown(v))
                 } else {
-                    v.clone()
+                    shown(v)
                 }
             })
             .collect();
@@ -114,7 +123,7 @@ fn csv(r: &SweepReport) -> String {
     let _ = w.write_record(&header);
     for p in &r.points {
         let mut row = |metric: &str, value: String| {
-            let mut record: Vec<String> = p.params.iter().map(|(_, v)| v.clone()).collect();
+            let mut record: Vec<String> = p.params.iter().map(|(_, v)| shown(v)).collect();
             record.extend([metric.to_owned(), value]);
             let _ = w.write_record(&record);
         };
@@ -150,12 +159,12 @@ pub fn plot(r: &SweepReport, y: YAxis) -> String {
             let (last_name, last) = p.params.last().expect("a point has params");
             PlotPoint {
                 label: if two {
-                    last.clone()
+                    shown(last)
                 } else {
-                    format!("{last_name}={last}")
+                    format!("{last_name}={}", shown(last))
                 },
                 series: if two {
-                    format!("{}={}", p.params[0].0, p.params[0].1)
+                    format!("{}={}", p.params[0].0, shown(&p.params[0].1))
                 } else {
                     String::new()
                 },

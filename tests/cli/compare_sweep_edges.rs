@@ -271,3 +271,30 @@ fn a_range_with_a_decimal_step_sweeps_an_int_param_at_whole_values() {
     .unwrap();
     assert_eq!(v["points"][1]["approved"], sim["approved"]);
 }
+
+#[test]
+fn sweep_tables_show_values_as_the_json_does() {
+    let text = ok(&[
+        "sweep",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--param",
+        "min_score=0600,+620",
+        "--format",
+        "table",
+    ]);
+    assert_contains(&text, &["│ 600 (current) ", "│ 620 "]);
+    assert!(!text.contains("0600") && !text.contains("+620"), "{text}");
+    let csv = ok(&[
+        "sweep",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--param",
+        "min_score=0600,+620",
+        "--format",
+        "csv",
+    ]);
+    assert_contains(&csv, &["\n600,approved,", "\n620,approved,"]);
+}
