@@ -103,8 +103,18 @@ fn human(r: &SweepReport, style: Style) -> String {
         let _ = writeln!(
             out,
             "The marginal bad rate is the bad rate of the users between a row and the one above \
-             it (the bads added per approval added): what a cutoff is chosen on."
+             it: (bads - bads above) / (approved - approved above), what a cutoff is chosen on; \
+             — where there is no row above or the approvals do not change."
         );
+        if let [first, last] = r.params.as_slice() {
+            let _ = writeln!(
+                out,
+                "Here it runs along `{}`, within each `{}` (the first row of each `{}` has none).",
+                crate::error::printable(last),
+                crate::error::printable(first),
+                crate::error::printable(first)
+            );
+        }
     }
     if r.skipped_rows > 0 {
         let _ = writeln!(out, "Skipped {} malformed row(s).", group(r.skipped_rows));

@@ -298,3 +298,20 @@ fn sweep_tables_show_values_as_the_json_does() {
     ]);
     assert_contains(&csv, &["\n600,approved,", "\n620,approved,"]);
 }
+
+#[test]
+fn a_two_param_sweep_says_the_marginal_bad_rate_runs_along_the_last_param() {
+    let text = ok(&[
+        "sweep",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--param",
+        "min_score=600,620",
+        "--param",
+        "min_age=18,21",
+        "--format",
+        "table",
+    ]);
+    assert_contains(&text, &["along `min_age`", "each `min_score`"]);
+}
