@@ -315,3 +315,31 @@ fn a_two_param_sweep_says_the_marginal_bad_rate_runs_along_the_last_param() {
     ]);
     assert_contains(&text, &["along `min_age`", "each `min_score`"]);
 }
+
+#[test]
+fn the_chart_keeps_the_count_of_undrawn_points_it_cannot_name() {
+    // 900..990 approve nobody: ten points without a bad rate.
+    let w = Workdir::new();
+    let policy = repo_file(JD_PLUS);
+    let data = repo_file(SAMPLE);
+    let args = [
+        "sweep",
+        policy.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--param",
+        "min_score=0..990:10",
+        "--plot",
+        "c.svg",
+        "--format",
+        "json",
+    ];
+    w.stdout(&args);
+    let svg = w.read("c.svg");
+    let note = svg
+        .lines()
+        .find(|l| l.contains("Not drawn"))
+        .unwrap_or_else(|| panic!("no note of the undrawn points:\n{svg}"));
+    assert!(note.contains(" more</text>"), "{note}");
+    assert!(!note.contains('…'), "{note}");
+}
