@@ -78,6 +78,10 @@ pub fn run(args: &Args) -> Result<()> {
             ));
         }
     }
+    if args.plot.is_some() {
+        // Before the pass: a parameter adds or removes neither section.
+        plot_check(&base, plot_y(args.plot_y))?;
+    }
     let overrides = |at: &[usize]| {
         let mut o = args.common.set.clone();
         o.extend(
@@ -153,11 +157,7 @@ pub fn run(args: &Args) -> Result<()> {
         super::report_skipped(&headline, &skipped, &name);
     }
     if let Some(path) = &args.plot {
-        let y = match args.plot_y {
-            PlotY::BadRate => YAxis::BadRate,
-            PlotY::Loss => YAxis::Loss,
-        };
-        plot_check(&report, y)?;
+        let y = plot_y(args.plot_y);
         let svg = crate::report::sweep::plot(&report, y);
         write_atomically(path, |out| {
             out.write_all(svg.as_bytes())
@@ -253,10 +253,17 @@ fn build<'p, S: Sweep>(
 }
 
 /// A chart needs what its vertical axis shows.
-fn plot_check(report: &SweepReport, y: YAxis) -> Result<()> {
+fn plot_y(y: PlotY) -> YAxis {
+    match y {
+        PlotY::BadRate => YAxis::BadRate,
+        PlotY::Loss => YAxis::Loss,
+    }
+}
+
+fn plot_check(policy: &CompiledPolicy, y: YAxis) -> Result<()> {
     let missing = match y {
-        YAxis::BadRate => report.points.iter().all(|p| p.observed.is_none()),
-        YAxis::Loss => report.points.iter().all(|p| p.repayment.is_none()),
+        YAxis::BadRate => policy.observed.is_none(),
+        YAxis::Loss => policy.repayment.is_none(),
     };
     if !missing {
         return Ok(());
@@ -265,14 +272,14 @@ fn plot_check(report: &SweepReport, y: YAxis) -> Result<()> {
         YAxis::BadRate => Error::usage(
             format!(
                 "`--plot` draws the observed bad rate, and policy `{}` has no `observed`",
-                report.policy
+                crate::error::printable(&policy.id)
             ),
             "add `observed: { bad: ... }` to the policy, or plot expected loss with `--plot-y loss`",
         ),
         YAxis::Loss => Error::usage(
             format!(
                 "`--plot-y loss` draws expected loss, and policy `{}` has no `repayment` model",
-                report.policy
+                crate::error::printable(&policy.id)
             ),
             "add a `repayment` section to the policy, or plot the bad rate with `--plot-y bad-rate`",
         ),

@@ -343,3 +343,38 @@ fn the_chart_keeps_the_count_of_undrawn_points_it_cannot_name() {
     assert!(note.contains(" more</text>"), "{note}");
     assert!(!note.contains('…'), "{note}");
 }
+
+#[test]
+fn a_chart_the_policy_cannot_draw_is_refused_before_the_data_is_read() {
+    // The data is bad too: the chart's mistake is found without a pass.
+    let w = Workdir::new();
+    w.write(
+        "p.yaml",
+        "policy: p\nversion: 1\nparams:\n  min_score: 600\nfields:\n  zhima_score: int\n\
+         rules:\n  - id: min_score\n    reason: LOW\n    when: { zhima_score: { gte: $min_score } }\n",
+    );
+    w.write("d.csv", "zhima_score\n650\nabc\n");
+    for (y, says) in [
+        ("bad-rate", "has no `observed`"),
+        ("loss", "has no `repayment`"),
+    ] {
+        let err = w.fails(
+            &[
+                "sweep",
+                "p.yaml",
+                "--data",
+                "d.csv",
+                "--param",
+                "min_score=600,620",
+                "--plot",
+                "c.svg",
+                "--plot-y",
+                y,
+            ],
+            2,
+        );
+        assert_contains(&err, &[says, "help: "]);
+        assert!(!err.contains("abc"), "{err}");
+    }
+    assert!(!w.files().contains(&"c.svg".to_owned()));
+}
