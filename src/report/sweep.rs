@@ -54,8 +54,14 @@ fn human(r: &SweepReport, style: Style) -> String {
     .expect("writing to a string");
     let observed = r.points.iter().any(|p| p.observed.is_some());
     let repayment = r.points.iter().any(|p| p.repayment.is_some());
+    // Where a step sends users to review rather than declining them, the
+    // approvals it loses are not all declines: say how many are reviewed.
+    let review = r.points.iter().any(|p| p.review > 0);
     let mut header: Vec<&str> = r.params.iter().map(String::as_str).collect();
     header.extend(["approved", "approval rate"]);
+    if review {
+        header.push("review");
+    }
     if observed {
         header.extend(["bads", "bad rate", "marginal bad rate"]);
     }
@@ -78,6 +84,9 @@ fn human(r: &SweepReport, style: Style) -> String {
             })
             .collect();
         row.extend([group(p.approved), percent(p.approval_rate)]);
+        if review {
+            row.push(group(p.review));
+        }
         if observed {
             let o = p.observed.as_ref();
             row.extend([

@@ -378,3 +378,69 @@ fn a_chart_the_policy_cannot_draw_is_refused_before_the_data_is_read() {
     }
     assert!(!w.files().contains(&"c.svg".to_owned()));
 }
+
+#[test]
+fn a_sweep_that_moves_users_to_review_shows_the_review_count() {
+    let text = ok(&[
+        "sweep",
+        "policies/merchant_review.yaml",
+        "--data",
+        SAMPLE,
+        "--param",
+        "thin_file_months=0,6",
+        "--format",
+        "table",
+    ]);
+    let sim: Value = serde_json::from_str(&ok(&[
+        "simulate",
+        "policies/merchant_review.yaml",
+        "--data",
+        SAMPLE,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let review = sim["review"].as_u64().unwrap();
+    let grouped = {
+        let s = review.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let header: Vec<&str> = text
+        .lines()
+        .find(|l| l.contains("approval rate"))
+        .unwrap()
+        .split('┆')
+        .map(|c| c.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .collect();
+    let at = header
+        .iter()
+        .position(|c| *c == "review")
+        .unwrap_or_else(|| panic!("no review column:\n{text}"));
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.contains("6 (current)"))
+        .unwrap()
+        .split('┆')
+        .map(|c| c.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .collect();
+    assert_eq!(row[at], grouped, "{text}");
+    // A policy that reviews nobody keeps the table as it was.
+    let jd = ok(&[
+        "sweep",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--param",
+        "min_score=600,620",
+        "--format",
+        "table",
+    ]);
+    assert!(!jd.contains("review"), "{jd}");
+}
