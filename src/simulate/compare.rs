@@ -174,6 +174,8 @@ pub struct CompareManifest {
 
 /// The figures of one side that deltas are taken of.
 struct Side {
+    approved: u64,
+    rows: u64,
     approval_rate: Option<f64>,
     exposure: String,
     loss: Option<String>,
@@ -185,6 +187,8 @@ impl Side {
     fn of(policy: &CompiledPolicy, m: &Metrics) -> Side {
         let e = expected(policy, &m.repayment);
         Side {
+            approved: m.outcomes.approved,
+            rows: m.outcomes.rows,
             approval_rate: rate(m.outcomes.approved, m.outcomes.rows),
             exposure: money(approved_exposure(policy, &m.limits, &m.repayment)),
             loss: e.as_ref().map(|e| money(e.loss)),
@@ -209,8 +213,16 @@ fn deltas(a: &Side, b: &Side) -> Deltas {
         _ => None,
     };
     let diff = |x: Option<f64>, y: Option<f64>| Some(y? - x?);
+    // Both sides count the same rows: the change in approvals over them is
+    // exact where the difference of two rounded rates is not (-0.0105, not
+    // -0.01050000000000001).
+    let approval_rate = if a.rows == b.rows && a.rows > 0 {
+        Some((b.approved as f64 - a.approved as f64) / a.rows as f64 + 0.0)
+    } else {
+        diff(a.approval_rate, b.approval_rate)
+    };
     Deltas {
-        approval_rate: diff(a.approval_rate, b.approval_rate),
+        approval_rate,
         approved_exposure: minus(&a.exposure, &b.exposure),
         expected_loss: both(&a.loss, &b.loss),
         expected_revenue: both(&a.revenue, &b.revenue),

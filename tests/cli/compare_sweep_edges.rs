@@ -444,3 +444,26 @@ fn a_sweep_that_moves_users_to_review_shows_the_review_count() {
     ]);
     assert!(!jd.contains("review"), "{jd}");
 }
+
+#[test]
+fn the_approval_rate_delta_is_the_change_in_approvals_over_the_rows() {
+    // 4,763 approved at 600, 4,553 at 620, of 20,000 rows: -210 / 20,000.
+    let text = ok(&[
+        "compare",
+        JD_PLUS,
+        "--challenger-set",
+        "min_score=620",
+        "--data",
+        SAMPLE,
+        "--by",
+        "city_tier",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["deltas"]["approval_rate"].as_f64(),
+        Some(-210.0 / 20000.0)
+    );
+    assert!(text.contains("\"approval_rate\": -0.0105,"), "{text}");
+}
