@@ -49,7 +49,7 @@ fn opt_money(m: &Option<String>) -> String {
 }
 
 /// Whether either side has a repayment model, and an `observed` condition:
-/// the rows and columns of those figures are shown when either side has
+/// the deltas table's rows of those figures are shown when either side has
 /// them (a side without, or a delta of a rate without a denominator, is
 /// `n/a`), never dropped because a delta is null.
 fn has_money(r: &CompareReport) -> bool {
@@ -182,13 +182,17 @@ fn human(r: &CompareReport, style: Style) -> String {
         push(&mut out, reasons_table(style, reasons));
     }
 
+    // A segment table shows deltas only: a column is there when both sides
+    // have the figure (else it would be n/a all the way down).
+    let segment_money = r.champion.repayment.is_some() && r.challenger.repayment.is_some();
+    let segment_observed = r.champion.observed.is_some() && r.challenger.observed.is_some();
     for (field, segments) in &r.segments {
         heading(&mut out, &format!("Deltas by {field}"));
         let mut header = vec![field.as_str(), "approval rate", "approved exposure"];
-        if has_money(r) {
+        if segment_money {
             header.extend(["expected loss", "expected revenue"]);
         }
-        if has_observed(r) {
+        if segment_observed {
             header.push("bad rate");
         }
         let mut t = table(style, &header, 1);
@@ -199,12 +203,12 @@ fn human(r: &CompareReport, style: Style) -> String {
                 points(d.approval_rate),
                 signed(&d.approved_exposure),
             ];
-            if has_money(r) {
+            if segment_money {
                 let money =
                     |m: &Option<String>| m.as_deref().map_or_else(|| NOT_A_RATE.to_owned(), signed);
                 row.extend([money(&d.expected_loss), money(&d.expected_revenue)]);
             }
-            if has_observed(r) {
+            if segment_observed {
                 row.push(points(d.observed_bad_rate));
             }
             add_row(&mut t, style, row);
