@@ -334,12 +334,31 @@ fn range(text: &str, start: &str, rest: &str, shape: &str) -> Result<Vec<String>
             shape,
         ));
     };
-    let number = |s: &str| s.trim().parse::<Decimal>().ok();
-    let (Some(start), Some(end), Some(step)) = (number(start), number(end), number(step)) else {
+    if rest.starts_with('.') {
         return Err(Error::usage(
-            format!("`--param {text}`: the start, end and step of a range are numbers"),
+            format!("`--param {text}`: a range has two dots between its start and end"),
             shape,
         ));
+    }
+    let number = |s: &str| s.trim().parse::<Decimal>().ok();
+    let (Some(start), Some(end), Some(step)) = (number(start), number(end), number(step)) else {
+        // A number beyond a decimal's 28 digits is not "not a number".
+        let huge = [start, end, step]
+            .into_iter()
+            .find(|s| number(s).is_none() && s.trim().parse::<f64>().is_ok_and(f64::is_finite));
+        return Err(match huge {
+            Some(n) => Error::usage(
+                format!(
+                    "`--param {text}`: `{}` has more digits than a range can step through exactly (28 at most)",
+                    n.trim()
+                ),
+                "write the range with fewer digits, e.g. `min_score=560..680:20`",
+            ),
+            None => Error::usage(
+                format!("`--param {text}`: the start, end and step of a range are numbers"),
+                shape,
+            ),
+        });
     };
     if step <= Decimal::ZERO {
         return Err(Error::usage(

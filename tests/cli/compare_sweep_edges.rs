@@ -467,3 +467,26 @@ fn the_approval_rate_delta_is_the_change_in_approvals_over_the_rows() {
     );
     assert!(text.contains("\"approval_rate\": -0.0105,"), "{text}");
 }
+
+#[test]
+fn a_range_with_three_dots_or_too_many_digits_says_so() {
+    let err = usage_error(&[
+        "sweep",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--param",
+        "min_score=600...700:10",
+    ]);
+    assert_contains(&err, &["two dots"]);
+    assert!(!err.contains("starts after it ends"), "{err}");
+    let err = usage_error(&[
+        "sweep",
+        JD_PLUS,
+        "--data",
+        SAMPLE,
+        "--param",
+        "min_score=600..700:1e40",
+    ]);
+    assert_contains(&err, &["`1e40` has more digits"]);
+}
