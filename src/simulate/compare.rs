@@ -286,7 +286,7 @@ impl CompareReport {
                 })
                 .collect();
             // Stable: equal counts stay in rule order.
-            out.sort_by(|a, b| b.rows.cmp(&a.rows));
+            out.sort_by_key(|r| std::cmp::Reverse(r.rows));
             out
         };
         let swap_reasons = SwapReasons {

@@ -405,7 +405,7 @@ fn a_sweep_that_moves_users_to_review_shows_the_review_count() {
         let s = review.to_string();
         let mut out = String::new();
         for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(c);
