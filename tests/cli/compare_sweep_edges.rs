@@ -490,3 +490,22 @@ fn a_range_with_three_dots_or_too_many_digits_says_so() {
     ]);
     assert_contains(&err, &["`1e40` has more digits"]);
 }
+
+#[test]
+fn a_challenger_set_value_of_the_wrong_type_names_challenger_set() {
+    for (value, says) in [
+        ("min_score=abc", "`--challenger-set min_score=abc`"),
+        ("min_score=600.5", "`--challenger-set min_score=600.5`"),
+    ] {
+        let err = usage_error(&[
+            "compare",
+            JD_PLUS,
+            "--challenger-set",
+            value,
+            "--data",
+            SAMPLE,
+        ]);
+        assert_contains(&err, &[says]);
+        assert!(!err.contains("`--set"), "{err}");
+    }
+}
