@@ -207,9 +207,16 @@ pub fn plot(r: &SweepReport, y: YAxis) -> String {
             YAxis::Loss => "expected loss",
         }
     );
+    // With two parameters a point's label is its value of the second: say so.
+    let what = match r.params.as_slice() {
+        [first, last] => format!(
+            "{} × {} (a line per {first}, points labelled with {last})",
+            first, last
+        ),
+        _ => r.params.join(" × "),
+    };
     let subtitle = format!(
-        "sweep of {} on {} rows{}",
-        r.params.join(" × "),
+        "sweep of {what} on {} rows{}",
         group(r.rows),
         r.manifest
             .data_sha256

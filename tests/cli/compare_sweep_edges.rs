@@ -509,3 +509,29 @@ fn a_challenger_set_value_of_the_wrong_type_names_challenger_set() {
         assert!(!err.contains("`--set"), "{err}");
     }
 }
+
+#[test]
+fn a_two_param_chart_says_what_its_lines_and_labels_are() {
+    let w = Workdir::new();
+    let policy = repo_file(JD_PLUS);
+    let data = repo_file(SAMPLE);
+    w.stdout(&[
+        "sweep",
+        policy.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--param",
+        "min_score=600,620",
+        "--param",
+        "min_age=18,21",
+        "--plot",
+        "c.svg",
+        "--format",
+        "json",
+    ]);
+    let svg = w.read("c.svg");
+    assert_contains(
+        &svg,
+        &["a line per min_score, points labelled with min_age"],
+    );
+}
