@@ -188,7 +188,15 @@ fn human(r: &CompareReport, style: Style) -> String {
     let segment_observed = r.champion.observed.is_some() && r.challenger.observed.is_some();
     for (field, segments) in &r.segments {
         heading(&mut out, &format!("Deltas by {field}"));
-        let mut header = vec![field.as_str(), "approval rate", "approved exposure"];
+        // How many rows each segment holds, so a large change in a tiny
+        // segment is seen for what it is.
+        let sizes = a.segments.iter().find(|(k, _)| k == field).map(|(_, s)| s);
+        let size = |value: &str| {
+            sizes
+                .and_then(|s| s.iter().find(|e| e.value == value))
+                .map_or_else(|| NOT_A_RATE.to_owned(), |e| group(e.rows))
+        };
+        let mut header = vec![field.as_str(), "rows", "approval rate", "approved exposure"];
         if segment_money {
             header.extend(["expected loss", "expected revenue"]);
         }
@@ -200,6 +208,7 @@ fn human(r: &CompareReport, style: Style) -> String {
             let d = &s.deltas;
             let mut row = vec![
                 s.value.clone(),
+                size(&s.value),
                 points(d.approval_rate),
                 signed(&d.approved_exposure),
             ];

@@ -535,3 +535,40 @@ fn a_two_param_chart_says_what_its_lines_and_labels_are() {
         &["a line per min_score, points labelled with min_age"],
     );
 }
+
+#[test]
+fn compare_segment_tables_say_how_many_rows_each_segment_holds() {
+    let args = [
+        "compare",
+        JD_PLUS,
+        "--challenger-set",
+        "min_score=620",
+        "--data",
+        SAMPLE,
+        "--by",
+        "city_tier",
+    ];
+    let mut json = args.to_vec();
+    json.extend(["--format", "json"]);
+    let v: Value = serde_json::from_str(&ok(&json)).unwrap();
+    let tier1 = v["champion"]["segments"]["city_tier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["value"] == "1")
+        .unwrap()["rows"]
+        .as_u64()
+        .unwrap();
+    let mut table = args.to_vec();
+    table.extend(["--format", "table"]);
+    let text = ok(&table);
+    let by = &text[text.find("Deltas by city_tier").unwrap()..];
+    assert_contains(by, &["┆  rows ┆"]);
+    let row = by.lines().find(|l| l.starts_with("│ 1 ")).unwrap();
+    let cells: Vec<&str> = row.split('┆').map(str::trim).collect();
+    assert_eq!(
+        cells[1],
+        format!("{},{:03}", tier1 / 1000, tier1 % 1000),
+        "{row}"
+    );
+}
