@@ -232,25 +232,42 @@ fn deltas(a: &Side, b: &Side) -> Deltas {
 
 /// Rounds `exact` amounts to cents so that they add up to the rounded
 /// total (largest remainders first), as the cells of a table should.
-fn round_to_total(exact: &[Decimal]) -> Vec<String> {
+/// A `pinned` cell is rounded on its own (to the nearest cent) and the
+/// others make up the total, when any of them is not zero: so a cell whose
+/// exact amount is the same under both policies shows the same cents.
+fn round_to_total(exact: &[Decimal], pinned: Option<usize>) -> Vec<String> {
     let cents = |d: Decimal| {
         d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
     };
     let total = cents(exact.iter().sum());
+    let pinned = pinned.filter(|&p| {
+        exact
+            .iter()
+            .enumerate()
+            .any(|(i, d)| i != p && !d.is_zero())
+    });
     let mut rounded: Vec<Decimal> = exact
         .iter()
-        .map(|d| d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero))
+        .enumerate()
+        .map(|(i, d)| {
+            if Some(i) == pinned {
+                cents(*d)
+            } else {
+                d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
+            }
+        })
         .collect();
     let step = Decimal::new(1, 2);
     let mut short = total - rounded.iter().sum::<Decimal>();
-    let mut order: Vec<usize> = (0..exact.len()).collect();
+    let mut order: Vec<usize> = (0..exact.len()).filter(|&i| Some(i) != pinned).collect();
     order.sort_by(|&i, &j| {
         (exact[j] - rounded[j])
             .abs()
             .cmp(&(exact[i] - rounded[i]).abs())
             .then(i.cmp(&j))
     });
-    for i in order.into_iter().cycle().take(exact.len() * 4) {
+    let adjustable = order.len();
+    for i in order.into_iter().cycle().take(adjustable * 4) {
         if short.is_zero() {
             break;
         }
@@ -344,14 +361,19 @@ fn swap_cells(plan: &Plan, swap: &SwapSet) -> Swap {
     let total: u64 = swap.cells.iter().map(|c| c.rows).sum();
     let observed = plan.policies[0].observed.is_some();
     // Per side, each cell's exact expectations, rounded to add up.
-    let money_of = |side: usize, pick: fn(&Expected) -> Decimal| -> Option<Vec<String>> {
+    let exact_of = |side: usize, pick: fn(&Expected) -> Decimal| -> Option<Vec<Decimal>> {
         let policy = &plan.policies[side];
-        let exact: Option<Vec<Decimal>> = swap
-            .cells
+        swap.cells
             .iter()
             .map(|c| expected(policy, &c.repayment[side]).map(|e| pick(&e)))
-            .collect();
-        exact.map(|e| round_to_total(&e))
+            .collect()
+    };
+    // The rows approved by both are worth the same under both policies when
+    // their money model is the same: then both sides show the same cents.
+    let money_of = |side: usize, pick: fn(&Expected) -> Decimal| -> Option<Vec<String>> {
+        let exact = exact_of(side, pick)?;
+        let same_both = exact_of(1 - side, pick).is_some_and(|o| o[0] == exact[0]);
+        Some(round_to_total(&exact, same_both.then_some(0)))
     };
     let loss = [money_of(0, |e| e.loss), money_of(1, |e| e.loss)];
     let revenue = [money_of(0, |e| e.revenue), money_of(1, |e| e.revenue)];
@@ -386,12 +408,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pinned_cell_rounds_alone_and_the_others_still_add_up() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // The both cell, 60105.045, under two policies whose other cells
+        // differ: the same cents on both sides.
+        let a = round_to_total(&[d("60105.045"), d("14003.284"), d("0"), d("0")], Some(0));
+        let b = round_to_total(&[d("60105.045"), d("0"), d("4884.971"), d("0")], Some(0));
+        assert_eq!(a[0], b[0]);
+        for (cells, total) in [(&a, "74108.33"), (&b, "64990.02")] {
+            let sum: Decimal = cells.iter().map(|c| d(c)).sum();
+            assert_eq!(money(sum), total);
+        }
+        // Nothing else to make up the total: the pinned cell is the total.
+        let c = round_to_total(&[d("1.005"), d("0"), d("0"), d("0")], Some(0));
+        assert_eq!(c[0], "1.01");
+    }
+
+    #[test]
     fn rounded_cells_add_up_to_the_rounded_total() {
         let exact: Vec<Decimal> = ["1.005", "2.005", "3.005", "0"]
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let cells = round_to_total(&exact);
+        let cells = round_to_total(&exact, None);
         let sum: Decimal = cells.iter().map(|c| c.parse::<Decimal>().unwrap()).sum();
         assert_eq!(money(sum), money(exact.iter().sum()));
         for (c, e) in cells.iter().zip(&exact) {

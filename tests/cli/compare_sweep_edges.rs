@@ -572,3 +572,39 @@ fn compare_segment_tables_say_how_many_rows_each_segment_holds() {
         "{row}"
     );
 }
+
+#[test]
+fn rows_approved_by_both_under_the_same_money_model_show_the_same_cents() {
+    let v: Value = serde_json::from_str(&ok(&[
+        "compare",
+        "policies/merchant_review.yaml",
+        "--challenger-set",
+        "thin_file_months=3",
+        "--challenger-set",
+        "max_order=2000",
+        "--data",
+        SAMPLE,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let both = &v["swap"]["both"];
+    for money in ["expected_loss", "expected_revenue"] {
+        assert_eq!(
+            both[money]["champion"], both[money]["challenger"],
+            "{money}"
+        );
+        for side in ["champion", "challenger"] {
+            let cents = |s: &Value| -> i64 {
+                let s = s.as_str().unwrap();
+                let (w, f) = s.split_once('.').unwrap();
+                w.parse::<i64>().unwrap() * 100 + f.parse::<i64>().unwrap()
+            };
+            let sum: i64 = ["both", "champion_only", "challenger_only", "neither"]
+                .iter()
+                .map(|c| cents(&v["swap"][c][money][side]))
+                .sum();
+            assert_eq!(sum, cents(&v[side]["repayment"][money]), "{money} {side}");
+        }
+    }
+}
