@@ -73,7 +73,14 @@ pub fn run(args: &Args) -> Result<()> {
                 match crate::error::did_you_mean(&axis.name, names.iter().copied()) {
                     Some(best) => format!("did you mean `{best}`?"),
                     None if names.is_empty() => "the policy declares no `params`".to_owned(),
-                    None => format!("its parameters are {}", names.join(", ")),
+                    None => format!(
+                        "its parameters are {}",
+                        names
+                            .iter()
+                            .map(|n| format!("`{}`", crate::error::printable(n)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 },
             ));
         }

@@ -608,3 +608,15 @@ fn rows_approved_by_both_under_the_same_money_model_show_the_same_cents() {
         }
     }
 }
+
+#[test]
+fn an_unknown_swept_name_lists_the_parameters_in_backticks() {
+    let err = usage_error(&["sweep", JD_PLUS, "--data", SAMPLE, "--param", "zzz=1,2"]);
+    assert_contains(
+        &err,
+        &[
+            "`--param zzz`: the policy has no parameter `zzz`",
+            "help: its parameters are `min_score`, `min_age`",
+        ],
+    );
+}
