@@ -125,6 +125,22 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let data = Some(args.data.data.as_path());
     if let Some(out) = &args.output {
+        // The shared checks' help suggests `decisions.csv`: `-o` here
+        // writes the changes file.
+        let changes_help = |e: Error| match e {
+            Error::Usage(mut d) => {
+                d.help = d.help.map(|h| h.replace("decisions.csv", "changes.csv"));
+                Error::Usage(d)
+            }
+            other => other,
+        };
+        let shown = crate::error::printable(&out.display().to_string()).into_owned();
+        if std::fs::metadata(out).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::usage(
+                format!("`-o {shown}` is a directory"),
+                format!("name the changes file, e.g. `-o {shown}/changes.csv`"),
+            ));
+        }
         refuse_output_onto_inputs(
             out,
             &[
@@ -132,7 +148,8 @@ pub fn run(args: &Args) -> Result<()> {
                 ("champion", &args.champion),
                 ("challenger", challenger_path),
             ],
-        )?;
+        )
+        .map_err(changes_help)?;
     }
     check_challenger_set(&args.challenger_set)?;
     let champion = match compile_file_onto(&args.champion, &args.common.set, data, &[]) {

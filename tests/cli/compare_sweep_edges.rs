@@ -620,3 +620,35 @@ fn an_unknown_swept_name_lists_the_parameters_in_backticks() {
         ],
     );
 }
+
+#[test]
+fn compare_output_onto_an_input_or_a_directory_suggests_a_changes_file() {
+    let w = Workdir::new();
+    std::fs::copy(repo_file(SAMPLE), w.path("d.csv")).unwrap();
+    std::fs::create_dir(w.path("dir")).unwrap();
+    let policy = repo_file(JD_PLUS);
+    for (target, says) in [
+        ("d.csv", "same file as the dataset"),
+        ("dir", "is a directory"),
+    ] {
+        let err = w.fails(
+            &[
+                "compare",
+                policy.to_str().unwrap(),
+                "--challenger-set",
+                "min_score=620",
+                "--data",
+                "d.csv",
+                "-o",
+                target,
+            ],
+            2,
+        );
+        assert_contains(&err, &[&format!("`-o {target}`"), says, "changes.csv"]);
+        assert!(!err.contains("decisions.csv"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read(w.path("d.csv")).unwrap(),
+        std::fs::read(repo_file(SAMPLE)).unwrap()
+    );
+}
