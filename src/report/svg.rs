@@ -125,7 +125,8 @@ pub fn trade_off(title: &str, subtitle: &str, points: &[PlotPoint], y: YAxis) ->
             legend.push(LegendItem::Series(s.to_string(), colour_of(s)));
         }
     }
-    if points.iter().any(|p| p.current) {
+    // Only when the current value's mark is on the chart.
+    if drawable.iter().any(|d| points[d.index].current) {
         legend.push(LegendItem::Current);
     }
     let plot_left = (24.0 + 10.0 + widest_y_tick + 10.0).round();
@@ -1193,6 +1194,25 @@ mod tests {
                 .iter()
                 .any(|t| t == "Not drawn (no approved rows, so no bad rate): 670, 680"),
             "{texts:?}"
+        );
+    }
+
+    #[test]
+    fn no_current_value_in_the_legend_when_its_point_is_not_drawn() {
+        let points = vec![
+            pt("600", Some(0.0), None, true),
+            pt("620", Some(0.1), Some(0.01), false),
+        ];
+        let svg = trade_off("t", "s", &points, YAxis::BadRate);
+        assert!(
+            !all_texts(&parse(&svg)).iter().any(|t| t == "current value"),
+            "{svg}"
+        );
+        let points = vec![pt("600", Some(0.0), None, true)];
+        let svg = trade_off("t", "s", &points, YAxis::BadRate);
+        assert!(
+            !all_texts(&parse(&svg)).iter().any(|t| t == "current value"),
+            "{svg}"
         );
     }
 

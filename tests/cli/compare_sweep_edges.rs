@@ -652,3 +652,27 @@ fn compare_output_onto_an_input_or_a_directory_suggests_a_changes_file() {
         std::fs::read(repo_file(SAMPLE)).unwrap()
     );
 }
+
+#[test]
+fn the_chart_has_no_current_value_legend_when_that_point_is_not_drawn() {
+    // On a header-only dataset no point has a bad rate: nothing is drawn.
+    let w = Workdir::new();
+    let header = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    w.write("d.csv", format!("{}\n", header.lines().next().unwrap()));
+    let policy = repo_file(JD_PLUS);
+    w.stdout(&[
+        "sweep",
+        policy.to_str().unwrap(),
+        "--data",
+        "d.csv",
+        "--param",
+        "min_score=600,620",
+        "--plot",
+        "c.svg",
+        "--format",
+        "json",
+    ]);
+    let svg = w.read("c.svg");
+    assert_contains(&svg, &["no data to plot"]);
+    assert!(!svg.contains(">current value<"), "{svg}");
+}
