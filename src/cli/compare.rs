@@ -39,6 +39,72 @@ pub struct Args {
     pub common: Common,
 }
 
+/// `--challenger-set` names each parameter once (the message `--set` gives
+/// for a repeat would name the wrong option).
+fn check_challenger_set(set: &[(String, String)]) -> Result<()> {
+    for (i, (name, value)) in set.iter().enumerate() {
+        if let Some((_, first)) = set[..i].iter().find(|(n, _)| n == name) {
+            return Err(Error::usage(
+                format!(
+                    "`--challenger-set {name}` is given twice (`--challenger-set {name}={first}` and `--challenger-set {name}={value}`)"
+                ),
+                format!("give `--challenger-set {name}=...` once, with the value you mean"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// When the champion refuses a `--set` parameter it lacks and the
+/// challenger has, the error that says to use `--challenger-set`.
+fn set_for_the_challenger_only(
+    args: &Args,
+    challenger: &Path,
+    data: Option<&Path>,
+) -> Option<Error> {
+    let champion = compile_file_onto(&args.champion, &[], data, &[]).ok()?;
+    let (name, value) = args
+        .common
+        .set
+        .iter()
+        .find(|(n, _)| !champion.params.iter().any(|(p, _)| p == n))?;
+    let plain = compile_file_onto(challenger, &[], data, &champion.columns).ok()?;
+    plain.params.iter().any(|(p, _)| p == name).then(|| {
+        Error::usage(
+            format!(
+                "`--set {name}=...` names no parameter of the champion `{}`; only the challenger `{}` has `{name}`",
+                crate::error::printable(&champion.id),
+                crate::error::printable(&plain.id)
+            ),
+            format!("set it for the challenger alone with `--challenger-set {name}={value}`"),
+        )
+    })
+}
+
+/// A `--challenger-set` value reaches the policy as a `--set` override: an
+/// error about it names the option the user wrote.
+fn as_challenger_set(e: Error, set: &[(String, String)]) -> Error {
+    let rename = |d: &mut crate::error::Diagnostic| {
+        for (name, value) in set {
+            d.message = d.message.replace(
+                &format!("`--set {name}={value}`"),
+                &format!("`--challenger-set {name}={value}`"),
+            );
+        }
+    };
+    match e {
+        Error::Usage(mut d) => {
+            rename(&mut d);
+            Error::Usage(d)
+        }
+        Error::Policy(mut all) => {
+            all.iter_mut().for_each(rename);
+            Error::Policy(all)
+        }
+        other => other,
+    }
+}
+
 pub fn run(args: &Args) -> Result<()> {
     let format = args.common.format();
     if format == Format::Csv {
@@ -59,6 +125,22 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let data = Some(args.data.data.as_path());
     if let Some(out) = &args.output {
+        // The shared checks' help suggests `decisions.csv`: `-o` here
+        // writes the changes file.
+        let changes_help = |e: Error| match e {
+            Error::Usage(mut d) => {
+                d.help = d.help.map(|h| h.replace("decisions.csv", "changes.csv"));
+                Error::Usage(d)
+            }
+            other => other,
+        };
+        let shown = crate::error::printable(&out.display().to_string()).into_owned();
+        if std::fs::metadata(out).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::usage(
+                format!("`-o {shown}` is a directory"),
+                format!("name the changes file, e.g. `-o {shown}/changes.csv`"),
+            ));
+        }
         refuse_output_onto_inputs(
             out,
             &[
@@ -66,11 +148,28 @@ pub fn run(args: &Args) -> Result<()> {
                 ("champion", &args.champion),
                 ("challenger", challenger_path),
             ],
-        )?;
+        )
+        .map_err(changes_help)?;
     }
-    let champion = compile_file_onto(&args.champion, &args.common.set, data, &[])?;
+    check_challenger_set(&args.challenger_set)?;
+    let champion = match compile_file_onto(&args.champion, &args.common.set, data, &[]) {
+        Ok(p) => p,
+        Err(e) => return Err(set_for_the_challenger_only(args, challenger_path, data).unwrap_or(e)),
+    };
     // `--set` applies to the challenger where it has the parameter.
     let plain = compile_file_onto(challenger_path, &[], data, &champion.columns)?;
+    for (name, _) in &args.challenger_set {
+        if !plain.params.iter().any(|(p, _)| p == name) {
+            let names: Vec<&str> = plain.params.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::usage(
+                format!(
+                    "`--challenger-set {name}=...` names no parameter of policy `{}`",
+                    crate::error::printable(&plain.id)
+                ),
+                crate::error::suggest(name, "parameters", &names),
+            ));
+        }
+    }
     let mut overrides: Vec<(String, String)> = args
         .common
         .set
@@ -80,7 +179,8 @@ pub fn run(args: &Args) -> Result<()> {
         .cloned()
         .collect();
     overrides.extend(args.challenger_set.iter().cloned());
-    let challenger = compile_file_onto(challenger_path, &overrides, data, &champion.columns)?;
+    let challenger = compile_file_onto(challenger_path, &overrides, data, &champion.columns)
+        .map_err(|e| as_challenger_set(e, &args.challenger_set))?;
     let segments = args
         .by
         .iter()

@@ -3,6 +3,7 @@
 //! to `simulate --set` at its values.
 
 use super::{Common, DataArgs, changed_warning, refuse_output_onto_inputs, write_atomically};
+use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::Input;
 use crate::engine::pass::{self, PassOptions, Plan};
 use crate::error::{Error, Result};
@@ -57,10 +58,7 @@ pub fn run(args: &Args) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     check_axes(&axes, &args.common.set)?;
     if let Some(out) = &args.plot {
-        refuse_output_onto_inputs(
-            out,
-            &[("dataset", &args.data.data), ("policy", &args.policy)],
-        )?;
+        check_plot_target(out, args)?;
     }
     let data = Some(args.data.data.as_path());
     let base = compile_file_onto(&args.policy, &args.common.set, data, &[])?;
@@ -75,10 +73,21 @@ pub fn run(args: &Args) -> Result<()> {
                 match crate::error::did_you_mean(&axis.name, names.iter().copied()) {
                     Some(best) => format!("did you mean `{best}`?"),
                     None if names.is_empty() => "the policy declares no `params`".to_owned(),
-                    None => format!("its parameters are {}", names.join(", ")),
+                    None => format!(
+                        "its parameters are {}",
+                        names
+                            .iter()
+                            .map(|n| format!("`{}`", crate::error::printable(n)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 },
             ));
         }
+    }
+    if args.plot.is_some() {
+        // Before the pass: a parameter adds or removes neither section.
+        plot_check(&base, plot_y(args.plot_y))?;
     }
     let overrides = |at: &[usize]| {
         let mut o = args.common.set.clone();
@@ -94,14 +103,18 @@ pub fn run(args: &Args) -> Result<()> {
     // The policy with one axis moved at a time tells whether the sweep is
     // one threshold per axis (see `simulate::sweep`).
     let first = vec![0; axes.len()];
-    let start = compile_file_onto(&args.policy, &overrides(&first), data, &[])?;
+    let start = compile_file_onto(&args.policy, &overrides(&first), data, &[])
+        .map_err(|e| as_param(e, &axes, &first))?;
     let mut moved = Vec::new();
     for (m, axis) in axes.iter().enumerate() {
         let mut at = first.clone();
         let mut row = Vec::new();
         for v in 0..axis.values.len() {
             at[m] = v;
-            row.push(compile_file_onto(&args.policy, &overrides(&at), data, &[])?);
+            row.push(
+                compile_file_onto(&args.policy, &overrides(&at), data, &[])
+                    .map_err(|e| as_param(e, &axes, &at))?,
+            );
         }
         moved.push(row);
     }
@@ -114,7 +127,7 @@ pub fn run(args: &Args) -> Result<()> {
         },
         args.data.skip_bad_rows,
     );
-    let report = match threshold_plan(&start, &moved) {
+    let (report, skipped) = match threshold_plan(&start, &moved) {
         Some(fast) => {
             let mut plan = Plan::new(fast.variants, Vec::new());
             plan.probes = fast.probes;
@@ -131,12 +144,10 @@ pub fn run(args: &Args) -> Result<()> {
                     .last()
                     .map(|p| p.columns.clone())
                     .unwrap_or_default();
-                policies.push(compile_file_onto(
-                    &args.policy,
-                    &overrides(at),
-                    data,
-                    &onto,
-                )?);
+                policies.push(
+                    compile_file_onto(&args.policy, &overrides(at), data, &onto)
+                        .map_err(|e| as_param(e, &axes, at))?,
+                );
             }
             let plan = Plan::new(policies, Vec::new());
             let (state, sha) = fold(&plan, input, &options, || Variants::new(&plan))?;
@@ -144,17 +155,16 @@ pub fn run(args: &Args) -> Result<()> {
         }
     };
     if !args.common.quiet {
-        let skipped = report.skipped_rows;
-        if skipped > 0 {
-            crate::note!("note: skipped {skipped} malformed row(s) of `{name}` (--skip-bad-rows)");
-        }
+        // As `simulate` says it: the count, then the first few rows.
+        let headline = format!(
+            "note: skipped {} malformed row(s) of `{}` (--skip-bad-rows)",
+            skipped.count,
+            crate::error::printable(&name)
+        );
+        super::report_skipped(&headline, &skipped, &name);
     }
     if let Some(path) = &args.plot {
-        let y = match args.plot_y {
-            PlotY::BadRate => YAxis::BadRate,
-            PlotY::Loss => YAxis::Loss,
-        };
-        plot_check(&report, y)?;
+        let y = plot_y(args.plot_y);
         let svg = crate::report::sweep::plot(&report, y);
         write_atomically(path, |out| {
             out.write_all(svg.as_bytes())
@@ -166,6 +176,56 @@ pub fn run(args: &Args) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(super::stdout_error)
+}
+
+/// Refuses, before the pass, a `--plot` onto an input or a directory, in
+/// the words of `--plot` (the shared checks speak of `-o`).
+fn check_plot_target(out: &std::path::Path, args: &Args) -> Result<()> {
+    let shown = crate::error::printable(&out.display().to_string()).into_owned();
+    if std::fs::metadata(out).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::usage(
+            format!("`--plot {shown}` is a directory"),
+            format!("name the chart's file, e.g. `--plot {shown}/sweep.svg`"),
+        ));
+    }
+    refuse_output_onto_inputs(
+        out,
+        &[("dataset", &args.data.data), ("policy", &args.policy)],
+    )
+    .map_err(|e| match e {
+        Error::Usage(mut d) => {
+            d.message = d.message.replacen("`-o ", "`--plot ", 1);
+            d.message = d.message.replace("writing the output", "writing the chart");
+            d.help = Some("write the chart to another file, e.g. `--plot sweep.svg`".to_owned());
+            Error::Usage(d)
+        }
+        other => other,
+    })
+}
+
+/// A swept value reaches the policy as a `--set` override: an error about
+/// it names the `--param` the user wrote instead.
+fn as_param(e: Error, axes: &[Axis], at: &[usize]) -> Error {
+    let rename = |d: &mut crate::error::Diagnostic| {
+        for (axis, &v) in axes.iter().zip(at) {
+            let (name, value) = (&axis.name, &axis.values[v]);
+            d.message = d.message.replace(
+                &format!("`--set {name}={value}`"),
+                &format!("`--param {name}={value}`"),
+            );
+        }
+    };
+    match e {
+        Error::Usage(mut d) => {
+            rename(&mut d);
+            Error::Usage(d)
+        }
+        Error::Policy(mut all) => {
+            all.iter_mut().for_each(rename);
+            Error::Policy(all)
+        }
+        other => other,
+    }
 }
 
 /// Runs the sweep's pass: the merged state, and the data's hash.
@@ -190,19 +250,27 @@ fn build<'p, S: Sweep>(
     axes: &[Axis],
     state: &S,
     sha: Option<String>,
-) -> Result<SweepReport> {
+) -> Result<(SweepReport, SkippedRows)> {
     let metrics = state.points()?;
-    let skipped = state.skipped().count;
-    Ok(SweepReport::build(
-        base, policy_of, axes, &metrics, skipped, sha,
+    let skipped = state.skipped().clone();
+    Ok((
+        SweepReport::build(base, policy_of, axes, &metrics, skipped.count, sha),
+        skipped,
     ))
 }
 
 /// A chart needs what its vertical axis shows.
-fn plot_check(report: &SweepReport, y: YAxis) -> Result<()> {
+fn plot_y(y: PlotY) -> YAxis {
+    match y {
+        PlotY::BadRate => YAxis::BadRate,
+        PlotY::Loss => YAxis::Loss,
+    }
+}
+
+fn plot_check(policy: &CompiledPolicy, y: YAxis) -> Result<()> {
     let missing = match y {
-        YAxis::BadRate => report.points.iter().all(|p| p.observed.is_none()),
-        YAxis::Loss => report.points.iter().all(|p| p.repayment.is_none()),
+        YAxis::BadRate => policy.observed.is_none(),
+        YAxis::Loss => policy.repayment.is_none(),
     };
     if !missing {
         return Ok(());
@@ -211,14 +279,14 @@ fn plot_check(report: &SweepReport, y: YAxis) -> Result<()> {
         YAxis::BadRate => Error::usage(
             format!(
                 "`--plot` draws the observed bad rate, and policy `{}` has no `observed`",
-                report.policy
+                crate::error::printable(&policy.id)
             ),
             "add `observed: { bad: ... }` to the policy, or plot expected loss with `--plot-y loss`",
         ),
         YAxis::Loss => Error::usage(
             format!(
                 "`--plot-y loss` draws expected loss, and policy `{}` has no `repayment` model",
-                report.policy
+                crate::error::printable(&policy.id)
             ),
             "add a `repayment` section to the policy, or plot the bad rate with `--plot-y bad-rate`",
         ),
@@ -273,12 +341,31 @@ fn range(text: &str, start: &str, rest: &str, shape: &str) -> Result<Vec<String>
             shape,
         ));
     };
-    let number = |s: &str| s.trim().parse::<Decimal>().ok();
-    let (Some(start), Some(end), Some(step)) = (number(start), number(end), number(step)) else {
+    if rest.starts_with('.') {
         return Err(Error::usage(
-            format!("`--param {text}`: the start, end and step of a range are numbers"),
+            format!("`--param {text}`: a range has two dots between its start and end"),
             shape,
         ));
+    }
+    let number = |s: &str| s.trim().parse::<Decimal>().ok();
+    let (Some(start), Some(end), Some(step)) = (number(start), number(end), number(step)) else {
+        // A number beyond a decimal's 28 digits is not "not a number".
+        let huge = [start, end, step]
+            .into_iter()
+            .find(|s| number(s).is_none() && s.trim().parse::<f64>().is_ok_and(f64::is_finite));
+        return Err(match huge {
+            Some(n) => Error::usage(
+                format!(
+                    "`--param {text}`: `{}` has more digits than a range can step through exactly (28 at most)",
+                    n.trim()
+                ),
+                "write the range with fewer digits, e.g. `min_score=560..680:20`",
+            ),
+            None => Error::usage(
+                format!("`--param {text}`: the start, end and step of a range are numbers"),
+                shape,
+            ),
+        });
     };
     if step <= Decimal::ZERO {
         return Err(Error::usage(
@@ -292,14 +379,27 @@ fn range(text: &str, start: &str, rest: &str, shape: &str) -> Result<Vec<String>
             "write the smaller value first, e.g. `min_score=560..680:20`",
         ));
     }
-    let count = ((end - start) / step).floor();
+    // A span or a quotient beyond what a decimal holds is far more than
+    // `MAX_POINTS` steps (the step is at least 1e-28).
+    let count = end
+        .checked_sub(start)
+        .and_then(|span| span.checked_div(step))
+        .map(|n| n.floor())
+        .ok_or_else(|| too_many(text))?;
     if count >= Decimal::from(MAX_POINTS) {
         return Err(too_many(text));
     }
     let count: u32 = count.try_into().map_err(|_| too_many(text))?;
-    Ok((0..=count)
-        .map(|k| (start + step * Decimal::from(k)).to_string())
-        .collect())
+    (0..=count)
+        .map(|k| {
+            step.checked_mul(Decimal::from(k))
+                .and_then(|s| start.checked_add(s))
+                // Without trailing zeros: `600..620:10.0` sweeps an int
+                // parameter at 600, 610, 620 (not 610.0, which an int refuses).
+                .map(|v| v.normalize().to_string())
+                .ok_or_else(|| too_many(text))
+        })
+        .collect()
 }
 
 fn too_many(text: &str) -> Error {
@@ -353,6 +453,10 @@ mod tests {
         assert_eq!(a.values, ["0.1", "0.2", "0.3"]);
         let a = parse_axis("min_score=580..630:20").unwrap();
         assert_eq!(a.values, ["580", "600", "620"]);
+        let a = parse_axis("m=600.0..620:10.0").unwrap();
+        assert_eq!(a.values, ["600", "610", "620"]);
+        let a = parse_axis("m=0.50..0.70:0.10").unwrap();
+        assert_eq!(a.values, ["0.5", "0.6", "0.7"]);
         let a = parse_axis("m = 580, 600 ,620").unwrap();
         assert_eq!((a.name.as_str(), a.values.len()), ("m", 3));
     }

@@ -42,8 +42,22 @@ fn signed(money: &str) -> String {
     }
 }
 
+/// Money of a side without a repayment model is `n/a`, not a blank.
 fn opt_money(m: &Option<String>) -> String {
-    m.as_deref().map_or(String::new(), money_grouped)
+    m.as_deref()
+        .map_or_else(|| NOT_A_RATE.to_owned(), money_grouped)
+}
+
+/// Whether either side has a repayment model, and an `observed` condition:
+/// the deltas table's rows of those figures are shown when either side has
+/// them (a side without, or a delta of a rate without a denominator, is
+/// `n/a`), never dropped because a delta is null.
+fn has_money(r: &CompareReport) -> bool {
+    r.champion.repayment.is_some() || r.challenger.repayment.is_some()
+}
+
+fn has_observed(r: &CompareReport) -> bool {
+    r.champion.observed.is_some() || r.challenger.observed.is_some()
 }
 
 fn human(r: &CompareReport, style: Style) -> String {
@@ -142,6 +156,14 @@ fn human(r: &CompareReport, style: Style) -> String {
 
     heading(&mut out, "Deltas (challenger − champion)");
     push(&mut out, deltas_table(style, r, &r.deltas));
+    let [ea, eb] = &r.exposure_measures;
+    if ea != eb {
+        let _ = writeln!(
+            out,
+            "Note: approved exposure is the sum of {ea} for the champion and of {eb} for the \
+             challenger, so its delta compares two different measures."
+        );
+    }
 
     for (title, reasons) in [
         (
@@ -160,13 +182,25 @@ fn human(r: &CompareReport, style: Style) -> String {
         push(&mut out, reasons_table(style, reasons));
     }
 
+    // A segment table shows deltas only: a column is there when both sides
+    // have the figure (else it would be n/a all the way down).
+    let segment_money = r.champion.repayment.is_some() && r.challenger.repayment.is_some();
+    let segment_observed = r.champion.observed.is_some() && r.challenger.observed.is_some();
     for (field, segments) in &r.segments {
         heading(&mut out, &format!("Deltas by {field}"));
-        let mut header = vec![field.as_str(), "approval rate", "approved exposure"];
-        if r.deltas.expected_loss.is_some() {
+        // How many rows each segment holds, so a large change in a tiny
+        // segment is seen for what it is.
+        let sizes = a.segments.iter().find(|(k, _)| k == field).map(|(_, s)| s);
+        let size = |value: &str| {
+            sizes
+                .and_then(|s| s.iter().find(|e| e.value == value))
+                .map_or_else(|| NOT_A_RATE.to_owned(), |e| group(e.rows))
+        };
+        let mut header = vec![field.as_str(), "rows", "approval rate", "approved exposure"];
+        if segment_money {
             header.extend(["expected loss", "expected revenue"]);
         }
-        if r.deltas.observed_bad_rate.is_some() {
+        if segment_observed {
             header.push("bad rate");
         }
         let mut t = table(style, &header, 1);
@@ -174,16 +208,16 @@ fn human(r: &CompareReport, style: Style) -> String {
             let d = &s.deltas;
             let mut row = vec![
                 s.value.clone(),
+                size(&s.value),
                 points(d.approval_rate),
                 signed(&d.approved_exposure),
             ];
-            if r.deltas.expected_loss.is_some() {
-                row.extend([
-                    d.expected_loss.as_deref().map_or(String::new(), signed),
-                    d.expected_revenue.as_deref().map_or(String::new(), signed),
-                ]);
+            if segment_money {
+                let money =
+                    |m: &Option<String>| m.as_deref().map_or_else(|| NOT_A_RATE.to_owned(), signed);
+                row.extend([money(&d.expected_loss), money(&d.expected_revenue)]);
             }
-            if r.deltas.observed_bad_rate.is_some() {
+            if segment_observed {
                 row.push(points(d.observed_bad_rate));
             }
             add_row(&mut t, style, row);
@@ -225,7 +259,7 @@ fn deltas_table(style: Style, r: &CompareReport, d: &Deltas) -> comfy_table::Tab
         ],
     );
     let repay = |p: &crate::simulate::report::SimulationReport, loss: bool| {
-        p.repayment.as_ref().map_or(String::new(), |m| {
+        p.repayment.as_ref().map_or(NOT_A_RATE.to_owned(), |m| {
             money_grouped(if loss {
                 &m.expected_loss
             } else {
@@ -233,7 +267,8 @@ fn deltas_table(style: Style, r: &CompareReport, d: &Deltas) -> comfy_table::Tab
             })
         })
     };
-    if let (Some(loss), Some(revenue)) = (&d.expected_loss, &d.expected_revenue) {
+    if has_money(r) {
+        let delta = |m: &Option<String>| m.as_deref().map_or_else(|| NOT_A_RATE.to_owned(), signed);
         add_row(
             &mut t,
             style,
@@ -241,7 +276,7 @@ fn deltas_table(style: Style, r: &CompareReport, d: &Deltas) -> comfy_table::Tab
                 "expected loss".into(),
                 repay(a, true),
                 repay(b, true),
-                signed(loss),
+                delta(&d.expected_loss),
             ],
         );
         add_row(
@@ -251,11 +286,11 @@ fn deltas_table(style: Style, r: &CompareReport, d: &Deltas) -> comfy_table::Tab
                 "expected revenue".into(),
                 repay(a, false),
                 repay(b, false),
-                signed(revenue),
+                delta(&d.expected_revenue),
             ],
         );
     }
-    if d.observed_bad_rate.is_some() {
+    if has_observed(r) {
         let bad = |p: &crate::simulate::report::SimulationReport| {
             percent(p.observed.as_ref().and_then(|o| o.bad_rate))
         };

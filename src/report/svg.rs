@@ -52,6 +52,8 @@ const MARGIN_RIGHT: f64 = 32.0;
 const FONT: &str = "Helvetica, Arial, sans-serif";
 const TITLE_SIZE: f64 = 17.0;
 const TEXT_SIZE: f64 = 12.0;
+/// The notes under the chart.
+const NOTE_SIZE: f64 = 11.0;
 const LABEL_SIZE: f64 = 11.0;
 const RADIUS: f64 = 4.5;
 const CURRENT_RADIUS: f64 = 7.0;
@@ -123,7 +125,8 @@ pub fn trade_off(title: &str, subtitle: &str, points: &[PlotPoint], y: YAxis) ->
             legend.push(LegendItem::Series(s.to_string(), colour_of(s)));
         }
     }
-    if points.iter().any(|p| p.current) {
+    // Only when the current value's mark is on the chart.
+    if drawable.iter().any(|d| points[d.index].current) {
         legend.push(LegendItem::Current);
     }
     let plot_left = (24.0 + 10.0 + widest_y_tick + 10.0).round();
@@ -158,10 +161,14 @@ pub fn trade_off(title: &str, subtitle: &str, points: &[PlotPoint], y: YAxis) ->
             YAxis::Loss => "rate undefined",
         };
         let names: Vec<&str> = undrawn.iter().map(|p| p.label.as_str()).collect();
-        notes.push(format!(
-            "Not drawn ({what}): {}",
-            list_some(&names, 8, "more")
-        ));
+        // As many names as fit on the line, so that the count of the rest
+        // is never cut off by the ellipsis.
+        let note = |keep: usize| format!("Not drawn ({what}): {}", list_some(&names, keep, "more"));
+        let keep = (1..=8)
+            .rev()
+            .find(|&k| text_width(&note(k), NOTE_SIZE) <= plot_right - plot_left)
+            .unwrap_or(1);
+        notes.push(note(keep));
     }
     if drawable.len() > MAX_LABELS + 1 {
         notes.push("Only some points are labelled; hover a mark to see its value.".to_owned());
@@ -332,10 +339,10 @@ pub fn trade_off(title: &str, subtitle: &str, points: &[PlotPoint], y: YAxis) ->
     for (i, note) in notes.iter().enumerate() {
         let _ = writeln!(
             out,
-            r#"<text class="note" x="{}" y="{}" font-size="11" fill="{MUTED}">{}</text>"#,
+            r#"<text class="note" x="{}" y="{}" font-size="{NOTE_SIZE}" fill="{MUTED}">{}</text>"#,
             num(plot_left),
             num(notes_top + 18.0 * i as f64),
-            escape(&fit(note, 11.0, plot_right - plot_left))
+            escape(&fit(note, NOTE_SIZE, plot_right - plot_left))
         );
     }
     out.push_str("</svg>\n");
@@ -1188,6 +1195,55 @@ mod tests {
                 .any(|t| t == "Not drawn (no approved rows, so no bad rate): 670, 680"),
             "{texts:?}"
         );
+    }
+
+    #[test]
+    fn no_current_value_in_the_legend_when_its_point_is_not_drawn() {
+        let points = vec![
+            pt("600", Some(0.0), None, true),
+            pt("620", Some(0.1), Some(0.01), false),
+        ];
+        let svg = trade_off("t", "s", &points, YAxis::BadRate);
+        assert!(
+            !all_texts(&parse(&svg)).iter().any(|t| t == "current value"),
+            "{svg}"
+        );
+        let points = vec![pt("600", Some(0.0), None, true)];
+        let svg = trade_off("t", "s", &points, YAxis::BadRate);
+        assert!(
+            !all_texts(&parse(&svg)).iter().any(|t| t == "current value"),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn a_long_list_of_undrawn_points_keeps_its_count_of_the_rest() {
+        let mut points: Vec<PlotPoint> = (0..5)
+            .map(|i| {
+                pt(
+                    &format!("min_score={}", 500 + i),
+                    Some(0.2),
+                    Some(0.01),
+                    false,
+                )
+            })
+            .collect();
+        points.extend((0..10).map(|i| {
+            pt(
+                &format!("min_score={}", 900 + 10 * i),
+                Some(0.0),
+                None,
+                false,
+            )
+        }));
+        let doc_text = trade_off("t", "s", &points, YAxis::BadRate);
+        let doc = parse(&doc_text);
+        let note = all_texts(&doc)
+            .into_iter()
+            .find(|t| t.starts_with("Not drawn"))
+            .expect("a note of the undrawn points");
+        assert!(!note.ends_with('…'), "{note}");
+        assert!(note.ends_with(" more"), "{note}");
     }
 
     #[test]

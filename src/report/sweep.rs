@@ -29,6 +29,15 @@ fn percent(rate: Option<f64>) -> String {
     }
 }
 
+/// A swept value as the JSON report (and `simulate`'s manifest) shows it:
+/// `0600` and `+600` are `600`.
+fn shown(value: &str) -> String {
+    match crate::simulate::report::param_json(value) {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 fn human(r: &SweepReport, style: Style) -> String {
     let mut out = String::new();
     let title = format!(
@@ -45,8 +54,14 @@ fn human(r: &SweepReport, style: Style) -> String {
     .expect("writing to a string");
     let observed = r.points.iter().any(|p| p.observed.is_some());
     let repayment = r.points.iter().any(|p| p.repayment.is_some());
+    // Where a step sends users to review rather than declining them, the
+    // approvals it loses are not all declines: say how many are reviewed.
+    let review = r.points.iter().any(|p| p.review > 0);
     let mut header: Vec<&str> = r.params.iter().map(String::as_str).collect();
     header.extend(["approved", "approval rate"]);
+    if review {
+        header.push("review");
+    }
     if observed {
         header.extend(["bads", "bad rate", "marginal bad rate"]);
     }
@@ -62,13 +77,16 @@ fn human(r: &SweepReport, style: Style) -> String {
             .map(|(i, (_, v))| {
                 let last = i + 1 == p.params.len();
                 if last && p.current {
-                    format!("{v} (current)")
+                    format!("{} (current)", shown(v))
                 } else {
-                    v.clone()
+                    shown(v)
                 }
             })
             .collect();
         row.extend([group(p.approved), percent(p.approval_rate)]);
+        if review {
+            row.push(group(p.review));
+        }
         if observed {
             let o = p.observed.as_ref();
             row.extend([
@@ -94,8 +112,18 @@ fn human(r: &SweepReport, style: Style) -> String {
         let _ = writeln!(
             out,
             "The marginal bad rate is the bad rate of the users between a row and the one above \
-             it (the bads added per approval added): what a cutoff is chosen on."
+             it: (bads - bads above) / (approved - approved above), what a cutoff is chosen on; \
+             — where there is no row above or the approvals do not change."
         );
+        if let [first, last] = r.params.as_slice() {
+            let _ = writeln!(
+                out,
+                "Here it runs along `{}`, within each `{}` (the first row of each `{}` has none).",
+                crate::error::printable(last),
+                crate::error::printable(first),
+                crate::error::printable(first)
+            );
+        }
     }
     if r.skipped_rows > 0 {
         let _ = writeln!(out, "Skipped {} malformed row(s).", group(r.skipped_rows));
@@ -114,7 +142,7 @@ fn csv(r: &SweepReport) -> String {
     let _ = w.write_record(&header);
     for p in &r.points {
         let mut row = |metric: &str, value: String| {
-            let mut record: Vec<String> = p.params.iter().map(|(_, v)| v.clone()).collect();
+            let mut record: Vec<String> = p.params.iter().map(|(_, v)| shown(v)).collect();
             record.extend([metric.to_owned(), value]);
             let _ = w.write_record(&record);
         };
@@ -150,12 +178,12 @@ pub fn plot(r: &SweepReport, y: YAxis) -> String {
             let (last_name, last) = p.params.last().expect("a point has params");
             PlotPoint {
                 label: if two {
-                    last.clone()
+                    shown(last)
                 } else {
-                    format!("{last_name}={last}")
+                    format!("{last_name}={}", shown(last))
                 },
                 series: if two {
-                    format!("{}={}", p.params[0].0, p.params[0].1)
+                    format!("{}={}", p.params[0].0, shown(&p.params[0].1))
                 } else {
                     String::new()
                 },
@@ -179,9 +207,16 @@ pub fn plot(r: &SweepReport, y: YAxis) -> String {
             YAxis::Loss => "expected loss",
         }
     );
+    // With two parameters a point's label is its value of the second: say so.
+    let what = match r.params.as_slice() {
+        [first, last] => format!(
+            "{} × {} (a line per {first}, points labelled with {last})",
+            first, last
+        ),
+        _ => r.params.join(" × "),
+    };
     let subtitle = format!(
-        "sweep of {} on {} rows{}",
-        r.params.join(" × "),
+        "sweep of {what} on {} rows{}",
         group(r.rows),
         r.manifest
             .data_sha256

@@ -61,6 +61,31 @@ pub struct CompareReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
     pub manifest: CompareManifest,
+    /// What each side's approved exposure sums, for a person (`credit
+    /// limits`, or a column in backticks): `[champion, challenger]`.
+    #[serde(skip)]
+    pub exposure_measures: [String; 2],
+}
+
+/// What a policy's approved exposure is the sum of, for a person.
+pub fn exposure_measure(policy: &CompiledPolicy) -> String {
+    use crate::policy::compile::Exposure;
+    use crate::policy::condition::Col;
+    match &policy.exposure {
+        Exposure::Limit => "credit limits".to_owned(),
+        Exposure::Column(Col::Parsed(i)) => policy.columns.get(*i).map_or_else(
+            || "a column".to_owned(),
+            |c| format!("`{}`", crate::error::printable(&c.name)),
+        ),
+        Exposure::Column(Col::Derived(k)) => policy
+            .derived
+            .get(*k)
+            .and_then(|d| d.name.as_deref())
+            .map_or_else(
+                || "a computed value".to_owned(),
+                |n| format!("`{}`", crate::error::printable(n)),
+            ),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,6 +174,8 @@ pub struct CompareManifest {
 
 /// The figures of one side that deltas are taken of.
 struct Side {
+    approved: u64,
+    rows: u64,
     approval_rate: Option<f64>,
     exposure: String,
     loss: Option<String>,
@@ -160,6 +187,8 @@ impl Side {
     fn of(policy: &CompiledPolicy, m: &Metrics) -> Side {
         let e = expected(policy, &m.repayment);
         Side {
+            approved: m.outcomes.approved,
+            rows: m.outcomes.rows,
             approval_rate: rate(m.outcomes.approved, m.outcomes.rows),
             exposure: money(approved_exposure(policy, &m.limits, &m.repayment)),
             loss: e.as_ref().map(|e| money(e.loss)),
@@ -184,8 +213,16 @@ fn deltas(a: &Side, b: &Side) -> Deltas {
         _ => None,
     };
     let diff = |x: Option<f64>, y: Option<f64>| Some(y? - x?);
+    // Both sides count the same rows: the change in approvals over them is
+    // exact where the difference of two rounded rates is not (-0.0105, not
+    // -0.01050000000000001).
+    let approval_rate = if a.rows == b.rows && a.rows > 0 {
+        Some((b.approved as f64 - a.approved as f64) / a.rows as f64 + 0.0)
+    } else {
+        diff(a.approval_rate, b.approval_rate)
+    };
     Deltas {
-        approval_rate: diff(a.approval_rate, b.approval_rate),
+        approval_rate,
         approved_exposure: minus(&a.exposure, &b.exposure),
         expected_loss: both(&a.loss, &b.loss),
         expected_revenue: both(&a.revenue, &b.revenue),
@@ -195,25 +232,42 @@ fn deltas(a: &Side, b: &Side) -> Deltas {
 
 /// Rounds `exact` amounts to cents so that they add up to the rounded
 /// total (largest remainders first), as the cells of a table should.
-fn round_to_total(exact: &[Decimal]) -> Vec<String> {
+/// A `pinned` cell is rounded on its own (to the nearest cent) and the
+/// others make up the total, when any of them is not zero: so a cell whose
+/// exact amount is the same under both policies shows the same cents.
+fn round_to_total(exact: &[Decimal], pinned: Option<usize>) -> Vec<String> {
     let cents = |d: Decimal| {
         d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
     };
     let total = cents(exact.iter().sum());
+    let pinned = pinned.filter(|&p| {
+        exact
+            .iter()
+            .enumerate()
+            .any(|(i, d)| i != p && !d.is_zero())
+    });
     let mut rounded: Vec<Decimal> = exact
         .iter()
-        .map(|d| d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero))
+        .enumerate()
+        .map(|(i, d)| {
+            if Some(i) == pinned {
+                cents(*d)
+            } else {
+                d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
+            }
+        })
         .collect();
     let step = Decimal::new(1, 2);
     let mut short = total - rounded.iter().sum::<Decimal>();
-    let mut order: Vec<usize> = (0..exact.len()).collect();
+    let mut order: Vec<usize> = (0..exact.len()).filter(|&i| Some(i) != pinned).collect();
     order.sort_by(|&i, &j| {
         (exact[j] - rounded[j])
             .abs()
             .cmp(&(exact[i] - rounded[i]).abs())
             .then(i.cmp(&j))
     });
-    for i in order.into_iter().cycle().take(exact.len() * 4) {
+    let adjustable = order.len();
+    for i in order.into_iter().cycle().take(adjustable * 4) {
         if short.is_zero() {
             break;
         }
@@ -298,6 +352,7 @@ impl CompareReport {
             deltas: overall,
             segments,
             changes,
+            exposure_measures: [exposure_measure(pa), exposure_measure(pb)],
         }
     }
 }
@@ -320,13 +375,19 @@ fn swap_cells(plan: &Plan, state: &Comparison) -> Swap {
         cells
     };
     // Per side, each cell's exact expectations, rounded to add up.
-    let money_of = |side: usize, pick: fn(&Expected) -> Decimal| -> Option<Vec<String>> {
+    let exact_of = |side: usize, pick: fn(&Expected) -> Decimal| -> Option<Vec<Decimal>> {
         let policy = &plan.policies[side];
-        let exact: Option<Vec<Decimal>> = sums(side)
+        sums(side)
             .iter()
             .map(|c| expected(policy, c).map(|e| pick(&e)))
-            .collect();
-        exact.map(|e| round_to_total(&e))
+            .collect()
+    };
+    // The rows approved by both are worth the same under both policies when
+    // their money model is the same: then both sides show the same cents.
+    let money_of = |side: usize, pick: fn(&Expected) -> Decimal| -> Option<Vec<String>> {
+        let exact = exact_of(side, pick)?;
+        let same_both = exact_of(1 - side, pick).is_some_and(|o| o[0] == exact[0]);
+        Some(round_to_total(&exact, same_both.then_some(0)))
     };
     let loss = [money_of(0, |e| e.loss), money_of(1, |e| e.loss)];
     let revenue = [money_of(0, |e| e.revenue), money_of(1, |e| e.revenue)];
@@ -361,12 +422,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pinned_cell_rounds_alone_and_the_others_still_add_up() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // The both cell, 60105.045, under two policies whose other cells
+        // differ: the same cents on both sides.
+        let a = round_to_total(&[d("60105.045"), d("14003.284"), d("0"), d("0")], Some(0));
+        let b = round_to_total(&[d("60105.045"), d("0"), d("4884.971"), d("0")], Some(0));
+        assert_eq!(a[0], b[0]);
+        for (cells, total) in [(&a, "74108.33"), (&b, "64990.02")] {
+            let sum: Decimal = cells.iter().map(|c| d(c)).sum();
+            assert_eq!(money(sum), total);
+        }
+        // Nothing else to make up the total: the pinned cell is the total.
+        let c = round_to_total(&[d("1.005"), d("0"), d("0"), d("0")], Some(0));
+        assert_eq!(c[0], "1.01");
+    }
+
+    #[test]
     fn rounded_cells_add_up_to_the_rounded_total() {
         let exact: Vec<Decimal> = ["1.005", "2.005", "3.005", "0"]
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let cells = round_to_total(&exact);
+        let cells = round_to_total(&exact, None);
         let sum: Decimal = cells.iter().map(|c| c.parse::<Decimal>().unwrap()).sum();
         assert_eq!(money(sum), money(exact.iter().sum()));
         for (c, e) in cells.iter().zip(&exact) {

@@ -118,7 +118,8 @@ impl SweepReport {
                     let bads = |p: &Option<PointObserved>| p.as_ref().map(|o| o.bads as f64);
                     let added = o.approved as f64 - prev.approved as f64;
                     match (bads(&observed), bads(&prev.observed)) {
-                        (Some(b), Some(a)) if added != 0.0 => Some((b - a) / added),
+                        // `+ 0.0` turns the -0 of no bads over fewer approvals into 0.
+                        (Some(b), Some(a)) if added != 0.0 => Some((b - a) / added + 0.0),
                         _ => None,
                     }
                 }

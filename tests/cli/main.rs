@@ -3928,6 +3928,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
 mod compare;
+mod compare_sweep_edges;
 mod fuzz_regressions;
 mod reliability_csv;
 mod reliability_data;
