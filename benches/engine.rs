@@ -11,7 +11,8 @@
 //! 3. `evaluate`: `Evaluator::evaluate` on pre-parsed batches;
 //! 4. `aggregate`: `Metrics` (the report's accumulators) adding each
 //!    batch's decisions, then `merge` into a total;
-//! 5. `simulate`: end-to-end `simulate::run` per policy at 1 and 2 threads.
+//! 5. `simulate`: end-to-end `simulate::simulate` and the report, per policy
+//!    at 1 and 2 threads.
 //!
 //! Run with `cargo bench --bench engine`; settings are modest (10 samples,
 //! 3 s of measurement per bench) so the whole run takes a few minutes.
@@ -26,6 +27,7 @@ use polsim::dataset::stream::{Input, StreamOptions};
 use polsim::engine::pass::{Accumulator, PassOptions, Plan, Rows};
 use polsim::engine::{Decisions, Evaluator};
 use polsim::policy::{CompiledPolicy, compile_file};
+use polsim::report::simulation::SimulationReport;
 use polsim::simulate::{self, metrics::Metrics};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -243,7 +245,9 @@ fn bench_simulate(c: &mut Criterion) {
                 b.iter_batched(
                     || Input::from_bytes("bench.csv", bytes.to_vec()),
                     |input| {
-                        let report = simulate::run(&plan, input, &options).unwrap();
+                        let (state, summary) = simulate::simulate(&plan, input, &options).unwrap();
+                        let report =
+                            SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
                         black_box(report.approved)
                     },
                     BatchSize::PerIteration,

@@ -11,8 +11,9 @@ use crate::engine::segments::SegmentSpec;
 use crate::error::{Error, Result};
 use crate::policy::compile::compile_file_onto;
 use crate::report::Format;
+use crate::report::comparison::{Changes, CompareReport};
 use crate::report::decisions::{self, ChangesWriter, DecisionWriter};
-use crate::simulate::compare::{Changes, CompareReport, Comparison};
+use crate::simulate::compare::Comparison;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

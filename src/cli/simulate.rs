@@ -7,6 +7,7 @@ use crate::engine::segments::SegmentSpec;
 use crate::error::{CallerColumn, Error, Result};
 use crate::policy::compile::compile_file_for;
 use crate::report;
+use crate::report::simulation::SimulationReport;
 use crate::simulate;
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,7 +40,9 @@ pub fn run(args: &Args) -> Result<()> {
     let options = PassOptions::tolerant(args.common.stream(), args.data.skip_bad_rows);
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
-    let report = simulate::run(&plan, input, &options).map_err(word_segment_columns)?;
+    let (state, summary) =
+        simulate::simulate(&plan, input, &options).map_err(word_segment_columns)?;
+    let report = SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
     if !args.common.quiet {
         let headline = format!(
             "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",

@@ -3,7 +3,7 @@
 
 use super::table::{NOT_A_RATE, Style, add_row, group, pct, push, table};
 use super::{Format, money_grouped};
-use crate::simulate::compare::{CompareReport, Deltas, SwapReason};
+use crate::report::comparison::{CompareReport, Deltas, SwapReason};
 use std::fmt::Write;
 
 /// Renders `report` in `format` (not CSV: the changes file is the CSV).
@@ -63,7 +63,7 @@ fn has_observed(r: &CompareReport) -> bool {
 fn human(r: &CompareReport, style: Style) -> String {
     let mut out = String::new();
     let (a, b) = (&r.champion, &r.challenger);
-    let name = |p: &crate::simulate::report::SimulationReport| {
+    let name = |p: &crate::report::simulation::SimulationReport| {
         let set = &p.manifest.set;
         if set.is_empty() {
             crate::error::printable(&p.policy).into_owned()
@@ -258,7 +258,7 @@ fn deltas_table(style: Style, r: &CompareReport, d: &Deltas) -> comfy_table::Tab
             signed(&d.approved_exposure),
         ],
     );
-    let repay = |p: &crate::simulate::report::SimulationReport, loss: bool| {
+    let repay = |p: &crate::report::simulation::SimulationReport, loss: bool| {
         p.repayment.as_ref().map_or(NOT_A_RATE.to_owned(), |m| {
             money_grouped(if loss {
                 &m.expected_loss
@@ -291,7 +291,7 @@ fn deltas_table(style: Style, r: &CompareReport, d: &Deltas) -> comfy_table::Tab
         );
     }
     if has_observed(r) {
-        let bad = |p: &crate::simulate::report::SimulationReport| {
+        let bad = |p: &crate::report::simulation::SimulationReport| {
             percent(p.observed.as_ref().and_then(|o| o.bad_rate))
         };
         add_row(

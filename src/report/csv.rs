@@ -1,7 +1,7 @@
 //! CSV: the report as long-format rows `section,item,metric,value`, so every
 //! number is one cell a spreadsheet or a dataframe can pick up by name.
 
-use crate::simulate::report::SimulationReport;
+use crate::report::simulation::SimulationReport;
 
 pub fn render(r: &SimulationReport) -> String {
     let mut w = csv::WriterBuilder::new()

@@ -2,7 +2,7 @@
 //! into a pull request or a wiki page.
 
 use super::table::{Style, render_with};
-use crate::simulate::report::SimulationReport;
+use crate::report::simulation::SimulationReport;
 
 pub fn render(report: &SimulationReport) -> String {
     render_with(report, Style::Markdown)

@@ -2,15 +2,18 @@
 //! SVG chart of `sweep --plot`.
 
 pub mod compare;
+pub mod comparison;
 pub mod csv;
 pub mod decisions;
 pub mod json;
 pub mod markdown;
+pub mod simulation;
 pub mod svg;
 pub mod sweep;
+pub mod sweep_points;
 pub mod table;
 
-use crate::simulate::report::SimulationReport;
+use crate::report::simulation::SimulationReport;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 /// The formats a report (and `--format`) can be written in.

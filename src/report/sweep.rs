@@ -3,7 +3,7 @@
 use super::svg::{PlotPoint, YAxis, trade_off};
 use super::table::{NOT_A_RATE, Style, add_row, group, push, table};
 use super::{Format, money_grouped};
-use crate::simulate::sweep_report::{SweepPoint, SweepReport};
+use crate::report::sweep_points::{SweepPoint, SweepReport};
 use std::fmt::Write;
 
 /// Renders `report` in `format`, ending with a newline.
@@ -32,7 +32,7 @@ fn percent(rate: Option<f64>) -> String {
 /// A swept value as the JSON report (and `simulate`'s manifest) shows it:
 /// `0600` and `+600` are `600`.
 fn shown(value: &str) -> String {
-    match crate::simulate::report::param_json(value) {
+    match crate::report::simulation::param_json(value) {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     }

@@ -3,7 +3,7 @@
 //! flagged, since they are candidates for removal or a sign of a typo.
 
 use super::money_grouped;
-use crate::simulate::report::SimulationReport;
+use crate::report::simulation::SimulationReport;
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{CellAlignment, Table};
 use std::fmt::Write;

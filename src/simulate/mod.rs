@@ -1,19 +1,18 @@
-//! `simulate`: the headline report, a sink on the pass.
+//! The accumulators every report is made of, and `simulate`'s state: a
+//! sink on the pass.
 
 pub mod compare;
+pub mod expected;
 pub mod metrics;
-pub mod report;
 pub mod segmented;
 pub mod swap;
 pub mod sweep;
-pub mod sweep_report;
 
 use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::{Input, StreamSummary};
 use crate::engine::pass::{self, Accumulator, Chunk, PassOptions, Plan, Rows, same};
 use crate::error::Result;
 use metrics::Metrics;
-use report::SimulationReport;
 use segmented::Segmented;
 use serde::{Deserialize, Serialize};
 
@@ -61,18 +60,6 @@ impl Accumulator for Simulation {
         self.skipped.merge(&other.skipped);
         Ok(())
     }
-}
-
-/// Runs the plan's first policy over `input` and builds its report.
-pub fn run(plan: &Plan, input: Input, options: &PassOptions) -> Result<SimulationReport> {
-    let (total, summary) = simulate(plan, input, options)?;
-    Ok(SimulationReport::build(
-        plan,
-        0,
-        &total,
-        summary.data_sha256,
-        None,
-    ))
 }
 
 /// The pass itself, with the report's manifest naming the data by its hash:

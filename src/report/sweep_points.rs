@@ -1,10 +1,11 @@
 //! The `sweep` report: one entry per grid point, with the metrics under the
 //! names `simulate` gives them, and the marginal bad rate of each step.
 
-use super::report::{Manifest, approved_exposure, expected, param_json, rate, to_f64};
-use super::sweep::{Axis, PointMetrics, grid_points};
+use super::money;
+use super::simulation::{Manifest, param_json, rate, to_f64};
 use crate::policy::CompiledPolicy;
-use crate::report::money;
+use crate::simulate::expected::{approved_exposure, expected};
+use crate::simulate::sweep::{Axis, PointMetrics, grid_points};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
