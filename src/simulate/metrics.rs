@@ -156,23 +156,30 @@ impl Limits {
 
     pub fn add(&mut self, d: &Decisions, rows: Rows) {
         let last = self.rows.len() - 1;
-        if !d.limit.is_empty() {
-            rows.for_each(|row| {
-                let band = d.limit_band[row];
-                if d.outcome[row] == Outcome::Approve && band != NONE {
-                    self.sum[band as usize] += d.limit[row];
-                }
-            });
+        if last == 0 {
+            // No limit bands: every approved row is in the one slot.
+            self.rows[0] += approved_count(d, rows);
+            return;
         }
-        // Rows fall in bands at random: count without a branch, the rows
-        // not approved in a slot past the end.
-        let mut counts = vec![0u32; last + 2];
-        rows.for_each(|row| {
+        self.add_approved(d, &approved_rows(d, rows));
+    }
+
+    /// Adds `approved`, approved rows (see [`approved_rows`]).
+    pub fn add_approved(&mut self, d: &Decisions, approved: &[u32]) {
+        let last = self.rows.len() - 1;
+        if last == 0 {
+            self.rows[0] += approved.len() as u64;
+            return;
+        }
+        let dynamic = !d.limit.is_empty();
+        for &row in approved {
+            let row = row as usize;
             let band = usize::from(d.limit_band[row]).min(last);
-            let approved = d.outcome[row] == Outcome::Approve;
-            counts[if approved { band } else { last + 1 }] += 1;
-        });
-        add_counts(&mut self.rows, &counts);
+            self.rows[band] += 1;
+            if dynamic && band < last {
+                self.sum[band] += d.limit[row];
+            }
+        }
     }
 
     #[inline]
@@ -226,8 +233,23 @@ impl RepaymentSums {
 
     pub fn add(&mut self, d: &Decisions, rows: Rows) {
         let last = self.rows.len() - 1;
+        if last == 0 {
+            // No repayment model: every approved row is unmodelled.
+            self.rows[0] += approved_count(d, rows);
+            return;
+        }
+        self.add_approved(d, &approved_rows(d, rows));
+    }
+
+    /// Adds `approved`, approved rows (see [`approved_rows`]).
+    pub fn add_approved(&mut self, d: &Decisions, approved: &[u32]) {
+        let last = self.rows.len() - 1;
+        if last == 0 {
+            self.rows[0] += approved.len() as u64;
+            return;
+        }
         let money = !d.exposure.is_empty();
-        for &row in &approved_rows(d, rows) {
+        for &row in approved {
             let row = row as usize;
             self.rows[usize::from(d.outcome_band[row]).min(last)] += 1;
             if money {
@@ -322,11 +344,16 @@ impl Observed {
         match rows {
             Rows::All(n) => {
                 all = bytecount::count(&d.bad[..n], TRUE) as u64;
-                approved = d.bad[..n]
-                    .iter()
-                    .zip(&d.outcome[..n])
-                    .map(|(b, o)| u64::from((*b == TRUE) & (*o == Outcome::Approve)))
-                    .sum();
+                // Without `observed` (or bads) there is nothing to pair.
+                approved = if all == 0 {
+                    0
+                } else {
+                    d.bad[..n]
+                        .iter()
+                        .zip(&d.outcome[..n])
+                        .map(|(b, o)| u64::from((*b == TRUE) & (*o == Outcome::Approve)))
+                        .sum()
+                };
             }
             Rows::Only(_) => rows.for_each(|row| {
                 let bad = u64::from(d.bad[row] == TRUE);
@@ -385,9 +412,11 @@ impl Metrics {
             Rows::All(_) => {
                 self.outcomes.add(d, rows);
                 self.reasons.add(d, rows);
-                self.limits.add(d, rows);
-                self.repayment.add(d, rows);
                 self.observed.add(d, rows);
+                // Limits and repayment read only approved rows: gathered once.
+                let approved = approved_rows(d, rows);
+                self.limits.add_approved(d, &approved);
+                self.repayment.add_approved(d, &approved);
             }
             Rows::Only(list) => {
                 for &row in list {
@@ -419,6 +448,20 @@ impl Accumulator for Metrics {
     }
 }
 
+/// How many of `rows` are approved.
+fn approved_count(d: &Decisions, rows: Rows) -> u64 {
+    match rows {
+        Rows::All(n) => {
+            bytecount::count(outcome_bytes(&d.outcome[..n]), Outcome::Approve as u8) as u64
+        }
+        Rows::Only(_) => {
+            let mut n = 0;
+            rows.for_each(|row| n += u64::from(d.outcome[row] == Outcome::Approve));
+            n
+        }
+    }
+}
+
 /// The approved rows of `rows`, gathered without a branch on the outcome
 /// (approvals fall at random, so a branch mispredicts a third of the time).
 fn approved_rows(d: &Decisions, rows: Rows) -> Vec<u32> {
@@ -430,13 +473,6 @@ fn approved_rows(d: &Decisions, rows: Rows) -> Vec<u32> {
     });
     out.truncate(n);
     out
-}
-
-/// Adds a chunk's counts (longer than `a`: the rest is ignored).
-fn add_counts(a: &mut [u64], counts: &[u32]) {
-    for (x, y) in a.iter_mut().zip(counts) {
-        *x += u64::from(*y);
-    }
 }
 
 /// Outcomes as their bytes, to count with SIMD.
