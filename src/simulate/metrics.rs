@@ -413,10 +413,17 @@ impl Metrics {
                 self.outcomes.add(d, rows);
                 self.reasons.add(d, rows);
                 self.observed.add(d, rows);
-                // Limits and repayment read only approved rows: gathered once.
-                let approved = approved_rows(d, rows);
-                self.limits.add_approved(d, &approved);
-                self.repayment.add_approved(d, &approved);
+                // Limits and repayment read only approved rows: gathered
+                // once, when either has bands to put them in.
+                if self.limits.rows.len() == 1 && self.repayment.rows.len() == 1 {
+                    let approved = approved_count(d, rows);
+                    self.limits.rows[0] += approved;
+                    self.repayment.rows[0] += approved;
+                } else {
+                    let approved = approved_rows(d, rows);
+                    self.limits.add_approved(d, &approved);
+                    self.repayment.add_approved(d, &approved);
+                }
             }
             Rows::Only(list) => {
                 for &row in list {
