@@ -145,7 +145,7 @@ fn human(r: &CompareReport, style: Style) -> String {
         add_row(&mut t, style, row);
     }
     push(&mut out, t);
-    if observed {
+    if observed && r.swap.challenger_only.rows > 0 {
         let _ = writeln!(
             out,
             "Note: swap-ins were declined by the champion, so when the champion was in production they \

@@ -676,3 +676,21 @@ fn the_chart_has_no_current_value_legend_when_that_point_is_not_drawn() {
     assert_contains(&svg, &["no data to plot"]);
     assert!(!svg.contains(">current value<"), "{svg}");
 }
+
+#[test]
+fn the_swap_in_footnote_is_shown_only_when_there_are_swap_ins() {
+    let table = |set: &str| {
+        let out = polsim()
+            .args(["compare", "policies/jd_plus.yaml", "--challenger-set", set])
+            .args(["--data", "datasets/sample.csv", "--format", "table"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // A looser cutoff lets users in: the note on their outcome is shown.
+    assert!(table("min_score=580").contains("swap-ins were declined by the champion"));
+    // A stricter one lets nobody in: no note about swap-ins there are none of.
+    assert!(!table("min_score=620").contains("swap-ins were declined"));
+}
