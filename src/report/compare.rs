@@ -87,10 +87,14 @@ fn human(r: &CompareReport, style: Style) -> String {
             )
         }
     };
+    // One blank line before a heading: a table already ends with one.
     let heading = |out: &mut String, text: &str| {
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
         match style {
-            Style::Terminal => writeln!(out, "\n{text}"),
-            Style::Markdown => writeln!(out, "\n## {text}\n"),
+            Style::Terminal => writeln!(out, "{text}"),
+            Style::Markdown => writeln!(out, "## {text}\n"),
         }
         .expect("writing to a string")
     };
