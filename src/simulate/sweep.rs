@@ -21,6 +21,7 @@ use crate::policy::condition::{CmpOp, Cond};
 use crate::policy::rhai_compile::DeriveHow;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 /// What a sweep point reports: approvals, bads and money, as `simulate`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -330,21 +331,20 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
 pub struct Thresholds {
     plan: String,
     axes: Vec<ThresholdAxis>,
-    /// `buckets[bucket * variants + variant]`.
-    buckets: Vec<PointMetrics>,
+    /// By `bucket * variants + variant`, the buckets some row fell in (a
+    /// chunk touches few of a large grid's).
+    buckets: BTreeMap<u32, PointMetrics>,
     empty: PointMetrics,
     skipped: SkippedRows,
 }
 
 impl Thresholds {
     pub fn new(plan: &Plan, axes: &[ThresholdAxis]) -> Thresholds {
-        let buckets: usize = axes.iter().map(|a| a.rank.len() + 1).product();
-        let empty = PointMetrics::new(&plan.policies[0]);
         Thresholds {
             plan: plan.fingerprint(),
             axes: axes.to_vec(),
-            buckets: vec![empty.clone(); buckets << axes.len()],
-            empty,
+            buckets: BTreeMap::new(),
+            empty: PointMetrics::new(&plan.policies[0]),
             skipped: SkippedRows::default(),
         }
     }
@@ -387,7 +387,12 @@ impl Accumulator for Thresholds {
                 continue;
             }
             for v in 0..variants {
-                self.buckets[b * variants + v].add(&chunk.decisions[v], Rows::Only(group));
+                let key = (b * variants + v) as u32;
+                let metrics = self
+                    .buckets
+                    .entry(key)
+                    .or_insert_with(|| self.empty.clone());
+                metrics.add(&chunk.decisions[v], Rows::Only(group));
             }
         }
         self.skipped.add(chunk.skipped);
@@ -395,8 +400,14 @@ impl Accumulator for Thresholds {
 
     fn merge(&mut self, o: &Thresholds) -> Result<()> {
         same("plans", &self.plan, &o.plan)?;
-        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
-            a.merge(b)?;
+        same("sweep grids", &self.axes, &o.axes)?;
+        for (key, b) in &o.buckets {
+            match self.buckets.get_mut(key) {
+                Some(a) => a.merge(b)?,
+                None => {
+                    self.buckets.insert(*key, b.clone());
+                }
+            }
         }
         self.skipped.merge(&o.skipped);
         Ok(())
@@ -417,7 +428,8 @@ impl Sweep for Thresholds {
         let mut out = Vec::new();
         for point in grid_points(&axes) {
             let mut total = self.empty.clone();
-            for b in 0..self.buckets.len() / variants {
+            for (&key, metrics) in &self.buckets {
+                let (b, variant) = (key as usize / variants, key as usize % variants);
                 // Decode the bucket: per axis, the values its rows pass at.
                 let (mut rest, mut v) = (b, 0);
                 for (m, axis) in self.axes.iter().enumerate() {
@@ -428,7 +440,9 @@ impl Sweep for Thresholds {
                         v |= 1 << m;
                     }
                 }
-                total.merge(&self.buckets[b * variants + v])?;
+                if v == variant {
+                    total.merge(metrics)?;
+                }
             }
             out.push(total);
         }
