@@ -6,6 +6,7 @@
 mod check;
 mod compare;
 mod decide;
+mod explain;
 mod generate;
 mod simulate;
 mod stdio;
@@ -37,6 +38,8 @@ pub enum Command {
     Decide(decide::Args),
     /// The headline report: approvals, decline reasons, waterfall, segments.
     Simulate(simulate::Args),
+    /// Why one user got their decision: every rule, condition by condition.
+    Explain(explain::Args),
     /// Champion against challenger: the swap set, deltas, the rules behind the swaps.
     Compare(compare::Args),
     /// Evaluate a grid of parameter values in one pass: a cutoff table and chart.
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Decide(a) => decide::run(&a),
         Command::Simulate(a) => simulate::run(&a),
         Command::Compare(a) => compare::run(&a),
+        Command::Explain(a) => explain::run(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Gen(a) => generate::run(&a),
     }

@@ -85,6 +85,30 @@ impl Decisions {
     pub fn failed(&self, rule: usize, row: usize) -> bool {
         self.rule_truth[rule][row] != TRUE
     }
+
+    /// The rules that failed on `row`, in the order its reasons are given:
+    /// those of the action that decided the outcome first (so the first is
+    /// the primary reason), each group in rule order. With decline rules
+    /// before review rules, as policies are usually written, this is simply
+    /// rule order.
+    pub fn failing_rules<'a>(
+        &'a self,
+        rules: &'a [crate::policy::compile::Rule],
+        row: usize,
+    ) -> impl Iterator<Item = usize> + 'a {
+        let deciding = match self.outcome[row] {
+            Outcome::Review => Action::Review,
+            _ => Action::Decline,
+        };
+        let failing = move |want: bool| {
+            rules
+                .iter()
+                .enumerate()
+                .filter(move |(i, r)| (r.action == deciding) == want && self.failed(*i, row))
+                .map(|(i, _)| i)
+        };
+        failing(true).chain(failing(false))
+    }
 }
 
 /// Evaluates batches against one policy; keep one per worker.

@@ -11,5 +11,6 @@ mod native_script_tests;
 pub mod pass;
 pub mod rhai_row;
 pub mod segments;
+pub mod trace;
 
 pub use evaluate::{Decisions, Evaluator, Outcome};

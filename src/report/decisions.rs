@@ -8,7 +8,6 @@ use crate::engine::kernels::TRUE;
 use crate::engine::pass::Chunk;
 use crate::engine::{Decisions, Outcome};
 use crate::policy::CompiledPolicy;
-use crate::policy::model::Action;
 use std::io::Write;
 
 /// Policies with at most this many rules, and at most `MAX_SLOTS`
@@ -296,24 +295,12 @@ impl<'p> DecisionWriter<'p> {
         }
     }
 
-    /// The reason codes of the failing rules: those of the action that decided
-    /// the outcome first (so the first is the primary reason), each group in
-    /// rule order. With decline rules before review rules, as policies are
-    /// usually written, this is simply rule order.
+    /// The reason codes of a row's failing rules, primary first (see
+    /// [`Decisions::failing_rules`]).
     fn reasons<'a>(&'a self, d: &'a Decisions, row: usize) -> impl Iterator<Item = &'a str> + 'a {
-        let deciding = match d.outcome[row] {
-            Outcome::Review => Action::Review,
-            _ => Action::Decline,
-        };
         let rules = &self.policy.rules;
-        let failing = move |want: bool| {
-            rules
-                .iter()
-                .enumerate()
-                .filter(move |(i, r)| (r.action == deciding) == want && d.failed(*i, row))
-                .map(|(_, r)| r.reason.as_str())
-        };
-        failing(true).chain(failing(false))
+        d.failing_rules(rules, row)
+            .map(move |i| rules[i].reason.as_str())
     }
 }
 

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod comparison;
 pub mod csv;
 pub mod decisions;
+pub mod explain;
 pub mod json;
 pub mod markdown;
 pub mod simulation;

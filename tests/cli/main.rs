@@ -3929,6 +3929,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 mod compare;
 mod compare_sweep_edges;
+mod explain;
 mod fuzz_regressions;
 mod reliability_csv;
 mod reliability_data;
