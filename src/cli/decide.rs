@@ -26,6 +26,10 @@ pub struct Args {
     /// Write decisions to this file instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Add a `why` column: for every declined or reviewed row, the
+    /// conditions that failed with the values read (`zhima_score=583<600`).
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -51,7 +55,8 @@ pub fn run(args: &Args) -> Result<()> {
     if let (Some(out), Some(script)) = (&args.output, &policy.script) {
         refuse_output_onto_inputs(out, &[("policy's script", &script.site.file)])?;
     }
-    let plan = Plan::new(vec![policy], Vec::new());
+    let mut plan = Plan::new(vec![policy], Vec::new());
+    plan.explain = args.explain;
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
     let options = PassOptions::tolerant(args.common.stream(), args.data.skip_bad_rows);
@@ -59,7 +64,7 @@ pub fn run(args: &Args) -> Result<()> {
 
     // `failed` says what a failed write was, naming the file or standard output.
     let pass = |out: &mut dyn Write, failed: &dyn Fn(std::io::Error) -> Error| -> Result<()> {
-        let writer = DecisionWriter::new(&plan.policies[0], format);
+        let writer = DecisionWriter::new(&plan.policies[0], format).explain(args.explain);
         // The header goes out with the first rows, so a dataset that does not
         // fit (a missing column) produces no output at all.
         let mut header = Some(writer.header());

@@ -78,6 +78,10 @@ pub struct Decisions {
     pub exposure: Vec<Decimal>,
     /// Whether a row's exposure cell has a value (all `true` for limits).
     pub exposure_valid: Vec<bool>,
+    /// When the plan asks for it (`decide --explain`): per row, the
+    /// conditions that failed with the values read (see
+    /// [`super::trace::Why`]); empty for approved rows. Empty otherwise.
+    pub why: Vec<String>,
 }
 
 impl Decisions {

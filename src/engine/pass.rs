@@ -16,6 +16,7 @@
 
 use super::kernels::{self, Scratch};
 use super::segments::{SegmentKeys, SegmentSpec, Source};
+use super::trace::Why;
 use super::{Decisions, Evaluator};
 use crate::dataset::batch::{Batch, Column, Parser, SkippedRow};
 use crate::dataset::schema::ColumnSpec;
@@ -36,6 +37,9 @@ pub struct Plan {
     /// besides its rules, for an accumulator that needs them (a sweep's
     /// thresholds, one per grid point).
     pub probes: Vec<Cond>,
+    /// Whether each policy's decisions say why a row was not approved
+    /// ([`Decisions::why`]).
+    pub explain: bool,
 }
 
 impl Plan {
@@ -74,6 +78,7 @@ impl Plan {
             segments,
             sources,
             probes: Vec::new(),
+            explain: false,
         }
     }
 
@@ -259,6 +264,7 @@ pub fn run_local<L, R: Send>(
             converted: plan.segments.iter().map(|s| Column::new(s.ty)).collect(),
             probes: plan.probes.iter().map(|_| Vec::new()).collect(),
             scratch: Scratch::default(),
+            why: Why::default(),
             skipped: Vec::new(),
             local: local(),
         },
@@ -268,6 +274,21 @@ pub fn run_local<L, R: Send>(
                 .parse(chunk, schema, skip, &mut w.batch, &mut w.skipped)?;
             for (evaluator, d) in w.evaluators.iter_mut().zip(&mut w.decisions) {
                 evaluator.evaluate(&w.batch, d)?;
+            }
+            if plan.explain {
+                let policies = plan.policies.iter().zip(&w.evaluators);
+                for ((policy, evaluator), d) in policies.zip(&mut w.decisions) {
+                    let cols = evaluator.cols(&w.batch);
+                    w.why.compute(policy, &cols);
+                    let why: Vec<String> = (0..w.batch.len)
+                        .map(|row| {
+                            let mut text = String::new();
+                            w.why.row(policy, &cols, d, row, &mut text);
+                            text
+                        })
+                        .collect();
+                    d.why = why;
+                }
             }
             let segments = plan.segments.iter().zip(&plan.sources);
             for ((spec, source), (keys, converted)) in
@@ -313,6 +334,7 @@ struct Worker<'p, L> {
     converted: Vec<Column>,
     probes: Vec<Vec<u8>>,
     scratch: Scratch,
+    why: Why,
     skipped: Vec<SkippedRow>,
     local: L,
 }

@@ -15,7 +15,7 @@ use crate::dataset::batch::{Column, ColumnData};
 use crate::dataset::schema::ColumnSpec;
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::Amount;
-use crate::policy::condition::{Col, Cond};
+use crate::policy::condition::{CmpOp, Col, Cond};
 use crate::policy::lower::Num;
 use crate::policy::rhai_compile::DeriveHow;
 use rust_decimal::Decimal;
@@ -312,5 +312,188 @@ pub fn value_at(column: &Column, row: usize) -> String {
         ColumnData::Decimal(v) => v[row].to_string(),
         ColumnData::Bool(v) => (v[row] != 0).to_string(),
         ColumnData::Str { .. } => String::from_utf8_lossy(column.str(row)).into_owned(),
+    }
+}
+
+/// What `decide --explain` adds to a row the policy did not approve: the
+/// conditions that failed, with the values read, e.g. `zhima_score=583<600`.
+/// The truth of every condition node is computed a batch at a time (the
+/// engine's kernels, once per node); only failing rows are then walked.
+#[derive(Default)]
+pub struct Why {
+    /// Per rule, the truth of each node of its condition, in pre-order.
+    truths: Vec<Vec<Vec<u8>>>,
+    scratch: Scratch,
+}
+
+impl Why {
+    /// Evaluates every condition node of `policy`'s rules over the batch.
+    pub fn compute(&mut self, policy: &CompiledPolicy, cols: &Cols) {
+        self.truths.resize_with(policy.rules.len(), Vec::new);
+        for (rule, truths) in policy.rules.iter().zip(&mut self.truths) {
+            let mut at = 0;
+            fill(&rule.cond, cols, truths, &mut at, &mut self.scratch);
+        }
+    }
+
+    /// The failing conditions of row `row`: per failing rule, its reason
+    /// and the facts that failed it, `;`-separated; empty for a script
+    /// policy (its checks are not traced) and for an approved row.
+    pub fn row(
+        &self,
+        policy: &CompiledPolicy,
+        cols: &Cols,
+        d: &Decisions,
+        row: usize,
+        out: &mut String,
+    ) {
+        out.clear();
+        if policy.script.is_some() || d.outcome[row] == Outcome::Approve {
+            return;
+        }
+        let t = Tracer {
+            policy,
+            projection: &policy.columns,
+            cols,
+            row,
+        };
+        for rule in d.failing_rules(&policy.rules, row) {
+            let mut facts = Vec::new();
+            let mut at = 0;
+            t.facts(
+                &policy.rules[rule].cond,
+                &self.truths[rule],
+                &mut at,
+                true,
+                &mut facts,
+            );
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            out.push_str(&policy.rules[rule].reason);
+            out.push_str(": ");
+            out.push_str(&facts.join(", "));
+        }
+    }
+}
+
+/// Evaluates `cond` and every node under it, in pre-order, into `truths`.
+fn fill(cond: &Cond, cols: &Cols, truths: &mut Vec<Vec<u8>>, at: &mut usize, s: &mut Scratch) {
+    if truths.len() <= *at {
+        truths.push(Vec::new());
+    }
+    kernels::eval(cond, cols, &mut truths[*at], s);
+    *at += 1;
+    match cond {
+        Cond::All(parts) | Cond::Any(parts) => {
+            parts.iter().for_each(|p| fill(p, cols, truths, at, s));
+        }
+        Cond::Not(inner) => fill(inner, cols, truths, at, s),
+        _ => {}
+    }
+}
+
+/// The nodes under `cond`, itself included.
+fn size(cond: &Cond) -> usize {
+    1 + match cond {
+        Cond::All(parts) | Cond::Any(parts) => parts.iter().map(size).sum(),
+        Cond::Not(inner) => size(inner),
+        _ => 0,
+    }
+}
+
+impl Tracer<'_> {
+    /// The leaves that keep `cond` from being `want` at the row, as facts.
+    fn facts(
+        &self,
+        cond: &Cond,
+        truths: &[Vec<u8>],
+        at: &mut usize,
+        want: bool,
+        out: &mut Vec<String>,
+    ) {
+        let truth = truths[*at][self.row];
+        *at += 1;
+        let wanted = if want { TRUE } else { FALSE };
+        let culprit = |t: u8| t != wanted;
+        match cond {
+            Cond::All(parts) | Cond::Any(parts) => {
+                // `all` fails on its failing parts, `any` on all of them;
+                // to be false, `all` needs one false part and `any` all.
+                let each = matches!(cond, Cond::All(_)) == want;
+                for p in parts {
+                    let t = truths[*at][self.row];
+                    if !each || culprit(t) {
+                        self.facts(p, truths, at, want, out);
+                    } else {
+                        *at += size(p);
+                    }
+                }
+            }
+            Cond::Not(inner) => self.facts(inner, truths, at, !want, out),
+            _ if !culprit(truth) => {}
+            Cond::True => out.push("always".to_owned()),
+            Cond::Compare { column, op, value } => {
+                let name = self.name(*column);
+                out.push(match self.cols.get(*column).valid[self.row] {
+                    false => format!("{name} missing"),
+                    true => {
+                        match if truth == FALSE { op.negated() } else { *op } {
+                            // `x = v` says it all.
+                            CmpOp::Eq => format!("{name}={}", self.read(*column)),
+                            op => format!("{name}={}{}{value}", self.read(*column), op.symbol()),
+                        }
+                    }
+                });
+            }
+            Cond::In {
+                column,
+                values,
+                negate,
+            } => {
+                let list: Vec<String> = values.iter().map(ToString::to_string).collect();
+                let inside = (truth == TRUE) != *negate;
+                out.push(match self.cols.get(*column).valid[self.row] {
+                    false => format!("{} missing", self.name(*column)),
+                    true => format!(
+                        "{}={} {} [{}]",
+                        self.name(*column),
+                        self.read(*column),
+                        if inside { "in" } else { "not in" },
+                        list.join(", ")
+                    ),
+                });
+            }
+            Cond::Between { column, lo, hi } => {
+                out.push(match self.cols.get(*column).valid[self.row] {
+                    false => format!("{} missing", self.name(*column)),
+                    true => format!(
+                        "{}={} {} [{lo}, {hi}]",
+                        self.name(*column),
+                        self.read(*column),
+                        if truth == TRUE { "in" } else { "outside" }
+                    ),
+                })
+            }
+            Cond::Missing { column, .. } => {
+                let present = self.cols.get(*column).valid[self.row];
+                out.push(format!(
+                    "{} {}",
+                    self.name(*column),
+                    if present { "present" } else { "missing" }
+                ));
+            }
+            Cond::Cmp { lhs, op, rhs } => {
+                let at_row = |n: &Num| value_at(&arith::eval(n, self.cols), self.row);
+                let op = if truth == FALSE { op.negated() } else { *op };
+                out.push(format!(
+                    "{}={}{}{}",
+                    self.num(lhs),
+                    at_row(lhs),
+                    op.symbol(),
+                    at_row(rhs)
+                ));
+            }
+        }
     }
 }

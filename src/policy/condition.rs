@@ -36,6 +36,18 @@ impl CmpOp {
             CmpOp::Lte => "<=",
         }
     }
+
+    /// The comparison that holds when this one is false (of present values).
+    pub fn negated(self) -> CmpOp {
+        match self {
+            CmpOp::Eq => CmpOp::Ne,
+            CmpOp::Ne => CmpOp::Eq,
+            CmpOp::Gt => CmpOp::Lte,
+            CmpOp::Gte => CmpOp::Lt,
+            CmpOp::Lt => CmpOp::Gte,
+            CmpOp::Lte => CmpOp::Gt,
+        }
+    }
 }
 
 /// Where a compiled policy reads a value. A plan's policies share one

@@ -116,6 +116,9 @@ pub struct DecisionWriter<'p> {
     format: Format,
     /// Limit amounts, formatted once.
     limits: Vec<String>,
+    /// Whether lines end with `why` (`decide --explain`; the decisions
+    /// then carry it).
+    explain: bool,
 }
 
 impl<'p> DecisionWriter<'p> {
@@ -128,7 +131,14 @@ impl<'p> DecisionWriter<'p> {
                 .iter()
                 .map(|b| crate::report::amount_text(&b.amount))
                 .collect(),
+            explain: false,
         }
+    }
+
+    /// Lines end with the conditions that failed (`why`).
+    pub fn explain(mut self, on: bool) -> Self {
+        self.explain = on;
+        self
     }
 
     pub fn header(&self) -> Vec<u8> {
@@ -136,7 +146,11 @@ impl<'p> DecisionWriter<'p> {
             Format::Csv => {
                 let key = self.policy.key_name.as_deref().unwrap_or("row");
                 let mut out = csv_writer(Vec::new());
-                let _ = out.write_record([key, "outcome", "reasons", "limit"]);
+                let mut header = vec![key, "outcome", "reasons", "limit"];
+                if self.explain {
+                    header.push("why");
+                }
+                let _ = out.write_record(header);
                 out.into_inner().unwrap_or_default()
             }
             Format::JsonLines => Vec::new(),
@@ -162,11 +176,12 @@ impl<'p> DecisionWriter<'p> {
     fn write_csv(&self, ids: RowIds, d: &Decisions, cache: &mut LineCache, out: &mut Vec<u8>) {
         let dynamic = self.policy.dynamic_limits();
         // What follows the key depends only on which rules failed, the
-        // outcome and the limit band (unless limits are computed per row):
-        // with few rules and bands, it is formatted once per worker and
-        // copied for every row.
+        // outcome and the limit band (unless limits are computed per row,
+        // or the line ends with why): with few rules and bands, it is
+        // formatted once per worker and copied for every row.
+        let per_row = dynamic || self.explain;
         let rules = d.rule_truth.len();
-        let bands = if dynamic { 1 } else { self.limits.len() + 1 };
+        let bands = if per_row { 1 } else { self.limits.len() + 1 };
         let slots = (3usize << rules.min(usize::BITS as usize - 3)) * bands;
         let cached = rules <= CACHED_RULES && slots <= MAX_SLOTS;
         if cached && cache.tails.spans.len() != slots {
@@ -194,20 +209,24 @@ impl<'p> DecisionWriter<'p> {
                     .enumerate()
                     .fold(0, |m, (i, t)| m | (usize::from(t[row] != TRUE) << i));
                 let band_slot = match band {
-                    _ if dynamic => 0,
+                    _ if per_row => 0,
                     NONE => self.limits.len(),
                     b => b as usize,
                 };
                 let slot = (failed * 3 + d.outcome[row] as usize) * bands + band_slot;
                 cache
                     .tails
-                    .put(slot, out, |tail| self.tail(d, row, !dynamic, tail));
+                    .put(slot, out, |tail| self.tail(d, row, !per_row, tail));
             } else {
-                self.tail(d, row, !dynamic, out);
+                self.tail(d, row, !per_row, out);
             }
-            if dynamic {
-                if band != NONE {
-                    out.extend_from_slice(crate::report::money(d.limit[row]).as_bytes());
+            if per_row {
+                if let Some(limit) = self.limit_text(d, row) {
+                    out.extend_from_slice(limit.as_bytes());
+                }
+                if self.explain {
+                    out.push(b',');
+                    write_csv_field(out, d.why.get(row).map_or("", String::as_str).as_bytes());
                 }
                 out.push(b'\n');
             }
@@ -477,7 +496,7 @@ struct JsonLine<'a> {
 impl serde::Serialize for JsonLine<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(4))?;
+        let mut map = s.serialize_map(Some(4 + usize::from(self.writer.explain)))?;
         match &self.writer.policy.key_name {
             Some(name) => map.serialize_entry(name, &String::from_utf8_lossy(self.key))?,
             None => map.serialize_entry("row", &self.line)?,
@@ -485,6 +504,10 @@ impl serde::Serialize for JsonLine<'_> {
         map.serialize_entry("outcome", self.d.outcome[self.row].name())?;
         map.serialize_entry("reasons", &Reasons(self))?;
         map.serialize_entry("limit", &self.limit)?;
+        if self.writer.explain {
+            let why = self.d.why.get(self.row).filter(|w| !w.is_empty());
+            map.serialize_entry("why", &why)?;
+        }
         map.end()
     }
 }

@@ -210,3 +210,77 @@ fn a_key_found_on_several_rows_explains_each() {
         &["2 rows of `d.csv` have `id` = `a` (lines 2, 4)"],
     );
 }
+
+/// `decide --explain`'s `why` column, by key.
+fn why_column(policy: &str) -> BTreeMap<String, (String, String)> {
+    let args = [
+        "decide",
+        policy,
+        "--data",
+        SAMPLE,
+        "--explain",
+        "--format",
+        "csv",
+    ];
+    let out = succeeded(in_repo(&args), &args);
+    let mut r = csv::Reader::from_reader(out.as_bytes());
+    assert_eq!(
+        r.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["user_id", "outcome", "reasons", "limit", "why"]
+    );
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (rec[0].to_owned(), (rec[2].to_owned(), rec[4].to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn decide_explain_agrees_with_explain_on_declined_rows() {
+    for policy in ["policies/jd_plus.yaml", "policies/merchant_review.yaml"] {
+        let why = why_column(policy);
+        let plain = decided(policy);
+        let mut checked = 0;
+        for (key, (reasons, text)) in &why {
+            let (outcome, _) = &plain[key];
+            if outcome == "approve" {
+                assert!(
+                    text.is_empty(),
+                    "{policy} {key}: an approved row has no why"
+                );
+                continue;
+            }
+            // One `REASON: facts` per failing rule, in the reasons' order.
+            let parts: Vec<&str> = text.split("; ").collect();
+            let named: Vec<&str> = parts.iter().map(|p| p.split(':').next().unwrap()).collect();
+            assert_eq!(named.join(";"), *reasons, "{policy} {key}: {text}");
+            if checked < 12 {
+                // Each failing leaf `explain` shows is in the facts, with its value.
+                let t = &explain_json(&[policy, "--data", SAMPLE, "--id", key])[0];
+                for r in t["rules"].as_array().unwrap() {
+                    if r["verdict"] != "fail" {
+                        continue;
+                    }
+                    let mut read = Vec::new();
+                    leaves(&r["condition"], &mut read);
+                    let facts = parts
+                        .iter()
+                        .find(|p| p.starts_with(&format!("{}:", r["reason"].as_str().unwrap())))
+                        .unwrap();
+                    assert!(
+                        read.iter().any(|(test, value)| {
+                            let field = test.split_whitespace().next().unwrap();
+                            facts.contains(&format!("{field}={value}"))
+                                || facts.contains(&format!("{field} missing"))
+                                || facts.contains(&format!("{field} present"))
+                        }),
+                        "{policy} {key}: {facts} against {read:?}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 12, "{policy}: enough declined rows");
+    }
+}
