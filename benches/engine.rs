@@ -69,6 +69,7 @@ fn all_policies() -> Vec<(String, CompiledPolicy)> {
         .expect("policies/ exists")
         .map(|e| e.expect("readable policies/").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| !polsim::policy::test_file::is_test_file(p))
         .collect();
     paths.sort();
     let mut out = vec![("bench5".to_owned(), policy("benches/bench5.yaml"))];

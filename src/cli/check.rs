@@ -52,6 +52,23 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let mut failures = 0;
     for path in &args.policies {
+        // `check policies/*.yaml` meets the policies' test files too.
+        if crate::policy::test_file::is_test_file(path) {
+            match crate::policy::test_file::load(path) {
+                Ok(t) => say!(
+                    "ok: {} — a test file of `{}`: {} case(s), {} dataset(s); run it with `polsim test`",
+                    path.display(),
+                    t.policy.display(),
+                    t.cases.len(),
+                    t.datasets.len()
+                ),
+                Err(e) => {
+                    note!("{e}");
+                    failures += 1;
+                }
+            }
+            continue;
+        }
         match compile_file_for(path, &args.common.set, args.data.as_deref()) {
             Ok(policy) => {
                 say!("ok: {} — {}", path.display(), summary(&policy));

@@ -67,7 +67,11 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 /// Parses and evaluates the rows of `input` (a few), tracing each.
-fn traces(policy: &CompiledPolicy, input: Input, lines: &[u64]) -> Result<Vec<RowTrace>> {
+pub(crate) fn traces(
+    policy: &CompiledPolicy,
+    input: Input,
+    lines: &[u64],
+) -> Result<Vec<RowTrace>> {
     let mut out = Vec::new();
     let options = StreamOptions {
         threads: 1,
@@ -139,30 +143,34 @@ fn row_csv(policy: &CompiledPolicy, json: &str) -> Result<Vec<u8>> {
             ));
         }
     }
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    let record = |w: &mut csv::Writer<Vec<u8>>, cells: Vec<String>| {
-        w.write_record(&cells)
-            .map_err(|e| Error::usage(format!("`--row`: {e}"), "give plain values"))
-    };
-    record(&mut w, names.iter().map(|n| (*n).to_owned()).collect())?;
     let cells = names
         .iter()
         .map(|n| match map.get(*n) {
-            None | Some(serde_json::Value::Null) => Ok(String::new()),
-            Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(serde_json::Value::Bool(b)) => Ok(b.to_string()),
-            Some(serde_json::Value::Number(x)) => Ok(x.to_string()),
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(serde_json::Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(serde_json::Value::Number(x)) => Ok(Some(x.to_string())),
             Some(_) => Err(Error::usage(
                 format!("`--row`: the value of `{n}` is a list or an object"),
                 "give each field a plain value: a string, a number, true/false or null",
             )),
         })
-        .collect::<Result<Vec<String>>>()?;
-    record(&mut w, cells)?;
-    w.into_inner()
-        .map_err(|e| Error::usage(format!("`--row`: {e}"), "give plain values"))
+        .collect::<Result<Vec<Option<String>>>>()?;
+    Ok(rows_csv(policy, &[cells]))
+}
+
+/// Rows of the policy's declared fields (in `declared` order; `None` is an
+/// empty cell, a missing value) as a CSV with its header.
+pub(crate) fn rows_csv(policy: &CompiledPolicy, rows: &[Vec<Option<String>>]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing into memory cannot fail.
+    let _ = w.write_record(policy.declared.iter().map(|c| c.name.as_str()));
+    for row in rows {
+        let _ = w.write_record(row.iter().map(|c| c.as_deref().unwrap_or("")));
+    }
+    w.into_inner().unwrap_or_default()
 }
 
 /// The rows of `data` whose key is `id`, as a small CSV (the header and

@@ -12,6 +12,7 @@ mod simulate;
 mod stdio;
 mod sweep;
 mod temp;
+mod test;
 
 pub use stdio::{finish as finish_stdout, guard_standard_fds, say, stdout, stdout_error};
 
@@ -44,6 +45,8 @@ pub enum Command {
     Compare(compare::Args),
     /// Evaluate a grid of parameter values in one pass: a cutoff table and chart.
     Sweep(sweep::Args),
+    /// Run policy test files (`*.test.yaml`): cases and dataset expectations.
+    Test(test::Args),
     /// Write a realistic synthetic user dataset.
     Gen(generate::Args),
 }
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => compare::run(&a),
         Command::Explain(a) => explain::run(&a),
         Command::Sweep(a) => sweep::run(&a),
+        Command::Test(a) => test::run(&a),
         Command::Gen(a) => generate::run(&a),
     }
 }

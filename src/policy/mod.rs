@@ -14,5 +14,6 @@ pub mod rhai_compile;
 pub mod rhai_file;
 pub mod script;
 pub mod source;
+pub mod test_file;
 
 pub use compile::{CompiledPolicy, compile_file};

@@ -1,0 +1,124 @@
+//! `polsim test`: policy test files run through the binary — cases,
+//! dataset expectations, JUnit XML, exit codes.
+
+use super::*;
+
+const POLICY: &str = "policy: p\nparams: { min: 600 }\nkey: id\nfields: { id: string, score: int, tier: string }\nrules:\n  - id: min_score\n    reason: LOW\n    when: { score: { gte: $min } }\nlimit:\n  - when: { score: { gte: 700 } }\n    amount: 2000\n  - amount: 500\n";
+const DATA: &str = "id,score,tier\na,720,1\nb,650,1\nc,550,2\nd,610,2\n";
+
+fn workdir(test: &str) -> Workdir {
+    let wd = Workdir::new();
+    wd.write("p.yaml", POLICY);
+    wd.write("d.csv", DATA);
+    wd.write("p.test.yaml", test);
+    wd
+}
+
+/// The JUnit report: (tests, failures) per suite, and failure messages.
+fn junit(xml: &str) -> (usize, usize, Vec<String>) {
+    let doc = roxmltree::Document::parse(xml).expect("JUnit XML parses");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let failures: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .map(|n| n.attribute("message").unwrap_or("").to_owned())
+        .collect();
+    (cases.len(), failures.len(), failures)
+}
+
+const PASSING: &str = "policy: p.yaml\nby: [tier]\ncases:\n  - name: a high score gets the top limit\n    input: { id: x, score: 720 }\n    expect: { outcome: approve, limit: 2000 }\n  - name: a low score is declined\n    input: { id: y, score: 500 }\n    expect: { outcome: decline, reasons: [LOW] }\n  - name: a missing score is declined\n    input: { id: z }\n    expect: { reasons_include: [LOW] }\ndatasets:\n  - data: d.csv\n    expect:\n      approved: 3\n      approval_rate: { between: [0.7, 0.8] }\n      segments.tier[2].approval_rate: 0.5\n      approved_exposure: { gte: 3000 }\n";
+
+#[test]
+fn a_passing_suite_exits_0_and_writes_junit() {
+    let wd = workdir(PASSING);
+    let out = wd.output(&["test", ".", "--junit", "report.xml"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_contains(&stdout, &["7 passed, 0 failed, in 1 test file(s)"]);
+    let (tests, failures, _) = junit(&wd.read("report.xml"));
+    assert_eq!((tests, failures), (7, 0));
+}
+
+#[test]
+fn a_failing_case_or_expectation_exits_1_and_says_what_and_why() {
+    let failing = PASSING
+        .replace("limit: 2000", "limit: 500")
+        .replace("approved: 3", "approved: 4");
+    let wd = workdir(&failing);
+    let out = wd.output(&["test", "p.test.yaml", "--junit", "report.xml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_contains(
+        &stdout,
+        &[
+            "FAIL",
+            "limit: expected 500, got 2000",
+            // The trace that led there, as `explain` shows it.
+            "true  score >= 700   (read 720)",
+            "approved: expected = 4, got 3",
+            "5 passed, 2 failed",
+        ],
+    );
+    let (tests, failures, messages) = junit(&wd.read("report.xml"));
+    assert_eq!((tests, failures), (7, 2));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("limit: expected 500, got 2000")),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn set_applies_to_the_tested_policy_and_params_to_the_file() {
+    let wd = workdir(PASSING);
+    // At min 750 the 720 case is declined: the suite fails.
+    let out = wd.output(&["test", ".", "--set", "min=750"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        &["outcome: expected approve, got decline"],
+    );
+    // A test file's own params.
+    let wd = workdir(&PASSING.replace("by: [tier]", "by: [tier]\nparams: { min: 750 }"));
+    let out = wd.output(&["test", "."]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+}
+
+#[test]
+fn a_broken_test_file_is_exit_2_at_its_line_and_column() {
+    let wd = workdir(
+        "policy: p.yaml\ncases:\n  - name: x\n    input: { id: x }\n    expect: { outcom: approve }\n",
+    );
+    let err = wd.fails(&["test", "."], 2);
+    assert_contains(&err, &["p.test.yaml:5:15", "unknown key `outcom`", "help:"]);
+    let wd = workdir(
+        "policy: p.yaml\ncases:\n  - name: x\n    input: { scor: 1 }\n    expect: { outcome: approve }\n",
+    );
+    let err = wd.fails(&["test", "."], 2);
+    assert_contains(&err, &["gives `scor`", "did you mean `score`?"]);
+    let wd = workdir(
+        PASSING
+            .replace(
+                "segments.tier[2].approval_rate",
+                "segments.tier[2].aproval_rate",
+            )
+            .as_str(),
+    );
+    let out = wd.output(&["test", "."]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        &["`segments.tier[2].aproval_rate` is not a metric"],
+    );
+}
+
+#[test]
+fn the_bundled_policies_pass_their_tests() {
+    let args = ["test", "policies/"];
+    let out = succeeded(in_repo(&args), &args);
+    assert_contains(&out, &["0 failed"]);
+}
