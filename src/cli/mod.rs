@@ -6,6 +6,7 @@
 mod check;
 mod compare;
 mod decide;
+mod docs;
 mod generate;
 mod simulate;
 mod stdio;
@@ -43,6 +44,10 @@ pub enum Command {
     Sweep(sweep::Args),
     /// Write a realistic synthetic user dataset.
     Gen(generate::Args),
+    /// Print shell completions for polsim (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print polsim's man page (roff), e.g. `polsim man | man -l -`.
+    Man(docs::ManArgs),
 }
 
 /// Runs the parsed command; the error says how to exit.
@@ -60,6 +65,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => compare::run(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Gen(a) => generate::run(&a),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Man(a) => docs::man(&a),
     }
 }
 

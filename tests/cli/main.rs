@@ -3941,3 +3941,4 @@ mod reliability_rhai;
 mod reliability_rhai2;
 mod report_polish;
 mod sweep;
+mod ci_polish;
