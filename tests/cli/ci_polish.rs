@@ -4,6 +4,18 @@
 use super::*;
 
 #[test]
+fn decide_help_states_its_own_formats_and_default() {
+    let wd = Workdir::new();
+    let help = wd.stdout(&["decide", "--help"]);
+    assert_contains(
+        &help,
+        &["--format <FORMAT>", "csv (the default) or json (one object per line)"],
+    );
+    assert!(!help.contains("table on a terminal"), "{help}");
+    assert!(!help.contains("markdown"), "{help}");
+}
+
+#[test]
 fn completions_are_generated_for_each_shell() {
     let wd = Workdir::new();
     let bash = wd.stdout(&["completions", "bash"]);
