@@ -37,3 +37,43 @@ fn man_page_is_roff_naming_every_subcommand() {
         &[".TH polsim 1", ".SH NAME", "check", "decide", "simulate", "compare", "sweep", "completions"],
     );
 }
+
+/// A policy with one of each warning, and its places.
+const WARNED: &str = r#"policy: warned
+version: "1"
+fields:
+  score: int
+  unused: string
+  city: string
+rules:
+  - id: r
+    reason: LOW
+    when: { city: { gte: "10" } }
+limit:
+  - when: { score: { gte: 700 } }
+    amount: 500
+repayment:
+  exposure: limit
+  outcomes:
+    - when: { score: { gte: 600 } }
+      p: { default: 0.01 }
+  loss_given_default: 0.5
+  merchant_fee_rate: 0.01
+  late_fee: 1
+"#;
+
+#[test]
+fn warnings_name_the_file_line_and_column_of_what_they_are_about() {
+    let wd = Workdir::new();
+    wd.write("w.yaml", WARNED);
+    let out = wd.stdout(&["check", "w.yaml"]);
+    assert_contains(
+        &out,
+        &[
+            "  warning: w.yaml:5:3: field `unused` is declared but nothing reads it",
+            "  warning: w.yaml:12:13: `limit` has no default band",
+            "  warning: w.yaml:17:15: `repayment.outcomes` has no default band",
+            "  warning: w.yaml:10:26: field `city` is a string, so `gte: 10` compares text",
+        ],
+    );
+}

@@ -485,7 +485,7 @@ limit:
     )
     .write("d.csv", "id,s\na,650\nb,750\nc,500\n");
     let out = wd.stdout(&["check", "p.yaml"]);
-    assert_contains(&out, &["warning: `limit` has no default band"]);
+    assert_contains(&out, &["warning: p.yaml:8:13: `limit` has no default band"]);
     assert_eq!(
         wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
         "id,outcome,reasons,limit\na,approve,,\nb,approve,,1000.00\nc,decline,R,\n"
