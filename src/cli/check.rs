@@ -9,12 +9,17 @@ use super::{Common, report_skipped};
 use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::Input;
 use crate::engine::pass::{self, Accumulator, Chunk, PassOptions, Plan, Rows};
-use crate::error::{Error, Result};
+use crate::error::{Diagnostic, Error, Result};
 use crate::policy::CompiledPolicy;
-use crate::policy::compile::compile_file_for;
+use crate::policy::compile::{Warning, compile_file_for};
+use crate::report::Format;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("format", |a| a
+    .help("Output format: table (the default) or json (one object for the whole run)")
+    .hide_possible_values(true)))]
 pub struct Args {
     /// Policy files: YAML, or `.rhai` scripts (with `--data`).
     #[arg(required = true)]
@@ -22,11 +27,34 @@ pub struct Args {
     /// Also check that this dataset fits every policy.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
+    /// Make any warning fail the check (exit 1), as an error would.
+    #[arg(long)]
+    pub deny_warnings: bool,
     #[command(flatten)]
     pub common: Common,
 }
 
+/// What `check` found of one policy, for `--format json`.
+struct Checked {
+    path: PathBuf,
+    policy: Option<(String, String)>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Warning>,
+    data: Option<Value>,
+    ok: bool,
+}
+
 pub fn run(args: &Args) -> Result<()> {
+    let json = match args.common.format {
+        None | Some(Format::Table) => false,
+        Some(Format::Json) => true,
+        Some(other) => {
+            return Err(Error::usage(
+                format!("`check` writes table or json, not {other:?}").to_lowercase(),
+                "use `--format table` (the default) or `--format json` (one object for the whole run)",
+            ));
+        }
+    };
     if args.data.as_deref() == Some(std::path::Path::new("-")) && args.policies.len() > 1 {
         return Err(Error::usage(
             "`--data -` can be read only once, so it can check only one policy",
@@ -51,35 +79,88 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
     let mut failures = 0;
+    let mut results = Vec::new();
     for path in &args.policies {
+        let mut checked = Checked {
+            path: path.clone(),
+            policy: None,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            data: None,
+            ok: true,
+        };
         match compile_file_for(path, &args.common.set, args.data.as_deref()) {
             Ok(policy) => {
-                say!("ok: {} — {}", path.display(), summary(&policy));
-                for w in &policy.warnings {
-                    say!("  warning: {w}");
+                checked.policy = Some((policy.id.clone(), policy.version.clone()));
+                checked.warnings = policy.warnings.clone();
+                if !json {
+                    say!("ok: {} — {}", path.display(), summary(&policy));
+                    for w in &policy.warnings {
+                        say!("  warning: {w}");
+                    }
+                }
+                if args.deny_warnings && !policy.warnings.is_empty() {
+                    checked.ok = false;
+                    if !json {
+                        note!(
+                            "{}",
+                            Diagnostic::new(format!(
+                                "`{}` has {} warning(s), and `--deny-warnings` makes a warning fail the check",
+                                crate::error::printable(&path.display().to_string()),
+                                policy.warnings.len()
+                            ))
+                            .help("change the policy as the warnings say, or check without `--deny-warnings`")
+                        );
+                    }
                 }
                 if let Some(data) = &args.data {
-                    match check_data(policy, data, &args.common) {
-                        Ok(rows) => say!(
-                            "  ok: `{}` fits: {rows} rows, every declared field present and parseable",
-                            data.display()
-                        ),
+                    match check_data(policy, data, &args.common, json) {
+                        Ok(found) => {
+                            if found.ok() {
+                                if !json {
+                                    say!(
+                                        "  ok: `{}` fits: {} rows, every declared field present and parseable",
+                                        data.display(),
+                                        found.rows
+                                    );
+                                }
+                            } else {
+                                checked.ok = false;
+                            }
+                            checked.data = Some(found.to_json(data, Vec::new()));
+                        }
                         Err(e @ (Error::Io { .. } | Error::Usage(_))) => return Err(e),
-                        // Bad rows were listed as they were found.
-                        Err(Error::CheckFailed(_)) => failures += 1,
                         Err(e) => {
-                            note!("{e}");
-                            failures += 1;
+                            if !json {
+                                note!("{e}");
+                            }
+                            checked.ok = false;
+                            checked.data = Some(DataCheck::default().to_json(data, diagnostics(e)));
                         }
                     }
                 }
             }
             Err(e @ (Error::Io { .. } | Error::Usage(_))) => return Err(e),
             Err(e) => {
-                note!("{e}");
-                failures += 1;
+                if !json {
+                    note!("{e}");
+                }
+                checked.ok = false;
+                checked.errors = diagnostics(e);
             }
         }
+        if !checked.ok {
+            failures += 1;
+        }
+        results.push(checked);
+    }
+    if json {
+        let report = json!({
+            "ok": failures == 0,
+            "policies": results.iter().map(Checked::to_json).collect::<Vec<_>>(),
+        });
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        say!("{text}");
     }
     if failures > 0 {
         return Err(Error::CheckFailed(format!(
@@ -89,6 +170,50 @@ pub fn run(args: &Args) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The problems an error reports, one diagnostic each.
+fn diagnostics(e: Error) -> Vec<Diagnostic> {
+    match e {
+        Error::Policy(all) => all,
+        Error::Data(d) | Error::Usage(d) => vec![d],
+        other => vec![Diagnostic::new(other.to_string())],
+    }
+}
+
+fn diagnostic_json(d: &Diagnostic) -> Value {
+    let at = d.location.as_ref();
+    json!({
+        "file": at.map(|l| l.file.display().to_string()),
+        "line": at.map(|l| l.line),
+        "column": at.map(|l| l.column),
+        "message": d.message,
+        "help": d.help,
+    })
+}
+
+fn warning_json(w: &Warning) -> Value {
+    let at = w.location.as_ref();
+    json!({
+        "file": at.map(|l| l.file.display().to_string()),
+        "line": at.map(|l| l.line),
+        "column": at.map(|l| l.column),
+        "message": w.message,
+    })
+}
+
+impl Checked {
+    fn to_json(&self) -> Value {
+        json!({
+            "path": self.path.display().to_string(),
+            "id": self.policy.as_ref().map(|p| &p.0),
+            "version": self.policy.as_ref().map(|p| &p.1),
+            "ok": self.ok,
+            "errors": self.errors.iter().map(diagnostic_json).collect::<Vec<_>>(),
+            "warnings": self.warnings.iter().map(warning_json).collect::<Vec<_>>(),
+            "data": self.data,
+        })
+    }
 }
 
 fn summary(p: &CompiledPolicy) -> String {
@@ -115,10 +240,44 @@ fn summary(p: &CompiledPolicy) -> String {
     )
 }
 
+/// What reading the dataset found for one policy.
+#[derive(Default)]
+struct DataCheck {
+    /// Rows that parsed (and ran).
+    rows: u64,
+    skipped: SkippedRows,
+}
+
+impl DataCheck {
+    fn ok(&self) -> bool {
+        self.skipped.count == 0
+    }
+
+    fn to_json(&self, data: &std::path::Path, errors: Vec<Diagnostic>) -> Value {
+        json!({
+            "path": data.display().to_string(),
+            "ok": errors.is_empty() && self.ok(),
+            "rows": self.rows,
+            "bad_rows": self.skipped.count,
+            "bad_row_examples": self.skipped.examples.iter().map(|r| json!({
+                "line": r.line,
+                "message": r.reason,
+            })).collect::<Vec<_>>(),
+            "errors": errors.iter().map(diagnostic_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
 /// Reads the whole dataset with every declared field and runs the policy on
 /// every row that parses, so an expression or script that fails on some row
-/// is found here rather than in the analyst's run; returns the row count.
-fn check_data(policy: CompiledPolicy, data: &std::path::Path, common: &Common) -> Result<u64> {
+/// is found here rather than in the analyst's run. Problems with the rows
+/// are listed on standard error (unless `quiet_report`: the JSON carries them).
+fn check_data(
+    policy: CompiledPolicy,
+    data: &std::path::Path,
+    common: &Common,
+    quiet_report: bool,
+) -> Result<DataCheck> {
     let declared = policy.declared.clone();
     let plan = Plan::reading(vec![policy], Vec::new(), &declared);
     let input = Input::open(data)?;
@@ -131,20 +290,20 @@ fn check_data(policy: CompiledPolicy, data: &std::path::Path, common: &Common) -
     pass::run(&plan, input, &options, RowCount::default, |part| {
         total.merge(&part)
     })?;
-    let bad = &total.skipped;
-    if bad.count > 0 {
+    let found = DataCheck {
+        rows: total.rows,
+        skipped: total.skipped,
+    };
+    let bad = &found.skipped;
+    if bad.count > 0 && !quiet_report {
         // Problems are the point of `check`: shown even with --quiet.
         let headline = format!(
             "error: {} row(s) of `{name}` do not parse as the policy declares",
             bad.count
         );
         report_skipped(&headline, bad, &name);
-        return Err(Error::CheckFailed(format!(
-            "{} row(s) of `{name}` do not fit the policy",
-            bad.count
-        )));
     }
-    Ok(total.rows)
+    Ok(found)
 }
 
 /// `check`'s sink: rows that parsed (and ran), and rows that did not.

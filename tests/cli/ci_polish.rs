@@ -77,3 +77,81 @@ fn warnings_name_the_file_line_and_column_of_what_they_are_about() {
         ],
     );
 }
+
+#[test]
+fn check_deny_warnings_makes_a_warning_fail_the_check() {
+    let wd = Workdir::new();
+    wd.write("w.yaml", WARNED);
+    wd.stdout(&["check", "w.yaml"]);
+    let err = wd.fails(&["check", "w.yaml", "--deny-warnings"], 1);
+    assert_contains(
+        &err,
+        &[
+            "error: `w.yaml` has 4 warning(s), and `--deny-warnings` makes a warning fail the check",
+            "help: ",
+            "check failed: 1 of 1 policy did not pass",
+        ],
+    );
+    // A policy without warnings still passes.
+    wd.write("clean.yaml", "policy: c\nfields: { s: int }\nrules:\n  - { id: r, reason: R, when: { s: { gte: 1 } } }\n");
+    wd.stdout(&["check", "clean.yaml", "--deny-warnings"]);
+}
+
+/// `check --format json`: one object for the run, every policy in it.
+fn check_json(wd: &Workdir, args: &[&str], code: i32) -> Value {
+    let mut all = vec!["check"];
+    all.extend(args);
+    all.extend(["--format", "json"]);
+    let out = wd.output(&all);
+    assert_eq!(out.status.code(), Some(code), "{}", show(&out));
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+#[test]
+fn check_format_json_reports_each_policy_with_errors_warnings_and_data() {
+    let wd = Workdir::new();
+    wd.write("w.yaml", WARNED)
+        .write("bad.yaml", "policy: b\nfields: { score: int }\nrules:\n  - { id: r, reason: R, when: { scor: { gte: 1 } } }\n")
+        .write("d.csv", "score,unused,city\n700,a,x\nzz,b,y\n650,c,z\n");
+    let v = check_json(&wd, &["w.yaml", "bad.yaml", "--data", "d.csv"], 1);
+    assert_eq!(v["ok"], false);
+    let w = &v["policies"][0];
+    assert_eq!(w["path"], "w.yaml");
+    assert_eq!(w["id"], "warned");
+    assert_eq!(w["version"], "1");
+    assert_eq!(w["ok"], false);
+    assert_eq!(w["errors"], serde_json::json!([]));
+    let unread = &w["warnings"][3];
+    assert_eq!(unread["file"], "w.yaml");
+    assert_eq!((u(&unread["line"]), u(&unread["column"])), (5, 3));
+    assert_eq!(unread["message"], "field `unused` is declared but nothing reads it");
+    let data = &w["data"];
+    assert_eq!(data["path"], "d.csv");
+    assert_eq!(data["ok"], false);
+    assert_eq!((u(&data["rows"]), u(&data["bad_rows"])), (2, 1));
+    assert_eq!(u(&data["bad_row_examples"][0]["line"]), 3);
+
+    let b = &v["policies"][1];
+    assert_eq!((&b["path"], &b["id"], &b["ok"]), (&"bad.yaml".into(), &Value::Null, &false.into()));
+    let e = &b["errors"][0];
+    assert_eq!(e["file"], "bad.yaml");
+    assert_eq!((u(&e["line"]), u(&e["column"])), (4, 33));
+    assert_contains(e["message"].as_str().unwrap(), &["unknown field `scor`"]);
+    assert_contains(e["help"].as_str().unwrap(), &["did you mean `score`"]);
+    assert!(b["data"].is_null());
+
+    // A valid policy and dataset: ok, exit 0, and nothing but JSON on standard output.
+    wd.write("fits.csv", "score,unused,city\n700,a,x\n");
+    let v = check_json(&wd, &["w.yaml", "--data", "fits.csv"], 0);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["policies"][0]["data"]["ok"], true);
+    assert_eq!(u(&v["policies"][0]["data"]["rows"]), 1);
+    // --deny-warnings fails it, in JSON too.
+    let v = check_json(&wd, &["w.yaml", "--deny-warnings"], 1);
+    assert_eq!(v["policies"][0]["ok"], false);
+    // An unreadable file is still exit 2; a format check cannot write is a usage error.
+    wd.fails(&["check", "missing.yaml", "--format", "json"], 2);
+    let err = wd.fails(&["check", "w.yaml", "--format", "csv"], 2);
+    assert_contains(&err, &["`check` writes table or json, not csv"]);
+}
