@@ -155,3 +155,49 @@ fn check_format_json_reports_each_policy_with_errors_warnings_and_data() {
     let err = wd.fails(&["check", "w.yaml", "--format", "csv"], 2);
     assert_contains(&err, &["`check` writes table or json, not csv"]);
 }
+
+#[test]
+fn check_data_fails_on_empty_and_duplicate_keys_naming_their_lines() {
+    let wd = Workdir::new();
+    wd.write(
+        "k.yaml",
+        "policy: k\nkey: id\nfields: { id: string, s: int }\nrules:\n  - { id: r, reason: R, when: { s: { gte: 1 } } }\nlimit:\n  - amount: 5\n",
+    )
+    .write("d.csv", "id,s\na,1\nb,2\n,3\na,4\nb,5\n\"\",6\nc,7\n")
+    .write("fine.csv", "id,s\na,1\nb,2\n");
+    let err = wd.fails(&["check", "k.yaml", "--data", "d.csv"], 1);
+    assert_contains(
+        &err,
+        &[
+            "error: 2 row(s) of `d.csv` have no `id`, the policy's key: lines 4, 7",
+            "error: 2 row(s) of `d.csv` repeat the `id` of an earlier row, and the policy's key must name one row: lines 5, 6",
+            "64-bit hash",
+            "check failed: 1 of 1 policy did not pass",
+        ],
+    );
+    let v = check_json(&wd, &["k.yaml", "--data", "d.csv"], 1);
+    let key = &v["policies"][0]["data"]["key"];
+    assert_eq!(key["field"], "id");
+    assert_eq!((u(&key["empty"]), u(&key["duplicates"])), (2, 2));
+    assert_eq!(key["empty_lines"], serde_json::json!([4, 7]));
+    assert_eq!(key["duplicate_lines"], serde_json::json!([5, 6]));
+    let out = wd.stdout(&["check", "k.yaml", "--data", "fine.csv"]);
+    assert_contains(&out, &["ok: `fine.csv` fits: 2 rows"]);
+}
+
+#[test]
+fn check_data_finds_a_duplicate_key_in_another_chunk_of_a_large_file() {
+    let wd = with_data(60_000);
+    let mut data = wd.read("d.csv");
+    let first_row = data.lines().nth(1).unwrap().to_owned();
+    data.push_str(&first_row);
+    data.push('\n');
+    wd.write("d.csv", data);
+    let policy = repo_file("policies/jd_plus.yaml");
+    let policy = policy.to_str().unwrap();
+    let err = wd.fails(&["check", policy, "--data", "d.csv", "--threads", "4"], 1);
+    assert_contains(
+        &err,
+        &["error: 1 row(s) of `d.csv` repeat the `user_id` of an earlier row, and the policy's key must name one row: line 60002"],
+    );
+}
