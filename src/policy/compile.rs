@@ -756,12 +756,26 @@ fn compile_limits(
 ) -> Vec<LimitBand> {
     let mut bands = Vec::with_capacity(defs.len());
     for (i, def) in defs.iter().enumerate() {
+        // A computed amount that comes out missing falls through to the next
+        // band, so bands after one without `when` are reached if its amount
+        // is an expression; after a fixed amount, never.
+        let computed = matches!(&def.amount, Node::Scalar(s) if is_expression(scope, s.as_str()));
         if def.when.is_none() && i + 1 < defs.len() {
-            src.error(
-                &def.amount,
-                "a limit band without `when` comes before other bands, which can never be reached",
-                "put the default band (the one without `when`) last",
-            );
+            if computed {
+                let written = def.amount.as_scalar().map_or("", |s| s.as_str());
+                scope.warnings.push(Warning::new(
+                    Some(src.node_location(&def.amount)),
+                    format!(
+                        "the limit band without `when` takes every approved row whose amount `{written}` is not missing: the bands after it are reached only by rows where it is missing"
+                    ),
+                ));
+            } else {
+                src.error(
+                    &def.amount,
+                    "a limit band without `when` comes before other bands, which can never be reached",
+                    "put the default band (the one without `when`) last, or give this one a `when`",
+                );
+            }
         }
         let cond = match &def.when {
             Some(n) => match condition::compile(src, scope, n) {

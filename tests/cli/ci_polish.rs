@@ -201,3 +201,72 @@ fn check_data_finds_a_duplicate_key_in_another_chunk_of_a_large_file() {
         &["error: 1 row(s) of `d.csv` repeat the `user_id` of an earlier row, and the policy's key must name one row: line 60002"],
     );
 }
+
+#[test]
+fn check_refuses_a_script_reason_that_is_not_upper_snake_case_without_data() {
+    let wd = Workdir::new();
+    wd.write(
+        "s.yaml",
+        "policy: s\nkey: id\nfields: { id: string, score: int }\nscript: s.rhai\n",
+    )
+    .write(
+        "s.rhai",
+        "fn decide(user) {\n    if user.score < 600 {\n        return decline(\"bad code\");\n    }\n    approve(100)\n}\n",
+    );
+    let err = wd.fails(&["check", "s.yaml"], 1);
+    assert_contains(
+        &err,
+        &[
+            "error: reason `bad code` is not a reason code",
+            "--> s.rhai:3:24",
+            "help: write it in UPPER_SNAKE_CASE",
+        ],
+    );
+    // The same in `decide`: refused when the policy loads, before any row.
+    wd.write("d.csv", "id,score\na,700\n");
+    let err = wd.fails(&["decide", "s.yaml", "--data", "d.csv"], 2);
+    assert_contains(&err, &["reason `bad code` is not a reason code", "s.rhai:3:24"]);
+}
+
+#[test]
+fn check_allows_a_computed_amount_band_without_when_before_others() {
+    let wd = Workdir::new();
+    wd.write(
+        "l.yaml",
+        r#"policy: l
+fields: { income: decimal, score: int }
+rules:
+  - { id: r, reason: R, when: { score: { gte: 1 } } }
+limit:
+  - amount: "income * 0.5"
+  - when: { score: { gte: 700 } }
+    amount: 5000
+  - amount: 800
+"#,
+    )
+    .write("d.csv", "income,score\n1000,800\n,800\n,500\n");
+    let out = wd.stdout(&["check", "l.yaml"]);
+    assert_contains(
+        &out,
+        &[
+            "ok: l.yaml",
+            "3 limit band(s)",
+            "warning: l.yaml:6:13: the limit band without `when` takes every approved row whose amount `income * 0.5` is not missing: the bands after it are reached only by rows where it is missing",
+        ],
+    );
+    // As the README says: a missing amount falls through to the next band.
+    assert_eq!(
+        wd.stdout(&["decide", "l.yaml", "--data", "d.csv"]),
+        "row,outcome,reasons,limit\n2,approve,,500.00\n3,approve,,5000.00\n4,approve,,800.00\n"
+    );
+    // A fixed amount without `when` before other bands still cannot be reached past.
+    wd.write(
+        "f.yaml",
+        "policy: f\nfields: { score: int }\nrules:\n  - { id: r, reason: R, when: { score: { gte: 1 } } }\nlimit:\n  - amount: 300\n  - amount: 800\n",
+    );
+    let err = wd.fails(&["check", "f.yaml"], 1);
+    assert_contains(
+        &err,
+        &["error: a limit band without `when` comes before other bands, which can never be reached", "--> f.yaml:6:13"],
+    );
+}
