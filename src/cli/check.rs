@@ -14,9 +14,9 @@ use crate::policy::CompiledPolicy;
 use crate::policy::compile::{Warning, compile_file_for};
 use crate::report::Format;
 use crate::report::decisions::RowIds;
+use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
-use serde_json::{Value, json};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]

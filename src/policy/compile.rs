@@ -447,7 +447,10 @@ pub fn compile_onto(
         if !scope.reads.iter().any(read) {
             warnings.push(Warning::new(
                 Some(src.location(f.name.span())),
-                format!("field `{}` is declared but nothing reads it", f.name.as_str()),
+                format!(
+                    "field `{}` is declared but nothing reads it",
+                    f.name.as_str()
+                ),
             ));
         }
     }

@@ -922,8 +922,8 @@ fn misspelt_reason(text: &str) -> Option<(String, usize)> {
             .trim_start()
             .chars()
             .next();
-        let whole = matches!(before, Some('(' | '[' | ','))
-            && matches!(after, Some(')' | ']' | ','));
+        let whole =
+            matches!(before, Some('(' | '[' | ',')) && matches!(after, Some(')' | ']' | ','));
         if whole && spans.iter().any(|(a, b)| (*a..*b).contains(&at)) {
             return Some((piece.to_owned(), quote));
         }
@@ -1043,9 +1043,13 @@ mod tests {
 
     #[test]
     fn a_literal_given_as_a_reason_must_be_written_like_one() {
-        let text = r#"fn decide(user) { if user.s < 600 { return decline("bad code"); } approve(1) }"#;
+        let text =
+            r#"fn decide(user) { if user.s < 600 { return decline("bad code"); } approve(1) }"#;
         assert_eq!(misspelt_reason(text).unwrap().0, "bad code");
-        assert_eq!(misspelt_reason(text).unwrap().1, text.find("\"bad").unwrap());
+        assert_eq!(
+            misspelt_reason(text).unwrap().1,
+            text.find("\"bad").unwrap()
+        );
         for text in [
             r#"fn decide(user) { review("OK", "Thin") }"#,
             r#"fn decide(user) { decline(["OK", ""]) }"#,

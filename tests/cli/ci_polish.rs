@@ -9,7 +9,10 @@ fn decide_help_states_its_own_formats_and_default() {
     let help = wd.stdout(&["decide", "--help"]);
     assert_contains(
         &help,
-        &["--format <FORMAT>", "csv (the default) or json (one object per line)"],
+        &[
+            "--format <FORMAT>",
+            "csv (the default) or json (one object per line)",
+        ],
     );
     assert!(!help.contains("table on a terminal"), "{help}");
     assert!(!help.contains("markdown"), "{help}");
@@ -19,7 +22,10 @@ fn decide_help_states_its_own_formats_and_default() {
 fn completions_are_generated_for_each_shell() {
     let wd = Workdir::new();
     let bash = wd.stdout(&["completions", "bash"]);
-    assert_contains(&bash, &["_polsim()", "complete -F _polsim", "simulate", "--format"]);
+    assert_contains(
+        &bash,
+        &["_polsim()", "complete -F _polsim", "simulate", "--format"],
+    );
     let zsh = wd.stdout(&["completions", "zsh"]);
     assert_contains(&zsh, &["#compdef polsim", "--data"]);
     let fish = wd.stdout(&["completions", "fish"]);
@@ -34,7 +40,16 @@ fn man_page_is_roff_naming_every_subcommand() {
     let man = wd.stdout(&["man"]);
     assert_contains(
         &man,
-        &[".TH polsim 1", ".SH NAME", "check", "decide", "simulate", "compare", "sweep", "completions"],
+        &[
+            ".TH polsim 1",
+            ".SH NAME",
+            "check",
+            "decide",
+            "simulate",
+            "compare",
+            "sweep",
+            "completions",
+        ],
     );
 }
 
@@ -125,7 +140,10 @@ fn check_format_json_reports_each_policy_with_errors_warnings_and_data() {
     let unread = &w["warnings"][3];
     assert_eq!(unread["file"], "w.yaml");
     assert_eq!((u(&unread["line"]), u(&unread["column"])), (5, 3));
-    assert_eq!(unread["message"], "field `unused` is declared but nothing reads it");
+    assert_eq!(
+        unread["message"],
+        "field `unused` is declared but nothing reads it"
+    );
     let data = &w["data"];
     assert_eq!(data["path"], "d.csv");
     assert_eq!(data["ok"], false);
@@ -133,7 +151,10 @@ fn check_format_json_reports_each_policy_with_errors_warnings_and_data() {
     assert_eq!(u(&data["bad_row_examples"][0]["line"]), 3);
 
     let b = &v["policies"][1];
-    assert_eq!((&b["path"], &b["id"], &b["ok"]), (&"bad.yaml".into(), &Value::Null, &false.into()));
+    assert_eq!(
+        (&b["path"], &b["id"], &b["ok"]),
+        (&"bad.yaml".into(), &Value::Null, &false.into())
+    );
     let e = &b["errors"][0];
     assert_eq!(e["file"], "bad.yaml");
     assert_eq!((u(&e["line"]), u(&e["column"])), (4, 33));
@@ -198,7 +219,9 @@ fn check_data_finds_a_duplicate_key_in_another_chunk_of_a_large_file() {
     let err = wd.fails(&["check", policy, "--data", "d.csv", "--threads", "4"], 1);
     assert_contains(
         &err,
-        &["error: 1 row(s) of `d.csv` repeat the `user_id` of an earlier row, and the policy's key must name one row: line 60002"],
+        &[
+            "error: 1 row(s) of `d.csv` repeat the `user_id` of an earlier row, and the policy's key must name one row: line 60002",
+        ],
     );
 }
 
@@ -225,7 +248,10 @@ fn check_refuses_a_script_reason_that_is_not_upper_snake_case_without_data() {
     // The same in `decide`: refused when the policy loads, before any row.
     wd.write("d.csv", "id,score\na,700\n");
     let err = wd.fails(&["decide", "s.yaml", "--data", "d.csv"], 2);
-    assert_contains(&err, &["reason `bad code` is not a reason code", "s.rhai:3:24"]);
+    assert_contains(
+        &err,
+        &["reason `bad code` is not a reason code", "s.rhai:3:24"],
+    );
 }
 
 #[test]
@@ -267,6 +293,9 @@ limit:
     let err = wd.fails(&["check", "f.yaml"], 1);
     assert_contains(
         &err,
-        &["error: a limit band without `when` comes before other bands, which can never be reached", "--> f.yaml:6:13"],
+        &[
+            "error: a limit band without `when` comes before other bands, which can never be reached",
+            "--> f.yaml:6:13",
+        ],
     );
 }

@@ -3927,6 +3927,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
+mod ci_polish;
 mod compare;
 mod compare_sweep_edges;
 mod fuzz_regressions;
@@ -3941,4 +3942,3 @@ mod reliability_rhai;
 mod reliability_rhai2;
 mod report_polish;
 mod sweep;
-mod ci_polish;
