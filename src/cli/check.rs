@@ -7,6 +7,7 @@
 
 use super::{Common, report_skipped};
 use crate::dataset::batch::SkippedRows;
+use crate::dataset::chunker::CHUNK_SIZE;
 use crate::dataset::stream::Input;
 use crate::engine::pass::{self, Accumulator, Chunk, PassOptions, Plan, Rows};
 use crate::error::{Diagnostic, Error, Result};
@@ -303,7 +304,14 @@ fn check_data(
         stream: common.stream(),
         skip_bad_rows: true,
     };
-    let mut total = RowCount::default();
+    let mut total = RowCount {
+        // To size the set of key hashes once (see `RowCount::merge`).
+        file_bytes: std::fs::metadata(data)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len()),
+        ..RowCount::default()
+    };
     pass::run(&plan, input, &options, RowCount::default, |part| {
         total.merge(&part)
     })?;
@@ -439,6 +447,9 @@ struct RowCount {
     /// Rows whose key is empty, and rows whose key an earlier row has.
     empty: KeyLines,
     repeated: KeyLines,
+    /// The dataset's size, when it is a file: with the first chunk's rows,
+    /// an estimate of the rows to come.
+    file_bytes: Option<u64>,
 }
 
 impl Accumulator for RowCount {
@@ -470,6 +481,17 @@ impl Accumulator for RowCount {
         self.skipped.merge(&other.skipped);
         // Parts come in file order, so a key already seen is a repeat.
         self.empty.merge(&other.empty);
+        if self.seen.capacity() == 0
+            && let Some(bytes) = self.file_bytes
+        {
+            // A chunk is about `CHUNK_SIZE` bytes: sized once, rather than
+            // grown (and copied) a dozen times, and never past two bytes a row.
+            let per_chunk = other.keys.len() as u64;
+            let rows = (bytes.saturating_mul(per_chunk) / CHUNK_SIZE as u64)
+                .max(per_chunk)
+                .min(bytes / 2);
+            self.seen.reserve(usize::try_from(rows).unwrap_or(0));
+        }
         for &(hash, line) in &other.keys {
             if !self.seen.insert(hash) {
                 self.repeated.add(line);
