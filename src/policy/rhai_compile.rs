@@ -924,11 +924,33 @@ fn misspelt_reason(text: &str) -> Option<(String, usize)> {
             .next();
         let whole =
             matches!(before, Some('(' | '[' | ',')) && matches!(after, Some(')' | ']' | ','));
-        if whole && spans.iter().any(|(a, b)| (*a..*b).contains(&at)) {
+        let given = spans
+            .iter()
+            .any(|(a, b)| (*a..*b).contains(&at) && directly_inside(&text[*a..quote]));
+        if whole && given {
             return Some((piece.to_owned(), quote));
         }
     }
     None
+}
+
+/// Whether the end of a call's arguments `before` is among the call's own
+/// arguments or the items of an array written there, not inside another
+/// call (`decline(code_of("score"))`) or deeper.
+fn directly_inside(before: &str) -> bool {
+    let mut open = Vec::new();
+    let mut in_str = false;
+    for c in before.chars() {
+        match c {
+            '"' => in_str = !in_str,
+            '(' | '[' | '{' if !in_str => open.push(c),
+            ')' | ']' | '}' if !in_str => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    matches!(open.as_slice(), [] | ['['])
 }
 
 /// The first reason code written both in a `review(...)` and in a
@@ -1062,6 +1084,8 @@ mod tests {
             r#"fn decide(user) { if user.city == "beijing" { review("CITY") } else { approve(1) } }"#,
             r#"fn decide(user) { decline(if user.city == "x" { "A" } else { "B" }) }"#,
             r#"fn decide(user) { let r = []; r.push("THIN_FILE"); review(r) }"#,
+            r#"fn decide(user) { decline(code_of("score")) }"#,
+            r#"fn decide(user) { decline([code_of("score"), "LOW"]) }"#,
         ] {
             assert_eq!(misspelt_reason(text), None, "{text}");
         }
