@@ -18,6 +18,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("format", |a| a
+    .help("Output format: csv (the default) or json (one object per line)")
+    .hide_possible_values(true)))]
 pub struct Args {
     /// The policy file: YAML, or a `.rhai` script (fields typed from the data).
     pub policy: PathBuf,

@@ -6,6 +6,7 @@
 mod check;
 mod compare;
 mod decide;
+mod docs;
 mod explain;
 mod generate;
 mod simulate;
@@ -49,6 +50,10 @@ pub enum Command {
     Test(test::Args),
     /// Write a realistic synthetic user dataset.
     Gen(generate::Args),
+    /// Print shell completions for polsim (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print polsim's man page (roff), e.g. `polsim man | man -l -`.
+    Man(docs::ManArgs),
 }
 
 /// Runs the parsed command; the error says how to exit.
@@ -68,6 +73,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::run(&a),
         Command::Test(a) => test::run(&a),
         Command::Gen(a) => generate::run(&a),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Man(a) => docs::man(&a),
     }
 }
 

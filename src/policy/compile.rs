@@ -10,7 +10,7 @@ use super::script::RhaiEngine;
 use super::source::Source;
 use crate::dataset::schema::{ColumnSpec, Role};
 use crate::dataset::value::{FieldType, has_too_many_digits, parse_decimal};
-use crate::error::{Diagnostic, Error, Result, suggest};
+use crate::error::{Diagnostic, Error, Location, Result, suggest};
 use marked_yaml::Node;
 use marked_yaml::types::MarkedScalarNode;
 use rust_decimal::Decimal;
@@ -88,6 +88,33 @@ pub struct Repayment {
     pub late_fee: Decimal,
 }
 
+/// Something legal but probably not meant, at the place it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub location: Option<Location>,
+    /// Lowercase, no trailing period, the user's input in backticks.
+    pub message: String,
+}
+
+impl Warning {
+    pub fn new(location: Option<Location>, message: impl Into<String>) -> Self {
+        Warning {
+            location,
+            message: message.into(),
+        }
+    }
+}
+
+/// `FILE:LINE:COL: message`, or the message alone when it has no place.
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.location {
+            Some(at) => write!(f, "{at}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
 /// A policy ready to evaluate: no names, no strings to parse.
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
@@ -114,7 +141,7 @@ pub struct CompiledPolicy {
     /// The parameters `--set` overrode.
     pub set: Vec<String>,
     /// Things that are legal but probably not meant.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Columns computed per batch, in order ([`Col::Derived`] indexes them).
     pub derived: Vec<Derived>,
     /// The Rhai engine, when an expression or the script runs in Rhai.
@@ -160,7 +187,7 @@ pub struct Scope<'a> {
     /// Parameters overridden by `--set`, for messages.
     set: Vec<&'a str>,
     /// Legal but suspicious things found while compiling.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// The plan's projection: the columns of the policies compiled before
     /// this one, then those this one adds.
     pub projection: Vec<ColumnSpec>,
@@ -398,17 +425,32 @@ pub fn compile_onto(
     if let Some(r) = &repayment
         && r.bands.last().is_some_and(|b| b.cond.is_some())
     {
-        warnings.push("`repayment.outcomes` has no default band (an entry without `when`): approved users who match no band are left out of expected loss and revenue".to_owned());
+        // At the last band, where the default would follow.
+        let at = def
+            .repayment
+            .as_ref()
+            .and_then(|d| d.outcomes.last())
+            .and_then(|o| o.when.as_ref())
+            .map(|n| src.node_location(n));
+        warnings.push(Warning::new(at, "`repayment.outcomes` has no default band (an entry without `when`): approved users who match no band are left out of expected loss and revenue"));
     }
     if !limits.is_empty() && limits.last().is_some_and(|b| b.cond.is_some()) {
-        warnings.push("`limit` has no default band (an entry without `when`): an approved user who matches no band gets no limit".to_owned());
+        let at = def
+            .limit
+            .last()
+            .and_then(|l| l.when.as_ref())
+            .map(|n| src.node_location(n));
+        warnings.push(Warning::new(at, "`limit` has no default band (an entry without `when`): an approved user who matches no band gets no limit"));
     }
     for f in &def.fields {
         let read = |i: &usize| scope.projection[*i].name == f.name.as_str();
         if !scope.reads.iter().any(read) {
-            warnings.push(format!(
-                "field `{}` is declared but nothing reads it",
-                f.name.as_str()
+            warnings.push(Warning::new(
+                Some(src.location(f.name.span())),
+                format!(
+                    "field `{}` is declared but nothing reads it",
+                    f.name.as_str()
+                ),
             ));
         }
     }
@@ -717,12 +759,26 @@ fn compile_limits(
 ) -> Vec<LimitBand> {
     let mut bands = Vec::with_capacity(defs.len());
     for (i, def) in defs.iter().enumerate() {
+        // A computed amount that comes out missing falls through to the next
+        // band, so bands after one without `when` are reached if its amount
+        // is an expression; after a fixed amount, never.
+        let computed = matches!(&def.amount, Node::Scalar(s) if is_expression(scope, s.as_str()));
         if def.when.is_none() && i + 1 < defs.len() {
-            src.error(
-                &def.amount,
-                "a limit band without `when` comes before other bands, which can never be reached",
-                "put the default band (the one without `when`) last",
-            );
+            if computed {
+                let written = def.amount.as_scalar().map_or("", |s| s.as_str());
+                scope.warnings.push(Warning::new(
+                    Some(src.node_location(&def.amount)),
+                    format!(
+                        "the limit band without `when` takes every approved row whose amount `{written}` is not missing: the bands after it are reached only by rows where it is missing"
+                    ),
+                ));
+            } else {
+                src.error(
+                    &def.amount,
+                    "a limit band without `when` comes before other bands, which can never be reached",
+                    "put the default band (the one without `when`) last, or give this one a `when`",
+                );
+            }
         }
         let cond = match &def.when {
             Some(n) => match condition::compile(src, scope, n) {
@@ -950,7 +1006,7 @@ mod tests {
         let p = compile_str(&format!("{HEAD}rules:\n  - {{ id: a, reason: A, when: {{ plus: true }} }}\n  - {{ id: b, reason: B, when: {{ score: {{ gte: $min_score }} }} }}\n"), &[]).unwrap();
         let names: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["plus", "score"]);
-        assert!(p.warnings.iter().any(|w| w.contains("`unused`")));
+        assert!(p.warnings.iter().any(|w| w.message.contains("`unused`")));
     }
 
     #[test]

@@ -304,11 +304,11 @@ fn operator(
             let value = literal(src, scope, s, ty, name)?;
             if ordered && ty == FieldType::String && s.as_str().trim().parse::<f64>().is_ok() {
                 let at = src.location(s.span());
-                scope.warnings.push(format!(
-                    "{at}: field `{name}` is a string, so `{}: {}` compares text (\"10\" sorts before \"3\"); declare it as int, float or decimal to compare numbers",
+                scope.warnings.push(super::compile::Warning::new(Some(at), format!(
+                    "field `{name}` is a string, so `{}: {}` compares text (\"10\" sorts before \"3\"); declare it as int, float or decimal to compare numbers",
                     op_name(op),
                     s.as_str()
-                ));
+                )));
             }
             Some(Cond::Compare { column, op, value })
         }

@@ -601,6 +601,17 @@ pub fn script(
     // A script with no reason code can only approve (or fail on a missing
     // value); a `decline` it returns is an error naming the row.
     let reasons = reason_codes(text);
+    if let Some((code, quote)) = misspelt_reason(text) {
+        return Err(site
+            .diagnostic_at(
+                quote,
+                format!(
+                    "reason `{}` is not a reason code",
+                    code.escape_debug()
+                ),
+            )
+            .help("write it in UPPER_SNAKE_CASE, such as `SCORE_TOO_LOW` (capitals, digits and `_`, starting with a capital): polsim collects a script's reason codes when it loads, and the `reasons` column joins them with `;`"));
+    }
     if let Some((code, review, decline)) = both_actions(text) {
         let (first, second) = if review < decline {
             (("review", review), ("decline", decline))
@@ -880,6 +891,68 @@ fn variable_arguments(text: &str, f: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first string literal given as a reason code that is not written like
+/// one (`decline("bad code")`), and the offset of its opening quote. A
+/// literal counts as given when it is a whole argument of `decline(...)` or
+/// `review(...)`, an item of an array written there, or pushed into an array
+/// given to one of them; a literal inside a larger argument
+/// (`decline(if user.city == "x" { ... })`) is not taken for one.
+fn misspelt_reason(text: &str) -> Option<(String, usize)> {
+    let mut spans = call_spans(text, "decline");
+    spans.extend(call_spans(text, "review"));
+    let arrays = [
+        variable_arguments(text, "review"),
+        variable_arguments(text, "decline"),
+    ];
+    for var in arrays.iter().flatten() {
+        spans.extend(call_spans(text, &format!("{var}.push")));
+    }
+    let mut offset = 0;
+    for (i, piece) in text.split('"').enumerate() {
+        let at = offset;
+        offset += piece.len() + 1;
+        if i % 2 == 0 || is_reason_code(piece) {
+            continue;
+        }
+        let quote = at - 1;
+        let before = text[..quote].trim_end().chars().next_back();
+        let after = text
+            .get(at + piece.len() + 1..)
+            .unwrap_or("")
+            .trim_start()
+            .chars()
+            .next();
+        let whole =
+            matches!(before, Some('(' | '[' | ',')) && matches!(after, Some(')' | ']' | ','));
+        let given = spans
+            .iter()
+            .any(|(a, b)| (*a..*b).contains(&at) && directly_inside(&text[*a..quote]));
+        if whole && given {
+            return Some((piece.to_owned(), quote));
+        }
+    }
+    None
+}
+
+/// Whether the end of a call's arguments `before` is among the call's own
+/// arguments or the items of an array written there, not inside another
+/// call (`decline(code_of("score"))`) or deeper.
+fn directly_inside(before: &str) -> bool {
+    let mut open = Vec::new();
+    let mut in_str = false;
+    for c in before.chars() {
+        match c {
+            '"' => in_str = !in_str,
+            '(' | '[' | '{' if !in_str => open.push(c),
+            ')' | ']' | '}' if !in_str => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    matches!(open.as_slice(), [] | ['['])
+}
+
 /// The first reason code written both in a `review(...)` and in a
 /// `decline(...)` call (or pushed into an array given only to one of them),
 /// with the byte offsets of its first use in each.
@@ -988,6 +1061,34 @@ mod tests {
         // An array given to both actions says nothing of its codes.
         let text = r#"fn decide(user) { let r = []; r.push("AA"); if a { decline(r) } else { review(r) } }"#;
         assert!(both_actions(text).is_none());
+    }
+
+    #[test]
+    fn a_literal_given_as_a_reason_must_be_written_like_one() {
+        let text =
+            r#"fn decide(user) { if user.s < 600 { return decline("bad code"); } approve(1) }"#;
+        assert_eq!(misspelt_reason(text).unwrap().0, "bad code");
+        assert_eq!(
+            misspelt_reason(text).unwrap().1,
+            text.find("\"bad").unwrap()
+        );
+        for text in [
+            r#"fn decide(user) { review("OK", "Thin") }"#,
+            r#"fn decide(user) { decline(["OK", ""]) }"#,
+            r#"fn decide(user) { let r = []; r.push("low;high"); decline(r) }"#,
+        ] {
+            assert!(misspelt_reason(text).is_some(), "{text}");
+        }
+        for text in [
+            r#"fn decide(user) { decline("SCORE_TOO_LOW") }"#,
+            r#"fn decide(user) { if user.city == "beijing" { review("CITY") } else { approve(1) } }"#,
+            r#"fn decide(user) { decline(if user.city == "x" { "A" } else { "B" }) }"#,
+            r#"fn decide(user) { let r = []; r.push("THIN_FILE"); review(r) }"#,
+            r#"fn decide(user) { decline(code_of("score")) }"#,
+            r#"fn decide(user) { decline([code_of("score"), "LOW"]) }"#,
+        ] {
+            assert_eq!(misspelt_reason(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub fn compile_script_file(
     // Every column is declared, so most are read by nothing: not worth a warning here.
     policy
         .warnings
-        .retain(|w| !w.contains("is declared but nothing reads it"));
+        .retain(|w| !w.message.contains("is declared but nothing reads it"));
     Ok(policy)
 }
 

@@ -34,6 +34,17 @@ impl Source {
         Location::new(self.path.clone(), line, column)
     }
 
+    /// Where `node` is, as [`Source::error`] points at it: a mapping at its first key.
+    pub fn node_location(&self, node: &Node) -> Location {
+        match node {
+            Node::Mapping(m) => match m.keys().next() {
+                Some(k) => self.location(k.span()),
+                None => self.location(node.span()),
+            },
+            _ => self.location(node.span()),
+        }
+    }
+
     /// A diagnostic pointing at `span`, underlining `width` characters.
     pub fn diagnostic(&self, span: &Span, width: usize, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(message).at_source(self.location(span), &self.text, width)

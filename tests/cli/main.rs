@@ -485,7 +485,7 @@ limit:
     )
     .write("d.csv", "id,s\na,650\nb,750\nc,500\n");
     let out = wd.stdout(&["check", "p.yaml"]);
-    assert_contains(&out, &["warning: `limit` has no default band"]);
+    assert_contains(&out, &["warning: p.yaml:8:13: `limit` has no default band"]);
     assert_eq!(
         wd.stdout(&["decide", "p.yaml", "--data", "d.csv"]),
         "id,outcome,reasons,limit\na,approve,,\nb,approve,,1000.00\nc,decline,R,\n"
@@ -3928,6 +3928,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 // ---------------------------------------------------------------------------
 // Subjects with a file of their own
 // ---------------------------------------------------------------------------
+mod ci_polish;
 mod compare;
 mod compare_sweep_edges;
 mod explain;
