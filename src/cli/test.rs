@@ -10,7 +10,7 @@ use crate::engine::pass::{PassOptions, Plan};
 use crate::engine::segments::SegmentSpec;
 use crate::error::{Error, Result, printable};
 use crate::policy::CompiledPolicy;
-use crate::policy::compile::compile_file_for;
+use crate::policy::compile::{MISSING_VALUE, compile_file_for};
 use crate::policy::test_file::{self, Case, Check, DatasetTest, TestFile};
 use crate::report::simulation::SimulationReport;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -25,6 +25,10 @@ pub struct Args {
     /// Also write the results as JUnit XML, for CI systems to show.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Fail when a test file's cases cover less than PCT % of its policy's
+    /// rules and limit bands.
+    #[arg(long, value_name = "PCT")]
+    pub min_coverage: Option<f64>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -68,8 +72,21 @@ pub fn run(args: &Args) -> Result<()> {
     let mut report = Report::new("polsim test");
     let (mut passed, mut failed) = (0, 0);
     for t in &tests {
-        let results = run_file(t, &args.common)?;
+        let (mut results, coverage) = run_file(t, &args.common)?;
         let shown = printable(&t.path.display().to_string()).into_owned();
+        say!("{}", coverage.summary(&shown));
+        if let Some(min) = args.min_coverage {
+            let pct = coverage.percent();
+            results.push(Outcome {
+                name: format!("coverage >= {min}%"),
+                failure: (pct < min).then(|| {
+                    (
+                        format!("the cases cover {pct:.1}% of the rules and limit bands, below --min-coverage {min}"),
+                        String::new(),
+                    )
+                }),
+            });
+        }
         let mut suite = TestSuite::new(shown.clone());
         for r in &results {
             match &r.failure {
@@ -150,20 +167,137 @@ fn overrides(t: &TestFile, common: &Common) -> Vec<(String, String)> {
     o
 }
 
-fn run_file(t: &TestFile, common: &Common) -> Result<Vec<Outcome>> {
-    let first_data = t.datasets.first().map(|d| d.data.as_path());
-    let policy = compile_file_for(&t.policy, &overrides(t, common), first_data)?;
-    let mut out = Vec::new();
-    if !t.cases.is_empty() {
-        out.extend(run_cases(&policy, &t.cases)?);
-    }
-    for d in &t.datasets {
-        out.extend(run_dataset(t, &policy, d, common)?);
-    }
-    Ok(out)
+/// What a test file's cases exercised of its policy, and what its datasets
+/// made fail.
+struct Coverage {
+    policy: String,
+    /// Per rule: its id, whether some case fails it, whether some case
+    /// reaches it (no earlier decline rule failed) and passes it, and
+    /// whether it fails on some test dataset.
+    rules: Vec<(String, bool, bool, bool)>,
+    /// Per limit band: its amount, and whether some case lands in it.
+    bands: Vec<(String, bool)>,
+    /// Per rule: whether it counts.
+    counted: Vec<bool>,
+    datasets: bool,
 }
 
-fn run_cases(policy: &CompiledPolicy, cases: &[Case]) -> Result<Vec<Outcome>> {
+impl Coverage {
+    fn new(policy: &CompiledPolicy) -> Coverage {
+        Coverage {
+            policy: policy.id.clone(),
+            rules: policy
+                .rules
+                .iter()
+                .map(|r| (r.id.clone(), false, false, false))
+                .collect(),
+            // A script's "met a missing value" reason is polsim's, not a rule
+            // the author wrote: it is not counted.
+            counted: policy
+                .rules
+                .iter()
+                .map(|r| !(policy.script.is_some() && r.reason == MISSING_VALUE))
+                .collect(),
+            bands: if policy.script.is_some() {
+                Vec::new()
+            } else {
+                policy
+                    .limits
+                    .iter()
+                    .map(|b| (crate::report::amount_text(&b.amount), false))
+                    .collect()
+            },
+            datasets: false,
+        }
+    }
+
+    /// The rules that count.
+    fn counted(&self) -> impl Iterator<Item = &(String, bool, bool, bool)> {
+        self.rules
+            .iter()
+            .zip(&self.counted)
+            .filter(|(_, c)| **c)
+            .map(|(r, _)| r)
+    }
+
+    fn percent(&self) -> f64 {
+        let total = self.counted().count() + self.bands.len();
+        let covered = self.counted().filter(|r| r.1 && r.2).count()
+            + self.bands.iter().filter(|b| b.1).count();
+        if total == 0 {
+            100.0
+        } else {
+            100.0 * covered as f64 / total as f64
+        }
+    }
+
+    fn summary(&self, file: &str) -> String {
+        let rules = self.counted().filter(|r| r.1 && r.2).count();
+        let bands = self.bands.iter().filter(|b| b.1).count();
+        let mut out = format!(
+            "coverage {file} (policy `{}`): {rules}/{} rules, {bands}/{} limit bands, {:.1}%",
+            printable(&self.policy),
+            self.counted().count(),
+            self.bands.len(),
+            self.percent()
+        );
+        for (id, fails, passes, _) in self.counted() {
+            let why = match (fails, passes) {
+                (false, false) => "no case fails it, and none reaches it and passes",
+                (false, true) => "no case fails it",
+                (true, false) => "no case reaches it and passes it",
+                _ => continue,
+            };
+            out.push_str(&format!(
+                "\n  not covered: rule `{}` ({why})",
+                printable(id)
+            ));
+        }
+        for (b, (amount, hit)) in self.bands.iter().enumerate() {
+            if !hit {
+                out.push_str(&format!(
+                    "\n  not covered: limit band {} (amount {}): no case lands in it",
+                    b + 1,
+                    printable(amount)
+                ));
+            }
+        }
+        if self.datasets {
+            let idle: Vec<String> = self
+                .counted()
+                .filter(|r| !r.3)
+                .map(|r| format!("`{}`", printable(&r.0)))
+                .collect();
+            if !idle.is_empty() {
+                out.push_str(&format!(
+                    "\n  rules that fail on no test dataset: {}",
+                    idle.join(", ")
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn run_file(t: &TestFile, common: &Common) -> Result<(Vec<Outcome>, Coverage)> {
+    let first_data = t.datasets.first().map(|d| d.data.as_path());
+    let policy = compile_file_for(&t.policy, &overrides(t, common), first_data)?;
+    let mut coverage = Coverage::new(&policy);
+    let mut out = Vec::new();
+    if !t.cases.is_empty() {
+        out.extend(run_cases(&policy, &t.cases, &mut coverage)?);
+    }
+    for d in &t.datasets {
+        out.extend(run_dataset(t, &policy, d, common, &mut coverage)?);
+    }
+    Ok((out, coverage))
+}
+
+fn run_cases(
+    policy: &CompiledPolicy,
+    cases: &[Case],
+    coverage: &mut Coverage,
+) -> Result<Vec<Outcome>> {
     let names: Vec<&str> = policy.declared.iter().map(|c| c.name.as_str()).collect();
     let mut rows = Vec::new();
     for case in cases {
@@ -201,6 +335,27 @@ fn run_cases(policy: &CompiledPolicy, cases: &[Case]) -> Result<Vec<Outcome>> {
     let csv = explain::rows_csv(policy, &rows);
     let lines: Vec<u64> = vec![0; cases.len()];
     let traces = explain::traces(policy, Input::from_bytes("the cases", csv), &lines)?;
+    for trace in &traces {
+        // A rule is reached when no decline rule before it failed.
+        let mut reached = true;
+        for ((_, fails, passes, _), (rule, r)) in coverage
+            .rules
+            .iter_mut()
+            .zip(trace.rules.iter().zip(&policy.rules))
+        {
+            let failed = rule.verdict == "fail";
+            *fails |= failed;
+            *passes |= reached && !failed;
+            if failed && r.action == crate::policy::model::Action::Decline {
+                reached = false;
+            }
+        }
+        for b in trace.limits.iter().filter(|b| b.taken) {
+            if let Some(band) = coverage.bands.get_mut(b.band) {
+                band.1 = true;
+            }
+        }
+    }
     Ok(cases
         .iter()
         .zip(&traces)
@@ -253,6 +408,7 @@ fn run_dataset(
     policy: &CompiledPolicy,
     d: &DatasetTest,
     common: &Common,
+    coverage: &mut Coverage,
 ) -> Result<Vec<Outcome>> {
     let segments =
         t.by.iter()
@@ -269,6 +425,10 @@ fn run_dataset(
     let input = Input::open(&d.data)?;
     let (state, summary) = crate::simulate::simulate(&plan, input, &options)?;
     let report = SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
+    coverage.datasets = true;
+    for (rule, stat) in coverage.rules.iter_mut().zip(&report.reasons) {
+        rule.3 |= stat.failed > 0;
+    }
     let json = serde_json::to_value(&report).expect("a report serialises");
     let data = printable(&d.data.display().to_string()).into_owned();
     Ok(d.expect

@@ -122,3 +122,30 @@ fn the_bundled_policies_pass_their_tests() {
     let out = succeeded(in_repo(&args), &args);
     assert_contains(&out, &["0 failed"]);
 }
+
+#[test]
+fn coverage_names_what_no_case_exercised_and_min_coverage_fails_below_it() {
+    let wd = workdir(
+        "policy: p.yaml\ncases:\n  - name: a high score\n    input: { id: x, score: 720 }\n    expect: { outcome: approve }\ndatasets:\n  - data: d.csv\n    expect: { approved: 3 }\n",
+    );
+    // One rule never failed by a case, one band of two landed in: 1 of 3.
+    let out = wd.output(&["test", ".", "--min-coverage", "50"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_contains(
+        &stdout,
+        &[
+            "0/1 rules, 1/2 limit bands, 33.3%",
+            "not covered: rule `min_score` (no case fails it)",
+            "not covered: limit band 2 (amount 500.00): no case lands in it",
+            "below --min-coverage 50",
+        ],
+    );
+    // The dataset makes the rule fail: it is not listed as idle on data.
+    assert!(
+        !stdout.contains("rules that fail on no test dataset"),
+        "{stdout}"
+    );
+    let out = wd.output(&["test", ".", "--min-coverage", "30"]);
+    assert!(out.status.success(), "{}", show(&out));
+}
