@@ -10,6 +10,7 @@ mod docs;
 mod explain;
 mod generate;
 mod simulate;
+mod snapshot;
 mod stdio;
 mod sweep;
 mod temp;

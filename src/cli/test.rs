@@ -6,13 +6,14 @@
 
 use super::{Common, explain};
 use crate::dataset::stream::{Input, StreamOptions};
-use crate::engine::pass::{PassOptions, Plan};
+use crate::engine::pass::{self, Accumulator, PassOptions, Plan, Rows};
 use crate::engine::segments::SegmentSpec;
 use crate::error::{Error, Result, printable};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::{MISSING_VALUE, compile_file_for};
 use crate::policy::test_file::{self, Case, Check, DatasetTest, TestFile};
 use crate::report::simulation::SimulationReport;
+use crate::simulate::Simulation;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -29,6 +30,9 @@ pub struct Args {
     /// rules and limit bands.
     #[arg(long, value_name = "PCT")]
     pub min_coverage: Option<f64>,
+    /// Write every dataset's `snapshot` file anew from this run.
+    #[arg(long)]
+    pub update: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -72,7 +76,7 @@ pub fn run(args: &Args) -> Result<()> {
     let mut report = Report::new("polsim test");
     let (mut passed, mut failed) = (0, 0);
     for t in &tests {
-        let (mut results, coverage) = run_file(t, &args.common)?;
+        let (mut results, coverage) = run_file(t, &args.common, args.update)?;
         let shown = printable(&t.path.display().to_string()).into_owned();
         say!("{}", coverage.summary(&shown));
         if let Some(min) = args.min_coverage {
@@ -279,7 +283,7 @@ impl Coverage {
     }
 }
 
-fn run_file(t: &TestFile, common: &Common) -> Result<(Vec<Outcome>, Coverage)> {
+fn run_file(t: &TestFile, common: &Common, update: bool) -> Result<(Vec<Outcome>, Coverage)> {
     let first_data = t.datasets.first().map(|d| d.data.as_path());
     let policy = compile_file_for(&t.policy, &overrides(t, common), first_data)?;
     let mut coverage = Coverage::new(&policy);
@@ -288,7 +292,7 @@ fn run_file(t: &TestFile, common: &Common) -> Result<(Vec<Outcome>, Coverage)> {
         out.extend(run_cases(&policy, &t.cases, &mut coverage)?);
     }
     for d in &t.datasets {
-        out.extend(run_dataset(t, &policy, d, common, &mut coverage)?);
+        out.extend(run_dataset(t, &policy, d, common, &mut coverage, update)?);
     }
     Ok((out, coverage))
 }
@@ -409,6 +413,7 @@ fn run_dataset(
     d: &DatasetTest,
     common: &Common,
     coverage: &mut Coverage,
+    update: bool,
 ) -> Result<Vec<Outcome>> {
     let segments =
         t.by.iter()
@@ -423,7 +428,7 @@ fn run_dataset(
         skip_bad_rows: false,
     };
     let input = Input::open(&d.data)?;
-    let (state, summary) = crate::simulate::simulate(&plan, input, &options)?;
+    let (state, summary, rows) = simulate_rows(&plan, input, &options, d.snapshot.is_some())?;
     let report = SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
     coverage.datasets = true;
     for (rule, stat) in coverage.rules.iter_mut().zip(&report.reasons) {
@@ -431,35 +436,100 @@ fn run_dataset(
     }
     let json = serde_json::to_value(&report).expect("a report serialises");
     let data = printable(&d.data.display().to_string()).into_owned();
-    Ok(d.expect
-        .iter()
-        .map(|e| {
-            let got = metric(&json, &e.metric);
-            let failure = match &got {
-                None => Some(format!(
-                    "`{}` is not a metric of the report ({})",
-                    e.metric, e.at
-                )),
-                Some(v) => (!holds(v, &e.check)).then(|| {
-                    format!(
-                        "{}: expected {}, got {} ({})",
-                        e.metric,
-                        e.check.describe(),
-                        show(v),
-                        e.at
-                    )
-                }),
-            };
-            Outcome {
-                name: format!("{data}: {} {}", e.metric, e.check.describe()),
-                failure: failure.map(|f| (f, String::new())),
+    let mut out = Vec::new();
+    if let Some(path) = &d.snapshot {
+        let shown = printable(&path.display().to_string()).into_owned();
+        if update {
+            super::snapshot::write(path, &super::snapshot::make(policy, &json, &rows))?;
+            out.push(Outcome {
+                name: format!("{data}: snapshot {shown} (written)"),
+                failure: None,
+            });
+        } else {
+            let wrong = super::snapshot::compare(path, policy, &json, &rows, &d.tolerance)?;
+            out.push(Outcome {
+                name: format!("{data}: snapshot {shown}"),
+                failure: wrong.map(|w| (format!("{w} ({})", d.at), String::new())),
+            });
+        }
+    }
+    out.extend(d.expect.iter().map(|e| {
+        let got = metric(&json, &e.metric);
+        let failure = match &got {
+            None => Some(format!(
+                "`{}` is not a metric of the report ({})",
+                e.metric, e.at
+            )),
+            Some(v) => (!holds(v, &e.check)).then(|| {
+                format!(
+                    "{}: expected {}, got {} ({})",
+                    e.metric,
+                    e.check.describe(),
+                    show(v),
+                    e.at
+                )
+            }),
+        };
+        Outcome {
+            name: format!("{data}: {} {}", e.metric, e.check.describe()),
+            failure: failure.map(|f| (f, String::new())),
+        }
+    }));
+    Ok(out)
+}
+
+/// `simulate`'s pass, also keeping every row's outcome and deciding rule
+/// (in file order) when `rows` is set, for a snapshot.
+fn simulate_rows(
+    plan: &Plan,
+    input: Input,
+    options: &PassOptions,
+    rows: bool,
+) -> Result<(
+    Simulation,
+    crate::dataset::stream::StreamSummary,
+    super::snapshot::Rows,
+)> {
+    let options = PassOptions {
+        stream: StreamOptions {
+            hash: true,
+            ..options.stream.clone()
+        },
+        ..options.clone()
+    };
+    let mut total = Simulation::new(plan, 0);
+    let mut kept = super::snapshot::Rows::default();
+    let summary = pass::run_local(
+        plan,
+        input,
+        &options,
+        || (),
+        |(), chunk| {
+            let mut part = Simulation::new(plan, 0);
+            part.add(chunk, Rows::All(chunk.len));
+            let d = &chunk.decisions[0];
+            let kept = rows.then(|| {
+                (
+                    d.outcome[..chunk.len].to_vec(),
+                    d.primary[..chunk.len].to_vec(),
+                )
+            });
+            (part, kept)
+        },
+        |(part, rows)| {
+            total.merge(&part)?;
+            if let Some((outcomes, primary)) = rows {
+                kept.outcomes.extend(outcomes);
+                kept.primary.extend(primary);
             }
-        })
-        .collect())
+            Ok(())
+        },
+    )?;
+    Ok((total, summary, kept))
 }
 
 /// The value at a metric path: `a.b`, `segments.FIELD[VALUE].metric`.
-fn metric<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
+pub(crate) fn metric<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
     let mut at = json;
     for part in path.split('.') {
         let (name, index) = match part.split_once('[') {

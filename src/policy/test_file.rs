@@ -37,6 +37,11 @@ pub struct DatasetTest {
     pub data: PathBuf,
     pub at: Location,
     pub expect: Vec<Expectation>,
+    /// `snapshot: FILE`, resolved relative to the test file.
+    pub snapshot: Option<PathBuf>,
+    /// `tolerance`: per headline metric, how far it may move from the
+    /// snapshot; `flipped`, the share of rows whose outcome may change.
+    pub tolerance: Vec<(String, f64)>,
 }
 
 pub struct Expectation {
@@ -269,7 +274,11 @@ fn dataset(src: &mut Source, node: &Node, dir: &Path) -> Option<DatasetTest> {
         "a dataset entry",
         "write `- data: FILE` and `expect: { approval_rate: ... }`",
     )?;
-    src.check_keys(map, "a dataset entry", &["data", "expect"]);
+    src.check_keys(
+        map,
+        "a dataset entry",
+        &["data", "expect", "snapshot", "tolerance"],
+    );
     let at = src.location(node.span());
     let data = match map.get_node("data") {
         Some(n) => dir.join(src.scalar(n, "`data`")?.as_str()),
@@ -341,5 +350,36 @@ fn dataset(src: &mut Source, node: &Node, dir: &Path) -> Option<DatasetTest> {
             });
         }
     }
-    Some(DatasetTest { data, at, expect })
+    let snapshot = match map.get_node("snapshot") {
+        Some(n) => Some(dir.join(src.scalar(n, "`snapshot`")?.as_str())),
+        None => None,
+    };
+    let mut tolerance = Vec::new();
+    if let Some(n) = map.get_node("tolerance") {
+        let m = src.mapping(
+            n,
+            "`tolerance`",
+            "write `tolerance: { approval_rate: 0.005, flipped: 0.01 }`",
+        )?;
+        for (k, v) in m.iter() {
+            let Some(v) = src.scalar(v, "a tolerance") else {
+                continue;
+            };
+            match v.as_str().parse::<f64>() {
+                Ok(x) if x >= 0.0 => tolerance.push((k.as_str().to_owned(), x)),
+                _ => src.error(
+                    &Node::Scalar(v.clone()),
+                    format!("the tolerance `{}` of `{}` is not a number of 0 or more", v.as_str(), k.as_str()),
+                    "write e.g. `approval_rate: 0.005` (an absolute difference) or `flipped: 0.01` (a share of rows)",
+                ),
+            }
+        }
+    }
+    Some(DatasetTest {
+        data,
+        at,
+        expect,
+        snapshot,
+        tolerance,
+    })
 }

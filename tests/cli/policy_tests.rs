@@ -149,3 +149,39 @@ fn coverage_names_what_no_case_exercised_and_min_coverage_fails_below_it() {
     let out = wd.output(&["test", ".", "--min-coverage", "30"]);
     assert!(out.status.success(), "{}", show(&out));
 }
+
+#[test]
+fn a_snapshot_is_written_by_update_and_fails_a_run_that_drifts_past_its_tolerance() {
+    let wd = workdir(
+        "policy: p.yaml\ndatasets:\n  - data: d.csv\n    snapshot: p.snap.json\n    tolerance: { approval_rate: 0.3, flipped: 0.3 }\n",
+    );
+    // No snapshot yet: the run says how to write one.
+    let out = wd.output(&["test", "."]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        &["no snapshot", "polsim test --update"],
+    );
+    let out = wd.output(&["test", ".", "--update"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let snap: Value = serde_json::from_str(&wd.read("p.snap.json")).unwrap();
+    assert_eq!(snap["rows"], 4);
+    assert_eq!(snap["metrics"]["approved"], 3);
+    // Unchanged: passes.
+    let out = wd.output(&["test", "."]);
+    assert!(out.status.success(), "{}", show(&out));
+    // min 620 declines one row of four (25 %): within both tolerances.
+    let out = wd.output(&["test", ".", "--set", "min=620"]);
+    assert!(out.status.success(), "{}", show(&out));
+    // min 700 declines two more (50 %): past both, naming the rule.
+    let out = wd.output(&["test", ".", "--set", "min=700"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        &[
+            "approval_rate moved from 0.75 to 0.25",
+            "2 of 4 rows (50.00%) changed outcome, more than `flipped: 0.3` allows",
+            "min_score (LOW) 2",
+        ],
+    );
+}
