@@ -75,10 +75,18 @@ pub fn run(args: &Args) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let mut report = Report::new("polsim test");
     let (mut passed, mut failed) = (0, 0);
+    // `--format json`: one object for tools instead of the lines.
+    let json = args.common.format == Some(crate::report::Format::Json);
+    let say = |line: String| {
+        if !json {
+            say!("{line}");
+        }
+    };
+    let mut files_json = Vec::new();
     for t in &tests {
         let (mut results, coverage) = run_file(t, &args.common, args.update)?;
         let shown = printable(&t.path.display().to_string()).into_owned();
-        say!("{}", coverage.summary(&shown));
+        say(coverage.summary(&shown));
         if let Some(min) = args.min_coverage {
             let pct = coverage.percent();
             results.push(Outcome {
@@ -97,16 +105,16 @@ pub fn run(args: &Args) -> Result<()> {
                 None => {
                     passed += 1;
                     if !args.common.quiet {
-                        say!("ok    {shown}: {}", r.name);
+                        say(format!("ok    {shown}: {}", r.name));
                     }
                     suite.add_test_case(TestCase::new(r.name.clone(), TestCaseStatus::success()));
                 }
                 Some((message, detail)) => {
                     failed += 1;
-                    say!("FAIL  {shown}: {}\n      {message}", r.name);
+                    say(format!("FAIL  {shown}: {}\n      {message}", r.name));
                     if !detail.is_empty() {
                         for line in detail.lines() {
-                            say!("      {line}");
+                            say(format!("      {line}"));
                         }
                     }
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -117,11 +125,28 @@ pub fn run(args: &Args) -> Result<()> {
             }
         }
         report.add_test_suite(suite);
+        files_json.push(serde_json::json!({
+            "file": shown,
+            "policy": coverage.policy,
+            "coverage": coverage.percent(),
+            "results": results.iter().map(|r| serde_json::json!({
+                "name": r.name,
+                "ok": r.failure.is_none(),
+                "message": r.failure.as_ref().map(|f| &f.0),
+            })).collect::<Vec<_>>(),
+        }));
     }
-    say!(
+    say(format!(
         "{passed} passed, {failed} failed, in {} test file(s)",
         tests.len()
-    );
+    ));
+    if json {
+        let all = serde_json::json!({ "passed": passed, "failed": failed, "files": files_json });
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&all).expect("results serialise")
+        );
+    }
     if let Some(path) = &args.junit {
         let xml = report.to_string().map_err(|e| {
             Error::usage(

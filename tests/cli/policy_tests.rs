@@ -185,3 +185,25 @@ fn a_snapshot_is_written_by_update_and_fails_a_run_that_drifts_past_its_toleranc
         ],
     );
 }
+
+#[test]
+fn format_json_gives_tools_every_result() {
+    let failing = PASSING.replace("limit: 2000", "limit: 500");
+    let wd = workdir(&failing);
+    let out = wd.output(&["test", ".", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(
+        (v["passed"].as_u64(), v["failed"].as_u64()),
+        (Some(6), Some(1))
+    );
+    let results = v["files"][0]["results"].as_array().unwrap();
+    let bad: Vec<&Value> = results.iter().filter(|r| r["ok"] == false).collect();
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit: expected 500, got 2000")
+    );
+}
