@@ -8,7 +8,6 @@
 //! band) and multiplied by amounts and probabilities once, in the report:
 //! exact, and it keeps decimal work out of the per-row loop.
 
-use crate::engine::evaluate::NONE;
 use crate::engine::kernels::TRUE;
 use crate::engine::pass::{Accumulator, Chunk, Rows, same};
 use crate::engine::{Decisions, Outcome};
@@ -155,45 +154,25 @@ impl Limits {
     }
 
     pub fn add(&mut self, d: &Decisions, rows: Rows) {
+        self.add_approved(&Approved::new(d, rows));
+    }
+
+    /// Adds the approved rows of a batch.
+    pub fn add_approved(&mut self, approved: &Approved) {
         let last = self.rows.len() - 1;
         if last == 0 {
             // No limit bands: every approved row is in the one slot.
-            self.rows[0] += approved_count(d, rows);
+            self.rows[0] += approved.count();
             return;
         }
-        self.add_approved(d, &approved_rows(d, rows));
-    }
-
-    /// Adds `approved`, approved rows (see [`approved_rows`]).
-    pub fn add_approved(&mut self, d: &Decisions, approved: &[u32]) {
-        let last = self.rows.len() - 1;
-        if last == 0 {
-            self.rows[0] += approved.len() as u64;
-            return;
-        }
+        let d = approved.d;
         let dynamic = !d.limit.is_empty();
-        for &row in approved {
+        for &row in approved.rows() {
             let row = row as usize;
             let band = usize::from(d.limit_band[row]).min(last);
             self.rows[band] += 1;
             if dynamic && band < last {
                 self.sum[band] += d.limit[row];
-            }
-        }
-    }
-
-    #[inline]
-    pub(crate) fn add_row(&mut self, d: &Decisions, row: usize) {
-        if d.outcome[row] != Outcome::Approve {
-            return;
-        }
-        match d.limit_band[row] {
-            NONE => *self.rows.last_mut().expect("a slot for no band") += 1,
-            band => {
-                self.rows[band as usize] += 1;
-                if !d.limit.is_empty() {
-                    self.sum[band as usize] += d.limit[row];
-                }
             }
         }
     }
@@ -232,24 +211,20 @@ impl RepaymentSums {
     }
 
     pub fn add(&mut self, d: &Decisions, rows: Rows) {
+        self.add_approved(&Approved::new(d, rows));
+    }
+
+    /// Adds the approved rows of a batch.
+    pub fn add_approved(&mut self, approved: &Approved) {
         let last = self.rows.len() - 1;
         if last == 0 {
             // No repayment model: every approved row is unmodelled.
-            self.rows[0] += approved_count(d, rows);
+            self.rows[0] += approved.count();
             return;
         }
-        self.add_approved(d, &approved_rows(d, rows));
-    }
-
-    /// Adds `approved`, approved rows (see [`approved_rows`]).
-    pub fn add_approved(&mut self, d: &Decisions, approved: &[u32]) {
-        let last = self.rows.len() - 1;
-        if last == 0 {
-            self.rows[0] += approved.len() as u64;
-            return;
-        }
+        let d = approved.d;
         let money = !d.exposure.is_empty();
-        for &row in approved {
+        for &row in approved.rows() {
             let row = row as usize;
             self.rows[usize::from(d.outcome_band[row]).min(last)] += 1;
             if money {
@@ -276,19 +251,6 @@ impl RepaymentSums {
             let [returned, default] = &mut self.exposure_p[band];
             *returned += exposed * p[0];
             *default += exposed * p[4];
-        }
-    }
-
-    #[inline]
-    pub(crate) fn add_row(&mut self, d: &Decisions, row: usize) {
-        if d.outcome[row] != Outcome::Approve {
-            return;
-        }
-        let last = self.rows.len() - 1;
-        let band = usize::from(d.outcome_band[row]).min(last);
-        self.rows[band] += 1;
-        if !d.exposure.is_empty() {
-            self.add_exposure(d, row, last);
         }
     }
 
@@ -404,38 +366,30 @@ impl Metrics {
         }
     }
 
-    /// Folds in `rows` of one batch of decisions: all of them a metric at a
+    /// Folds in `rows` of one batch of decisions: all of them a count at a
     /// time (each in its fastest loop), or a segment's row by row, every
-    /// metric in one loop.
+    /// count in one loop; then the approved rows' limits and money.
     pub fn add_decisions(&mut self, d: &Decisions, rows: Rows) {
         match rows {
             Rows::All(_) => {
                 self.outcomes.add(d, rows);
                 self.reasons.add(d, rows);
                 self.observed.add(d, rows);
-                // Limits and repayment read only approved rows: gathered
-                // once, when either has bands to put them in.
-                if self.limits.rows.len() == 1 && self.repayment.rows.len() == 1 {
-                    let approved = approved_count(d, rows);
-                    self.limits.rows[0] += approved;
-                    self.repayment.rows[0] += approved;
-                } else {
-                    let approved = approved_rows(d, rows);
-                    self.limits.add_approved(d, &approved);
-                    self.repayment.add_approved(d, &approved);
-                }
             }
             Rows::Only(list) => {
                 for &row in list {
                     let row = row as usize;
                     self.outcomes.add_row(d, row);
                     self.reasons.add_row(d, row);
-                    self.limits.add_row(d, row);
-                    self.repayment.add_row(d, row);
                     self.observed.add_row(d, row);
                 }
             }
         }
+        // Limits and repayment read only approved rows: gathered once, if
+        // either has bands to put them in.
+        let approved = Approved::new(d, rows);
+        self.limits.add_approved(&approved);
+        self.repayment.add_approved(&approved);
     }
 }
 
@@ -455,31 +409,56 @@ impl Accumulator for Metrics {
     }
 }
 
-/// How many of `rows` are approved.
-fn approved_count(d: &Decisions, rows: Rows) -> u64 {
-    match rows {
-        Rows::All(n) => {
-            bytecount::count(outcome_bytes(&d.outcome[..n]), Outcome::Approve as u8) as u64
-        }
-        Rows::Only(_) => {
-            let mut n = 0;
-            rows.for_each(|row| n += u64::from(d.outcome[row] == Outcome::Approve));
-            n
-        }
-    }
+/// The approved rows of a batch's `rows`, for the accumulators that read
+/// only those: counted (with SIMD) when that is all they need, gathered
+/// once, without a branch on the outcome, when they visit them (approvals
+/// fall at random, so a branch would mispredict a third of the time).
+pub struct Approved<'a> {
+    pub d: &'a Decisions,
+    rows: Rows<'a>,
+    list: std::cell::OnceCell<Vec<u32>>,
 }
 
-/// The approved rows of `rows`, gathered without a branch on the outcome
-/// (approvals fall at random, so a branch mispredicts a third of the time).
-fn approved_rows(d: &Decisions, rows: Rows) -> Vec<u32> {
-    let mut out = vec![0u32; rows.len() + 1];
-    let mut n = 0;
-    rows.for_each(|row| {
-        out[n] = row as u32;
-        n += usize::from(d.outcome[row] == Outcome::Approve);
-    });
-    out.truncate(n);
-    out
+impl<'a> Approved<'a> {
+    pub fn new(d: &'a Decisions, rows: Rows<'a>) -> Approved<'a> {
+        Approved {
+            d,
+            rows,
+            list: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        if let Some(list) = self.list.get() {
+            return list.len() as u64;
+        }
+        let d = self.d;
+        match self.rows {
+            Rows::All(n) => {
+                bytecount::count(outcome_bytes(&d.outcome[..n]), Outcome::Approve as u8) as u64
+            }
+            Rows::Only(_) => {
+                let mut n = 0;
+                self.rows
+                    .for_each(|row| n += u64::from(d.outcome[row] == Outcome::Approve));
+                n
+            }
+        }
+    }
+
+    pub fn rows(&self) -> &[u32] {
+        self.list.get_or_init(|| {
+            let d = self.d;
+            let mut out = vec![0u32; self.rows.len() + 1];
+            let mut n = 0;
+            self.rows.for_each(|row| {
+                out[n] = row as u32;
+                n += usize::from(d.outcome[row] == Outcome::Approve);
+            });
+            out.truncate(n);
+            out
+        })
+    }
 }
 
 /// Outcomes as their bytes, to count with SIMD.

@@ -78,24 +78,29 @@ impl Accumulator for SwapSet {
             cell.rows += bytecount::count(&cells, k as u8) as u64;
             cell.bads += bads[k];
         }
+        // The swaps (a few rows), per side that approves them.
+        let mut swaps: [Vec<u32>; 2] = Default::default();
         let mut at = 0;
         rows.for_each(|row| {
             let c = cells[at];
             at += 1;
-            // Money only for the swaps (a few rows): approved by both is
-            // each side's whole less its swaps (see `Cell::repayment`).
-            let (side, d, out) = match c {
-                1 => (0, a, &mut self.swap_outs),
-                2 => (1, b, &mut self.swap_ins),
+            let (side, out) = match c {
+                1 => (0, &mut self.swap_outs),
+                2 => (1, &mut self.swap_ins),
                 _ => return,
             };
-            self.cells[c as usize].repayment[side].add_row(d, row);
+            swaps[side].push(row as u32);
             // The rule that kept the row out on the side that declined it.
             let other = if side == 0 { b } else { a };
             if let Some(n) = out.get_mut(usize::from(other.primary[row])) {
                 *n += 1;
             }
         });
+        // Money only for the swaps: approved by both is each side's whole
+        // less its swaps (see `Cell::repayment`).
+        for (side, (d, list)) in [a, b].into_iter().zip(&swaps).enumerate() {
+            self.cells[1 + side].repayment[side].add(d, Rows::Only(list));
+        }
     }
 
     fn merge(&mut self, o: &SwapSet) -> Result<()> {

@@ -9,7 +9,7 @@
 //! row is counted once per bucket "passes at the first j values in pass
 //! order", and each point is the sum of the buckets it covers.
 
-use super::metrics::{Limits, Observed, Outcomes, RepaymentSums};
+use super::metrics::{Approved, Limits, Observed, Outcomes, RepaymentSums};
 use crate::dataset::batch::SkippedRows;
 use crate::dataset::value::Value;
 use crate::engine::Decisions;
@@ -47,20 +47,19 @@ impl PointMetrics {
         match rows {
             Rows::All(_) => {
                 self.outcomes.add(d, rows);
-                self.limits.add(d, rows);
-                self.repayment.add(d, rows);
                 self.observed.add(d, rows);
             }
             Rows::Only(list) => {
                 for &row in list {
                     let row = row as usize;
                     self.outcomes.add_row(d, row);
-                    self.limits.add_row(d, row);
-                    self.repayment.add_row(d, row);
                     self.observed.add_row(d, row);
                 }
             }
         }
+        let approved = Approved::new(d, rows);
+        self.limits.add_approved(&approved);
+        self.repayment.add_approved(&approved);
     }
 
     pub fn merge(&mut self, o: &PointMetrics) -> Result<()> {
