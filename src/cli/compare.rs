@@ -82,30 +82,6 @@ fn set_for_the_challenger_only(
     })
 }
 
-/// A `--challenger-set` value reaches the policy as a `--set` override: an
-/// error about it names the option the user wrote.
-fn as_challenger_set(e: Error, set: &[(String, String)]) -> Error {
-    let rename = |d: &mut crate::error::Diagnostic| {
-        for (name, value) in set {
-            d.message = d.message.replace(
-                &format!("`--set {name}={value}`"),
-                &format!("`--challenger-set {name}={value}`"),
-            );
-        }
-    };
-    match e {
-        Error::Usage(mut d) => {
-            rename(&mut d);
-            Error::Usage(d)
-        }
-        Error::Policy(mut all) => {
-            all.iter_mut().for_each(rename);
-            Error::Policy(all)
-        }
-        other => other,
-    }
-}
-
 pub fn run(args: &Args) -> Result<()> {
     let format = args.common.format();
     if format == Format::Csv {
@@ -181,7 +157,7 @@ pub fn run(args: &Args) -> Result<()> {
         .collect();
     overrides.extend(args.challenger_set.iter().cloned());
     let challenger = compile_file_onto(challenger_path, &overrides, data, &champion.columns)
-        .map_err(|e| as_challenger_set(e, &args.challenger_set))?;
+        .map_err(|e| super::as_option(e, "--challenger-set", &args.challenger_set))?;
     let segments = args
         .by
         .iter()

@@ -79,6 +79,31 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// An error about overrides that the user gave with `option` rather than
+/// `--set` (they reach the policy as `--set` overrides): its messages name
+/// the option the user wrote.
+pub(crate) fn as_option(e: Error, option: &str, overrides: &[(String, String)]) -> Error {
+    let rename = |d: &mut crate::error::Diagnostic| {
+        for (name, value) in overrides {
+            d.message = d.message.replace(
+                &format!("`--set {name}={value}`"),
+                &format!("`{option} {name}={value}`"),
+            );
+        }
+    };
+    match e {
+        Error::Usage(mut d) => {
+            rename(&mut d);
+            Error::Usage(d)
+        }
+        Error::Policy(mut all) => {
+            all.iter_mut().for_each(rename);
+            Error::Policy(all)
+        }
+        other => other,
+    }
+}
+
 /// Options every command that runs a policy shares.
 #[derive(Debug, Clone, Args)]
 pub struct Common {

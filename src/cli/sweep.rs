@@ -203,29 +203,15 @@ fn check_plot_target(out: &std::path::Path, args: &Args) -> Result<()> {
     })
 }
 
-/// A swept value reaches the policy as a `--set` override: an error about
-/// it names the `--param` the user wrote instead.
+/// An error about a swept value names the `--param` the user wrote (the
+/// value reached the policy as an override, see [`super::as_option`]).
 fn as_param(e: Error, axes: &[Axis], at: &[usize]) -> Error {
-    let rename = |d: &mut crate::error::Diagnostic| {
-        for (axis, &v) in axes.iter().zip(at) {
-            let (name, value) = (&axis.name, &axis.values[v]);
-            d.message = d.message.replace(
-                &format!("`--set {name}={value}`"),
-                &format!("`--param {name}={value}`"),
-            );
-        }
-    };
-    match e {
-        Error::Usage(mut d) => {
-            rename(&mut d);
-            Error::Usage(d)
-        }
-        Error::Policy(mut all) => {
-            all.iter_mut().for_each(rename);
-            Error::Policy(all)
-        }
-        other => other,
-    }
+    let point: Vec<(String, String)> = axes
+        .iter()
+        .zip(at)
+        .map(|(a, &v)| (a.name.clone(), a.values[v].clone()))
+        .collect();
+    super::as_option(e, "--param", &point)
 }
 
 /// Runs the sweep's pass: the merged state, and the data's hash.
