@@ -403,6 +403,16 @@ fn size(cond: &Cond) -> usize {
 }
 
 impl Tracer<'_> {
+    /// The fact a leaf on `column` states: `describe(name, value)`, or
+    /// `name missing` for an empty cell.
+    fn fact(&self, column: Col, describe: impl FnOnce(&str, &str) -> String) -> String {
+        let name = self.name(column);
+        match self.cols.get(column).valid[self.row] {
+            false => format!("{name} missing"),
+            true => describe(&name, &self.read(column)),
+        }
+    }
+
     /// The leaves that keep `cond` from being `want` at the row, as facts.
     fn facts(
         &self,
@@ -434,17 +444,13 @@ impl Tracer<'_> {
             _ if !culprit(truth) => {}
             Cond::True => out.push("always".to_owned()),
             Cond::Compare { column, op, value } => {
-                let name = self.name(*column);
-                out.push(match self.cols.get(*column).valid[self.row] {
-                    false => format!("{name} missing"),
-                    true => {
-                        match if truth == FALSE { op.negated() } else { *op } {
-                            // `x = v` says it all.
-                            CmpOp::Eq => format!("{name}={}", self.read(*column)),
-                            op => format!("{name}={}{}{value}", self.read(*column), op.symbol()),
-                        }
+                out.push(self.fact(*column, |name, read| {
+                    match if truth == FALSE { op.negated() } else { *op } {
+                        // `x = v` says it all.
+                        CmpOp::Eq => format!("{name}={read}"),
+                        op => format!("{name}={read}{}{value}", op.symbol()),
                     }
-                });
+                }));
             }
             Cond::In {
                 column,
@@ -453,27 +459,16 @@ impl Tracer<'_> {
             } => {
                 let list: Vec<String> = values.iter().map(ToString::to_string).collect();
                 let inside = (truth == TRUE) != *negate;
-                out.push(match self.cols.get(*column).valid[self.row] {
-                    false => format!("{} missing", self.name(*column)),
-                    true => format!(
-                        "{}={} {} [{}]",
-                        self.name(*column),
-                        self.read(*column),
-                        if inside { "in" } else { "not in" },
-                        list.join(", ")
-                    ),
-                });
+                out.push(self.fact(*column, |name, read| {
+                    let verb = if inside { "in" } else { "not in" };
+                    format!("{name}={read} {verb} [{}]", list.join(", "))
+                }));
             }
             Cond::Between { column, lo, hi } => {
-                out.push(match self.cols.get(*column).valid[self.row] {
-                    false => format!("{} missing", self.name(*column)),
-                    true => format!(
-                        "{}={} {} [{lo}, {hi}]",
-                        self.name(*column),
-                        self.read(*column),
-                        if truth == TRUE { "in" } else { "outside" }
-                    ),
-                })
+                out.push(self.fact(*column, |name, read| {
+                    let verb = if truth == TRUE { "in" } else { "outside" };
+                    format!("{name}={read} {verb} [{lo}, {hi}]")
+                }));
             }
             Cond::Missing { column, .. } => {
                 let present = self.cols.get(*column).valid[self.row];
