@@ -190,14 +190,21 @@ fn merging_partials_of_different_plans_is_refused() {
 fn a_threshold_sweep_equals_one_policy_per_point() {
     let values = ["560", "600", "640", "700", "580"];
     let all = variants(&values);
-    let slow_plan = Plan::new(all.clone(), Vec::new());
+    let fast = threshold_plan(&all[0], std::slice::from_ref(&all)).unwrap();
+    assert_same_points(all, fast);
+}
+
+/// A threshold sweep's points equal those of one policy per point (`all`,
+/// the grid's policies compiled onto one projection).
+fn assert_same_points(all: Vec<crate::policy::CompiledPolicy>, fast: super::sweep::ThresholdPlan) {
+    use super::sweep::Sweep;
+    let slow_plan = Plan::new(all, Vec::new());
     let slow = merged(
         &Variants::new(&slow_plan),
         &parts(&slow_plan, 50_000, 2, || Variants::new(&slow_plan)),
         1,
         0,
     );
-    let fast = threshold_plan(&all[0], std::slice::from_ref(&all)).unwrap();
     let mut plan = Plan::new(fast.variants, Vec::new());
     plan.probes = fast.probes;
     let quick = merged(
@@ -206,7 +213,6 @@ fn a_threshold_sweep_equals_one_policy_per_point() {
         1,
         0,
     );
-    use super::sweep::Sweep;
     assert_eq!(quick.points().unwrap(), slow.points().unwrap());
 }
 
@@ -247,25 +253,9 @@ fn a_two_threshold_sweep_equals_one_policy_per_point() {
                 .collect()
         })
         .collect();
-    let slow_plan = Plan::new(all, Vec::new());
-    let slow = merged(
-        &Variants::new(&slow_plan),
-        &parts(&slow_plan, 50_000, 2, || Variants::new(&slow_plan)),
-        1,
-        0,
-    );
     let fast = threshold_plan(&compile(&[0, 0], &[]), &moved).expect("two thresholds");
     assert_eq!(fast.variants.len(), 4);
-    let mut plan = Plan::new(fast.variants, Vec::new());
-    plan.probes = fast.probes;
-    let quick = merged(
-        &Thresholds::new(&plan, &fast.axes),
-        &parts(&plan, 50_000, 2, || Thresholds::new(&plan, &fast.axes)),
-        1,
-        0,
-    );
-    use super::sweep::Sweep;
-    assert_eq!(quick.points().unwrap(), slow.points().unwrap());
+    assert_same_points(all, fast);
 }
 
 #[test]
