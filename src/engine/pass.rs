@@ -40,6 +40,9 @@ pub struct Plan {
     /// Whether each policy's decisions say why a row was not approved
     /// ([`Decisions::why`]).
     pub explain: bool,
+    /// See [`Plan::fingerprint`]; made once, as every chunk's partial
+    /// carries it.
+    fingerprint: String,
 }
 
 impl Plan {
@@ -73,6 +76,7 @@ impl Plan {
             .map(|spec| Source::of(spec, &policies[0], &mut columns))
             .collect();
         Plan {
+            fingerprint: Plan::make_fingerprint(&policies, &segments),
             policies,
             columns,
             segments,
@@ -84,16 +88,20 @@ impl Plan {
 
     /// What a partial of this plan must agree on to merge with another:
     /// each policy's file hash and parameters, and the segmentations.
-    pub fn fingerprint(&self) -> String {
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn make_fingerprint(policies: &[CompiledPolicy], segments: &[SegmentSpec]) -> String {
         let mut out = String::new();
-        for p in &self.policies {
+        for p in policies {
             out.push_str(&p.sha256);
             for (name, value) in &p.params {
                 out.push_str(&format!(" {name}={value}"));
             }
             out.push('\n');
         }
-        for s in &self.segments {
+        for s in segments {
             out.push_str(&format!("--by {}\n", s.text()));
         }
         out

@@ -32,7 +32,7 @@ impl Simulation {
     pub fn new(plan: &Plan, index: usize) -> Simulation {
         let whole = Metrics::new(index, &plan.policies[index]);
         Simulation {
-            plan: plan.fingerprint(),
+            plan: plan.fingerprint().to_owned(),
             segments: (0..plan.segments.len())
                 .map(|s| Segmented::new(s, whole.clone()))
                 .collect(),

@@ -114,7 +114,7 @@ pub struct Variants {
 impl Variants {
     pub fn new(plan: &Plan) -> Variants {
         Variants {
-            plan: plan.fingerprint(),
+            plan: plan.fingerprint().to_owned(),
             points: plan.policies.iter().map(PointMetrics::new).collect(),
             skipped: SkippedRows::default(),
         }
@@ -340,7 +340,7 @@ pub struct Thresholds {
 impl Thresholds {
     pub fn new(plan: &Plan, axes: &[ThresholdAxis]) -> Thresholds {
         Thresholds {
-            plan: plan.fingerprint(),
+            plan: plan.fingerprint().to_owned(),
             axes: axes.to_vec(),
             buckets: BTreeMap::new(),
             empty: PointMetrics::new(&plan.policies[0]),
