@@ -10,6 +10,7 @@ pub mod native_script;
 mod native_script_tests;
 pub mod pass;
 pub mod rhai_row;
+pub mod script_trace;
 pub mod segments;
 pub mod trace;
 

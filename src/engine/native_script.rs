@@ -11,6 +11,7 @@
 //! `decide` that returns nothing — is handed back to Rhai for that row.
 
 use super::kernels::{Cols, float_holds};
+use super::script_trace::{Check, Compared, Path, Seen};
 use crate::dataset::batch::ColumnData;
 use crate::policy::condition::CmpOp;
 use crate::policy::native_script::{Arith, Block, Cmp, Const, NativeScript, Node, Reasons, Stmt};
@@ -65,6 +66,8 @@ pub struct NativeRows<'a> {
     arrays: Vec<Vec<u16>>,
     /// The reasons of the last verdict.
     pub reasons: Vec<u16>,
+    /// The path of the row, when tracing ([`NativeRows::trace`]).
+    path: Option<Path>,
 }
 
 impl<'a> NativeRows<'a> {
@@ -75,7 +78,17 @@ impl<'a> NativeRows<'a> {
             slots: vec![Val::Unit; script.slots],
             arrays: vec![Vec::new(); script.arrays],
             reasons: Vec::new(),
+            path: None,
         }
+    }
+
+    /// Runs `decide` for `row`, recording every `if` it evaluates; `None`
+    /// when the row is Rhai's to run.
+    pub fn trace(&mut self, row: usize) -> Option<Path> {
+        self.path = Some(Path::default());
+        let decided = self.decide(row);
+        let path = self.path.take();
+        (decided != Decided::Defer).then_some(path).flatten()
     }
 
     /// Runs `decide` for `row`.
@@ -190,7 +203,10 @@ impl<'a> NativeRows<'a> {
                 Val::Missing => return Err(Stop::Missing),
                 _ => return Err(Stop::Defer),
             },
-            Node::If(c, then, otherwise) => match self.eval(c, row)? {
+            Node::If(c, then, otherwise, site) => match match self.path {
+                None => self.eval(c, row)?,
+                Some(_) => self.traced_check(c, *site, row)?,
+            } {
                 Val::Bool(true) => self.block(then, row)?,
                 Val::Bool(false) => match otherwise {
                     Some(b) => self.block(b, row)?,
@@ -239,7 +255,10 @@ impl<'a> NativeRows<'a> {
                 Val::Arr(a) => Val::Int(self.arrays[a].len() as i64),
                 _ => return Err(Stop::Defer),
             },
-            Node::Verdict(kind, reasons, limit) => {
+            Node::Verdict(kind, reasons, limit, at) => {
+                if let Some(path) = &mut self.path {
+                    path.verdict_at = Some(*at);
+                }
                 let limit = match limit {
                     None => None,
                     Some(l) => Some(match self.eval(l, row)? {
@@ -261,6 +280,57 @@ impl<'a> NativeRows<'a> {
             }
             Node::Defer => return Err(Stop::Defer),
         })
+    }
+}
+
+impl<'a> NativeRows<'a> {
+    /// Evaluates an `if`'s condition, recording it with its value and, for
+    /// a comparison (under `!` or `holds`), the values compared.
+    fn traced_check(&mut self, c: &'a Node, site: u32, row: usize) -> Res<'a> {
+        let (mut inner, mut wrapped_in) = (c, Vec::new());
+        while let Node::Not(n) | Node::Holds(n) = inner {
+            wrapped_in.push(matches!(inner, Node::Not(_)));
+            inner = n;
+        }
+        let compared = match inner {
+            Node::Cmp(op, a, b) => match (self.eval(a, row), self.eval(b, row)) {
+                (Ok(x), Ok(y)) => Some(Compared {
+                    wrapped_in,
+                    left: self.seen(x),
+                    op: op.symbol(),
+                    right: self.seen(y),
+                }),
+                _ => None,
+            },
+            _ => None,
+        };
+        let v = self.eval(c, row);
+        let value = match &v {
+            Ok(x) => self.seen(*x),
+            Err(Stop::Missing) => Seen::Missing,
+            Err(_) => return v,
+        };
+        let path = self.path.as_mut().expect("tracing");
+        path.checks.push(Check {
+            site: self.script.sites[site as usize],
+            value,
+            compared,
+        });
+        v
+    }
+
+    fn seen(&self, v: Val) -> Seen {
+        match v {
+            Val::Missing => Seen::Missing,
+            Val::Unit => Seen::Other("()".to_owned()),
+            Val::Int(x) => Seen::Int(x),
+            Val::Float(x) => Seen::Float(x),
+            Val::Dec(x) => Seen::Dec(x),
+            Val::Bool(x) => Seen::Bool(x),
+            Val::Str(x) => Seen::Str(String::from_utf8_lossy(x).into_owned()),
+            Val::Arr(_) => Seen::Other("an array".to_owned()),
+            Val::Verdict(..) => Seen::Other("a verdict".to_owned()),
+        }
     }
 }
 

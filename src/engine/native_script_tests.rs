@@ -124,6 +124,18 @@ proptest! {
             .unwrap_or_else(|| panic!("does not compile, or not natively:\n{script}"));
         prop_assert_eq!(native, rhai, "{}\nrows {:?}", script, rows);
     }
+
+    /// Each `if` a row evaluates, its value and compared values, and the
+    /// verdict call, are the same traced natively and in Rhai.
+    #[test]
+    fn native_and_rhai_traces_agree(script in script(), rows in rows(prop::sample::select(vec![0i64, 1, 5, i64::MAX]), 30)) {
+        let traces = fuzzing::traces_native_vs_rhai(&script, &rows);
+        for (row, (native, rhai)) in traces.iter().enumerate() {
+            if let Some(native) = native {
+                prop_assert_eq!(native, rhai, "{}\nrow {} of {:?}", script, row, rows);
+            }
+        }
+    }
 }
 
 #[test]
@@ -135,4 +147,56 @@ fn the_bundled_scripts_compile_natively() {
         let policy = compile_file(std::path::Path::new(path), &[]).unwrap();
         assert!(policy.script.unwrap().native.is_some(), "{path}");
     }
+}
+
+#[test]
+fn a_trace_records_each_if_its_values_and_the_deciding_check() {
+    use crate::engine::script_trace::Seen;
+    let script = "fn decide(user) {\n    if !holds(user.p) { return decline(\"LOW\"); }\n    if user.a < params.k { review(\"WATCH\") } else if user.s == \"x\" { approve(100) } else { approve() }\n}\n";
+    let rows = [
+        "2,0,1.5,0.5,true,x",
+        "7,0,1.5,0.5,true,x",
+        ",0,1.5,0.5,false,y",
+        ",0,1.5,0.5,true,y",
+    ]
+    .map(str::to_owned);
+    let traces = fuzzing::traces_native_vs_rhai(script, &rows);
+    assert_eq!(traces.len(), 4);
+    for (native, rhai) in &traces {
+        assert_eq!(native.as_ref(), Some(rhai));
+    }
+    let at = |s: &str| script.find(s).unwrap();
+    // a = 2 < 3: the second `if` holds; its body holds the verdict.
+    let p = &traces[0].1;
+    assert_eq!(p.checks.len(), 2);
+    assert_eq!(p.checks[0].value, Seen::Bool(false));
+    assert_eq!(p.checks[0].compared, None);
+    assert_eq!(p.checks[1].site.at, at("if user.a"));
+    assert_eq!(p.checks[1].value, Seen::Bool(true));
+    let compared = p.checks[1].compared.as_ref().unwrap();
+    assert_eq!(
+        (&compared.left, compared.op, &compared.right),
+        (&Seen::Int(2), "<", &Seen::Int(3))
+    );
+    assert_eq!(compared.to_string(), "2 < 3");
+    assert_eq!(p.verdict_at, Some(at("review")));
+    assert_eq!(p.deciding(script, Some(&["WATCH"])), vec![1]);
+    // a = 7: the `else if` runs and approves in its body; both decide.
+    let p = &traces[1].1;
+    assert_eq!(p.checks.len(), 3);
+    let compared = p.checks[2].compared.as_ref().unwrap();
+    assert_eq!(compared.to_string(), r#""x" == "x""#);
+    assert_eq!(p.verdict_at, Some(at("approve(100)")));
+    assert_eq!(p.deciding(script, Some(&[])), vec![1, 2]);
+    // p false: declined by the first check.
+    let p = &traces[2].1;
+    assert_eq!(p.checks.len(), 1);
+    assert_eq!(p.checks[0].value, Seen::Bool(true));
+    assert_eq!(p.verdict_at, Some(at("decline")));
+    assert_eq!(p.deciding(script, Some(&["LOW"])), vec![0]);
+    // a missing: the row stops on the second check.
+    let p = &traces[3].1;
+    assert_eq!(p.checks.len(), 2);
+    assert_eq!(p.checks[1].value, Seen::Missing);
+    assert_eq!(p.deciding(script, None), vec![1]);
 }

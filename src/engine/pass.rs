@@ -272,7 +272,7 @@ pub fn run_local<L, R: Send>(
             converted: plan.segments.iter().map(|s| Column::new(s.ty)).collect(),
             probes: plan.probes.iter().map(|_| Vec::new()).collect(),
             scratch: Scratch::default(),
-            why: Why::default(),
+            why: plan.policies.iter().map(|_| Why::default()).collect(),
             skipped: Vec::new(),
             local: local(),
         },
@@ -285,13 +285,14 @@ pub fn run_local<L, R: Send>(
             }
             if plan.explain {
                 let policies = plan.policies.iter().zip(&w.evaluators);
-                for ((policy, evaluator), d) in policies.zip(&mut w.decisions) {
+                let each = policies.zip(w.decisions.iter_mut().zip(&mut w.why));
+                for ((policy, evaluator), (d, why)) in each {
                     let cols = evaluator.cols(&w.batch);
-                    w.why.compute(policy, &cols);
+                    why.compute(policy, &cols);
                     let why: Vec<String> = (0..w.batch.len)
                         .map(|row| {
                             let mut text = String::new();
-                            w.why.row(policy, &cols, d, row, &mut text);
+                            why.row(policy, &cols, d, row, &mut text);
                             text
                         })
                         .collect();
@@ -342,7 +343,8 @@ struct Worker<'p, L> {
     converted: Vec<Column>,
     probes: Vec<Vec<u8>>,
     scratch: Scratch,
-    why: Why,
+    /// Per policy, for `decide --explain`.
+    why: Vec<Why>,
     skipped: Vec<SkippedRow>,
     local: L,
 }

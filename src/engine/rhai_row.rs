@@ -61,17 +61,21 @@ impl std::fmt::Display for RowId<'_> {
 
 impl RhaiRows {
     pub fn new(policy: &CompiledPolicy) -> Option<RhaiRows> {
-        let engine = policy.rhai.as_ref()?.0.clone();
+        Some(Self::with_engine(policy, policy.rhai.as_ref()?.0.clone()))
+    }
+
+    /// Per-worker state running on `engine` (a tracing engine, say).
+    pub fn with_engine(policy: &CompiledPolicy, engine: Arc<Engine>) -> RhaiRows {
         let mut scope = rhai::Scope::new();
         for (name, value) in &policy.rhai_constants {
             scope.push_constant_dynamic(name.clone(), value.clone());
         }
-        Some(RhaiRows {
+        RhaiRows {
             engine,
             constants: scope.len(),
             scope,
             strings: HashMap::new(),
-        })
+        }
     }
 
     fn cell(&mut self, col: &Column, row: usize) -> Dynamic {
@@ -150,20 +154,7 @@ impl RhaiRows {
         row: usize,
         row_id: &dyn Fn(usize) -> RowId<'r>,
     ) -> Result<Option<Verdict>> {
-        let (user, missing) = self.user(s, cols, row);
-        self.scope.rewind(self.constants);
-        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        let (engine, scope) = (&self.engine, &mut self.scope);
-        budget::start_row();
-        let r = guarded(|| {
-            engine.call_fn_with_options::<Dynamic>(
-                options,
-                scope,
-                &s.ast,
-                "decide",
-                (Dynamic::from_map(user),),
-            )
-        });
+        let (r, missing) = self.run_decide(s, &s.ast, cols, row);
         match classify(r, missing, false) {
             Ok(RowResult::Missing) if missing => Ok(None),
             Ok(RowResult::Missing) => Err(no_verdict(
@@ -188,6 +179,37 @@ impl RhaiRows {
                 Err(self.failure(&s.site, &s.ast, Some(user), *err, &row_id(row)))
             }
         }
+    }
+
+    /// Runs `decide(user)` of `ast` (the script's, or a copy of it) for one
+    /// row: Rhai's result, and whether any value the script reads is missing.
+    pub fn run_decide(
+        &mut self,
+        s: &ScriptPolicy,
+        ast: &AST,
+        cols: &Cols,
+        row: usize,
+    ) -> (std::result::Result<Dynamic, Box<EvalAltResult>>, bool) {
+        let (user, missing) = self.user(s, cols, row);
+        self.scope.rewind(self.constants);
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        let (engine, scope) = (&self.engine, &mut self.scope);
+        budget::start_row();
+        let r = guarded(|| {
+            engine.call_fn_with_options::<Dynamic>(
+                options,
+                scope,
+                ast,
+                "decide",
+                (Dynamic::from_map(user),),
+            )
+        });
+        (r, missing)
+    }
+
+    /// The constants (the parameters) scripts are compiled against.
+    pub fn constants(&self) -> &rhai::Scope<'static> {
+        &self.scope
     }
 
     /// The `user` map of one row, and whether any of its values is missing.

@@ -10,6 +10,7 @@
 use super::arith;
 use super::evaluate::NONE;
 use super::kernels::{self, Cols, FALSE, Scratch, TRUE};
+use super::script_trace::{self, ScriptTrace, ScriptTracer};
 use super::{Decisions, Evaluator, Outcome};
 use crate::dataset::batch::{Column, ColumnData};
 use crate::dataset::schema::ColumnSpec;
@@ -40,9 +41,8 @@ pub struct RowTrace {
     pub limit: Option<Decimal>,
     /// The repayment band, when the row is approved and a band matched.
     pub repayment: Option<RepaymentTrace>,
-    /// For a script policy: the verdict is the script's, and its path is
-    /// not traced.
-    pub script: bool,
+    /// For a script policy: the path the script took.
+    pub script: Option<ScriptTrace>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,7 +109,10 @@ pub fn trace(
         row,
     };
     let mut scratch = Scratch::default();
-    let script = policy.script.is_some();
+    let script = policy.script.is_some().then(|| {
+        let path = ScriptTracer::default().path(policy, cols, row);
+        script_trace::describe(policy, cols, d, row, &path)
+    });
     let rules = policy
         .rules
         .iter()
@@ -119,7 +122,7 @@ pub fn trace(
             reason: r.reason.clone(),
             action: r.action.name(),
             verdict: if d.failed(i, row) { "fail" } else { "pass" },
-            condition: if script {
+            condition: if script.is_some() {
                 NodeTrace {
                     test: "decided by the script".to_owned(),
                     read: None,
@@ -140,7 +143,7 @@ pub fn trace(
     let approved = d.outcome[row] == Outcome::Approve;
     let taken = d.limit_band[row];
     let mut limits = Vec::new();
-    if approved && !script {
+    if approved && script.is_none() {
         for (b, band) in policy.limits.iter().enumerate() {
             limits.push(BandTrace {
                 band: b,
@@ -318,12 +321,15 @@ pub fn value_at(column: &Column, row: usize) -> String {
 /// What `decide --explain` adds to a row the policy did not approve: the
 /// conditions that failed, with the values read, e.g. `zhima_score=583<600`.
 /// The truth of every condition node is computed a batch at a time (the
-/// engine's kernels, once per node); only failing rows are then walked.
+/// engine's kernels, once per node); only failing rows are then walked. A
+/// script policy's row is traced ([`script_trace`]) and gets the checks
+/// that decided it.
 #[derive(Default)]
 pub struct Why {
     /// Per rule, the truth of each node of its condition, in pre-order.
     truths: Vec<Vec<Vec<u8>>>,
     scratch: Scratch,
+    script: ScriptTracer,
 }
 
 impl Why {
@@ -337,10 +343,11 @@ impl Why {
     }
 
     /// The failing conditions of row `row`: per failing rule, its reason
-    /// and the facts that failed it, `;`-separated; empty for a script
-    /// policy (its checks are not traced) and for an approved row.
+    /// and the facts that failed it, `;`-separated (for a script policy:
+    /// its reasons and the checks that decided them); empty for an
+    /// approved row.
     pub fn row(
-        &self,
+        &mut self,
         policy: &CompiledPolicy,
         cols: &Cols,
         d: &Decisions,
@@ -348,7 +355,19 @@ impl Why {
         out: &mut String,
     ) {
         out.clear();
-        if policy.script.is_some() || d.outcome[row] == Outcome::Approve {
+        if d.outcome[row] == Outcome::Approve {
+            return;
+        }
+        if policy.script.is_some() {
+            let path = self.script.path(policy, cols, row);
+            let t = script_trace::describe(policy, cols, d, row, &path);
+            let reasons: Vec<&str> = d
+                .failing_rules(&policy.rules, row)
+                .map(|i| policy.rules[i].reason.as_str())
+                .collect();
+            out.push_str(&reasons.join(", "));
+            out.push_str(": ");
+            script_trace::deciding_facts(&t, out);
             return;
         }
         let t = Tracer {

@@ -21,7 +21,7 @@ mod policy_load;
 
 pub use csv_reader::csv_reader;
 pub use lowered::{Truths, lowered_expr, lowered_law, lowered_truths};
-pub use native_script::{native_script, native_vs_rhai};
+pub use native_script::{native_script, native_vs_rhai, traces_native_vs_rhai};
 pub use policy_load::policy_load;
 
 use crate::dataset::batch::{Batch, Parser};

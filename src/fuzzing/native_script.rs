@@ -8,6 +8,8 @@
 use super::grammar::Choices;
 use super::{ROW_FIELDS, batch_of, dataset_of, decode_rows};
 use crate::engine::evaluate::NONE;
+use crate::engine::native_script::NativeRows;
+use crate::engine::script_trace::{Path, ScriptTracer};
 use crate::engine::{Decisions, Evaluator};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::compile_file;
@@ -29,6 +31,11 @@ pub fn native_script(data: &[u8]) {
     if let Some((native, rhai)) = native_vs_rhai(&script, &rows) {
         assert_eq!(native, rhai, "{script}\nrows {rows:?}");
     }
+    for (row, (native, rhai)) in traces_native_vs_rhai(&script, &rows).iter().enumerate() {
+        if let Some(native) = native {
+            assert_eq!(native, rhai, "{script}\nrow {row} of {rows:?}");
+        }
+    }
 }
 
 /// Each row's decision, or the error.
@@ -43,7 +50,44 @@ thread_local! {
 /// `k: 3`, `r: 0.5`, `name: x`) and runs it on `rows` natively and in Rhai;
 /// `None` when it does not compile, or not natively.
 pub fn native_vs_rhai(script: &str, rows: &[String]) -> Option<(Run, Run)> {
-    let native = DIR.with_borrow_mut(|dir| {
+    let native = compile_script(script)?;
+    let mut rhai = native.clone();
+    rhai.script.as_mut()?.native.take()?;
+    let data = dataset_of(rows);
+    Some((evaluate(&native, &data), evaluate(&rhai, &data)))
+}
+
+/// Each row of `rows` traced natively (`None` for a row the native path
+/// hands to Rhai) and in Rhai; empty when the script does not compile
+/// natively or stops with an error.
+pub fn traces_native_vs_rhai(script: &str, rows: &[String]) -> Vec<(Option<Path>, Path)> {
+    let Some(policy) = compile_script(script) else {
+        return Vec::new();
+    };
+    let Some(native) = policy.script.as_ref().and_then(|s| s.native.as_ref()) else {
+        return Vec::new();
+    };
+    let batch = batch_of(&policy, &dataset_of(rows));
+    let mut evaluator = Evaluator::new(&policy);
+    if evaluator
+        .evaluate(&batch, &mut Decisions::default())
+        .is_err()
+    {
+        return Vec::new();
+    }
+    let cols = evaluator.cols(&batch);
+    let mut tracer = ScriptTracer::default();
+    (0..batch.len)
+        .map(|row| {
+            let by_native = NativeRows::new(native, &cols).trace(row);
+            (by_native, tracer.rhai_path(&policy, &cols, row))
+        })
+        .collect()
+}
+
+/// The policy of `script`, over the fuzzers' fields and params.
+fn compile_script(script: &str) -> Option<CompiledPolicy> {
+    DIR.with_borrow_mut(|dir| {
         let dir = match dir {
             Some(d) => d,
             None => dir.insert(tempfile::tempdir().expect("a temporary directory")),
@@ -54,11 +98,7 @@ pub fn native_vs_rhai(script: &str, rows: &[String]) -> Option<(Run, Run)> {
         );
         std::fs::write(dir.path().join("t.yaml"), yaml).expect("the policy is written");
         compile_file(&dir.path().join("t.yaml"), &[]).ok()
-    })?;
-    let mut rhai = native.clone();
-    rhai.script.as_mut()?.native.take()?;
-    let data = dataset_of(rows);
-    Some((evaluate(&native, &data), evaluate(&rhai, &data)))
+    })
 }
 
 /// Each row's (outcome, failing rules, limit), or the error.

@@ -571,17 +571,35 @@ pub fn compared_properties(
 }
 
 fn members(toks: &[(Tok, usize)], object: &str) -> Vec<(String, usize)> {
+    members_where(toks, |w| w == object)
+        .into_iter()
+        .map(|(_, p, at)| (p, at))
+        .collect()
+}
+
+/// Every `OBJECT.NAME` in `text`, whatever the object (not a method call
+/// `OBJECT.NAME(...)`): the object, the name and the name's offset;
+/// comments and strings are skipped.
+pub fn member_reads(text: &str) -> Vec<(String, String, usize)> {
+    members_where(&tokens(text), |_| true)
+}
+
+fn members_where(
+    toks: &[(Tok, usize)],
+    object: impl Fn(&str) -> bool,
+) -> Vec<(String, String, usize)> {
     let mut out = Vec::new();
     for (i, (t, _)) in toks.iter().enumerate() {
         let after_dot = i > 0 && toks[i - 1].0 == Tok::Dot;
-        if !matches!(t, Tok::Ident(w) if w == object) || after_dot {
+        let Tok::Ident(w) = t else { continue };
+        if !object(w) || after_dot {
             continue;
         }
         if let (Some((Tok::Dot, _)), Some((Tok::Ident(p), at))) = (toks.get(i + 1), toks.get(i + 2))
         {
             let called = toks.get(i + 3).is_some_and(|(t, _)| *t == Tok::LParen);
             if !called {
-                out.push((p.clone(), *at));
+                out.push((w.clone(), p.clone(), *at));
             }
         }
     }

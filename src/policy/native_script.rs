@@ -94,6 +94,19 @@ pub enum Cmp {
     Ge,
 }
 
+impl Cmp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Cmp::Eq => "==",
+            Cmp::Ne => "!=",
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+        }
+    }
+}
+
 /// A typed expression.
 #[derive(Debug, Clone)]
 pub enum Node {
@@ -112,7 +125,8 @@ pub enum Node {
     /// `min` (true) or `max`.
     MinMax(bool, Box<Node>, Box<Node>),
     Floor(Box<Node>),
-    If(Box<Node>, Block, Option<Block>),
+    /// An `if`, and where it is written (an index into [`NativeScript::sites`]).
+    If(Box<Node>, Block, Option<Block>, u32),
     Switch(Box<Node>, Vec<(Const, Node)>, Option<Box<Node>>),
     /// A helper function, inlined: its parameters' slots, their values, its body.
     Call(Vec<usize>, Vec<Node>, Box<Block>),
@@ -122,7 +136,8 @@ pub enum Node {
     Push(usize, u16),
     /// `local.len()`.
     Len(usize),
-    Verdict(VerdictKind, Reasons, Option<Box<Node>>),
+    /// A verdict, and the byte offset of the call's name.
+    Verdict(VerdictKind, Reasons, Option<Box<Node>>, usize),
     /// Something only Rhai can tell (a reason code polsim does not know).
     Defer,
 }
@@ -156,6 +171,18 @@ pub struct NativeScript {
     /// Value slots and array slots a row needs.
     pub slots: usize,
     pub arrays: usize,
+    /// Where each `if` is written, for tracing.
+    pub sites: Vec<IfSite>,
+}
+
+/// Where an `if` is written: byte offsets in the script of its keyword, of
+/// the `{` and `}` of its body, and of the start and end of its `else`
+/// part (an `else if` chain ends at its last `}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfSite {
+    pub at: usize,
+    pub body: (usize, usize),
+    pub otherwise: Option<(usize, usize)>,
 }
 
 /// What the compiler needs to know of the policy.
@@ -174,14 +201,19 @@ pub fn compile(text: &str, env: &mut dyn Env) -> Result<NativeScript, String> {
     let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     let (toks, offsets) = tokenize(text)
         .map_err(|at| format!("line {}: a literal or symbol outside the subset", line(at)))?;
-    let mut p = Parser { toks, at: 0 };
+    let mut p = Parser {
+        toks,
+        offsets,
+        at: 0,
+    };
     let mut fns = Vec::new();
     while p.peek().is_some() {
         let start = p.at;
         match p.function() {
             Some(f) => fns.push(f),
             None => {
-                let at = offsets
+                let at = p
+                    .offsets
                     .get(p.at.max(start).saturating_sub(1))
                     .copied()
                     .unwrap_or(0);
@@ -209,6 +241,7 @@ fn compile_typed(fns: &[FnDef], env: &mut dyn Env) -> Option<NativeScript> {
         arrays: 0,
         scopes: Vec::new(),
         depth: 0,
+        sites: Vec::new(),
     };
     c.scopes.push(vec![(
         fns[decide].params[0].clone(),
@@ -223,6 +256,7 @@ fn compile_typed(fns: &[FnDef], env: &mut dyn Env) -> Option<NativeScript> {
         body,
         slots: c.slots,
         arrays: c.arrays,
+        sites: c.sites,
     })
 }
 
@@ -354,6 +388,9 @@ struct FnDef {
 struct SBlock {
     stmts: Vec<SStmt>,
     value: Option<Box<Expr>>,
+    /// Byte offsets of its `{` and `}` (for an `else if`, of the `if` and
+    /// the last `}` of the chain).
+    span: (usize, usize),
 }
 
 #[derive(Debug)]
@@ -369,20 +406,29 @@ enum Expr {
     Name(String),
     Prop(Box<Expr>, String),
     Method(Box<Expr>, String, Vec<Expr>),
-    Call(String, Vec<Expr>),
+    /// A call, and the byte offset of its name.
+    Call(String, Vec<Expr>, usize),
     Unary(&'static str, Box<Expr>),
     Binary(&'static str, Box<Expr>, Box<Expr>),
     Array(Vec<Expr>),
-    If(Box<Expr>, SBlock, Option<SBlock>),
+    /// An `if`, and the byte offset of its keyword.
+    If(Box<Expr>, SBlock, Option<SBlock>, usize),
     Switch(Box<Expr>, Vec<(Option<Const>, Expr)>),
 }
 
 struct Parser {
     toks: Vec<Tok>,
+    /// Each token's byte offset.
+    offsets: Vec<usize>,
     at: usize,
 }
 
 impl Parser {
+    /// The byte offset of the token `back` tokens before the next one.
+    fn offset_back(&self, back: usize) -> usize {
+        self.offsets[self.at - back]
+    }
+
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.at)
     }
@@ -432,6 +478,7 @@ impl Parser {
 
     fn block(&mut self) -> Option<SBlock> {
         self.eat("{")?;
+        let open = self.offset_back(1);
         let mut stmts = Vec::new();
         let mut value = None;
         while !self.is("}") {
@@ -467,7 +514,11 @@ impl Parser {
             }
         }
         self.eat("}")?;
-        Some(SBlock { stmts, value })
+        Some(SBlock {
+            stmts,
+            value,
+            span: (open, self.offset_back(1)),
+        })
     }
 
     fn expr(&mut self, min: u8) -> Option<Expr> {
@@ -542,15 +593,18 @@ impl Parser {
                 "true" => Expr::Lit(Const::Bool(true)),
                 "false" => Expr::Lit(Const::Bool(false)),
                 "if" => {
+                    let at = self.offset_back(1);
                     let cond = self.expr(0)?;
                     let then = self.block()?;
                     let otherwise = if self.keyword("else") {
                         self.at += 1;
                         if self.keyword("if") {
+                            let start = self.offsets[self.at];
                             let e = self.primary()?;
                             Some(SBlock {
                                 stmts: Vec::new(),
                                 value: Some(Box::new(e)),
+                                span: (start, self.offset_back(1)),
                             })
                         } else {
                             Some(self.block()?)
@@ -558,7 +612,7 @@ impl Parser {
                     } else {
                         None
                     };
-                    Expr::If(Box::new(cond), then, otherwise)
+                    Expr::If(Box::new(cond), then, otherwise, at)
                 }
                 "switch" => {
                     let on = self.expr(0)?;
@@ -584,8 +638,9 @@ impl Parser {
                 | "const" | "import" | "export" | "throw" | "try" | "catch" | "this"
                 | "private" | "global" | "Fn" | "call" | "curry" | "eval" => return None,
                 _ if self.is("(") => {
+                    let at = self.offset_back(1);
                     self.at += 1;
-                    Expr::Call(w, self.args(")")?)
+                    Expr::Call(w, self.args(")")?, at)
                 }
                 _ => Expr::Name(w),
             },
@@ -608,6 +663,7 @@ struct Compiler<'a> {
     scopes: Vec<Vec<(String, Binding)>>,
     /// Helper calls being inlined: no recursion.
     depth: usize,
+    sites: Vec<IfSite>,
 }
 
 /// A block's value type, `None` when it has no value.
@@ -621,6 +677,16 @@ impl Compiler<'_> {
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, b)| *b)
+    }
+
+    /// The index of a new `if` site.
+    fn site(&mut self, at: usize, then: &SBlock, otherwise: Option<&SBlock>) -> u32 {
+        self.sites.push(IfSite {
+            at,
+            body: then.span,
+            otherwise: otherwise.map(|b| b.span),
+        });
+        (self.sites.len() - 1) as u32
     }
 
     fn slot(&mut self) -> usize {
@@ -676,14 +742,15 @@ impl Compiler<'_> {
     /// its returns, or anything without effects.
     fn effect(&mut self, e: &Expr) -> Option<Node> {
         match e {
-            Expr::If(cond, then, otherwise) => {
+            Expr::If(cond, then_syntax, otherwise_syntax, at) => {
                 let cond = self.condition(cond)?;
-                let (then, _) = self.block(then)?;
-                let otherwise = match otherwise {
+                let (then, _) = self.block(then_syntax)?;
+                let otherwise = match otherwise_syntax {
                     Some(b) => Some(self.block(b)?.0),
                     None => None,
                 };
-                Some(Node::If(Box::new(cond), then, otherwise))
+                let site = self.site(*at, then_syntax, otherwise_syntax.as_ref());
+                Some(Node::If(Box::new(cond), then, otherwise, site))
             }
             _ => Some(self.expr(e)?.0),
         }
@@ -811,11 +878,11 @@ impl Compiler<'_> {
                     _ => return None,
                 }
             }
-            Expr::Call(name, args) => self.call(name, args)?,
-            Expr::If(cond, then, otherwise) => {
+            Expr::Call(name, args, at) => self.call(name, args, *at)?,
+            Expr::If(cond, then_syntax, otherwise_syntax, at) => {
                 let cond = self.condition(cond)?;
-                let (then, tt) = self.block(then)?;
-                let (otherwise, et) = self.block(otherwise.as_ref()?)?;
+                let (then, tt) = self.block(then_syntax)?;
+                let (otherwise, et) = self.block(otherwise_syntax.as_ref()?)?;
                 let ty = match (tt, et) {
                     (Some(a), Some(b)) if a == b => a,
                     _ => return None,
@@ -823,7 +890,8 @@ impl Compiler<'_> {
                 if !ty.returnable() {
                     return None;
                 }
-                (Node::If(Box::new(cond), then, Some(otherwise)), ty)
+                let site = self.site(*at, then_syntax, otherwise_syntax.as_ref());
+                (Node::If(Box::new(cond), then, Some(otherwise), site), ty)
             }
             Expr::Switch(on, arms) => {
                 let (on, on_ty) = self.expr(on)?;
@@ -864,7 +932,7 @@ impl Compiler<'_> {
             .and_then(|c| self.env.reason(c))
     }
 
-    fn call(&mut self, name: &str, args: &[Expr]) -> Option<(Node, Ty)> {
+    fn call(&mut self, name: &str, args: &[Expr], at: usize) -> Option<(Node, Ty)> {
         if let Some(f) = self
             .fns
             .iter()
@@ -894,7 +962,7 @@ impl Compiler<'_> {
                 (Node::MinMax(name == "min", Box::new(a), Box::new(b)), ty)
             }
             ("approve", []) => (
-                Node::Verdict(VerdictKind::Approve, Reasons::Listed(Vec::new()), None),
+                Node::Verdict(VerdictKind::Approve, Reasons::Listed(Vec::new()), None, at),
                 Ty::Verdict,
             ),
             ("approve", [(n, t)]) if t.is_number() => {
@@ -904,6 +972,7 @@ impl Compiler<'_> {
                         VerdictKind::Approve,
                         Reasons::Listed(Vec::new()),
                         Some(Box::new(n)),
+                        at,
                     ),
                     Ty::Verdict,
                 )
@@ -936,7 +1005,7 @@ impl Compiler<'_> {
                     }
                     _ => return None,
                 };
-                (Node::Verdict(kind, reasons, None), Ty::Verdict)
+                (Node::Verdict(kind, reasons, None, at), Ty::Verdict)
             }
             _ => return None,
         })

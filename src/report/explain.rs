@@ -2,6 +2,7 @@
 //! the values it read, the limit band and the repayment probabilities —
 //! what an operator pastes into a reply to "why was I declined?".
 
+use crate::engine::script_trace::ScriptTrace;
 use crate::engine::trace::{NodeTrace, RowTrace};
 use crate::error::printable;
 use crate::policy::CompiledPolicy;
@@ -38,8 +39,12 @@ pub fn render(policy: &CompiledPolicy, t: &RowTrace) -> String {
             let _ = writeln!(out, "  {} = {}", printable(name), printable(value));
         }
     }
-    let _ = writeln!(out, "\nrules (in order)");
-    for r in &t.rules {
+    if let Some(script) = &t.script {
+        render_script(&mut out, script);
+    } else {
+        let _ = writeln!(out, "\nrules (in order)");
+    }
+    for r in t.rules.iter().filter(|_| t.script.is_none()) {
         let mark = if r.verdict == "pass" { "pass" } else { "FAIL" };
         let because = if r.verdict == "pass" {
             String::new()
@@ -48,12 +53,6 @@ pub fn render(policy: &CompiledPolicy, t: &RowTrace) -> String {
         };
         let _ = writeln!(out, "  {mark}  {}{because}", printable(&r.rule));
         node(&mut out, &r.condition, 2);
-    }
-    if t.script {
-        let _ = writeln!(
-            out,
-            "  (a script policy: the verdict is the script's; the checks inside it are not traced)"
-        );
     }
     if !t.limits.is_empty() {
         let _ = writeln!(out, "\nlimit (the first band that matches)");
@@ -78,6 +77,62 @@ pub fn render(policy: &CompiledPolicy, t: &RowTrace) -> String {
         let _ = writeln!(out, "\nrepayment band {}: {}", r.band + 1, p.join(", "));
     }
     out
+}
+
+/// A script's path: each check with its value, the values it compared and
+/// the fields it names; then the verdict.
+fn render_script(out: &mut String, s: &ScriptTrace) {
+    let by = match s.traced_by {
+        "native" => "traced natively",
+        _ => "traced in Rhai",
+    };
+    let _ = writeln!(
+        out,
+        "\nscript {} — the checks it evaluated, in order ({by})",
+        printable(&s.file)
+    );
+    if s.checks.is_empty() {
+        let _ = writeln!(out, "  (none: the verdict stands outside every `if`)");
+    }
+    for c in &s.checks {
+        let _ = writeln!(out, "  line {:<3} {}", c.line, printable(&c.check));
+        let compared = c
+            .compared
+            .as_ref()
+            .map_or(String::new(), |x| format!(": {}", printable(x)));
+        let reads: Vec<String> = c
+            .reads
+            .iter()
+            .map(|(n, v)| format!("{}={}", printable(n), printable(v)))
+            .collect();
+        let reads = if reads.is_empty() {
+            String::new()
+        } else {
+            format!("   (read {})", reads.join(", "))
+        };
+        let decided = if c.decided {
+            "   ← decided the verdict"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "           {}{compared}{reads}{decided}", c.value);
+    }
+    match &s.verdict {
+        Some(v) => {
+            let _ = writeln!(
+                out,
+                "  line {:<3} {}   the verdict",
+                v.line,
+                printable(&v.call)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  a missing value stopped the script: the row is undecided (MISSING_VALUE)"
+            );
+        }
+    }
 }
 
 /// A condition node and its parts, indented.

@@ -3944,4 +3944,5 @@ mod reliability_policy;
 mod reliability_rhai;
 mod reliability_rhai2;
 mod report_polish;
+mod script_trace;
 mod sweep;
