@@ -246,7 +246,8 @@ fn bench_simulate(c: &mut Criterion) {
                 b.iter_batched(
                     || Input::from_bytes("bench.csv", bytes.to_vec()),
                     |input| {
-                        let (state, summary) = simulate::simulate(&plan, input, &options).unwrap();
+                        let (state, summary) =
+                            simulate::simulate(&plan, input, &options, None).unwrap();
                         let report =
                             SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
                         black_box(report.approved)

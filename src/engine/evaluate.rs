@@ -15,7 +15,7 @@ use crate::dataset::value::MAX_DECIMAL;
 use crate::error::{Diagnostic, Error, Result};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::{Amount, Exposure};
-use crate::policy::condition::Cond;
+use crate::policy::condition::{Col, Cond};
 use crate::policy::model::Action;
 use crate::policy::rhai_compile::DeriveHow;
 use crate::policy::script::VerdictKind;
@@ -45,6 +45,12 @@ impl Outcome {
 /// "No rule" / "no band".
 pub const NONE: u16 = u16::MAX;
 
+/// The repayment outcomes, in the order of [`Decisions::p`].
+pub const OUTCOMES: [&str; 5] = ["returned", "early", "on_time", "late", "default"];
+
+/// [`Decisions::observed_outcome`] of a row whose cell is empty.
+pub const OBSERVED_UNKNOWN: u8 = 5;
+
 /// The decisions for one batch. Reused from batch to batch.
 #[derive(Default)]
 pub struct Decisions {
@@ -64,6 +70,10 @@ pub struct Decisions {
     pub outcome_band: Vec<u16>,
     /// TRUE where the row is an observed bad (`observed.bad` holds).
     pub bad: Vec<u8>,
+    /// The observed outcome of every row (`observed.outcome`), as an index
+    /// into `returned, early, on_time, late, default`, or
+    /// [`OBSERVED_UNKNOWN`] for an empty cell; empty without one.
+    pub observed_outcome: Vec<u8>,
     /// The limit of an approved row with a band, when limits are computed
     /// per row ([`CompiledPolicy::dynamic_limits`]); empty otherwise.
     pub limit: Vec<Decimal>,
@@ -270,7 +280,43 @@ impl<'p> Evaluator<'p> {
             }
             None => reset(&mut d.bad, n, 0),
         }
+        d.observed_outcome.clear();
+        if let Some(c) = policy.observed_outcome {
+            let cols = self.cols(batch);
+            let column = cols.get(c);
+            for row in 0..n {
+                let code = if column.valid[row] {
+                    let cell = column.str(row);
+                    let Some(code) = OUTCOMES.iter().position(|o| o.as_bytes() == cell) else {
+                        return Err(self.bad_observed_outcome(batch, row, cell));
+                    };
+                    code as u8
+                } else {
+                    OBSERVED_UNKNOWN
+                };
+                d.observed_outcome.push(code);
+            }
+        }
         Ok(())
+    }
+
+    /// The error for an `observed.outcome` cell that names no outcome.
+    fn bad_observed_outcome(&self, batch: &Batch, row: usize, cell: &[u8]) -> Error {
+        let name = match self.policy.observed_outcome {
+            Some(Col::Parsed(i)) => self.policy.columns[i].name.clone(),
+            _ => "observed.outcome".to_owned(),
+        };
+        let at = row_id(&self.source, batch, &self.key, row);
+        Error::Data(
+            Diagnostic::new(format!(
+                "`{name}` (`observed.outcome`) is `{}` on {at}: not an outcome",
+                crate::error::printable(&String::from_utf8_lossy(cell))
+            ))
+            .help(format!(
+                "its cells must be one of {}, or empty for an unknown outcome",
+                OUTCOMES.join(", ")
+            )),
+        )
     }
 
     /// Computes the derived columns in order; each may read the ones before it.

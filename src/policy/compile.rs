@@ -86,6 +86,39 @@ pub struct Repayment {
     pub loss_given_default: Decimal,
     pub merchant_fee_rate: Decimal,
     pub late_fee: Decimal,
+    /// `late_days`: how many days past due a late payment is, by bucket,
+    /// in ascending order; the shares add up to 1. Empty when not given.
+    pub late_days: Vec<LateBucket>,
+    /// `bureau_after_days`: a late payment past this many days is reported
+    /// to the credit bureau (defaults always are).
+    pub bureau_after_days: Option<u32>,
+    /// `correlation` ρ of the Monte Carlo's systematic factor (0 when not given).
+    pub correlation: Decimal,
+}
+
+impl Repayment {
+    /// The share of late payments reported to the bureau: the buckets
+    /// wholly past `bureau_after_days`; `None` without one.
+    pub fn reported_late_share(&self) -> Option<Decimal> {
+        let grace = self.bureau_after_days?;
+        Some(
+            self.late_days
+                .iter()
+                .filter(|b| b.from > grace)
+                .map(|b| b.share)
+                .sum(),
+        )
+    }
+}
+
+/// A bucket of `late_days`: days `from` to `to` (`None`: and more) past due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LateBucket {
+    /// As written: `1-30`, `91+`.
+    pub label: String,
+    pub from: u32,
+    pub to: Option<u32>,
+    pub share: Decimal,
 }
 
 /// Something legal but probably not meant, at the place it is about.
@@ -136,6 +169,9 @@ pub struct CompiledPolicy {
     pub exposure: Exposure,
     pub repayment: Option<Repayment>,
     pub observed: Option<Cond>,
+    /// `observed.outcome`: the string column naming each row's observed
+    /// outcome (`returned`, `early`, `on_time`, `late`, `default`).
+    pub observed_outcome: Option<Col>,
     /// Parameter values in effect (after `--set`), as written.
     pub params: Vec<(String, String)>,
     /// The parameters `--set` overrode.
@@ -383,6 +419,10 @@ pub fn compile_onto(
         .observed_bad
         .as_ref()
         .and_then(|n| condition::compile(src, &mut scope, n));
+    let observed_outcome = def
+        .observed_outcome
+        .as_ref()
+        .and_then(|o| observed_outcome(src, &mut scope, o));
     let (key, key_name) = match &def.key {
         Some(k) => match scope.field(k.as_str()) {
             Some((Col::Parsed(column), _)) => (Some(column), Some(k.as_str().to_owned())),
@@ -474,6 +514,7 @@ pub fn compile_onto(
         exposure,
         repayment,
         observed,
+        observed_outcome,
         params: params.clone(),
         set: overrides.iter().map(|(n, _)| n.clone()).collect(),
         warnings,
@@ -943,12 +984,177 @@ fn compile_repayment(
         Some(s) => money(src, scope, &Node::Scalar(s.clone()), "`late_fee`")?,
         None => Decimal::ZERO,
     };
+    let late_days = match &def.late_days {
+        Some((node, buckets)) => late_days(src, scope, node, buckets)?,
+        None => Vec::new(),
+    };
+    let bureau_after_days = match &def.bureau_after_days {
+        Some(s) => Some(bureau_after_days(src, scope, s, &late_days)?),
+        None => None,
+    };
+    let correlation = match &def.correlation {
+        Some(s) => correlation(src, scope, s)?,
+        None => Decimal::ZERO,
+    };
     Some(Repayment {
         bands,
         loss_given_default,
         merchant_fee_rate,
         late_fee,
+        late_days,
+        bureau_after_days,
+        correlation,
     })
+}
+
+const LATE_DAYS_HELP: &str =
+    "write buckets of days past due as `\"1-30\": 0.7`, and `\"91+\": 0.05` for an open last one";
+
+/// `late_days`: ascending, non-overlapping buckets whose shares add up to 1.
+fn late_days(
+    src: &mut Source,
+    scope: &mut Scope,
+    node: &Node,
+    buckets: &[(MarkedScalarNode, Node)],
+) -> Option<Vec<LateBucket>> {
+    let mut out: Vec<LateBucket> = Vec::with_capacity(buckets.len());
+    for (key, value) in buckets {
+        let label = key.as_str().trim();
+        let parsed = match label.strip_suffix('+') {
+            Some(from) => from.trim().parse::<u32>().ok().map(|f| (f, None)),
+            None => label.split_once('-').and_then(|(a, b)| {
+                let (a, b) = (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?);
+                Some((a, Some(b)))
+            }),
+        };
+        let Some((from, to)) = parsed.filter(|(f, t)| *f >= 1 && t.is_none_or(|t| t >= *f)) else {
+            src.key_error(
+                key,
+                format!("`late_days` bucket `{label}` is not a range of days past due"),
+                LATE_DAYS_HELP,
+            );
+            return None;
+        };
+        if let Some(prev) = out.last() {
+            let after = prev.to.is_some_and(|t| from > t);
+            if !after {
+                src.key_error(
+                    key,
+                    format!(
+                        "`late_days` bucket `{label}` does not come after `{}`",
+                        prev.label
+                    ),
+                    "list the buckets in ascending order of days, without overlaps",
+                );
+                return None;
+            }
+        }
+        let share = probability(src, scope, value)?;
+        out.push(LateBucket {
+            label: label.to_owned(),
+            from,
+            to,
+            share,
+        });
+    }
+    let total: Decimal = out.iter().map(|b| b.share).sum();
+    if total != Decimal::ONE {
+        src.error(
+            node,
+            format!("`late_days` shares add up to {total}, not 1"),
+            "they are the distribution of a late payment's days past due: make them add up to exactly 1",
+        );
+        return None;
+    }
+    Some(out)
+}
+
+/// `bureau_after_days`: whole days, on a bucket edge of `late_days`.
+fn bureau_after_days(
+    src: &mut Source,
+    scope: &mut Scope,
+    s: &MarkedScalarNode,
+    buckets: &[LateBucket],
+) -> Option<u32> {
+    let (raw, origin) = condition::resolve(src, scope, s)?;
+    let Ok(days) = raw.trim().parse::<u32>() else {
+        src.key_error(
+            s,
+            format!(
+                "`bureau_after_days` must be a whole number of days, not {}",
+                origin.describe(&raw)
+            ),
+            "write the grace period before a late payment is reported, such as `30`",
+        );
+        return None;
+    };
+    if buckets.is_empty() {
+        src.key_error(
+            s,
+            "`bureau_after_days` needs `late_days`",
+            "add `late_days: { \"1-30\": 0.7, \"31-60\": 0.2, \"61-90\": 0.1 }`: polsim reports late payments past the grace period from their distribution of days",
+        );
+        return None;
+    }
+    if let Some(b) = buckets
+        .iter()
+        .find(|b| b.from <= days && b.to.is_none_or(|t| days < t))
+    {
+        src.key_error(
+            s,
+            format!(
+                "`bureau_after_days: {days}` falls inside the `late_days` bucket `{}`",
+                b.label
+            ),
+            format!(
+                "make it the end of a bucket (split `{}` at day {days}): a bucket is reported when all of it is past the grace period",
+                b.label
+            ),
+        );
+        return None;
+    }
+    Some(days)
+}
+
+/// `correlation`: ρ in [0, 1).
+fn correlation(src: &mut Source, scope: &mut Scope, s: &MarkedScalarNode) -> Option<Decimal> {
+    let rho = probability(src, scope, &Node::Scalar(s.clone()))?;
+    if rho == Decimal::ONE {
+        src.key_error(
+            s,
+            "`correlation` must be below 1",
+            "retail exposures use 0.03 to 0.16 (Basel); 0 means independent draws",
+        );
+        return None;
+    }
+    Some(rho)
+}
+
+/// `observed.outcome`: a string field.
+fn observed_outcome(src: &mut Source, scope: &mut Scope, o: &MarkedScalarNode) -> Option<Col> {
+    match scope.field(o.as_str()) {
+        Some((column, FieldType::String)) => Some(column),
+        Some((_, ty)) => {
+            src.key_error(
+                o,
+                format!(
+                    "`observed.outcome` field `{}` is a {ty}, not a string",
+                    o.as_str()
+                ),
+                "declare it as `string`: its cells are returned, early, on_time, late or default",
+            );
+            None
+        }
+        None => {
+            let help = suggest(o.as_str(), "fields", &scope.field_names());
+            src.key_error(
+                o,
+                format!("unknown `observed.outcome` field `{}`", o.as_str()),
+                format!("{help}; declare the column under `fields` as `string`"),
+            );
+            None
+        }
+    }
 }
 
 fn node_of(band: &OutcomeDef) -> &Node {

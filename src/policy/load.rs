@@ -32,6 +32,9 @@ const REPAYMENT_KEYS: &[&str] = &[
     "loss_given_default",
     "merchant_fee_rate",
     "late_fee",
+    "late_days",
+    "bureau_after_days",
+    "correlation",
 ];
 const OUTCOME_KEYS: &[&str] = &["when", "p"];
 /// Outcomes a repayment band may give a probability for (`on_time` is the rest).
@@ -401,15 +404,24 @@ fn read_policy(src: &mut Source, root: &Node) -> Option<PolicyDef> {
     let repayment = map
         .get_node("repayment")
         .and_then(|n| read_repayment(src, n));
-    let observed_bad = map.get_node("observed").and_then(|n| {
+    let observed = map.get_node("observed").and_then(|n| {
         let m = src.mapping(
             n,
             "`observed`",
             "write `observed: { bad: { defaulted: true } }`",
         )?;
-        src.check_keys(m, "`observed`", &["bad"]);
-        required(src, m, n, "bad", "`observed`", "bad: { defaulted: true }").cloned()
+        src.check_keys(m, "`observed`", &["bad", "outcome"]);
+        let outcome = m
+            .get_node("outcome")
+            .and_then(|o| src.scalar(o, "`observed.outcome`"))
+            .cloned();
+        let bad = required(src, m, n, "bad", "`observed`", "bad: { defaulted: true }").cloned();
+        Some((bad, outcome))
     });
+    let (observed_bad, observed_outcome) = match observed {
+        Some((bad, outcome)) => (bad, outcome),
+        None => (None, None),
+    };
     let script = map
         .get_node("script")
         .and_then(|n| src.scalar(n, "`script`"))
@@ -435,6 +447,7 @@ fn read_policy(src: &mut Source, root: &Node) -> Option<PolicyDef> {
         limit,
         repayment,
         observed_bad,
+        observed_outcome,
         script,
     })
 }
@@ -560,6 +573,19 @@ fn read_repayment(src: &mut Source, node: &Node) -> Option<RepaymentDef> {
     let loss_given_default = scalar(src, "loss_given_default");
     let merchant_fee_rate = scalar(src, "merchant_fee_rate");
     let late_fee = scalar(src, "late_fee");
+    let bureau_after_days = scalar(src, "bureau_after_days");
+    let correlation = scalar(src, "correlation");
+    let late_days = m.get_node("late_days").and_then(|n| {
+        let lm = src.mapping(
+            n,
+            "`late_days`",
+            "write `late_days: { \"1-30\": 0.7, \"31-60\": 0.2, \"61-90\": 0.1 }`",
+        )?;
+        Some((
+            n.clone(),
+            lm.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ))
+    });
     let outcomes = match m.get_node("outcomes") {
         Some(n) => sequence(src, n, "`outcomes`")
             .iter()
@@ -598,6 +624,9 @@ fn read_repayment(src: &mut Source, node: &Node) -> Option<RepaymentDef> {
         loss_given_default,
         merchant_fee_rate,
         late_fee,
+        late_days,
+        bureau_after_days,
+        correlation,
     })
 }
 

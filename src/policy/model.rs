@@ -19,6 +19,8 @@ pub struct PolicyDef {
     pub limit: Vec<LimitDef>,
     pub repayment: Option<RepaymentDef>,
     pub observed_bad: Option<Node>,
+    /// `observed.outcome`: the column naming each row's observed outcome.
+    pub observed_outcome: Option<MarkedScalarNode>,
     pub script: Option<MarkedScalarNode>,
 }
 
@@ -87,6 +89,10 @@ pub struct RepaymentDef {
     pub loss_given_default: Option<MarkedScalarNode>,
     pub merchant_fee_rate: Option<MarkedScalarNode>,
     pub late_fee: Option<MarkedScalarNode>,
+    /// `late_days`: `(bucket, share)` of a late payment's days past due.
+    pub late_days: Option<(Node, Vec<(MarkedScalarNode, Node)>)>,
+    pub bureau_after_days: Option<MarkedScalarNode>,
+    pub correlation: Option<MarkedScalarNode>,
 }
 
 /// One band of `repayment.outcomes`.

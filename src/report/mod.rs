@@ -8,6 +8,8 @@ pub mod decisions;
 pub mod explain;
 pub mod json;
 pub mod markdown;
+pub mod repayment;
+pub mod repayment_table;
 pub mod simulation;
 pub mod svg;
 pub mod sweep;

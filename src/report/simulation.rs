@@ -6,15 +6,13 @@
 //! string rounded to cents (sums are exact before rounding).
 
 use super::money;
+use super::repayment::{Calibration, RepaymentStat, repayment, segment_calibration};
 use crate::dataset::batch::SkippedRows;
 use crate::engine::pass::Plan;
 use crate::engine::segments::SegmentSpec;
 use crate::policy::CompiledPolicy;
 use crate::simulate::Simulation;
-use crate::simulate::expected::{
-    Expected, approved_exposure, expected, limit_exposure, segment_entries,
-};
-use crate::simulate::metrics::Metrics;
+use crate::simulate::expected::{approved_exposure, expected, limit_exposure, segment_entries};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -93,17 +91,12 @@ pub struct SegmentStat {
     /// Left out without `observed`; `Some(None)` (JSON `null`) for a segment with no approved rows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_bad_rate: Option<Option<f64>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RepaymentStat {
-    pub expected_defaults: f64,
-    pub expected_loss: String,
-    pub expected_revenue: String,
-    /// Mean outcome probabilities over approved rows.
-    pub outcomes: OutcomeMix,
-    /// Approved rows that no outcome band matched (left out of the expectations).
-    pub unmodelled: u64,
+    /// With a repayment model: the segment's expected defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_defaults: Option<f64>,
+    /// With a model and `observed`: its backtest on the segment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 /// Outcome probabilities, in the order a repayment runs its course; `None`
@@ -299,6 +292,9 @@ impl SimulationReport {
                         bads: with_bads.then_some(bads.all),
                         approved_bads: with_bads.then_some(bads.approved),
                         approved_bad_rate: with_bads.then(|| rate(bads.approved, c.approved)),
+                        expected_defaults: expected(policy, &m.repayment)
+                            .map(|e| to_f64(e.defaults)),
+                        calibration: segment_calibration(policy, &m.repayment),
                     }
                 })
                 .collect();
@@ -318,14 +314,18 @@ impl SimulationReport {
             waterfall,
             limits,
             segments,
-            repayment: repayment(policy, m),
+            repayment: repayment(policy, m, sim.trials.as_ref()),
             observed: with_bads.then(|| ObservedStat {
                 bads: m.observed.approved,
                 bad_rate: rate(m.observed.approved, outcomes.approved),
                 population_bads: m.observed.all,
                 population_bad_rate: rate(m.observed.all, outcomes.rows),
             }),
-            manifest: Manifest::of(policy, data_sha256, seed),
+            manifest: Manifest::of(
+                policy,
+                data_sha256,
+                seed.or(sim.trials.as_ref().map(|t| t.seed)),
+            ),
         }
     }
 
@@ -342,33 +342,6 @@ pub(crate) fn segment_key(spec: &SegmentSpec, all: &[SegmentSpec]) -> String {
     } else {
         spec.field.clone()
     }
-}
-
-/// The report's repayment block.
-fn repayment(policy: &CompiledPolicy, m: &Metrics) -> Option<RepaymentStat> {
-    let Expected {
-        defaults,
-        loss,
-        revenue,
-        mix,
-    } = expected(policy, &m.repayment)?;
-    let unmodelled = m.repayment.rows.last().copied().unwrap_or(0);
-    let modelled = Decimal::from(m.outcomes.approved - unmodelled);
-    let share = |m: Decimal| (!modelled.is_zero()).then(|| to_f64(m / modelled));
-    let outcomes = OutcomeMix {
-        returned: share(mix[0]),
-        early: share(mix[1]),
-        on_time: share(mix[2]),
-        late: share(mix[3]),
-        default: share(mix[4]),
-    };
-    Some(RepaymentStat {
-        expected_defaults: to_f64(defaults),
-        expected_loss: money(loss),
-        expected_revenue: money(revenue),
-        outcomes,
-        unmodelled,
-    })
 }
 
 pub fn to_f64(d: Decimal) -> f64 {

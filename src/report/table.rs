@@ -165,6 +165,10 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         if with_bads {
             cols.extend(["bads", "approved bads", "approved bad rate"]);
         }
+        let calibrated = rows.iter().any(|s| s.calibration.is_some());
+        if calibrated {
+            cols.extend(["expected defaults", "calibration"]);
+        }
         let mut t = table(style, &cols, 1);
         for s in rows {
             let mut row = vec![
@@ -177,6 +181,14 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
             ];
             if let (Some(b), Some(ab)) = (s.bads, s.approved_bads) {
                 row.extend([group(b), group(ab), pct(ab, s.approved)]);
+            }
+            match &s.calibration {
+                Some(c) => row.extend([
+                    format!("{:.2}", c.expected_defaults),
+                    super::repayment_table::verdict(c),
+                ]),
+                None if calibrated => row.extend([NOT_A_RATE.to_owned(), NOT_A_RATE.to_owned()]),
+                None => {}
             }
             add_row(&mut t, style, row);
         }
@@ -217,6 +229,13 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
                 ],
             );
         }
+        if let Some(b) = p.expected_bureau_reported {
+            add_row(
+                &mut t,
+                style,
+                vec!["expected reported to bureau".to_owned(), format!("{b:.2}")],
+            );
+        }
         if p.unmodelled > 0 {
             add_row(
                 &mut t,
@@ -228,6 +247,7 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
             );
         }
         push(&mut out, t);
+        super::repayment_table::render(&mut out, style, p, &heading);
     }
 
     if let Some(o) = &r.observed {

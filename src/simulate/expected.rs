@@ -62,41 +62,76 @@ pub struct Expected {
     pub defaults: Decimal,
     pub loss: Decimal,
     pub revenue: Decimal,
-    /// Per outcome, the sum of its probability over modelled rows.
+    /// Per outcome, the sum of its probability over modelled rows: the
+    /// expected count of each outcome.
     pub mix: [Decimal; 5],
+    /// Late payments reported to the bureau, plus defaults (with
+    /// `bureau_after_days`).
+    pub bureau_reported: Option<Decimal>,
+    /// Σ p(default) (1 − p(default)): the variance of the count of defaults.
+    pub defaults_variance: Decimal,
+    /// Σ exposure over modelled rows.
+    pub exposure: Decimal,
 }
 
-pub fn expected(policy: &CompiledPolicy, agg: &RepaymentSums) -> Option<Expected> {
+/// The expectations of each outcome band, in order (the approved rows no
+/// band matched are left out).
+pub fn expected_bands(policy: &CompiledPolicy, agg: &RepaymentSums) -> Option<Vec<Expected>> {
     let r = policy.repayment.as_ref()?;
-    let mut defaults = Decimal::ZERO;
-    let mut loss = Decimal::ZERO;
-    let mut revenue = Decimal::ZERO;
-    let mut mix = [Decimal::ZERO; 5];
-    for (b, band) in r.bands.iter().enumerate() {
+    let reported = r.reported_late_share();
+    let bands = r.bands.iter().enumerate().map(|(b, band)| {
         let rows = Decimal::from(agg.rows[b]);
         let exposure = agg.exposure[b];
         // Per band: the sum over its rows of each probability (rows × p when
-        // they are constants), and of exposure × p(returned), × p(default).
-        let (p_sums, [exposure_returned, exposure_default]) = if band.is_dynamic() {
-            (agg.p[b], agg.exposure_p[b])
+        // they are constants), of p(default)², and of exposure × p(returned),
+        // × p(default).
+        let (p_sums, p_default_sq, [exposure_returned, exposure_default]) = if band.is_dynamic() {
+            (agg.p[b], agg.p_default_sq[b], agg.exposure_p[b])
         } else {
             let [returned, .., default] = band.p;
             (
                 band.p.map(|p| rows * p),
+                rows * default * default,
                 [exposure * returned, exposure * default],
             )
         };
-        defaults += p_sums[4];
-        loss += exposure_default * r.loss_given_default;
-        revenue += (exposure - exposure_returned) * r.merchant_fee_rate + p_sums[3] * r.late_fee;
-        for (m, p) in mix.iter_mut().zip(p_sums) {
+        Expected {
+            defaults: p_sums[4],
+            loss: exposure_default * r.loss_given_default,
+            revenue: (exposure - exposure_returned) * r.merchant_fee_rate + p_sums[3] * r.late_fee,
+            mix: p_sums,
+            bureau_reported: reported.map(|share| p_sums[3] * share + p_sums[4]),
+            defaults_variance: p_sums[4] - p_default_sq,
+            exposure,
+        }
+    });
+    Some(bands.collect())
+}
+
+pub fn expected(policy: &CompiledPolicy, agg: &RepaymentSums) -> Option<Expected> {
+    let bands = expected_bands(policy, agg)?;
+    let reported = policy.repayment.as_ref()?.bureau_after_days.is_some();
+    let mut total = Expected {
+        defaults: Decimal::ZERO,
+        loss: Decimal::ZERO,
+        revenue: Decimal::ZERO,
+        mix: [Decimal::ZERO; 5],
+        bureau_reported: reported.then_some(Decimal::ZERO),
+        defaults_variance: Decimal::ZERO,
+        exposure: Decimal::ZERO,
+    };
+    for b in bands {
+        total.defaults += b.defaults;
+        total.loss += b.loss;
+        total.revenue += b.revenue;
+        for (m, p) in total.mix.iter_mut().zip(b.mix) {
             *m += p;
         }
+        if let (Some(t), Some(x)) = (&mut total.bureau_reported, b.bureau_reported) {
+            *t += x;
+        }
+        total.defaults_variance += b.defaults_variance;
+        total.exposure += b.exposure;
     }
-    Some(Expected {
-        defaults,
-        loss,
-        revenue,
-        mix,
-    })
+    Some(total)
 }

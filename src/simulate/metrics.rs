@@ -187,16 +187,23 @@ impl Limits {
 
 /// Per repayment band (the last entry: approved rows no band matched):
 /// approved rows and their exposure; for bands whose probabilities are
-/// computed per row, the sum of each outcome's probability and of
-/// exposure × p(returned) and exposure × p(default).
+/// computed per row, the sum of each outcome's probability, of p(default)²
+/// (for the variance of the defaults) and of exposure × p(returned) and
+/// exposure × p(default); and the backtest: observed bads and observed
+/// outcomes (`observed.outcome`) among the band's approved rows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RepaymentSums {
     pub rows: Vec<u64>,
     pub exposure: Vec<Decimal>,
     pub p: Vec<[Decimal; 5]>,
+    pub p_default_sq: Vec<Decimal>,
     pub exposure_p: Vec<[Decimal; 2]>,
     /// Approved rows whose exposure cell was empty (counted as zero).
     pub exposure_missing: u64,
+    pub bads: Vec<u64>,
+    /// Per band, approved rows by observed outcome (`returned, early,
+    /// on_time, late, default`, then unknown).
+    pub observed: Vec<[u64; 6]>,
 }
 
 impl RepaymentSums {
@@ -205,8 +212,11 @@ impl RepaymentSums {
             rows: vec![0; bands + 1],
             exposure: vec![Decimal::ZERO; bands + 1],
             p: vec![[Decimal::ZERO; 5]; bands + 1],
+            p_default_sq: vec![Decimal::ZERO; bands + 1],
             exposure_p: vec![[Decimal::ZERO; 2]; bands + 1],
             exposure_missing: 0,
+            bads: vec![0; bands + 1],
+            observed: vec![[0; 6]; bands + 1],
         }
     }
 
@@ -224,9 +234,15 @@ impl RepaymentSums {
         }
         let d = approved.d;
         let money = !d.exposure.is_empty();
+        let observed = !d.observed_outcome.is_empty();
         for &row in approved.rows() {
             let row = row as usize;
-            self.rows[usize::from(d.outcome_band[row]).min(last)] += 1;
+            let band = usize::from(d.outcome_band[row]).min(last);
+            self.rows[band] += 1;
+            self.bads[band] += u64::from(d.bad[row] == TRUE);
+            if observed {
+                self.observed[band][usize::from(d.observed_outcome[row])] += 1;
+            }
             if money {
                 self.add_exposure(d, row, last);
             }
@@ -248,6 +264,7 @@ impl RepaymentSums {
             for (sum, p) in self.p[band].iter_mut().zip(p) {
                 *sum += *p;
             }
+            self.p_default_sq[band] += p[4] * p[4];
             let [returned, default] = &mut self.exposure_p[band];
             *returned += exposed * p[0];
             *default += exposed * p[4];
@@ -268,6 +285,7 @@ impl RepaymentSums {
                 .zip(&o.p)
                 .map(|(x, y)| std::array::from_fn(|k| x[k] - y[k]))
                 .collect(),
+            p_default_sq: sub(&self.p_default_sq, &o.p_default_sq),
             exposure_p: self
                 .exposure_p
                 .iter()
@@ -275,6 +293,13 @@ impl RepaymentSums {
                 .map(|(x, y)| std::array::from_fn(|k| x[k] - y[k]))
                 .collect(),
             exposure_missing: self.exposure_missing - o.exposure_missing,
+            bads: self.bads.iter().zip(&o.bads).map(|(x, y)| x - y).collect(),
+            observed: self
+                .observed
+                .iter()
+                .zip(&o.observed)
+                .map(|(x, y)| std::array::from_fn(|k| x[k] - y[k]))
+                .collect(),
         }
     }
 
@@ -285,10 +310,15 @@ impl RepaymentSums {
         for (a, b) in self.p.iter_mut().zip(&o.p) {
             add_sums(a, b);
         }
+        add_sums(&mut self.p_default_sq, &o.p_default_sq);
         for (a, b) in self.exposure_p.iter_mut().zip(&o.exposure_p) {
             add_sums(a, b);
         }
         self.exposure_missing += o.exposure_missing;
+        add_all(&mut self.bads, &o.bads);
+        for (a, b) in self.observed.iter_mut().zip(&o.observed) {
+            add_all(a, b);
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod segmented;
 pub mod swap;
 pub mod sweep;
+pub mod trials;
 
 use crate::dataset::batch::SkippedRows;
 use crate::dataset::stream::{Input, StreamSummary};
@@ -15,6 +16,7 @@ use crate::error::Result;
 use metrics::Metrics;
 use segmented::Segmented;
 use serde::{Deserialize, Serialize};
+use trials::{TrialSpec, Trials};
 
 /// One policy's report state: its metrics over all rows and per segment,
 /// and the rows skipped as malformed.
@@ -25,6 +27,8 @@ pub struct Simulation {
     pub whole: Metrics,
     pub segments: Vec<Segmented<Metrics>>,
     pub skipped: SkippedRows,
+    /// The Monte Carlo's per-trial totals, with `--trials`.
+    pub trials: Option<Trials>,
 }
 
 impl Simulation {
@@ -38,6 +42,15 @@ impl Simulation {
                 .collect(),
             whole,
             skipped: SkippedRows::default(),
+            trials: None,
+        }
+    }
+
+    /// [`Simulation::new`], drawing `spec`'s trials when given.
+    pub fn with_trials(plan: &Plan, index: usize, spec: Option<TrialSpec>) -> Simulation {
+        Simulation {
+            trials: spec.map(|spec| Trials::new(index, &plan.policies[index], spec)),
+            ..Simulation::new(plan, index)
         }
     }
 }
@@ -49,6 +62,9 @@ impl Accumulator for Simulation {
             s.add(chunk, rows);
         }
         self.skipped.add(chunk.skipped);
+        if let Some(t) = &mut self.trials {
+            t.add(chunk, rows);
+        }
     }
 
     fn merge(&mut self, other: &Simulation) -> Result<()> {
@@ -58,6 +74,11 @@ impl Accumulator for Simulation {
             a.merge(b)?;
         }
         self.skipped.merge(&other.skipped);
+        match (&mut self.trials, &other.trials) {
+            (Some(a), Some(b)) => a.merge(b)?,
+            (None, None) => {}
+            _ => return Err(pass::plan_mismatch("trials")),
+        }
         Ok(())
     }
 }
@@ -68,6 +89,7 @@ pub fn simulate(
     plan: &Plan,
     input: Input,
     options: &PassOptions,
+    trials: Option<TrialSpec>,
 ) -> Result<(Simulation, StreamSummary)> {
     let options = PassOptions {
         stream: crate::dataset::stream::StreamOptions {
@@ -76,12 +98,15 @@ pub fn simulate(
         },
         ..options.clone()
     };
-    let mut total = Simulation::new(plan, 0);
+    // Every partial starts as a copy of the empty state: the trials'
+    // model (keys, factors, thresholds) is made once.
+    let empty = Simulation::with_trials(plan, 0, trials);
+    let mut total = empty.clone();
     let summary = pass::run(
         plan,
         input,
         &options,
-        || Simulation::new(plan, 0),
+        || empty.clone(),
         |part| total.merge(&part),
     )?;
     Ok((total, summary))

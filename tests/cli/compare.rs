@@ -253,16 +253,16 @@ fn sample() -> HashMap<String, SampleRow> {
 fn jd_plus_loss_revenue(row: &SampleRow) -> (Decimal, Decimal) {
     let d = |s: &str| Decimal::from_str(s).unwrap();
     let score = row.zhima_score.expect("an approved row has a score");
-    let (p_default, p_late) = if score >= 750 {
-        ("0.004", "0.02")
+    let (p_returned, p_default, p_late) = if score >= 750 {
+        ("0.06", "0.0035", "0.045")
     } else if score >= 650 {
-        ("0.012", "0.04")
+        ("0.055", "0.0083", "0.078")
     } else {
-        ("0.025", "0.06")
+        ("0.068", "0.024", "0.134")
     };
     let amount = row.order_amount;
     let loss = amount * d(p_default) * d("0.85");
-    let revenue = (amount - amount * d("0.05")) * d("0.012") + d(p_late) * d("5.00");
+    let revenue = (amount - amount * d(p_returned)) * d("0.012") + d(p_late) * d("5.00");
     (loss, revenue)
 }
 

@@ -87,7 +87,7 @@ fn compare_shows_the_loss_of_the_side_that_has_a_repayment_model() {
     let args = [
         "compare",
         JD_PLUS,
-        "policies/zhima_600.yaml",
+        "tests/fixtures/zhima_600_limit_exposure.yaml",
         "--data",
         SAMPLE,
         "--format",
@@ -99,7 +99,7 @@ fn compare_shows_the_loss_of_the_side_that_has_a_repayment_model() {
         .lines()
         .find(|l| l.contains("expected loss"))
         .unwrap_or_else(|| panic!("no expected loss row:\n{text}"));
-    assert_contains(row, &["24,352.77", "n/a"]);
+    assert_contains(row, &["19,191.31", "n/a"]);
     // The swap set says n/a for the side without a model, not a blank.
     let both = text
         .lines()
@@ -114,7 +114,7 @@ fn compare_says_when_the_two_exposures_are_not_the_same_measure() {
     let args = [
         "compare",
         JD_PLUS,
-        "policies/zhima_600.yaml",
+        "tests/fixtures/zhima_600_limit_exposure.yaml",
         "--data",
         SAMPLE,
         "--format",
@@ -153,7 +153,7 @@ fn challenger_set_mistakes_name_challenger_set() {
     let err = usage_error(&[
         "compare",
         JD_PLUS,
-        "policies/zhima_600.yaml",
+        "tests/fixtures/zhima_600_limit_exposure.yaml",
         "--challenger-set",
         "min_age=30",
         "--data",
@@ -163,7 +163,7 @@ fn challenger_set_mistakes_name_challenger_set() {
     assert!(!err.contains("`--set"), "{err}");
     let err = usage_error(&[
         "compare",
-        "policies/zhima_600.yaml",
+        "tests/fixtures/zhima_600_limit_exposure.yaml",
         JD_PLUS,
         "--set",
         "min_age=30",

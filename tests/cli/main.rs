@@ -1669,7 +1669,7 @@ fn simulate_numbers_match_a_hand_worked_example() {
         "cases.csv",
         std::fs::read(repo_file("tests/fixtures/jd_plus_cases.csv")).unwrap(),
     );
-    let policy = repo_file("policies/jd_plus.yaml");
+    let policy = repo_file("tests/fixtures/jd_plus_model_v3.yaml");
     let r = wd.json(&[
         "simulate",
         policy.to_str().unwrap(),
@@ -1950,7 +1950,7 @@ fn simulate_on_the_sample_matches_an_independent_evaluation() {
     let o = jd_plus_oracle(&csv);
     let out = in_repo(&[
         "simulate",
-        "policies/jd_plus.yaml",
+        "tests/fixtures/jd_plus_model_v3.yaml",
         "--data",
         "datasets/sample.csv",
         "--by",
@@ -3639,7 +3639,8 @@ fn rhai_probabilities_computed_per_row_are_summed_exactly() {
 fn rhai_probabilities_as_expressions_match_the_same_constants() {
     // jd_plus.yaml with its first band's probabilities written as
     // expressions (one lowered, one run in Rhai) reports the same numbers.
-    let original = std::fs::read_to_string(repo_path("policies/jd_plus.yaml")).unwrap();
+    let original =
+        std::fs::read_to_string(repo_path("tests/fixtures/jd_plus_model_v3.yaml")).unwrap();
     let rewritten = original.replace(
         "p: { returned: 0.05, early: 0.30, late: 0.02, default: 0.004 }",
         r#"p: { returned: "0.05 * 1", early: 0.30, late: "if zhima_score > 0 { 0.02 } else { 0.5 }", default: "zhima_score * 0 + 0.004" }"#,
@@ -3653,7 +3654,11 @@ fn rhai_probabilities_as_expressions_match_the_same_constants() {
         serde_json::from_str(&wd.stdout(&["simulate", policy, "--data", data, "--format", "json"]))
             .unwrap()
     };
-    let a = simulate(repo_path("policies/jd_plus.yaml").to_str().unwrap());
+    let a = simulate(
+        repo_path("tests/fixtures/jd_plus_model_v3.yaml")
+            .to_str()
+            .unwrap(),
+    );
     let b = simulate("jd.yaml");
     assert_eq!(a["repayment"], b["repayment"]);
     assert_eq!(a["approved"], b["approved"]);
