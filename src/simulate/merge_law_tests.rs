@@ -147,6 +147,13 @@ proptest! {
     }
 
     #[test]
+    fn monte_carlo_trials_merge_in_any_order(chunk_size in 40usize..60_000, threads in 1usize..4, group in 1usize..5, order: u64, seed: u64) {
+        let plan = compare_plan();
+        let spec = super::trials::TrialSpec { trials: 50, seed };
+        law(&plan, || Simulation::with_trials(&plan, 1, Some(spec)), chunk_size, threads, group, order);
+    }
+
+    #[test]
     fn comparison_and_swap_set_merge_in_any_order(chunk_size in 40usize..60_000, threads in 1usize..4, group in 1usize..5, order: u64) {
         let plan = compare_plan();
         law(&plan, || super::compare::Comparison::new(&plan), chunk_size, threads, group, order);
