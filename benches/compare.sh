@@ -5,7 +5,9 @@
 # merchant_script.yaml) on the same files, in a second table, and the shared
 # pass in a third: `compare` of jd_plus against its 620 cutoff, a 20-point
 # `sweep` and `check`, each as a ratio to one `simulate` of jd_plus (targets:
-# compare <= 1.3x, sweep <= 2x).
+# compare <= 1.3x, sweep <= 2x), and the Monte Carlo in a fourth (benches/
+# monte_carlo.yaml on the 1M-row file: `--trials 1` <= 1.5x a plain simulate,
+# `--trials 1000`, 10^9 draws, <= 2 s).
 #
 #   bash benches/compare.sh            # from anywhere; takes several minutes
 #   ROWS="1000000" bash benches/compare.sh   # only some sizes
