@@ -21,6 +21,7 @@ use super::kernels::Cols;
 use super::native_script::NativeRows;
 use super::rhai_row::RhaiRows;
 use crate::policy::CompiledPolicy;
+use crate::policy::condition::Col;
 use crate::policy::native_script::IfSite;
 use crate::policy::script::{self, Missing};
 use rhai::debugger::{DebuggerCommand, DebuggerEvent};
@@ -203,6 +204,8 @@ impl TracedBy {
 #[derive(Default)]
 pub struct ScriptTracer {
     rhai: Option<RhaiTracer>,
+    /// Per `if` (by its offset), what its text says.
+    sites: std::collections::HashMap<usize, SiteText>,
 }
 
 impl ScriptTracer {
@@ -430,77 +433,161 @@ pub struct CallTrace {
     pub call: String,
 }
 
-/// `path` of row `row`, in the words of the script; `d` holds the row's
-/// decision.
-pub fn describe(
+/// What a check's text says, worked out once per `if` of the script: its
+/// place, its condition as written, and the fields and params it names.
+struct SiteText {
+    line: usize,
+    column: usize,
+    check: String,
+    reads: Vec<Read>,
+}
+
+/// A name a condition reads: a field (its value is the row's) or a param.
+enum Read {
+    Field(String, Col),
+    Param(String, String),
+}
+
+impl Read {
+    fn name(&self) -> &str {
+        match self {
+            Read::Field(name, _) | Read::Param(name, _) => name,
+        }
+    }
+
+    fn value(&self, cols: &Cols, row: usize) -> String {
+        match self {
+            Read::Field(_, c) => super::trace::value_at(cols.get(*c), row),
+            Read::Param(_, v) => v.clone(),
+        }
+    }
+}
+
+impl ScriptTracer {
+    fn site(&mut self, policy: &CompiledPolicy, site: &IfSite) -> &SiteText {
+        self.sites.entry(site.at).or_insert_with(|| {
+            let s = policy.script.as_ref().expect("a script policy");
+            let text = &s.site.text;
+            let (line, column) = line_column(text, site.at);
+            let check = condition_text(text, site);
+            SiteText {
+                line,
+                column,
+                reads: reads(&check, policy),
+                check,
+            }
+        })
+    }
+
+    /// Row `row`'s path in the words of the script; `d` holds the row's
+    /// decision.
+    pub fn describe(
+        &mut self,
+        policy: &CompiledPolicy,
+        cols: &Cols,
+        d: &Decisions,
+        row: usize,
+    ) -> ScriptTrace {
+        let (path, by) = self.path(policy, cols, row);
+        let s = policy.script.as_ref().expect("a script policy");
+        let text = &s.site.text;
+        let (deciding, undecided) = deciding_of(policy, &path, d, row);
+        let checks = path
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let site = self.site(policy, &c.site);
+                CheckTrace {
+                    line: site.line,
+                    column: site.column,
+                    check: site.check.clone(),
+                    reads: site
+                        .reads
+                        .iter()
+                        .map(|r| (r.name().to_owned(), r.value(cols, row)))
+                        .collect(),
+                    value: c.value.to_string(),
+                    compared: c.compared.as_ref().map(ToString::to_string),
+                    decided: deciding.contains(&i),
+                }
+            })
+            .collect();
+        ScriptTrace {
+            file: s.site.file.display().to_string(),
+            traced_by: by.name(),
+            checks,
+            verdict: path.verdict_at.filter(|_| !undecided).map(|at| {
+                let (line, column) = line_column(text, at);
+                CallTrace {
+                    line,
+                    column,
+                    call: call_text(text, at),
+                }
+            }),
+        }
+    }
+
+    /// For `decide --explain`: the row's reasons, then each check that
+    /// decided them, `CONDITION is VALUE: A OP B (FIELD=VALUE, ...)`, joined
+    /// by ` and `.
+    pub fn why(
+        &mut self,
+        policy: &CompiledPolicy,
+        cols: &Cols,
+        d: &Decisions,
+        row: usize,
+        out: &mut String,
+    ) {
+        let (path, _) = self.path(policy, cols, row);
+        let (deciding, _) = deciding_of(policy, &path, d, row);
+        for (k, i) in d.failing_rules(&policy.rules, row).enumerate() {
+            if k > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&policy.rules[i].reason);
+        }
+        out.push_str(": ");
+        for (k, &i) in deciding.iter().enumerate() {
+            let c = &path.checks[i];
+            let site = self.site(policy, &c.site);
+            if k > 0 {
+                out.push_str(" and ");
+            }
+            let _ = write!(out, "{} is {}", site.check, c.value);
+            if let Some(compared) = &c.compared {
+                let _ = write!(out, ": {compared}");
+            }
+            for (j, r) in site.reads.iter().enumerate() {
+                out.push_str(if j == 0 { " (" } else { ", " });
+                let _ = write!(out, "{}={}", r.name(), r.value(cols, row));
+            }
+            if !site.reads.is_empty() {
+                out.push(')');
+            }
+        }
+    }
+}
+
+/// The checks that decided row `row` (see [`Path::deciding`]), and whether
+/// a missing value stopped the script (its `MISSING_VALUE` rule, the last,
+/// failed).
+fn deciding_of(
     policy: &CompiledPolicy,
-    cols: &Cols,
+    path: &Path,
     d: &Decisions,
     row: usize,
-    (path, by): &(Path, TracedBy),
-) -> ScriptTrace {
-    let s = policy.script.as_ref().expect("a script policy");
-    let text = &s.site.text;
-    // The `MISSING_VALUE` rule, the last, fails when a missing value
-    // stopped the script.
+) -> (Vec<usize>, bool) {
+    let text = &policy.script.as_ref().expect("a script policy").site.text;
     let undecided = d.failed(policy.rules.len() - 1, row);
     let reasons: Vec<&str> = d
         .failing_rules(&policy.rules, row)
         .map(|i| policy.rules[i].reason.as_str())
         .collect();
-    let deciding = path.deciding(text, (!undecided).then_some(&reasons[..]));
-    let verdict = path.verdict_at.filter(|_| !undecided);
-    let checks = path
-        .checks
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let (line, column) = line_column(text, c.site.at);
-            let check = condition_text(text, &c.site);
-            CheckTrace {
-                line,
-                column,
-                reads: reads(&check, policy, cols, row),
-                check,
-                value: c.value.to_string(),
-                compared: c.compared.as_ref().map(ToString::to_string),
-                decided: deciding.contains(&i),
-            }
-        })
-        .collect();
-    ScriptTrace {
-        file: s.site.file.display().to_string(),
-        traced_by: by.name(),
-        checks,
-        verdict: verdict.map(|at| {
-            let (line, column) = line_column(text, at);
-            CallTrace {
-                line,
-                column,
-                call: call_text(text, at),
-            }
-        }),
-    }
-}
-
-/// The facts that decided a script row, for `decide --explain`: each
-/// deciding check, `CONDITION is VALUE: A OP B (FIELD=VALUE, ...)`, joined
-/// by ` and `.
-pub fn deciding_facts(t: &ScriptTrace, out: &mut String) {
-    let mut first = true;
-    for c in t.checks.iter().filter(|c| c.decided) {
-        if !std::mem::take(&mut first) {
-            out.push_str(" and ");
-        }
-        let _ = write!(out, "{} is {}", c.check, c.value);
-        if let Some(compared) = &c.compared {
-            let _ = write!(out, ": {compared}");
-        }
-        if !c.reads.is_empty() {
-            let reads: Vec<String> = c.reads.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            let _ = write!(out, " ({})", reads.join(", "));
-        }
-    }
+    (
+        path.deciding(text, (!undecided).then_some(&reasons[..])),
+        undecided,
+    )
 }
 
 /// Line and column (in characters), from 1, of a byte offset.
@@ -545,32 +632,22 @@ fn call_text(text: &str, at: usize) -> String {
 }
 
 /// The `OBJECT.NAME`s in a condition that are the row's fields or the
-/// params (method calls left out), with their values, each once.
-fn reads(check: &str, policy: &CompiledPolicy, cols: &Cols, row: usize) -> Vec<(String, String)> {
+/// params (method calls left out), each once.
+fn reads(check: &str, policy: &CompiledPolicy) -> Vec<Read> {
     let s = policy.script.as_ref().expect("a script policy");
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out: Vec<Read> = Vec::new();
     for (object, name, _) in crate::policy::expr::member_reads(check) {
-        let value = if object == "params" {
-            policy
-                .params
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
+        let read = if object == "params" {
+            let value = policy.params.iter().find(|(n, _)| *n == name);
+            value.map(|(_, v)| Read::Param(format!("params.{name}"), v.clone()))
         } else {
-            s.reads
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, c)| super::trace::value_at(cols.get(*c), row))
+            let column = s.reads.iter().find(|(n, _)| *n == name);
+            column.map(|(_, c)| Read::Field(name.clone(), *c))
         };
-        let shown = if object == "params" {
-            format!("params.{name}")
-        } else {
-            name
-        };
-        if let Some(value) = value
-            && !out.iter().any(|(n, _)| *n == shown)
+        if let Some(read) = read
+            && !out.iter().any(|r| r.name() == read.name())
         {
-            out.push((shown, value));
+            out.push(read);
         }
     }
     out

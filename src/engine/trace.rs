@@ -10,7 +10,7 @@
 use super::arith;
 use super::evaluate::NONE;
 use super::kernels::{self, Cols, FALSE, Scratch, TRUE};
-use super::script_trace::{self, ScriptTrace, ScriptTracer};
+use super::script_trace::{ScriptTrace, ScriptTracer};
 use super::{Decisions, Evaluator, Outcome};
 use crate::dataset::batch::{Column, ColumnData};
 use crate::dataset::schema::ColumnSpec;
@@ -109,10 +109,10 @@ pub fn trace(
         row,
     };
     let mut scratch = Scratch::default();
-    let script = policy.script.is_some().then(|| {
-        let path = ScriptTracer::default().path(policy, cols, row);
-        script_trace::describe(policy, cols, d, row, &path)
-    });
+    let script = policy
+        .script
+        .is_some()
+        .then(|| ScriptTracer::default().describe(policy, cols, d, row));
     let rules = policy
         .rules
         .iter()
@@ -359,15 +359,7 @@ impl Why {
             return;
         }
         if policy.script.is_some() {
-            let path = self.script.path(policy, cols, row);
-            let t = script_trace::describe(policy, cols, d, row, &path);
-            let reasons: Vec<&str> = d
-                .failing_rules(&policy.rules, row)
-                .map(|i| policy.rules[i].reason.as_str())
-                .collect();
-            out.push_str(&reasons.join(", "));
-            out.push_str(": ");
-            script_trace::deciding_facts(&t, out);
+            self.script.why(policy, cols, d, row, out);
             return;
         }
         let t = Tracer {
