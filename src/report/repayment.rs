@@ -187,6 +187,55 @@ fn calibration_of(policy: &CompiledPolicy, e: &Expected, bads: u64) -> Option<Ca
         .map(|_| Calibration::new(e.defaults, e.defaults_variance, bads))
 }
 
+/// A segment's exact expectations (with a repayment model).
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentRepayment {
+    pub expected_defaults: f64,
+    pub expected_loss: String,
+    pub expected_revenue: String,
+    pub expected_outcomes: OutcomeMix,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_bureau_reported: Option<f64>,
+    /// With `observed.outcome`: the segment's observed outcome shares
+    /// beside the model's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_outcomes: Option<ObservedOutcomes>,
+}
+
+/// A segment's expectations, from its metrics.
+pub fn segment_repayment(policy: &CompiledPolicy, m: &RepaymentSums) -> Option<SegmentRepayment> {
+    let e = expected(policy, m)?;
+    let bands = policy.repayment.as_ref()?.bands.len();
+    let modelled: u64 = m.rows[..bands].iter().sum();
+    Some(SegmentRepayment {
+        expected_defaults: to_f64(e.defaults),
+        expected_loss: money(e.loss),
+        expected_revenue: money(e.revenue),
+        expected_outcomes: mix(e.mix, Decimal::ONE),
+        expected_bureau_reported: e.bureau_reported.map(to_f64),
+        observed_outcomes: policy.observed_outcome.is_some().then(|| {
+            let observed: [u64; 6] =
+                std::array::from_fn(|k| m.observed[..bands].iter().map(|o| o[k]).sum());
+            observed_outcomes(&observed, e.mix, modelled)
+        }),
+    })
+}
+
+/// Observed outcome counts (the last, unknown) beside the model's sums of
+/// probabilities over `rows` modelled rows.
+fn observed_outcomes(observed: &[u64; 6], model: [Decimal; 5], rows: u64) -> ObservedOutcomes {
+    let known: u64 = observed[..5].iter().sum();
+    ObservedOutcomes {
+        known,
+        unknown: observed[5],
+        observed: mix(
+            std::array::from_fn(|k| Decimal::from(observed[k])),
+            Decimal::from(known),
+        ),
+        expected: mix(model, Decimal::from(rows)),
+    }
+}
+
 /// The backtest of a segment's metrics (with `observed` and a model).
 /// `None` for a segment without a modelled approved row: nothing to test.
 pub fn segment_calibration(policy: &CompiledPolicy, m: &RepaymentSums) -> Option<Calibration> {
@@ -225,28 +274,17 @@ pub fn repayment(
     let band_stats = bands
         .iter()
         .enumerate()
-        .map(|(b, e)| {
-            let observed = &sums.observed[b];
-            let known: u64 = observed[..5].iter().sum();
-            BandStat {
-                band: b + 1,
-                approved: sums.rows[b],
-                exposure: money(e.exposure),
-                expected_defaults: to_f64(e.defaults),
-                expected_loss: money(e.loss),
-                expected_revenue: money(e.revenue),
-                expected_bureau_reported: e.bureau_reported.map(to_f64),
-                calibration: calibration_of(policy, e, sums.bads[b]),
-                observed_outcomes: with_outcomes.then(|| ObservedOutcomes {
-                    known,
-                    unknown: observed[5],
-                    observed: mix(
-                        std::array::from_fn(|k| Decimal::from(observed[k])),
-                        Decimal::from(known),
-                    ),
-                    expected: mix(e.mix, Decimal::from(sums.rows[b])),
-                }),
-            }
+        .map(|(b, e)| BandStat {
+            band: b + 1,
+            approved: sums.rows[b],
+            exposure: money(e.exposure),
+            expected_defaults: to_f64(e.defaults),
+            expected_loss: money(e.loss),
+            expected_revenue: money(e.revenue),
+            expected_bureau_reported: e.bureau_reported.map(to_f64),
+            calibration: calibration_of(policy, e, sums.bads[b]),
+            observed_outcomes: with_outcomes
+                .then(|| observed_outcomes(&sums.observed[b], e.mix, sums.rows[b])),
         })
         .collect();
     let bads: u64 = sums.bads[..bands.len()].iter().sum();

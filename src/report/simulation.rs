@@ -6,13 +6,15 @@
 //! string rounded to cents (sums are exact before rounding).
 
 use super::money;
-use super::repayment::{Calibration, RepaymentStat, repayment, segment_calibration};
+use super::repayment::{
+    Calibration, RepaymentStat, SegmentRepayment, repayment, segment_calibration, segment_repayment,
+};
 use crate::dataset::batch::SkippedRows;
 use crate::engine::pass::Plan;
 use crate::engine::segments::SegmentSpec;
 use crate::policy::CompiledPolicy;
 use crate::simulate::Simulation;
-use crate::simulate::expected::{approved_exposure, expected, limit_exposure, segment_entries};
+use crate::simulate::expected::{approved_exposure, limit_exposure, segment_entries};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -91,9 +93,9 @@ pub struct SegmentStat {
     /// Left out without `observed`; `Some(None)` (JSON `null`) for a segment with no approved rows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_bad_rate: Option<Option<f64>>,
-    /// With a repayment model: the segment's expected defaults.
+    /// With a repayment model: the segment's exact expectations.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected_defaults: Option<f64>,
+    pub repayment: Option<SegmentRepayment>,
     /// With a model and `observed`: its backtest on the segment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
@@ -292,8 +294,7 @@ impl SimulationReport {
                         bads: with_bads.then_some(bads.all),
                         approved_bads: with_bads.then_some(bads.approved),
                         approved_bad_rate: with_bads.then(|| rate(bads.approved, c.approved)),
-                        expected_defaults: expected(policy, &m.repayment)
-                            .map(|e| to_f64(e.defaults)),
+                        repayment: segment_repayment(policy, &m.repayment),
                         calibration: segment_calibration(policy, &m.repayment),
                     }
                 })

@@ -165,9 +165,13 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
         if with_bads {
             cols.extend(["bads", "approved bads", "approved bad rate"]);
         }
+        let modelled = rows.iter().any(|s| s.repayment.is_some());
+        if modelled {
+            cols.extend(["expected defaults", "expected loss"]);
+        }
         let calibrated = rows.iter().any(|s| s.calibration.is_some());
         if calibrated {
-            cols.extend(["expected defaults", "calibration"]);
+            cols.push("calibration");
         }
         let mut t = table(style, &cols, 1);
         for s in rows {
@@ -182,12 +186,15 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
             if let (Some(b), Some(ab)) = (s.bads, s.approved_bads) {
                 row.extend([group(b), group(ab), pct(ab, s.approved)]);
             }
+            if let Some(p) = &s.repayment {
+                row.extend([
+                    format!("{:.2}", p.expected_defaults),
+                    money_grouped(&p.expected_loss),
+                ]);
+            }
             match &s.calibration {
-                Some(c) => row.extend([
-                    format!("{:.2}", c.expected_defaults),
-                    super::repayment_table::verdict(c),
-                ]),
-                None if calibrated => row.extend([NOT_A_RATE.to_owned(), NOT_A_RATE.to_owned()]),
+                Some(c) => row.push(super::repayment_table::verdict(c)),
+                None if calibrated => row.push(NOT_A_RATE.to_owned()),
                 None => {}
             }
             add_row(&mut t, style, row);

@@ -451,3 +451,43 @@ fn the_table_shows_the_distribution_and_a_histogram() {
         ],
     );
 }
+
+#[test]
+fn each_segment_has_the_expectations_of_the_whole_and_they_add_up() {
+    let r = simulate_json(&[JD_PLUS, "--data", SAMPLE, "--by", "city_tier"]);
+    let p = &r["repayment"];
+    let segments = r["segments"]["city_tier"].as_array().unwrap();
+    let mut loss = Decimal::ZERO;
+    let mut counts = [0.0f64; 5];
+    let (mut defaults, mut bureau) = (0.0, 0.0);
+    for s in segments {
+        let e = &s["repayment"];
+        loss += dec(&e["expected_loss"]);
+        defaults += e["expected_defaults"].as_f64().unwrap();
+        bureau += e["expected_bureau_reported"].as_f64().unwrap();
+        for (c, k) in counts
+            .iter_mut()
+            .zip(["returned", "early", "on_time", "late", "default"])
+        {
+            *c += e["expected_outcomes"][k].as_f64().unwrap();
+        }
+        assert!(s["calibration"]["verdict"].is_string(), "{s}");
+    }
+    // Cents are rounded per segment: within a cent a segment of the total.
+    let total = dec(&p["expected_loss"]);
+    assert!(
+        (loss - total).abs() <= Decimal::new(segments.len() as i64, 2),
+        "{loss} vs {total}"
+    );
+    assert!((defaults - p["expected_defaults"].as_f64().unwrap()).abs() < 1e-6);
+    assert!((bureau - p["expected_bureau_reported"].as_f64().unwrap()).abs() < 1e-6);
+    for (c, k) in counts
+        .iter()
+        .zip(["returned", "early", "on_time", "late", "default"])
+    {
+        assert!(
+            (c - p["expected_outcomes"][k].as_f64().unwrap()).abs() < 1e-6,
+            "{k}"
+        );
+    }
+}
