@@ -86,6 +86,76 @@ pub fn render(r: &SimulationReport) -> String {
             for (name, share) in p.outcomes.entries() {
                 row("repayment", name, "probability", number(share));
             }
+            for (name, count) in p.expected_outcomes.entries() {
+                row("repayment", name, "expected", number(count));
+            }
+            if let Some(b) = p.expected_bureau_reported {
+                row("repayment", "", "expected_bureau_reported", b.to_string());
+            }
+            for l in &p.late_days {
+                row("late_days", &l.days, "expected", l.expected.to_string());
+            }
+            for b in &p.bands {
+                let band = b.band.to_string();
+                row("repayment_band", &band, "approved", b.approved.to_string());
+                row(
+                    "repayment_band",
+                    &band,
+                    "expected_defaults",
+                    b.expected_defaults.to_string(),
+                );
+                row(
+                    "repayment_band",
+                    &band,
+                    "expected_loss",
+                    b.expected_loss.clone(),
+                );
+                if let Some(c) = &b.calibration {
+                    row(
+                        "repayment_band",
+                        &band,
+                        "observed_bads",
+                        c.observed_bads.to_string(),
+                    );
+                    row("repayment_band", &band, "z", number(c.z));
+                    row("repayment_band", &band, "calibration", c.verdict.to_owned());
+                }
+            }
+            if let Some(c) = &p.calibration {
+                row("repayment", "", "calibration_z", number(c.z));
+                row("repayment", "", "calibration", c.verdict.to_owned());
+            }
+            if let (Some(trials), Some(seed)) = (p.trials, p.seed) {
+                row("monte_carlo", "", "trials", trials.to_string());
+                row("monte_carlo", "", "seed", seed.to_string());
+            }
+            for (item, d) in [("loss", &p.loss), ("revenue", &p.revenue)] {
+                let Some(d) = d else { continue };
+                for (metric, v) in [
+                    ("mean", &d.mean),
+                    ("sd", &d.sd),
+                    ("se", &d.se),
+                    ("p5", &d.p5),
+                    ("p50", &d.p50),
+                    ("p95", &d.p95),
+                    ("p99", &d.p99),
+                    ("var99", &d.var99),
+                    ("es99", &d.es99),
+                ] {
+                    row("monte_carlo", item, metric, v.clone());
+                }
+            }
+            for (item, d) in [
+                ("defaults", &p.defaults),
+                ("bureau_reported", &p.bureau_reported),
+            ] {
+                let Some(d) = d else { continue };
+                row("monte_carlo", item, "mean", d.mean.to_string());
+                row("monte_carlo", item, "sd", d.sd.to_string());
+                for (metric, v) in [("p5", d.p5), ("p50", d.p50), ("p95", d.p95), ("p99", d.p99)] {
+                    row("monte_carlo", item, metric, v.to_string());
+                }
+            }
         }
         if let Some(o) = &r.observed {
             row("observed", "approved", "bads", o.bads.to_string());
