@@ -491,3 +491,40 @@ fn each_segment_has_the_expectations_of_the_whole_and_they_add_up() {
         );
     }
 }
+
+#[test]
+fn the_csv_report_has_the_same_figures_as_the_json() {
+    let json = simulate_json(&[JD_PLUS, "--data", SAMPLE, "--trials", "200"]);
+    let args = [
+        "simulate", JD_PLUS, "--data", SAMPLE, "--trials", "200", "--format", "csv",
+    ];
+    let csv = succeeded(in_repo(&args), &args);
+    let p = &json["repayment"];
+    for (line, value) in [
+        (
+            "monte_carlo,loss,var99,",
+            p["loss"]["var99"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "monte_carlo,loss,es99,",
+            p["loss"]["es99"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "monte_carlo,defaults,p99,",
+            p["defaults"]["p99"].to_string(),
+        ),
+        (
+            "repayment_band,2,calibration,",
+            p["bands"][1]["calibration"]["verdict"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
+        (
+            "late_days,15-30,expected,",
+            p["late_days"][2]["expected"].to_string(),
+        ),
+    ] {
+        assert_contains(&csv, &[&format!("{line}{value}\n")]);
+    }
+}
