@@ -9,6 +9,8 @@ mod decide;
 mod docs;
 mod explain;
 mod generate;
+mod merge;
+mod partial;
 mod simulate;
 mod snapshot;
 mod stdio;
@@ -47,6 +49,8 @@ pub enum Command {
     Compare(compare::Args),
     /// Evaluate a grid of parameter values in one pass: a cutoff table and chart.
     Sweep(sweep::Args),
+    /// Merge partial results (`simulate --emit partial`) into the report of the whole.
+    Merge(merge::Args),
     /// Run policy test files (`*.test.yaml`): cases and dataset expectations.
     Test(test::Args),
     /// Write a realistic synthetic user dataset.
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => compare::run(&a),
         Command::Explain(a) => explain::run(&a),
         Command::Sweep(a) => sweep::run(&a),
+        Command::Merge(a) => merge::run(&a),
         Command::Test(a) => test::run(&a),
         Command::Gen(a) => generate::run(&a),
         Command::Completions(a) => docs::completions(&a),

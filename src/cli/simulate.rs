@@ -1,5 +1,6 @@
 //! `polsim simulate POLICY --data FILE [--by FIELD]...`: the headline report.
 
+use super::partial::{self, DataPart, Partial, PolicySource};
 use super::{Common, DataArgs, changed_warning, report_skipped};
 use crate::dataset::stream::Input;
 use crate::engine::pass::{PassOptions, Plan};
@@ -32,6 +33,13 @@ pub struct Args {
     /// same trials
     #[arg(long, value_name = "S", requires = "trials")]
     pub seed: Option<u64>,
+    /// What to print: the report, or the run's partial result (the exact
+    /// mergeable state of this part of the data) for `polsim merge`
+    #[arg(long, value_enum, default_value_t = Emit::Report)]
+    pub emit: Emit,
+    /// Write the partial result to FILE instead of printing the report
+    #[arg(long, value_name = "FILE", conflicts_with = "emit")]
+    pub partial: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -51,8 +59,23 @@ pub fn run(args: &Args) -> Result<()> {
     let options = PassOptions::tolerant(args.common.stream(), args.data.skip_bad_rows);
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
+    if let Some(out) = &args.partial {
+        super::refuse_output_onto_inputs(
+            out,
+            &[("--data", &args.data.data), ("the policy", &args.policy)],
+        )?;
+    }
     let (state, summary) =
         simulate::simulate(&plan, input, &options, trials).map_err(word_segment_columns)?;
+    if args.emit == Emit::Partial || args.partial.is_some() {
+        let part = DataPart {
+            name: name.clone(),
+            sha256: summary.data_sha256.clone(),
+            rows: state.whole.outcomes.rows,
+        };
+        let partial = Partial::of(args, &plan.policies[0], trials, part, state)?;
+        return partial.write(args.partial.as_deref());
+    }
     let report = SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
     if !args.common.quiet {
         let headline = format!(
@@ -74,6 +97,39 @@ pub fn run(args: &Args) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(super::stdout_error)
+}
+
+/// `--emit`: the report, or the partial result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    Report,
+    Partial,
+}
+
+impl Partial {
+    /// This run's partial result.
+    fn of(
+        args: &Args,
+        policy: &CompiledPolicy,
+        trials: Option<TrialSpec>,
+        part: DataPart,
+        state: simulate::Simulation,
+    ) -> Result<Partial> {
+        Ok(Partial {
+            format: partial::FORMAT.to_owned(),
+            version: partial::VERSION,
+            polsim: env!("CARGO_PKG_VERSION").to_owned(),
+            command: "simulate".to_owned(),
+            policy: PolicySource::of(policy)?,
+            set: args.common.set.clone(),
+            params: policy.params.iter().cloned().collect(),
+            by: args.by.clone(),
+            trials: trials.map(|t| t.trials),
+            seed: trials.map(|t| t.seed),
+            data: vec![part],
+            state,
+        })
+    }
 }
 
 /// `--trials N --seed S`, checked against the policy.

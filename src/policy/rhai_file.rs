@@ -67,6 +67,19 @@ pub fn compile_script_file(
         }
     };
     let fields = sniff(data)?;
+    compile_script_typed(path, &script, &fields, overrides, base)
+}
+
+/// Compiles the script at `path` (its bytes `script`) with `fields`, as
+/// typed from a dataset: what a partial result records, so a merge builds
+/// the same policy without the data.
+pub fn compile_script_typed(
+    path: &Path,
+    script: &[u8],
+    fields: &[(String, FieldType)],
+    overrides: &[(String, String)],
+    base: &[ColumnSpec],
+) -> Result<CompiledPolicy> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -80,14 +93,14 @@ pub fn compile_script_file(
         yaml.push_str("key: user_id\n");
     }
     yaml.push_str("fields:\n");
-    for (n, ty) in &fields {
+    for (n, ty) in fields {
         yaml.push_str(&format!("  {}: {ty}\n", yaml_string(n)));
     }
     yaml.push_str(&format!("script: {}\n", yaml_string(&name)));
     let (mut src, def) = load::load_str(&path.with_extension("rhai.yaml"), yaml)?;
     let mut policy = compile_onto(&mut src, &def, overrides, base)?;
     policy.path = path.to_owned();
-    policy.sha256 = crate::dataset::fingerprint::sha256_hex(&script);
+    policy.sha256 = crate::dataset::fingerprint::sha256_hex(script);
     // Every column is declared, so most are read by nothing: not worth a warning here.
     policy
         .warnings

@@ -151,6 +151,20 @@ pub struct Manifest {
     /// empty list when nothing was overridden.
     pub set: Vec<String>,
     pub seed: Option<u64>,
+    /// For a report merged from partial results (`polsim merge`): the parts
+    /// of the data each covered (`data_sha256` is then `null`: no one hash
+    /// describes them all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<DataPart>,
+}
+
+/// A part of the data a partial result covered.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct DataPart {
+    pub name: String,
+    /// `None` when the file changed while it was read.
+    pub sha256: Option<String>,
+    pub rows: u64,
 }
 
 impl Manifest {
@@ -166,6 +180,7 @@ impl Manifest {
                 .map(|(k, v)| (k.clone(), param_json(v)))
                 .collect(),
             seed,
+            parts: Vec::new(),
         }
     }
 }

@@ -282,14 +282,21 @@ pub fn render_with(r: &SimulationReport, style: Style) -> String {
     }
 
     let m = &r.manifest;
+    let data = if m.parts.is_empty() {
+        format!(
+            "data sha256 {}",
+            m.data_sha256
+                .as_deref()
+                .map_or("(none: the file changed while read)", |h| &h[..12])
+        )
+    } else {
+        format!("data merged from {} parts", m.parts.len())
+    };
     let _ = writeln!(
         out,
-        "polsim {} · policy sha256 {} · data sha256 {}",
+        "polsim {} · policy sha256 {} · {data}",
         m.polsim,
         &m.policy_sha256[..12],
-        m.data_sha256
-            .as_deref()
-            .map_or("(none: the file changed while read)", |h| &h[..12])
     );
     if !m.params.is_empty() {
         let params: Vec<String> = m

@@ -3939,6 +3939,7 @@ mod compare_sweep_edges;
 mod explain;
 mod fuzz_regressions;
 mod monte_carlo;
+mod partials;
 mod policy_tests;
 mod reliability_csv;
 mod reliability_data;

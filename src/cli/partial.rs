@@ -1,0 +1,314 @@
+//! Partial results: `simulate --emit partial` (or `--partial FILE`) writes
+//! the exact mergeable state of a run over one part of the data, with a
+//! header saying what made it; `polsim merge` checks that the headers agree
+//! and prints the report of the whole.
+//!
+//! The format (JSON, versioned by `format` and `version`):
+//!
+//! - `polsim`: the version that wrote it;
+//! - `command`: `simulate`;
+//! - `policy`: the policy file's name, SHA-256 and text, and its script's
+//!   (for a `.rhai` policy, the fields as its data typed them), so `merge`
+//!   can rebuild the report without the files;
+//! - `set`: the `--set` overrides as given; `params`: the values in effect;
+//! - `by`: the `--by` specs; `trials`, `seed`: the Monte Carlo's;
+//! - `data`: the part(s) it covers: name, SHA-256 and rows;
+//! - `state`: the accumulators' state — counts and exact decimal sums, per
+//!   segment, one total per Monte Carlo trial.
+
+use crate::dataset::value::FieldType;
+use crate::error::{Diagnostic, Error, Result};
+use crate::policy::CompiledPolicy;
+use crate::policy::compile::compile_file_for;
+use crate::policy::rhai_file::compile_script_typed;
+pub use crate::report::simulation::DataPart;
+use crate::simulate::Simulation;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const FORMAT: &str = "polsim-partial";
+pub const VERSION: u32 = 1;
+
+/// One partial result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Partial {
+    pub format: String,
+    pub version: u32,
+    pub polsim: String,
+    pub command: String,
+    pub policy: PolicySource,
+    pub set: Vec<(String, String)>,
+    pub params: BTreeMap<String, String>,
+    pub by: Vec<String>,
+    pub trials: Option<u32>,
+    pub seed: Option<u64>,
+    pub data: Vec<DataPart>,
+    pub state: Simulation,
+}
+
+/// The policy a partial was made with, whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySource {
+    pub file: String,
+    pub sha256: String,
+    pub text: String,
+    /// Its script: its path relative to the policy, and its text.
+    pub script: Option<(String, String)>,
+    /// For a `.rhai` policy: its fields and their types, as its part of
+    /// the data typed them.
+    pub fields: Option<Vec<(String, String)>>,
+}
+
+impl PolicySource {
+    /// The policy as compiled from `path`, read again (and checked against
+    /// the hash the run used).
+    pub fn of(policy: &CompiledPolicy) -> Result<PolicySource> {
+        let bytes = std::fs::read(&policy.path).map_err(|e| Error::read(&policy.path, e))?;
+        if crate::dataset::fingerprint::sha256_hex(&bytes) != policy.sha256 {
+            return Err(Error::usage(
+                format!("`{}` changed during the run", policy.path.display()),
+                "run again once the policy file stays put",
+            ));
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let dir = policy.path.parent().unwrap_or(Path::new(""));
+        let script = policy
+            .script
+            .as_ref()
+            .filter(|_| !is_rhai(&policy.path))
+            .map(|s| {
+                let rel = s.site.file.strip_prefix(dir).unwrap_or(&s.site.file);
+                (rel.to_string_lossy().into_owned(), s.site.text.to_string())
+            });
+        let fields = is_rhai(&policy.path).then(|| {
+            let declared = policy.declared.iter();
+            declared
+                .map(|c| (c.name.clone(), c.ty.to_string()))
+                .collect()
+        });
+        Ok(PolicySource {
+            file: file_name(&policy.path),
+            sha256: policy.sha256.clone(),
+            text,
+            script,
+            fields,
+        })
+    }
+
+    /// The policy, compiled from the text it carries (written into `dir`).
+    pub fn compile(&self, dir: &Path, set: &[(String, String)]) -> Result<CompiledPolicy> {
+        let policy = dir.join(&self.file);
+        std::fs::write(&policy, &self.text).map_err(|e| Error::write(&policy, e))?;
+        if let Some((rel, text)) = &self.script {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+            }
+            std::fs::write(&path, text).map_err(|e| Error::write(&path, e))?;
+        }
+        match &self.fields {
+            None => compile_file_for(&policy, set, None),
+            Some(fields) => {
+                let typed = fields
+                    .iter()
+                    .map(|(n, t)| Ok((n.clone(), FieldType::parse(t).ok_or_else(|| damaged(t))?)))
+                    .collect::<Result<Vec<_>>>()?;
+                compile_script_typed(&policy, self.text.as_bytes(), &typed, set, &[])
+            }
+        }
+    }
+}
+
+fn is_rhai(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "rhai")
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || "policy.yaml".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn damaged(what: &str) -> Error {
+    Error::usage(
+        format!("a partial result names `{what}`, which is not a field type"),
+        "make the partial again with `polsim simulate … --emit partial`",
+    )
+}
+
+impl Partial {
+    /// Writes the partial as JSON to `path`, or to standard output.
+    pub fn write(&self, path: Option<&Path>) -> Result<()> {
+        let text = serde_json::to_string(self).map_err(|e| {
+            Error::usage(
+                format!("cannot write the partial result: {e}"),
+                "report this as a bug",
+            )
+        })?;
+        match path {
+            Some(path) => super::write_atomically(path, |out| {
+                out.write_all(text.as_bytes())
+                    .and_then(|_| out.write_all(b"\n"))
+                    .map_err(|e| Error::write(path, e))
+            }),
+            None => {
+                use std::io::Write as _;
+                let mut out = super::stdout();
+                out.write_all(text.as_bytes())
+                    .and_then(|_| out.write_all(b"\n"))
+                    .and_then(|_| out.flush())
+                    .map_err(super::stdout_error)
+            }
+        }
+    }
+
+    /// Reads and checks a partial file: its format and version.
+    pub fn read(path: &Path) -> Result<Partial> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let not_partial = || {
+            Error::usage(
+                format!("`{}` is not a polsim partial result", path.display()),
+                "make partials with `polsim simulate … --emit partial` (or `--partial FILE`)",
+            )
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| not_partial())?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(not_partial());
+        }
+        let version = value.get("version").and_then(|v| v.as_u64());
+        if version != Some(u64::from(VERSION)) {
+            return Err(Error::usage(
+                format!(
+                    "`{}` is a partial of format version {}; this polsim reads version {VERSION}",
+                    path.display(),
+                    version.map_or_else(|| "?".to_owned(), |v| v.to_string())
+                ),
+                "make every partial with the same polsim version as the one that merges them",
+            ));
+        }
+        serde_json::from_value(value).map_err(|e| {
+            Error::Usage(
+                Diagnostic::new(format!(
+                    "`{}` is a damaged partial result: {e}",
+                    path.display()
+                ))
+                .help("make it again with `polsim simulate … --emit partial`"),
+            )
+        })
+    }
+
+    /// The first way `other` (partial number `n`, from 1, at `path`)
+    /// differs from `self` in what made it, as an error.
+    pub fn check_same(&self, other: &Partial, n: usize, path: &Path) -> Result<()> {
+        let which = format!("partial {n} (`{}`)", path.display());
+        let mismatch = |what: String, help: &str| Err(Error::usage(what, help.to_owned()));
+        if other.polsim != self.polsim {
+            return mismatch(
+                format!(
+                    "{which} was made by polsim {}, the first by {}",
+                    other.polsim, self.polsim
+                ),
+                "make every partial with one polsim version",
+            );
+        }
+        if other.command != self.command {
+            return mismatch(
+                format!(
+                    "{which} was made by `{}`, the first by `{}`",
+                    other.command, self.command
+                ),
+                "merge partials of one command",
+            );
+        }
+        if let (Some(a), Some(b)) = (&self.policy.fields, &other.policy.fields)
+            && a != b
+        {
+            let typed = |f: &[(String, String)]| {
+                f.iter()
+                    .map(|(n, t)| format!("{n}: {t}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return mismatch(
+                format!(
+                    "{which} typed the script's fields from its data as {}; the first as {}",
+                    typed(b),
+                    typed(a)
+                ),
+                "each part's first rows typed the columns differently: write a YAML policy with `fields` and `script:`, so every part reads the same types",
+            );
+        }
+        if other.policy.sha256 != self.policy.sha256 || other.policy.script != self.policy.script {
+            return mismatch(
+                format!(
+                    "{which} was made with another policy: `{}` (sha256 {}), the first with `{}` (sha256 {})",
+                    other.policy.file,
+                    &other.policy.sha256[..12.min(other.policy.sha256.len())],
+                    self.policy.file,
+                    &self.policy.sha256[..12.min(self.policy.sha256.len())]
+                ),
+                "make every partial with the same policy file (and script)",
+            );
+        }
+        let names: std::collections::BTreeSet<&String> =
+            self.params.keys().chain(other.params.keys()).collect();
+        for name in names {
+            let (a, b) = (self.params.get(name), other.params.get(name));
+            if a != b {
+                let how = |p: &Partial, v: Option<&String>| {
+                    let v = v.map_or("unset", String::as_str);
+                    if p.set.iter().any(|(n, _)| n == name) {
+                        format!("`--set {name}={v}`")
+                    } else {
+                        format!("`{name}={v}`")
+                    }
+                };
+                return mismatch(
+                    format!(
+                        "{which} was made with {}, the others with {}",
+                        how(other, b),
+                        how(self, a)
+                    ),
+                    "make every partial with the same `--set` values",
+                );
+            }
+        }
+        if other.by != self.by {
+            let show = |by: &[String]| {
+                if by.is_empty() {
+                    "no `--by`".to_owned()
+                } else {
+                    by.iter()
+                        .map(|b| format!("`--by {b}`"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            };
+            return mismatch(
+                format!(
+                    "{which} was made with {}, the others with {}",
+                    show(&other.by),
+                    show(&self.by)
+                ),
+                "make every partial with the same `--by` options, in the same order",
+            );
+        }
+        if (other.trials, other.seed) != (self.trials, self.seed) {
+            let show = |p: &Partial| match (p.trials, p.seed) {
+                (Some(t), Some(s)) => format!("`--trials {t} --seed {s}`"),
+                _ => "no `--trials`".to_owned(),
+            };
+            return mismatch(
+                format!(
+                    "{which} was made with {}, the others with {}",
+                    show(other),
+                    show(self)
+                ),
+                "make every partial with the same `--trials` and `--seed`",
+            );
+        }
+        Ok(())
+    }
+}

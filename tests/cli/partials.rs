@@ -1,0 +1,344 @@
+//! Partial results and `polsim merge`: splitting the data anywhere between
+//! records, emitting a partial per part (any order, any thread count) and
+//! merging gives the report of one run over the whole — byte for byte but
+//! for the manifest's data fields, Monte Carlo included.
+
+use super::*;
+use proptest::prelude::*;
+
+const SAMPLE: &str = "datasets/sample.csv";
+
+/// The sample's header and records.
+fn sample() -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    let mut lines = text.lines().map(str::to_owned);
+    let header = lines.next().unwrap();
+    (header, lines.collect())
+}
+
+/// A report's JSON without what only a merge or only a whole run has.
+fn comparable(mut report: Value) -> Value {
+    let m = report["manifest"].as_object_mut().unwrap();
+    m.remove("parts");
+    m.remove("data_sha256");
+    report
+}
+
+fn run_json(wd: &Workdir, args: &[&str]) -> Value {
+    let out = succeeded(wd.output(args), args);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Writes the parts of `records` cut at `cuts`, emits a partial of each
+/// with `policy_args`, and merges them in `order`: the merged report.
+fn split_and_merge(
+    wd: &Workdir,
+    header: &str,
+    records: &[String],
+    cuts: &[usize],
+    order: &[usize],
+    threads: &[usize],
+    policy_args: &[&str],
+) -> Value {
+    let mut bounds = vec![0];
+    bounds.extend(cuts.iter().copied());
+    bounds.push(records.len());
+    let mut partials = Vec::new();
+    for (i, w) in bounds.windows(2).enumerate() {
+        let name = format!("part{i}.csv");
+        wd.write(
+            &name,
+            format!("{header}\n{}\n", records[w[0]..w[1]].join("\n")),
+        );
+        let out = format!("part{i}.partial");
+        let t = threads[i % threads.len()].to_string();
+        let mut args = vec!["simulate"];
+        args.extend(policy_args);
+        args.extend([
+            "--data",
+            &name,
+            "--threads",
+            &t,
+            "--partial",
+            &out,
+            "--quiet",
+        ]);
+        succeeded(wd.output(&args), &args);
+        partials.push(out);
+    }
+    let mut args = vec!["merge".to_owned()];
+    args.extend(order.iter().map(|&i| partials[i % partials.len()].clone()));
+    args.extend(["--format".to_owned(), "json".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_json(wd, &args)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    /// The law, over random splits, thread counts and merge orders, with
+    /// segments and the Monte Carlo.
+    #[test]
+    fn splitting_emitting_and_merging_gives_the_whole_runs_report(
+        cuts in prop::collection::btree_set(1usize..19_999, 1..4),
+        seed in 0u64..1000,
+        threads in prop::collection::vec(1usize..4, 1..4),
+    ) {
+        let (header, records) = sample();
+        let wd = Workdir::new();
+        let policy = repo_file("policies/jd_plus.yaml").to_string_lossy().into_owned();
+        let seed = seed.to_string();
+        let policy_args = [
+            policy.as_str(), "--by", "city_tier", "--by", "zhima_score:600,700",
+            "--trials", "100", "--seed", &seed,
+        ];
+        let cuts: Vec<usize> = cuts.into_iter().collect();
+        // Merge in reverse order.
+        let order: Vec<usize> = (0..=cuts.len()).rev().collect();
+        let merged = split_and_merge(&wd, &header, &records, &cuts, &order, &threads, &policy_args);
+        let data = repo_file(SAMPLE).to_string_lossy().into_owned();
+        let mut whole = vec!["simulate"];
+        whole.extend(policy_args);
+        whole.extend(["--data", &data, "--format", "json"]);
+        let whole = run_json(&wd, &whole);
+        prop_assert_eq!(merged["manifest"]["parts"].as_array().unwrap().len(), cuts.len() + 1);
+        prop_assert_eq!(comparable(merged), comparable(whole));
+    }
+}
+
+#[test]
+fn a_merged_report_lists_every_parts_data_and_text_formats_work() {
+    let (header, records) = sample();
+    let wd = Workdir::new();
+    let policy = repo_file("policies/zhima_600.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let merged = split_and_merge(&wd, &header, &records, &[5000], &[0, 1], &[2], &[&policy]);
+    let parts = merged["manifest"]["parts"].as_array().unwrap();
+    assert_eq!(parts[0]["name"], "part0.csv");
+    assert_eq!(parts[0]["rows"], 5000);
+    assert_eq!(parts[1]["rows"], 15000);
+    assert_eq!(parts[0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(merged["manifest"]["data_sha256"], Value::Null);
+    let table = wd.stdout(&[
+        "merge",
+        "part0.partial",
+        "part1.partial",
+        "--format",
+        "table",
+    ]);
+    assert_contains(
+        &table,
+        &["zhima-600 v1 — 20,000 rows", "data merged from 2 parts"],
+    );
+}
+
+#[test]
+fn a_merge_in_stages_equals_one_merge() {
+    let (header, records) = sample();
+    let wd = Workdir::new();
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let direct = split_and_merge(
+        &wd,
+        &header,
+        &records,
+        &[3000, 9000, 15000],
+        &[0, 1, 2, 3],
+        &[1],
+        &[&policy, "--trials", "50"],
+    );
+    succeeded(
+        wd.output(&[
+            "merge",
+            "part0.partial",
+            "part1.partial",
+            "--partial",
+            "a.partial",
+        ]),
+        &["merge"],
+    );
+    succeeded(
+        wd.output(&[
+            "merge",
+            "part2.partial",
+            "part3.partial",
+            "--emit",
+            "partial",
+        ]),
+        &["merge"],
+    );
+    let out = wd.output(&[
+        "merge",
+        "part2.partial",
+        "part3.partial",
+        "--emit",
+        "partial",
+    ]);
+    wd.write("b.partial", out.stdout);
+    let staged = run_json(
+        &wd,
+        &["merge", "a.partial", "b.partial", "--format", "json"],
+    );
+    assert_eq!(staged, direct);
+}
+
+#[test]
+fn script_and_rhai_policies_merge_too() {
+    let (header, records) = sample();
+    let wd = Workdir::new();
+    for policy in [
+        "policies/merchant_script.yaml",
+        "tests/fixtures/jd_plus_script.yaml",
+    ] {
+        let policy = repo_file(policy).to_string_lossy().into_owned();
+        let merged = split_and_merge(&wd, &header, &records, &[12345], &[1, 0], &[2], &[&policy]);
+        let whole = run_json(
+            &wd,
+            &[
+                "simulate",
+                &policy,
+                "--data",
+                &repo_file(SAMPLE).to_string_lossy(),
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(comparable(merged), comparable(whole), "{policy}");
+    }
+    // A `.rhai` policy typed from the data's header.
+    wd.write("s.rhai", "fn decide(user) { if user.zhima_score >= 600 { approve(500) } else { decline(\"LOW\") } }\n");
+    let merged = split_and_merge(&wd, &header, &records, &[777], &[0, 1], &[1], &["s.rhai"]);
+    let whole = run_json(
+        &wd,
+        &[
+            "simulate",
+            "s.rhai",
+            "--data",
+            &repo_file(SAMPLE).to_string_lossy(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(comparable(merged), comparable(whole));
+}
+
+#[test]
+fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
+    let wd = Workdir::new();
+    wd.write("d.csv", std::fs::read(repo_file(SAMPLE)).unwrap());
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let emit = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            policy.as_str(),
+            "--data",
+            "d.csv",
+            "--partial",
+            out,
+        ];
+        args.extend(extra);
+        succeeded(wd.output(&args), &args);
+    };
+    emit("a.partial", &[]);
+    emit("b.partial", &[]);
+    emit("c.partial", &["--set", "min_score=620"]);
+    emit("d.partial", &["--by", "city_tier"]);
+    emit("e.partial", &["--trials", "10"]);
+    let err = wd.fails(&["merge", "a.partial", "b.partial", "c.partial"], 2);
+    assert_contains(
+        &err,
+        &[
+            "partial 3 (`c.partial`) was made with `--set min_score=620`, the others with `min_score=600`",
+        ],
+    );
+    let err = wd.fails(&["merge", "a.partial", "d.partial"], 2);
+    assert_contains(
+        &err,
+        &["partial 2 (`d.partial`) was made with `--by city_tier`, the others with no `--by`"],
+    );
+    let err = wd.fails(&["merge", "a.partial", "e.partial"], 2);
+    assert_contains(
+        &err,
+        &[
+            "partial 2 (`e.partial`) was made with `--trials 10 --seed 42`, the others with no `--trials`",
+        ],
+    );
+    let other = repo_file("policies/zhima_600.yaml")
+        .to_string_lossy()
+        .into_owned();
+    succeeded(
+        wd.output(&[
+            "simulate",
+            &other,
+            "--data",
+            "d.csv",
+            "--partial",
+            "f.partial",
+        ]),
+        &["simulate"],
+    );
+    let err = wd.fails(&["merge", "a.partial", "f.partial"], 2);
+    assert_contains(
+        &err,
+        &["partial 2 (`f.partial`) was made with another policy: `zhima_600.yaml`"],
+    );
+    // Not a partial, a damaged one, another format version.
+    let err = wd.fails(&["merge", "a.partial", "d.csv"], 2);
+    assert_contains(&err, &["`d.csv` is not a polsim partial result"]);
+    let text = wd.read("a.partial");
+    wd.write(
+        "v2.partial",
+        text.replacen("\"version\":1", "\"version\":2", 1),
+    );
+    let err = wd.fails(&["merge", "v2.partial"], 2);
+    assert_contains(
+        &err,
+        &["`v2.partial` is a partial of format version 2; this polsim reads version 1"],
+    );
+    wd.write("cut.partial", &text[..text.len() / 2]);
+    let err = wd.fails(&["merge", "cut.partial"], 2);
+    assert_contains(&err, &["`cut.partial` is not a polsim partial result"]);
+}
+
+#[test]
+fn a_partial_is_not_written_over_the_data() {
+    let wd = Workdir::new();
+    wd.write("d.csv", std::fs::read(repo_file(SAMPLE)).unwrap());
+    let before = wd.read("d.csv");
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    wd.fails(
+        &["simulate", &policy, "--data", "d.csv", "--partial", "d.csv"],
+        2,
+    );
+    assert_eq!(wd.read("d.csv"), before);
+}
+
+#[test]
+fn parts_that_type_a_scripts_fields_differently_are_refused() {
+    let wd = Workdir::new();
+    wd.write(
+        "s.rhai",
+        "fn decide(user) { if user.score >= 600 { approve(500) } else { decline(\"LOW\") } }\n",
+    );
+    wd.write("a.csv", "user_id,score,amount\nu1,700,10\nu2,500,20\n");
+    wd.write("b.csv", "user_id,score,amount\nu3,650,10.5\n");
+    for part in ["a", "b"] {
+        let (data, out) = (format!("{part}.csv"), format!("{part}.partial"));
+        let args = ["simulate", "s.rhai", "--data", &data, "--partial", &out];
+        succeeded(wd.output(&args), &args);
+    }
+    let err = wd.fails(&["merge", "a.partial", "b.partial"], 2);
+    assert_contains(
+        &err,
+        &[
+            "partial 2 (`b.partial`) typed the script's fields from its data as user_id: string, score: int, amount: decimal; the first as user_id: string, score: int, amount: int",
+            "write a YAML policy with `fields` and `script:`",
+        ],
+    );
+}
