@@ -1,14 +1,18 @@
 //! `polsim compare CHAMPION [CHALLENGER] --data FILE`: both policies in one
 //! pass — who changes decision, and is it worth it.
 
+use super::partial::{self, DataPart, Partial, PolicySource, State};
+use super::simulate::Emit;
 use super::{
     Common, DataArgs, changed_warning, parse_assignment, refuse_output_onto_inputs,
     report_skipped_rows, write_atomically,
 };
+use crate::dataset::schema::ColumnSpec;
 use crate::dataset::stream::{Input, StreamOptions};
 use crate::engine::pass::{self, Accumulator, PassOptions, Plan, Rows};
 use crate::engine::segments::SegmentSpec;
 use crate::error::{Error, Result};
+use crate::policy::CompiledPolicy;
 use crate::policy::compile::compile_file_onto;
 use crate::report::Format;
 use crate::report::comparison::{Changes, CompareReport};
@@ -36,6 +40,12 @@ pub struct Args {
     /// Write every row whose outcome or limit changes to this CSV file.
     #[arg(short, long, value_name = "CHANGES.csv")]
     pub output: Option<PathBuf>,
+    /// What to print: the report, or the run's partial result for `polsim merge`
+    #[arg(long, value_enum, default_value_t = Emit::Report, conflicts_with = "output")]
+    pub emit: Emit,
+    /// Write the partial result to FILE instead of printing the report
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["emit", "output"])]
+    pub partial: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -80,6 +90,47 @@ fn set_for_the_challenger_only(
             format!("set it for the challenger alone with `--challenger-set {name}={value}`"),
         )
     })
+}
+
+/// The plan of a comparison: `champion`, then the challenger (compiled by
+/// `compile` with its overrides, onto the champion's columns) with `--set`
+/// where it has the parameter and `--challenger-set` on top; and the
+/// segments of `--by`.
+pub fn comparison_plan(
+    champion: CompiledPolicy,
+    compile: impl Fn(&[(String, String)], &[ColumnSpec]) -> Result<CompiledPolicy>,
+    set: &[(String, String)],
+    challenger_set: &[(String, String)],
+    by: &[String],
+) -> Result<Plan> {
+    // `--set` applies to the challenger where it has the parameter.
+    let plain = compile(&[], &champion.columns)?;
+    for (name, _) in challenger_set {
+        if !plain.params.iter().any(|(p, _)| p == name) {
+            let names: Vec<&str> = plain.params.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::usage(
+                format!(
+                    "`--challenger-set {name}=...` names no parameter of policy `{}`",
+                    crate::error::printable(&plain.id)
+                ),
+                crate::error::suggest(name, "parameters", &names),
+            ));
+        }
+    }
+    let mut overrides: Vec<(String, String)> = set
+        .iter()
+        .filter(|(n, _)| plain.params.iter().any(|(p, _)| p == n))
+        .filter(|(n, _)| !challenger_set.iter().any(|(c, _)| c == n))
+        .cloned()
+        .collect();
+    overrides.extend(challenger_set.iter().cloned());
+    let challenger = compile(&overrides, &champion.columns)
+        .map_err(|e| super::as_option(e, "--challenger-set", challenger_set))?;
+    let segments = by
+        .iter()
+        .map(|b| SegmentSpec::parse(b)?.resolve(&champion))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Plan::new(vec![champion, challenger], segments))
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -128,42 +179,28 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .map_err(changes_help)?;
     }
+    if let Some(out) = &args.partial {
+        refuse_output_onto_inputs(
+            out,
+            &[
+                ("dataset", &args.data.data),
+                ("champion", &args.champion),
+                ("challenger", challenger_path),
+            ],
+        )?;
+    }
     check_challenger_set(&args.challenger_set)?;
     let champion = match compile_file_onto(&args.champion, &args.common.set, data, &[]) {
         Ok(p) => p,
         Err(e) => return Err(set_for_the_challenger_only(args, challenger_path, data).unwrap_or(e)),
     };
-    // `--set` applies to the challenger where it has the parameter.
-    let plain = compile_file_onto(challenger_path, &[], data, &champion.columns)?;
-    for (name, _) in &args.challenger_set {
-        if !plain.params.iter().any(|(p, _)| p == name) {
-            let names: Vec<&str> = plain.params.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(Error::usage(
-                format!(
-                    "`--challenger-set {name}=...` names no parameter of policy `{}`",
-                    crate::error::printable(&plain.id)
-                ),
-                crate::error::suggest(name, "parameters", &names),
-            ));
-        }
-    }
-    let mut overrides: Vec<(String, String)> = args
-        .common
-        .set
-        .iter()
-        .filter(|(n, _)| plain.params.iter().any(|(p, _)| p == n))
-        .filter(|(n, _)| !args.challenger_set.iter().any(|(c, _)| c == n))
-        .cloned()
-        .collect();
-    overrides.extend(args.challenger_set.iter().cloned());
-    let challenger = compile_file_onto(challenger_path, &overrides, data, &champion.columns)
-        .map_err(|e| super::as_option(e, "--challenger-set", &args.challenger_set))?;
-    let segments = args
-        .by
-        .iter()
-        .map(|b| SegmentSpec::parse(b)?.resolve(&champion))
-        .collect::<Result<Vec<_>>>()?;
-    let plan = Plan::new(vec![champion, challenger], segments);
+    let plan = comparison_plan(
+        champion,
+        |overrides, base| compile_file_onto(challenger_path, overrides, data, base),
+        &args.common.set,
+        &args.challenger_set,
+        &args.by,
+    )?;
 
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
@@ -245,6 +282,37 @@ pub fn run(args: &Args) -> Result<()> {
         rows: changed,
         file: p.display().to_string(),
     });
+    if args.emit == Emit::Partial || args.partial.is_some() {
+        let part = DataPart {
+            name: name.clone(),
+            sha256: summary.data_sha256.clone(),
+            rows: total.champion.whole.outcomes.rows,
+        };
+        let partial = Partial {
+            format: partial::FORMAT.to_owned(),
+            version: partial::VERSION,
+            polsim: env!("CARGO_PKG_VERSION").to_owned(),
+            command: "compare".to_owned(),
+            policies: vec![
+                PolicySource::of(&plan.policies[0])?,
+                PolicySource::of(&plan.policies[1])?,
+            ],
+            set: args.common.set.clone(),
+            challenger_set: args.challenger_set.clone(),
+            param: Vec::new(),
+            params: plan
+                .policies
+                .iter()
+                .map(|p| p.params.iter().cloned().collect())
+                .collect(),
+            by: args.by.clone(),
+            trials: None,
+            seed: None,
+            data: vec![part],
+            state: State::Comparison(Box::new(total)),
+        };
+        return partial.write(args.partial.as_deref());
+    }
     let report = CompareReport::build(&plan, &total, summary.data_sha256, changes);
     let text = crate::report::compare::render(&report, format);
     let mut out = super::stdout();

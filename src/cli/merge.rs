@@ -1,23 +1,23 @@
 //! `polsim merge PARTIAL...`: the report of the whole from partial results
-//! of its parts (`simulate --emit partial`), the same as one run over all
-//! of the data but for the manifest, which lists every part's data hash.
+//! of its parts (`simulate`, `compare` or `sweep` with `--emit partial`),
+//! the same as one run over all of the data but for the manifest, which
+//! lists every part's data hash.
 //!
-//! The headers must agree (polsim version, policy and script, parameters,
-//! `--by`, trials and seed); the first mismatch is the error. The policy is
-//! rebuilt from the text a partial carries, so merging needs no files but
-//! the partials.
+//! The headers must agree (polsim version, policies and scripts,
+//! parameters, `--by`, `--param`, trials and seed); the first mismatch is
+//! the error. The policies are rebuilt from the text a partial carries, so
+//! merging needs no files but the partials.
 
-use super::partial::Partial;
+use super::partial::{DataPart, Partial, State};
 use super::simulate::Emit;
-use crate::engine::pass::{Accumulator, Plan};
+use crate::engine::pass::Plan;
 use crate::engine::segments::SegmentSpec;
 use crate::error::{Error, Result};
+use crate::report::comparison::CompareReport;
 use crate::report::simulation::SimulationReport;
 use crate::report::{self, Format};
-use crate::simulate::Simulation;
-use crate::simulate::trials::TrialSpec;
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,52 +44,110 @@ pub fn run(args: &Args) -> Result<()> {
     for (i, (p, path)) in parts.iter().zip(&args.partials).enumerate().skip(1) {
         first.check_same(p, i + 1, path)?;
     }
-    // The policy, rebuilt from the text the partials carry.
-    let dir = tempfile::tempdir().map_err(|e| Error::write(&std::env::temp_dir(), e))?;
-    let policy = first.policy.compile(dir.path(), &first.set)?;
-    let segments = first
-        .by
-        .iter()
-        .map(|b| SegmentSpec::parse(b)?.resolve(&policy))
-        .collect::<Result<Vec<_>>>()?;
-    let plan = Plan::new(vec![policy], segments);
-    let spec = first
-        .trials
-        .zip(first.seed)
-        .map(|(trials, seed)| TrialSpec { trials, seed });
-    let mut total = Simulation::with_trials(&plan, 0, spec);
-    for (p, path) in parts.iter().zip(&args.partials) {
-        total.merge(&p.state).map_err(|_| {
-            Error::usage(
-                format!(
-                    "`{}` holds a state that does not match its header",
-                    path.display()
-                ),
-                "make the partial again with `polsim simulate … --emit partial`",
-            )
-        })?;
+    let mut total = first.state.clone();
+    for (p, path) in parts.iter().zip(&args.partials).skip(1) {
+        total.merge(&p.state).map_err(|_| damaged(path))?;
     }
-    let data_parts: Vec<_> = parts.iter().flat_map(|p| p.data.iter().cloned()).collect();
+    let data: Vec<DataPart> = parts.iter().flat_map(|p| p.data.iter().cloned()).collect();
     if args.emit == Emit::Partial || args.partial.is_some() {
         let merged = Partial {
-            data: data_parts,
+            data,
             state: total,
             ..first.clone()
         };
         return merged.write(args.partial.as_deref());
     }
-    let mut report = SimulationReport::build(&plan, 0, &total, None, None);
-    report.manifest.parts = data_parts;
-    let format = args
-        .format
-        .unwrap_or(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            Format::Table
-        } else {
-            Format::Json
-        });
-    let text = report::render(&report, format);
+    // The policies, rebuilt from the text the partials carry, in a plan
+    // that must be the one each part ran (its fingerprint is in the state).
+    let dir = tempfile::tempdir().map_err(|e| Error::write(&std::env::temp_dir(), e))?;
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let text = match (&first.state, &total) {
+        (State::Simulation(_), State::Simulation(total)) => {
+            let (policy, _) = first.policies[0].compile(&dir.path().join("0"), &first.set, &[])?;
+            let segments = first
+                .by
+                .iter()
+                .map(|b| SegmentSpec::parse(b)?.resolve(&policy))
+                .collect::<Result<Vec<_>>>()?;
+            let plan = Plan::new(vec![policy], segments);
+            same_plan(plan.fingerprint(), &total.plan, &args.partials[0])?;
+            let mut report = SimulationReport::build(&plan, 0, total, None, None);
+            report.manifest.parts = data;
+            report::render(&report, format)
+        }
+        (State::Comparison(_), State::Comparison(total)) => {
+            if format == Format::Csv {
+                return Err(Error::usage(
+                    "`compare` writes table, json or markdown, not csv",
+                    "use `--format json` for tools",
+                ));
+            }
+            let (champion, _) =
+                first.policies[0].compile(&dir.path().join("0"), &first.set, &[])?;
+            let challenger = &first.policies[1];
+            let plan = super::compare::comparison_plan(
+                champion,
+                |overrides, base| {
+                    Ok(challenger
+                        .compile(&dir.path().join("1"), overrides, base)?
+                        .0)
+                },
+                &first.set,
+                &first.challenger_set,
+                &first.by,
+            )?;
+            same_plan(plan.fingerprint(), &total.champion.plan, &args.partials[0])?;
+            let mut report = CompareReport::build(&plan, total, None, None);
+            report.manifest.parts = data.clone();
+            report.champion.manifest.parts = data.clone();
+            report.challenger.manifest.parts = data;
+            crate::report::compare::render(&report, format)
+        }
+        (State::Thresholds(_) | State::Variants(_), state) => {
+            let axes = first
+                .param
+                .iter()
+                .map(|p| super::sweep::parse_axis(p))
+                .collect::<Result<Vec<_>>>()?;
+            let source = &first.policies[0];
+            let at = dir.path().join("0");
+            let (base, _) = source.compile(&at, &first.set, &[])?;
+            let plan = super::sweep::sweep_plan(
+                |overrides, onto| Ok(source.compile(&at, overrides, onto)?.0),
+                &first.set,
+                &axes,
+            )?;
+            let (mut report, _) = super::sweep::sweep_report(&base, &plan, &axes, state, None)?;
+            report.manifest.parts = data;
+            crate::report::sweep::render(&report, format)
+        }
+        _ => return Err(damaged(&args.partials[0])),
+    };
     let mut out = super::stdout();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(super::stdout_error)
+}
+
+/// A partial whose state does not go with its header.
+fn damaged(path: &Path) -> Error {
+    Error::usage(
+        format!(
+            "`{}` holds a state that does not match its header",
+            path.display()
+        ),
+        "make the partial again with `polsim … --emit partial`",
+    )
+}
+
+fn same_plan(rebuilt: &str, recorded: &str, path: &Path) -> Result<()> {
+    if rebuilt == recorded {
+        Ok(())
+    } else {
+        Err(damaged(path))
+    }
 }

@@ -16,16 +16,20 @@
 //! - `state`: the accumulators' state — counts and exact decimal sums, per
 //!   segment, one total per Monte Carlo trial.
 
+use crate::dataset::schema::ColumnSpec;
 use crate::dataset::value::FieldType;
+use crate::engine::pass::Accumulator;
 use crate::error::{Diagnostic, Error, Result};
 use crate::policy::CompiledPolicy;
-use crate::policy::compile::compile_file_for;
+use crate::policy::compile::compile_file_onto;
 use crate::policy::rhai_file::compile_script_typed;
 pub use crate::report::simulation::DataPart;
 use crate::simulate::Simulation;
+use crate::simulate::compare::Comparison;
+use crate::simulate::sweep::{Thresholds, Variants};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "polsim-partial";
 pub const VERSION: u32 = 1;
@@ -36,15 +40,48 @@ pub struct Partial {
     pub format: String,
     pub version: u32,
     pub polsim: String,
+    /// `simulate`, `compare` or `sweep`.
     pub command: String,
-    pub policy: PolicySource,
+    /// The policy (`compare`: the champion, then the challenger).
+    pub policies: Vec<PolicySource>,
+    /// `--set`, as given.
     pub set: Vec<(String, String)>,
-    pub params: BTreeMap<String, String>,
+    /// `compare --challenger-set`, as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub challenger_set: Vec<(String, String)>,
+    /// `sweep --param`, as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param: Vec<String>,
+    /// Per policy, the parameters in effect.
+    pub params: Vec<BTreeMap<String, String>>,
     pub by: Vec<String>,
     pub trials: Option<u32>,
     pub seed: Option<u64>,
     pub data: Vec<DataPart>,
-    pub state: Simulation,
+    pub state: State,
+}
+
+/// The accumulators' state of a command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "of")]
+pub enum State {
+    Simulation(Box<Simulation>),
+    Comparison(Box<Comparison>),
+    Variants(Variants),
+    Thresholds(Box<Thresholds>),
+}
+
+impl State {
+    /// Folds in another part's state of the same kind.
+    pub fn merge(&mut self, other: &State) -> Result<()> {
+        match (self, other) {
+            (State::Simulation(a), State::Simulation(b)) => a.merge(b),
+            (State::Comparison(a), State::Comparison(b)) => a.merge(b),
+            (State::Variants(a), State::Variants(b)) => a.merge(b),
+            (State::Thresholds(a), State::Thresholds(b)) => a.merge(b),
+            _ => Err(crate::engine::pass::plan_mismatch("kinds of state")),
+        }
+    }
 }
 
 /// The policy a partial was made with, whole.
@@ -96,8 +133,15 @@ impl PolicySource {
         })
     }
 
-    /// The policy, compiled from the text it carries (written into `dir`).
-    pub fn compile(&self, dir: &Path, set: &[(String, String)]) -> Result<CompiledPolicy> {
+    /// The policy, compiled from the text it carries (written into `dir`)
+    /// onto the projection `base`; its path.
+    pub fn compile(
+        &self,
+        dir: &Path,
+        set: &[(String, String)],
+        base: &[ColumnSpec],
+    ) -> Result<(CompiledPolicy, PathBuf)> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
         let policy = dir.join(&self.file);
         std::fs::write(&policy, &self.text).map_err(|e| Error::write(&policy, e))?;
         if let Some((rel, text)) = &self.script {
@@ -107,16 +151,17 @@ impl PolicySource {
             }
             std::fs::write(&path, text).map_err(|e| Error::write(&path, e))?;
         }
-        match &self.fields {
-            None => compile_file_for(&policy, set, None),
+        let compiled = match &self.fields {
+            None => compile_file_onto(&policy, set, None, base)?,
             Some(fields) => {
                 let typed = fields
                     .iter()
                     .map(|(n, t)| Ok((n.clone(), FieldType::parse(t).ok_or_else(|| damaged(t))?)))
                     .collect::<Result<Vec<_>>>()?;
-                compile_script_typed(&policy, self.text.as_bytes(), &typed, set, &[])
+                compile_script_typed(&policy, self.text.as_bytes(), &typed, set, base)?
             }
-        }
+        };
+        Ok((compiled, policy))
     }
 }
 
@@ -222,58 +267,117 @@ impl Partial {
                 "merge partials of one command",
             );
         }
-        if let (Some(a), Some(b)) = (&self.policy.fields, &other.policy.fields)
-            && a != b
-        {
-            let typed = |f: &[(String, String)]| {
-                f.iter()
-                    .map(|(n, t)| format!("{n}: {t}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+        if other.policies.len() != self.policies.len() {
+            return mismatch(
+                format!(
+                    "{which} was made with {} policies, the first with {}",
+                    other.policies.len(),
+                    self.policies.len()
+                ),
+                "merge partials of one command",
+            );
+        }
+        let sides = ["champion", "challenger"];
+        for (i, (a, b)) in self.policies.iter().zip(&other.policies).enumerate() {
+            let side = if self.policies.len() == 2 {
+                format!("the {}'s ", sides[i])
+            } else {
+                "the ".to_owned()
             };
-            return mismatch(
-                format!(
-                    "{which} typed the script's fields from its data as {}; the first as {}",
-                    typed(b),
-                    typed(a)
-                ),
-                "each part's first rows typed the columns differently: write a YAML policy with `fields` and `script:`, so every part reads the same types",
-            );
-        }
-        if other.policy.sha256 != self.policy.sha256 || other.policy.script != self.policy.script {
-            return mismatch(
-                format!(
-                    "{which} was made with another policy: `{}` (sha256 {}), the first with `{}` (sha256 {})",
-                    other.policy.file,
-                    &other.policy.sha256[..12.min(other.policy.sha256.len())],
-                    self.policy.file,
-                    &self.policy.sha256[..12.min(self.policy.sha256.len())]
-                ),
-                "make every partial with the same policy file (and script)",
-            );
-        }
-        let names: std::collections::BTreeSet<&String> =
-            self.params.keys().chain(other.params.keys()).collect();
-        for name in names {
-            let (a, b) = (self.params.get(name), other.params.get(name));
-            if a != b {
-                let how = |p: &Partial, v: Option<&String>| {
-                    let v = v.map_or("unset", String::as_str);
-                    if p.set.iter().any(|(n, _)| n == name) {
-                        format!("`--set {name}={v}`")
-                    } else {
-                        format!("`{name}={v}`")
-                    }
+            if let (Some(fa), Some(fb)) = (&a.fields, &b.fields)
+                && fa != fb
+            {
+                let typed = |f: &[(String, String)]| {
+                    f.iter()
+                        .map(|(n, t)| format!("{n}: {t}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 return mismatch(
                     format!(
-                        "{which} was made with {}, the others with {}",
+                        "{which} typed {side}script's fields from its data as {}; the first as {}",
+                        typed(fb),
+                        typed(fa)
+                    ),
+                    "each part's first rows typed the columns differently: write a YAML policy with `fields` and `script:`, so every part reads the same types",
+                );
+            }
+            if a.sha256 != b.sha256 || a.script != b.script {
+                return mismatch(
+                    format!(
+                        "{which} was made with another {}policy: `{}` (sha256 {}), the first with `{}` (sha256 {})",
+                        if self.policies.len() == 2 {
+                            format!("{} ", sides[i])
+                        } else {
+                            String::new()
+                        },
+                        b.file,
+                        &b.sha256[..12.min(b.sha256.len())],
+                        a.file,
+                        &a.sha256[..12.min(a.sha256.len())]
+                    ),
+                    "make every partial with the same policy files (and scripts)",
+                );
+            }
+        }
+        for (i, (pa, pb)) in self.params.iter().zip(&other.params).enumerate() {
+            let sets = |p: &Partial| {
+                if i == 1 {
+                    [&p.set[..], &p.challenger_set[..]].concat()
+                } else {
+                    p.set.clone()
+                }
+            };
+            let names: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+            for name in names {
+                let (a, b) = (pa.get(name), pb.get(name));
+                if a == b {
+                    continue;
+                }
+                let how = |p: &Partial, v: Option<&String>| {
+                    let v = v.map_or("unset", String::as_str);
+                    let option = if i == 1 && p.challenger_set.iter().any(|(n, _)| n == name) {
+                        Some("--challenger-set")
+                    } else if sets(p).iter().any(|(n, _)| n == name) {
+                        Some("--set")
+                    } else {
+                        None
+                    };
+                    match option {
+                        Some(o) => format!("`{o} {name}={v}`"),
+                        None => format!("`{name}={v}`"),
+                    }
+                };
+                let side = if self.params.len() == 2 {
+                    format!(" for the {}", sides[i])
+                } else {
+                    String::new()
+                };
+                return mismatch(
+                    format!(
+                        "{which} was made with {}{side}, the others with {}",
                         how(other, b),
                         how(self, a)
                     ),
                     "make every partial with the same `--set` values",
                 );
             }
+        }
+        if other.param != self.param {
+            let show = |p: &[String]| {
+                p.iter()
+                    .map(|x| format!("`--param {x}`"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            return mismatch(
+                format!(
+                    "{which} was made with {}, the others with {}",
+                    show(&other.param),
+                    show(&self.param)
+                ),
+                "make every partial of a sweep with the same `--param` grid",
+            );
         }
         if other.by != self.by {
             let show = |by: &[String]| {

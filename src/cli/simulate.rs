@@ -1,6 +1,6 @@
 //! `polsim simulate POLICY --data FILE [--by FIELD]...`: the headline report.
 
-use super::partial::{self, DataPart, Partial, PolicySource};
+use super::partial::{self, DataPart, Partial, PolicySource, State};
 use super::{Common, DataArgs, changed_warning, report_skipped};
 use crate::dataset::stream::Input;
 use crate::engine::pass::{PassOptions, Plan};
@@ -120,14 +120,16 @@ impl Partial {
             version: partial::VERSION,
             polsim: env!("CARGO_PKG_VERSION").to_owned(),
             command: "simulate".to_owned(),
-            policy: PolicySource::of(policy)?,
+            policies: vec![PolicySource::of(policy)?],
             set: args.common.set.clone(),
-            params: policy.params.iter().cloned().collect(),
+            challenger_set: Vec::new(),
+            param: Vec::new(),
+            params: vec![policy.params.iter().cloned().collect()],
             by: args.by.clone(),
             trials: trials.map(|t| t.trials),
             seed: trials.map(|t| t.seed),
             data: vec![part],
-            state,
+            state: State::Simulation(Box::new(state)),
         })
     }
 }

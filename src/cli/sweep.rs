@@ -2,8 +2,11 @@
 //! of parameter values, every point in one pass over the data, each equal
 //! to `simulate --set` at its values.
 
+use super::partial::{self, DataPart, Partial, PolicySource, State};
+use super::simulate::Emit;
 use super::{Common, DataArgs, changed_warning, refuse_output_onto_inputs, write_atomically};
 use crate::dataset::batch::SkippedRows;
+use crate::dataset::schema::ColumnSpec;
 use crate::dataset::stream::Input;
 use crate::engine::pass::{self, PassOptions, Plan};
 use crate::error::{Error, Result};
@@ -34,6 +37,12 @@ pub struct Args {
     /// The chart's vertical axis.
     #[arg(long, value_enum, default_value = "bad-rate", value_name = "Y")]
     pub plot_y: PlotY,
+    /// What to print: the report, or the run's partial result for `polsim merge`
+    #[arg(long, value_enum, default_value_t = Emit::Report, conflicts_with = "plot")]
+    pub emit: Emit,
+    /// Write the partial result to FILE instead of printing the report
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["emit", "plot"])]
+    pub partial: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -89,35 +98,6 @@ pub fn run(args: &Args) -> Result<()> {
         // Before the pass: a parameter adds or removes neither section.
         plot_check(&base, plot_y(args.plot_y))?;
     }
-    let overrides = |at: &[usize]| {
-        let mut o = args.common.set.clone();
-        o.extend(
-            axes.iter()
-                .zip(at)
-                .map(|(a, &v)| (a.name.clone(), a.values[v].clone())),
-        );
-        o
-    };
-    let points = grid_points(&axes);
-
-    // The policy with one axis moved at a time tells whether the sweep is
-    // one threshold per axis (see `simulate::sweep`).
-    let first = vec![0; axes.len()];
-    let start = compile_file_onto(&args.policy, &overrides(&first), data, &[])
-        .map_err(|e| as_param(e, &axes, &first))?;
-    let mut moved = Vec::new();
-    for (m, axis) in axes.iter().enumerate() {
-        let mut at = first.clone();
-        let mut row = Vec::new();
-        for v in 0..axis.values.len() {
-            at[m] = v;
-            row.push(
-                compile_file_onto(&args.policy, &overrides(&at), data, &[])
-                    .map_err(|e| as_param(e, &axes, &at))?,
-            );
-        }
-        moved.push(row);
-    }
     let input = Input::open(&args.data.data)?;
     let name = input.name.clone();
     let options = PassOptions::tolerant(
@@ -127,33 +107,53 @@ pub fn run(args: &Args) -> Result<()> {
         },
         args.data.skip_bad_rows,
     );
-    let (report, skipped) = match threshold_plan(&start, &moved) {
-        Some(fast) => {
-            let mut plan = Plan::new(fast.variants, Vec::new());
-            plan.probes = fast.probes;
-            let (state, sha) = fold(&plan, input, &options, || {
-                Thresholds::new(&plan, &fast.axes)
-            })?;
-            let policy = &plan.policies[0];
-            build(&base, |_| policy, &axes, &state, sha)?
+    let plan = sweep_plan(
+        |overrides, onto| compile_file_onto(&args.policy, overrides, data, onto),
+        &args.common.set,
+        &axes,
+    )?;
+    if let Some(out) = &args.partial {
+        refuse_output_onto_inputs(
+            out,
+            &[("dataset", &args.data.data), ("policy", &args.policy)],
+        )?;
+    }
+    let (state, sha, rows) = match &plan {
+        SweepPlan::Thresholds(plan, fast_axes) => {
+            let (state, sha) = fold(plan, input, &options, || Thresholds::new(plan, fast_axes))?;
+            let rows = rows_of(&state)?;
+            (State::Thresholds(Box::new(state)), sha, rows)
         }
-        None => {
-            let mut policies: Vec<CompiledPolicy> = Vec::with_capacity(points.len());
-            for at in &points {
-                let onto = policies
-                    .last()
-                    .map(|p| p.columns.clone())
-                    .unwrap_or_default();
-                policies.push(
-                    compile_file_onto(&args.policy, &overrides(at), data, &onto)
-                        .map_err(|e| as_param(e, &axes, at))?,
-                );
-            }
-            let plan = Plan::new(policies, Vec::new());
-            let (state, sha) = fold(&plan, input, &options, || Variants::new(&plan))?;
-            build(&base, |i| &plan.policies[i], &axes, &state, sha)?
+        SweepPlan::Variants(plan) => {
+            let (state, sha) = fold(plan, input, &options, || Variants::new(plan))?;
+            let rows = rows_of(&state)?;
+            (State::Variants(state), sha, rows)
         }
     };
+    if args.emit == Emit::Partial || args.partial.is_some() {
+        let partial = Partial {
+            format: partial::FORMAT.to_owned(),
+            version: partial::VERSION,
+            polsim: env!("CARGO_PKG_VERSION").to_owned(),
+            command: "sweep".to_owned(),
+            policies: vec![PolicySource::of(&base)?],
+            set: args.common.set.clone(),
+            challenger_set: Vec::new(),
+            param: args.param.clone(),
+            params: vec![base.params.iter().cloned().collect()],
+            by: Vec::new(),
+            trials: None,
+            seed: None,
+            data: vec![DataPart {
+                name: name.clone(),
+                sha256: sha,
+                rows,
+            }],
+            state,
+        };
+        return partial.write(args.partial.as_deref());
+    }
+    let (report, skipped) = sweep_report(&base, &plan, &axes, &state, sha)?;
     if !args.common.quiet {
         // As `simulate` says it: the count, then the first few rows.
         let headline = format!(
@@ -212,6 +212,89 @@ fn as_param(e: Error, axes: &[Axis], at: &[usize]) -> Error {
         .map(|(a, &v)| (a.name.clone(), a.values[v].clone()))
         .collect();
     super::as_option(e, "--param", &point)
+}
+
+/// How a sweep runs: one threshold per axis, bucketed
+/// ([`Thresholds`]), or one compiled policy per point ([`Variants`]).
+pub enum SweepPlan {
+    Thresholds(Plan, Vec<crate::simulate::sweep::ThresholdAxis>),
+    Variants(Plan),
+}
+
+/// The plan of a sweep of `axes` (each policy compiled by `compile` with its
+/// overrides, onto the given columns), `set` applied under every point.
+pub fn sweep_plan(
+    compile: impl Fn(&[(String, String)], &[ColumnSpec]) -> Result<CompiledPolicy>,
+    set: &[(String, String)],
+    axes: &[Axis],
+) -> Result<SweepPlan> {
+    let overrides = |at: &[usize]| {
+        let mut o = set.to_vec();
+        o.extend(
+            axes.iter()
+                .zip(at)
+                .map(|(a, &v)| (a.name.clone(), a.values[v].clone())),
+        );
+        o
+    };
+    let points = grid_points(axes);
+    // The policy with one axis moved at a time tells whether the sweep is
+    // one threshold per axis (see `simulate::sweep`).
+    let first = vec![0; axes.len()];
+    let start = compile(&overrides(&first), &[]).map_err(|e| as_param(e, axes, &first))?;
+    let mut moved = Vec::new();
+    for (m, axis) in axes.iter().enumerate() {
+        let mut at = first.clone();
+        let mut row = Vec::new();
+        for v in 0..axis.values.len() {
+            at[m] = v;
+            row.push(compile(&overrides(&at), &[]).map_err(|e| as_param(e, axes, &at))?);
+        }
+        moved.push(row);
+    }
+    Ok(match threshold_plan(&start, &moved) {
+        Some(fast) => {
+            let mut plan = Plan::new(fast.variants, Vec::new());
+            plan.probes = fast.probes;
+            SweepPlan::Thresholds(plan, fast.axes)
+        }
+        None => {
+            let mut policies: Vec<CompiledPolicy> = Vec::with_capacity(points.len());
+            for at in &points {
+                let onto = policies
+                    .last()
+                    .map(|p| p.columns.clone())
+                    .unwrap_or_default();
+                policies.push(compile(&overrides(at), &onto).map_err(|e| as_param(e, axes, at))?);
+            }
+            SweepPlan::Variants(Plan::new(policies, Vec::new()))
+        }
+    })
+}
+
+/// The report of a sweep's merged state.
+pub fn sweep_report(
+    base: &CompiledPolicy,
+    plan: &SweepPlan,
+    axes: &[Axis],
+    state: &State,
+    sha: Option<String>,
+) -> Result<(SweepReport, SkippedRows)> {
+    match (plan, state) {
+        (SweepPlan::Thresholds(plan, _), State::Thresholds(state)) => {
+            let policy = &plan.policies[0];
+            build(base, |_| policy, axes, &**state, sha)
+        }
+        (SweepPlan::Variants(plan), State::Variants(state)) => {
+            build(base, |i| &plan.policies[i], axes, state, sha)
+        }
+        _ => Err(crate::engine::pass::plan_mismatch("kinds of sweep")),
+    }
+}
+
+/// The rows a sweep's state covers (every point covers them all).
+fn rows_of(state: &impl Sweep) -> Result<u64> {
+    Ok(state.points()?.first().map_or(0, |p| p.outcomes.rows))
 }
 
 /// Runs the sweep's pass: the merged state, and the data's hash.

@@ -134,6 +134,9 @@ pub struct CompareManifest {
     pub data_sha256: Option<String>,
     pub champion_sha256: String,
     pub challenger_sha256: String,
+    /// For a report merged from partial results: the parts of the data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<super::simulation::DataPart>,
 }
 
 /// The figures of one side that deltas are taken of.
@@ -308,6 +311,7 @@ impl CompareReport {
                 data_sha256,
                 champion_sha256: pa.sha256.clone(),
                 challenger_sha256: pb.sha256.clone(),
+                parts: Vec::new(),
             },
             champion,
             challenger,

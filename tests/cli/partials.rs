@@ -342,3 +342,129 @@ fn parts_that_type_a_scripts_fields_differently_are_refused() {
         ],
     );
 }
+
+/// Splits the sample in three, runs `command` with `args` on each part
+/// with `--emit partial`, merges: the merged JSON and the whole run's.
+fn merged_and_whole(command: &str, args: &[&str]) -> (Value, Value) {
+    let (header, records) = sample();
+    let wd = Workdir::new();
+    let mut partials = Vec::new();
+    for (i, w) in [0, 4321, 15000, records.len()].windows(2).enumerate() {
+        let name = format!("part{i}.csv");
+        wd.write(
+            &name,
+            format!("{header}\n{}\n", records[w[0]..w[1]].join("\n")),
+        );
+        let mut all = vec![command];
+        all.extend(args);
+        all.extend(["--data", &name, "--emit", "partial"]);
+        let out = succeeded(wd.output(&all), &all);
+        let file = format!("part{i}.partial");
+        wd.write(&file, out);
+        partials.push(file);
+    }
+    partials.reverse();
+    let mut merge = vec!["merge"];
+    merge.extend(partials.iter().map(String::as_str));
+    merge.extend(["--format", "json"]);
+    let merged = run_json(&wd, &merge);
+    let data = repo_file(SAMPLE).to_string_lossy().into_owned();
+    let mut whole = vec![command];
+    whole.extend(args);
+    whole.extend(["--data", &data, "--format", "json"]);
+    (merged, run_json(&wd, &whole))
+}
+
+#[test]
+fn compare_partials_merge_into_the_whole_comparison() {
+    let jd = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let merchant = repo_file("policies/merchant_review.yaml")
+        .to_string_lossy()
+        .into_owned();
+    for args in [
+        vec![
+            jd.as_str(),
+            "--challenger-set",
+            "min_score=620",
+            "--by",
+            "city_tier",
+        ],
+        vec![jd.as_str(), merchant.as_str(), "--set", "min_score=610"],
+    ] {
+        let (mut merged, mut whole) = merged_and_whole("compare", &args);
+        assert_eq!(merged["manifest"]["parts"].as_array().unwrap().len(), 3);
+        for r in [&mut merged, &mut whole] {
+            for side in ["champion", "challenger"] {
+                *r = {
+                    let mut v = r.clone();
+                    v[side] = comparable(v[side].clone());
+                    v
+                };
+            }
+        }
+        assert_eq!(comparable(merged), comparable(whole), "{args:?}");
+    }
+}
+
+#[test]
+fn sweep_partials_merge_into_the_whole_sweep() {
+    let jd = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    // A threshold sweep (bucketed), and one that runs a policy per point.
+    for param in ["min_score=560..680:20", "min_age=18,21,25"] {
+        let (merged, whole) = merged_and_whole("sweep", &[&jd, "--param", param]);
+        assert_eq!(
+            merged["manifest"]["parts"].as_array().unwrap().len(),
+            3,
+            "{param}"
+        );
+        assert_eq!(comparable(merged), comparable(whole), "{param}");
+    }
+}
+
+#[test]
+fn partials_of_different_commands_or_grids_do_not_merge() {
+    let wd = Workdir::new();
+    wd.write("d.csv", std::fs::read(repo_file(SAMPLE)).unwrap());
+    let jd = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let run = |args: &[&str], out: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--data", "d.csv", "--partial", out]);
+        succeeded(wd.output(&all), &all);
+    };
+    run(&["simulate", &jd], "s.partial");
+    run(&["sweep", &jd, "--param", "min_score=600,620"], "a.partial");
+    run(&["sweep", &jd, "--param", "min_score=600,640"], "b.partial");
+    run(
+        &["compare", &jd, "--challenger-set", "min_score=620"],
+        "c.partial",
+    );
+    run(
+        &["compare", &jd, "--challenger-set", "min_score=640"],
+        "d.partial",
+    );
+    let err = wd.fails(&["merge", "s.partial", "a.partial"], 2);
+    assert_contains(
+        &err,
+        &["partial 2 (`a.partial`) was made by `sweep`, the first by `simulate`"],
+    );
+    let err = wd.fails(&["merge", "a.partial", "b.partial"], 2);
+    assert_contains(
+        &err,
+        &[
+            "partial 2 (`b.partial`) was made with `--param min_score=600,640`, the others with `--param min_score=600,620`",
+        ],
+    );
+    let err = wd.fails(&["merge", "c.partial", "d.partial"], 2);
+    assert_contains(
+        &err,
+        &[
+            "partial 2 (`d.partial`) was made with `--challenger-set min_score=640` for the challenger, the others with `--challenger-set min_score=620`",
+        ],
+    );
+}
