@@ -1138,8 +1138,9 @@ fn observed_outcome(src: &mut Source, scope: &mut Scope, o: &MarkedScalarNode) -
             src.key_error(
                 o,
                 format!(
-                    "`observed.outcome` field `{}` is a {ty}, not a string",
-                    o.as_str()
+                    "`observed.outcome` field `{}` is {}, not a string",
+                    o.as_str(),
+                    ty.with_article()
                 ),
                 "declare it as `string`: its cells are returned, early, on_time, late or default",
             );

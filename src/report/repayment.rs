@@ -31,7 +31,8 @@ pub struct RepaymentStat {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub late_days: Vec<LateDaysStat>,
     pub bands: Vec<BandStat>,
-    /// The backtest over all modelled rows (with `observed`).
+    /// The backtest over all modelled rows (with `observed`; none without
+    /// a modelled approved row: nothing to test).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,6 +76,7 @@ pub struct BandStat {
     pub expected_revenue: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_bureau_reported: Option<f64>,
+    /// The band's backtest (with `observed`; none without an approved row).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
     /// With `observed.outcome`: the observed share of each outcome beside
@@ -236,7 +238,10 @@ pub fn repayment(
                 expected_loss: money(e.loss),
                 expected_revenue: money(e.revenue),
                 expected_bureau_reported: e.bureau_reported.map(to_f64),
-                calibration: calibration_of(policy, e, sums.bads[b]),
+                // Nothing to test in a band without an approved row.
+                calibration: (sums.rows[b] > 0)
+                    .then(|| calibration_of(policy, e, sums.bads[b]))
+                    .flatten(),
                 observed_outcomes: with_outcomes.then(|| ObservedOutcomes {
                     known,
                     unknown: observed[5],
@@ -260,7 +265,9 @@ pub fn repayment(
         expected_bureau_reported: total.bureau_reported.map(to_f64),
         late_days,
         bands: band_stats,
-        calibration: calibration_of(policy, &total, bads),
+        calibration: (!modelled.is_zero())
+            .then(|| calibration_of(policy, &total, bads))
+            .flatten(),
         trials: None,
         seed: None,
         correlation: None,

@@ -4,7 +4,7 @@
 
 use super::money_grouped;
 use super::repayment::{Calibration, CountDist, MoneyDist, RepaymentStat};
-use super::table::{Style, add_row, group, push, table};
+use super::table::{NOT_A_RATE, Style, add_row, group, push, table};
 use std::fmt::Write;
 
 /// `z = 1.23, within noise`.
@@ -44,8 +44,11 @@ pub fn render(
                 format!("{:.2}", b.expected_defaults),
                 money_grouped(&b.expected_loss),
             ];
-            if let Some(c) = &b.calibration {
-                row.extend([group(c.observed_bads), verdict(c)]);
+            match &b.calibration {
+                Some(c) => row.extend([group(c.observed_bads), verdict(c)]),
+                // A band without an approved row has nothing to test.
+                None if with_bads => row.extend([group(0), NOT_A_RATE.to_owned()]),
+                None => {}
             }
             add_row(&mut t, style, row);
         }
