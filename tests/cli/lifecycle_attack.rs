@@ -165,3 +165,27 @@ fn trials_on_a_bare_rhai_script_say_how_to_give_it_a_model() {
         ],
     );
 }
+
+#[test]
+fn correlation_and_late_days_share_errors_say_what_they_are() {
+    let wd = workdir(&POLICY.replace("correlation: 0.05", "correlation: -0.1"));
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "`correlation` must be between 0 and 1, not `-0.1`",
+            "p.yaml:24:16",
+            "help: ",
+        ],
+    );
+    assert!(!err.contains("not a probability"), "{err}");
+    let wd = workdir(&POLICY.replace("\"1-7\": 0.5", "\"1-7\": half"));
+    let err = wd.fails(&["simulate", "p.yaml", "--data", "d.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "the `late_days` share of `1-7` must be between 0 and 1, not `half`",
+            "p.yaml:22:23",
+        ],
+    );
+}
