@@ -482,6 +482,14 @@ pub fn compile_onto(
             .map(|n| src.node_location(n));
         warnings.push(Warning::new(at, "`limit` has no default band (an entry without `when`): an approved user who matches no band gets no limit"));
     }
+    if repayment.is_none()
+        && let Some(o) = &def.observed_outcome
+    {
+        warnings.push(Warning::new(
+            Some(src.location(o.span())),
+            "`observed.outcome` does nothing without a `repayment` model: its observed shares are shown beside the model's outcome probabilities",
+        ));
+    }
     for f in &def.fields {
         let read = |i: &usize| scope.projection[*i].name == f.name.as_str();
         if !scope.reads.iter().any(read) {

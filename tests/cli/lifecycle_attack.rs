@@ -189,3 +189,17 @@ fn correlation_and_late_days_share_errors_say_what_they_are() {
         ],
     );
 }
+
+#[test]
+fn observed_outcome_without_a_repayment_model_is_a_warning() {
+    let start = POLICY.find("repayment:").unwrap();
+    let end = POLICY.find("observed:").unwrap();
+    let policy = format!("{}{}", &POLICY[..start], &POLICY[end..]);
+    let wd = workdir(&policy);
+    let out = wd.stdout(&["check", "p.yaml"]);
+    assert_contains(
+        &out,
+        &["warning: p.yaml:18:12: `observed.outcome` does nothing without a `repayment` model"],
+    );
+    wd.fails(&["check", "p.yaml", "--deny-warnings"], 1);
+}
