@@ -128,8 +128,9 @@ pub fn render(
     heading(
         out,
         &format!(
-            "Monte Carlo: {} trials, seed {}{correlation}",
+            "Monte Carlo: {} trial{}, seed {}{correlation}",
             group(trials as u64),
+            if trials == 1 { "" } else { "s" },
             p.seed.unwrap_or(0)
         ),
     );
@@ -171,11 +172,16 @@ pub fn render(
         add_row(&mut t, style, count_row("reported to bureau", d));
     }
     push(out, t);
+    // One trial has no spread to estimate a standard error from.
+    let se = if trials > 1 {
+        format!(" ± {} (standard error)", money_grouped(&loss.se))
+    } else {
+        " (one trial: no standard error)".to_owned()
+    };
     let _ = writeln!(
         out,
-        "loss: mean {} ± {} (standard error) against the exact {}; VaR99 {} (the 99th percentile of trial losses); ES99 {} (the mean of the worst 1% of trials)\n",
+        "loss: mean {}{se} against the exact {}; VaR99 {} (the 99th percentile of trial losses); ES99 {} (the mean of the worst 1% of trials)\n",
         money_grouped(&loss.mean),
-        money_grouped(&loss.se),
         money_grouped(&p.expected_loss),
         money_grouped(&loss.var99),
         money_grouped(&loss.es99),

@@ -203,3 +203,29 @@ fn observed_outcome_without_a_repayment_model_is_a_warning() {
     );
     wd.fails(&["check", "p.yaml", "--deny-warnings"], 1);
 }
+
+#[test]
+fn one_trial_claims_no_standard_error() {
+    let wd = workdir(POLICY);
+    let table = wd.stdout(&[
+        "simulate", "p.yaml", "--data", "d.csv", "--trials", "1", "--format", "table",
+    ]);
+    assert_contains(
+        &table,
+        &[
+            "Monte Carlo: 1 trial, seed 42",
+            "(one trial: no standard error)",
+        ],
+    );
+    assert!(!table.contains("± 0.00"), "{table}");
+    let table = wd.stdout(&[
+        "simulate", "p.yaml", "--data", "d.csv", "--trials", "2", "--format", "table",
+    ]);
+    assert_contains(
+        &table,
+        &[
+            "Monte Carlo: 2 trials",
+            "(standard error) against the exact",
+        ],
+    );
+}
