@@ -24,8 +24,9 @@ pub struct Args {
     /// (e.g. `--by zhima_score:550,600,650,700`). Repeatable.
     #[arg(long, value_name = "FIELD[:EDGES]")]
     pub by: Vec<String>,
-    /// Monte Carlo: draw every approved row's outcome in N trials and report
-    /// the distribution of loss, revenue, defaults and bureau reports
+    /// Monte Carlo: draw every approved row's outcome in N trials (1 to
+    /// 100,000) and report the distribution of loss, revenue, defaults and
+    /// bureau reports
     #[arg(long, value_name = "N", value_parser = parse_trials)]
     pub trials: Option<u32>,
     /// The seed of the trials' draws [default: 42]; the same seed gives the
