@@ -181,12 +181,36 @@ fn mix(x: [Decimal; 5], over: Decimal) -> OutcomeMix {
     }
 }
 
-/// Exact expectations and the backtest of `sums`, a whole's or a segment's.
-fn calibration_of(policy: &CompiledPolicy, e: &Expected, bads: u64) -> Option<Calibration> {
-    policy
-        .observed
-        .as_ref()
-        .map(|_| Calibration::new(e.defaults, e.defaults_variance, bads))
+/// The backtest of the outcome bands `bands` of `sums` (a whole's or a
+/// segment's), whose expectations are `e`: the observed bads beside the
+/// defaults expected among the rows whose `observed.bad` is known (a row
+/// with an empty cell is neither a bad nor a good). `None` without
+/// `observed`, or without such a row: nothing to test.
+fn calibration_of(
+    policy: &CompiledPolicy,
+    e: &Expected,
+    sums: &RepaymentSums,
+    bands: std::ops::Range<usize>,
+) -> Option<Calibration> {
+    policy.observed.as_ref()?;
+    let r = policy.repayment.as_ref()?;
+    let (mut expected, mut variance, mut known, mut bads) =
+        (e.defaults, e.defaults_variance, 0u64, 0u64);
+    for b in bands {
+        let unknown = sums.bads_unknown.get(b).copied().unwrap_or(0);
+        known += sums.rows[b] - unknown;
+        bads += sums.bads[b];
+        let (p, p_sq) = if r.bands[b].is_dynamic() {
+            let [p, p_sq] = sums.unknown_p_default.get(b).copied().unwrap_or_default();
+            (p, p_sq)
+        } else {
+            let (n, p) = (Decimal::from(unknown), r.bands[b].p[4]);
+            (n * p, n * p * p)
+        };
+        expected -= p;
+        variance -= p - p_sq;
+    }
+    (known > 0).then(|| Calibration::new(expected, variance, bads))
 }
 
 /// The backtest of a segment's metrics (with `observed` and a model).
@@ -194,10 +218,7 @@ fn calibration_of(policy: &CompiledPolicy, e: &Expected, bads: u64) -> Option<Ca
 pub fn segment_calibration(policy: &CompiledPolicy, m: &RepaymentSums) -> Option<Calibration> {
     let e = expected(policy, m)?;
     let bands = policy.repayment.as_ref()?.bands.len();
-    if m.rows[..bands].iter().sum::<u64>() == 0 {
-        return None;
-    }
-    calibration_of(policy, &e, m.bads[..bands].iter().sum())
+    calibration_of(policy, &e, m, 0..bands)
 }
 
 /// The report's repayment block.
@@ -238,10 +259,7 @@ pub fn repayment(
                 expected_loss: money(e.loss),
                 expected_revenue: money(e.revenue),
                 expected_bureau_reported: e.bureau_reported.map(to_f64),
-                // Nothing to test in a band without an approved row.
-                calibration: (sums.rows[b] > 0)
-                    .then(|| calibration_of(policy, e, sums.bads[b]))
-                    .flatten(),
+                calibration: calibration_of(policy, e, sums, b..b + 1),
                 observed_outcomes: with_outcomes.then(|| ObservedOutcomes {
                     known,
                     unknown: observed[5],
@@ -254,7 +272,6 @@ pub fn repayment(
             }
         })
         .collect();
-    let bads: u64 = sums.bads[..bands.len()].iter().sum();
     let mut stat = RepaymentStat {
         expected_defaults: to_f64(total.defaults),
         expected_loss: money(total.loss),
@@ -265,9 +282,7 @@ pub fn repayment(
         expected_bureau_reported: total.bureau_reported.map(to_f64),
         late_days,
         bands: band_stats,
-        calibration: (!modelled.is_zero())
-            .then(|| calibration_of(policy, &total, bads))
-            .flatten(),
+        calibration: calibration_of(policy, &total, sums, 0..bands.len()),
         trials: None,
         seed: None,
         correlation: None,

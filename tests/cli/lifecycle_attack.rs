@@ -229,3 +229,48 @@ fn one_trial_claims_no_standard_error() {
         ],
     );
 }
+
+#[test]
+fn rows_with_an_unknown_observed_bad_are_left_out_of_the_backtest() {
+    // 100 approved rows of band 2 (p(default) 0.05): 2 bads, 38 goods, and
+    // 60 whose outcome is not known yet (an empty `bad` cell).
+    let mut data = String::from("id,score,amount,bad,outcome,city\n");
+    for i in 0..100 {
+        let bad = match i {
+            0..2 => "true",
+            2..40 => "false",
+            _ => "",
+        };
+        let city = if i % 2 == 0 { "x" } else { "y" };
+        data.push_str(&format!("r{i},650,10.00,{bad},,{city}\n"));
+    }
+    let wd = Workdir::new();
+    wd.write("p.yaml", POLICY).write("d.csv", &data);
+    let r = wd.json(&["simulate", "p.yaml", "--data", "d.csv", "--by", "city"]);
+    let p = &r["repayment"];
+    // The model's expectation is over every approved row ...
+    assert_close(&p["expected_defaults"], 5.0);
+    // ... its backtest over the 40 whose outcome is known: 2 expected, 2 seen.
+    for c in [&p["calibration"], &p["bands"][1]["calibration"]] {
+        assert_close(&c["expected_defaults"], 2.0);
+        assert_eq!(c["observed_bads"], 2);
+        assert_close(&c["z"], 0.0);
+        assert_eq!(c["verdict"], "within noise");
+    }
+    // Per segment too: `x` holds one bad and 20 known rows (1 expected).
+    let x = &r["segments"]["city"][0];
+    assert_eq!(x["value"], "x");
+    assert_close(&x["calibration"]["expected_defaults"], 1.0);
+    assert_eq!(x["calibration"]["observed_bads"], 1);
+
+    // No known outcome at all: nothing to test.
+    let data = data.replace(",true,", ",,").replace(",false,", ",,");
+    wd.write("d.csv", &data);
+    let r = wd.json(&["simulate", "p.yaml", "--data", "d.csv"]);
+    assert_eq!(
+        r["repayment"].get("calibration"),
+        None,
+        "{:#}",
+        r["repayment"]
+    );
+}
