@@ -25,9 +25,10 @@ pub struct Args {
     /// (e.g. `--by zhima_score:550,600,650,700`). Repeatable.
     #[arg(long, value_name = "FIELD[:EDGES]")]
     pub by: Vec<String>,
-    /// Monte Carlo: draw every approved row's outcome in N trials and report
-    /// the distribution of loss, revenue, defaults and bureau reports
-    #[arg(long, value_name = "N")]
+    /// Monte Carlo: draw every approved row's outcome in N trials (1 to
+    /// 100,000) and report the distribution of loss, revenue, defaults and
+    /// bureau reports
+    #[arg(long, value_name = "N", value_parser = parse_trials)]
     pub trials: Option<u32>,
     /// The seed of the trials' draws [default: 42]; the same seed gives the
     /// same trials
@@ -148,20 +149,46 @@ fn trial_spec(args: &Args, policy: &CompiledPolicy) -> Result<Option<TrialSpec>>
         ));
     }
     if policy.repayment.is_none() {
+        let path = policy.path.display();
+        // A bare script has no YAML to add a section to.
+        let help = if policy.path.extension().is_some_and(|e| e == "rhai") {
+            let file = policy
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy();
+            format!(
+                "a `.rhai` file alone has no repayment model: write a YAML policy with `script: {file}` and a `repayment:` section with `outcomes` (see the policy format in the README)"
+            )
+        } else {
+            "add a `repayment:` section with `outcomes` (see the policy format in the README)"
+                .to_owned()
+        };
         return Err(Error::Usage(
             Diagnostic::new(format!(
-                "`--trials` draws repayment outcomes, and `{}` has no `repayment` model",
-                policy.path.display()
+                "`--trials` draws repayment outcomes, and `{path}` has no `repayment` model"
             ))
-            .help(
-                "add a `repayment:` section with `outcomes` (see the policy format in the README)",
-            ),
+            .help(help),
         ));
     }
     Ok(Some(TrialSpec {
         trials,
         seed: args.seed.unwrap_or(DEFAULT_SEED),
     }))
+}
+
+/// `--trials N` as a number; [`trial_spec`] checks its range. A number too
+/// large for one is out of the range too, not "not in 0..=4294967295".
+fn parse_trials(text: &str) -> std::result::Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Err(format!(
+            "not between 1 and {MAX_TRIALS}; 1,000 trials are usually enough for a p99"
+        )),
+        Err(_) => Err(format!(
+            "`{text}` is not a number of trials; write e.g. `--trials 1000`"
+        )),
+    }
 }
 
 /// The seed of `--trials` without `--seed`.

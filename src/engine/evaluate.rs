@@ -304,7 +304,14 @@ impl<'p> Evaluator<'p> {
     fn bad_observed_outcome(&self, batch: &Batch, row: usize, cell: &[u8]) -> Error {
         let name = match self.policy.observed_outcome {
             Some(Col::Parsed(i)) => self.policy.columns[i].name.clone(),
-            _ => "observed.outcome".to_owned(),
+            // A derived field: its `derive` name.
+            Some(Col::Derived(k)) => {
+                match self.policy.derived.get(k).and_then(|d| d.name.clone()) {
+                    Some(name) => name,
+                    None => "observed.outcome".to_owned(),
+                }
+            }
+            None => "observed.outcome".to_owned(),
         };
         let at = row_id(&self.source, batch, &self.key, row);
         Error::Data(

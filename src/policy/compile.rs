@@ -482,6 +482,14 @@ pub fn compile_onto(
             .map(|n| src.node_location(n));
         warnings.push(Warning::new(at, "`limit` has no default band (an entry without `when`): an approved user who matches no band gets no limit"));
     }
+    if repayment.is_none()
+        && let Some(o) = &def.observed_outcome
+    {
+        warnings.push(Warning::new(
+            Some(src.location(o.span())),
+            "`observed.outcome` does nothing without a `repayment` model: its observed shares are shown beside the model's outcome probabilities",
+        ));
+    }
     for f in &def.fields {
         let read = |i: &usize| scope.projection[*i].name == f.name.as_str();
         if !scope.reads.iter().any(read) {
@@ -1049,7 +1057,12 @@ fn late_days(
                 return None;
             }
         }
-        let share = probability(src, scope, value)?;
+        let what = format!("the `late_days` share of `{label}`");
+        let named = (
+            what.as_str(),
+            "write a share such as `0.25`: the shares add up to 1",
+        );
+        let share = probability_of(src, scope, value, Some(named))?;
         out.push(LateBucket {
             label: label.to_owned(),
             from,
@@ -1118,7 +1131,11 @@ fn bureau_after_days(
 
 /// `correlation`: ρ in [0, 1).
 fn correlation(src: &mut Source, scope: &mut Scope, s: &MarkedScalarNode) -> Option<Decimal> {
-    let rho = probability(src, scope, &Node::Scalar(s.clone()))?;
+    let named = (
+        "`correlation`",
+        "write a correlation such as `0.05`: 0 means independent draws, retail exposures use 0.03 to 0.16 (Basel)",
+    );
+    let rho = probability_of(src, scope, &Node::Scalar(s.clone()), Some(named))?;
     if rho == Decimal::ONE {
         src.key_error(
             s,
@@ -1138,8 +1155,9 @@ fn observed_outcome(src: &mut Source, scope: &mut Scope, o: &MarkedScalarNode) -
             src.key_error(
                 o,
                 format!(
-                    "`observed.outcome` field `{}` is a {ty}, not a string",
-                    o.as_str()
+                    "`observed.outcome` field `{}` is {}, not a string",
+                    o.as_str(),
+                    ty.with_article()
                 ),
                 "declare it as `string`: its cells are returned, early, on_time, late or default",
             );
@@ -1163,23 +1181,44 @@ fn node_of(band: &OutcomeDef) -> &Node {
 
 /// An exact probability in [0, 1].
 fn probability(src: &mut Source, scope: &mut Scope, node: &Node) -> Option<Decimal> {
-    let s = src.scalar(node, "a probability")?.clone();
+    probability_of(src, scope, node, None)
+}
+
+/// A number from 0 to 1; `Some((what, help))` names what it is in the
+/// message (`correlation`, a `late_days` share) instead of "a probability".
+fn probability_of(
+    src: &mut Source,
+    scope: &mut Scope,
+    node: &Node,
+    named: Option<(&str, &str)>,
+) -> Option<Decimal> {
+    let what = named.map_or("a probability", |(what, _)| what);
+    let s = src.scalar(node, what)?.clone();
     let (raw, origin) = condition::resolve(src, scope, &s)?;
     match parse_decimal(raw.as_bytes()) {
         Some(d) if d >= Decimal::ZERO && d <= Decimal::ONE => Some(d),
         None if has_too_many_digits(raw.as_bytes()) => {
-            refuse_digits(src, &s, "a probability", &raw, &origin);
+            refuse_digits(src, &s, what, &raw, &origin);
             None
         }
         _ => {
-            src.key_error(
-                &s,
-                format!(
-                    "{} is not a probability between 0 and 1",
-                    origin.describe(&raw)
+            let (message, help) = match named {
+                Some((what, help)) => (
+                    format!(
+                        "{what} must be between 0 and 1, not {}",
+                        origin.describe(&raw)
+                    ),
+                    help,
                 ),
-                "write a rate such as `0.025`",
-            );
+                None => (
+                    format!(
+                        "{} is not a probability between 0 and 1",
+                        origin.describe(&raw)
+                    ),
+                    "write a rate such as `0.025`",
+                ),
+            };
+            src.key_error(&s, message, help);
             None
         }
     }

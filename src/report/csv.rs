@@ -125,35 +125,56 @@ pub fn render(r: &SimulationReport) -> String {
                 row("repayment", "", "calibration_z", number(c.z));
                 row("repayment", "", "calibration", c.verdict.to_owned());
             }
+            // The Monte Carlo of `--trials`, named as its JSON keys.
             if let (Some(trials), Some(seed)) = (p.trials, p.seed) {
-                row("monte_carlo", "", "trials", trials.to_string());
-                row("monte_carlo", "", "seed", seed.to_string());
-            }
-            for (item, d) in [("loss", &p.loss), ("revenue", &p.revenue)] {
-                let Some(d) = d else { continue };
-                for (metric, v) in [
-                    ("mean", &d.mean),
-                    ("sd", &d.sd),
-                    ("se", &d.se),
-                    ("p5", &d.p5),
-                    ("p50", &d.p50),
-                    ("p95", &d.p95),
-                    ("p99", &d.p99),
-                    ("var99", &d.var99),
-                    ("es99", &d.es99),
-                ] {
-                    row("monte_carlo", item, metric, v.clone());
+                let section = "repayment.trials";
+                row(section, "", "trials", trials.to_string());
+                row(section, "", "seed", seed.to_string());
+                row(
+                    section,
+                    "",
+                    "correlation",
+                    p.correlation.unwrap_or(0.0).to_string(),
+                );
+                for (item, d) in [("loss", &p.loss), ("revenue", &p.revenue)] {
+                    let Some(d) = d else { continue };
+                    for (metric, v) in [
+                        ("mean", &d.mean),
+                        ("sd", &d.sd),
+                        ("se", &d.se),
+                        ("p5", &d.p5),
+                        ("p50", &d.p50),
+                        ("p95", &d.p95),
+                        ("p99", &d.p99),
+                        ("var99", &d.var99),
+                        ("es99", &d.es99),
+                    ] {
+                        row(section, item, metric, v.clone());
+                    }
                 }
-            }
-            for (item, d) in [
-                ("defaults", &p.defaults),
-                ("bureau_reported", &p.bureau_reported),
-            ] {
-                let Some(d) = d else { continue };
-                row("monte_carlo", item, "mean", d.mean.to_string());
-                row("monte_carlo", item, "sd", d.sd.to_string());
-                for (metric, v) in [("p5", d.p5), ("p50", d.p50), ("p95", d.p95), ("p99", d.p99)] {
-                    row("monte_carlo", item, metric, v.to_string());
+                for (item, d) in [
+                    ("defaults", &p.defaults),
+                    ("bureau_reported", &p.bureau_reported),
+                ] {
+                    let Some(d) = d else { continue };
+                    row(section, item, "mean", d.mean.to_string());
+                    row(section, item, "sd", d.sd.to_string());
+                    for (metric, v) in
+                        [("p5", d.p5), ("p50", d.p50), ("p95", d.p95), ("p99", d.p99)]
+                    {
+                        row(section, item, metric, v.to_string());
+                    }
+                }
+                for (i, b) in p.loss_histogram.iter().enumerate() {
+                    let item = (i + 1).to_string();
+                    row("repayment.loss_histogram", &item, "from", b.from.clone());
+                    row("repayment.loss_histogram", &item, "to", b.to.clone());
+                    row(
+                        "repayment.loss_histogram",
+                        &item,
+                        "trials",
+                        b.trials.to_string(),
+                    );
                 }
             }
         }

@@ -31,7 +31,8 @@ pub struct RepaymentStat {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub late_days: Vec<LateDaysStat>,
     pub bands: Vec<BandStat>,
-    /// The backtest over all modelled rows (with `observed`).
+    /// The backtest over all modelled rows (with `observed`; none without
+    /// a modelled approved row: nothing to test).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,6 +76,7 @@ pub struct BandStat {
     pub expected_revenue: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_bureau_reported: Option<f64>,
+    /// The band's backtest (with `observed`; none without an approved row).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
     /// With `observed.outcome`: the observed share of each outcome beside
@@ -179,12 +181,36 @@ fn mix(x: [Decimal; 5], over: Decimal) -> OutcomeMix {
     }
 }
 
-/// Exact expectations and the backtest of `sums`, a whole's or a segment's.
-fn calibration_of(policy: &CompiledPolicy, e: &Expected, bads: u64) -> Option<Calibration> {
-    policy
-        .observed
-        .as_ref()
-        .map(|_| Calibration::new(e.defaults, e.defaults_variance, bads))
+/// The backtest of the outcome bands `bands` of `sums` (a whole's or a
+/// segment's), whose expectations are `e`: the observed bads beside the
+/// defaults expected among the rows whose `observed.bad` is known (a row
+/// with an empty cell is neither a bad nor a good). `None` without
+/// `observed`, or without such a row: nothing to test.
+fn calibration_of(
+    policy: &CompiledPolicy,
+    e: &Expected,
+    sums: &RepaymentSums,
+    bands: std::ops::Range<usize>,
+) -> Option<Calibration> {
+    policy.observed.as_ref()?;
+    let r = policy.repayment.as_ref()?;
+    let (mut expected, mut variance, mut known, mut bads) =
+        (e.defaults, e.defaults_variance, 0u64, 0u64);
+    for b in bands {
+        let unknown = sums.bads_unknown.get(b).copied().unwrap_or(0);
+        known += sums.rows[b] - unknown;
+        bads += sums.bads[b];
+        let (p, p_sq) = if r.bands[b].is_dynamic() {
+            let [p, p_sq] = sums.unknown_p_default.get(b).copied().unwrap_or_default();
+            (p, p_sq)
+        } else {
+            let (n, p) = (Decimal::from(unknown), r.bands[b].p[4]);
+            (n * p, n * p * p)
+        };
+        expected -= p;
+        variance -= p - p_sq;
+    }
+    (known > 0).then(|| Calibration::new(expected, variance, bads))
 }
 
 /// A segment's exact expectations (with a repayment model).
@@ -241,10 +267,7 @@ fn observed_outcomes(observed: &[u64; 6], model: [Decimal; 5], rows: u64) -> Obs
 pub fn segment_calibration(policy: &CompiledPolicy, m: &RepaymentSums) -> Option<Calibration> {
     let e = expected(policy, m)?;
     let bands = policy.repayment.as_ref()?.bands.len();
-    if m.rows[..bands].iter().sum::<u64>() == 0 {
-        return None;
-    }
-    calibration_of(policy, &e, m.bads[..bands].iter().sum())
+    calibration_of(policy, &e, m, 0..bands)
 }
 
 /// The report's repayment block.
@@ -282,12 +305,11 @@ pub fn repayment(
             expected_loss: money(e.loss),
             expected_revenue: money(e.revenue),
             expected_bureau_reported: e.bureau_reported.map(to_f64),
-            calibration: calibration_of(policy, e, sums.bads[b]),
+            calibration: calibration_of(policy, e, sums, b..b + 1),
             observed_outcomes: with_outcomes
                 .then(|| observed_outcomes(&sums.observed[b], e.mix, sums.rows[b])),
         })
         .collect();
-    let bads: u64 = sums.bads[..bands.len()].iter().sum();
     let mut stat = RepaymentStat {
         expected_defaults: to_f64(total.defaults),
         expected_loss: money(total.loss),
@@ -298,7 +320,7 @@ pub fn repayment(
         expected_bureau_reported: total.bureau_reported.map(to_f64),
         late_days,
         bands: band_stats,
-        calibration: calibration_of(policy, &total, bads),
+        calibration: calibration_of(policy, &total, sums, 0..bands.len()),
         trials: None,
         seed: None,
         correlation: None,

@@ -4,7 +4,7 @@
 
 use super::money_grouped;
 use super::repayment::{Calibration, CountDist, MoneyDist, RepaymentStat};
-use super::table::{Style, add_row, group, push, table};
+use super::table::{NOT_A_RATE, Style, add_row, group, push, table};
 use std::fmt::Write;
 
 /// `z = 1.23, within noise`.
@@ -44,8 +44,11 @@ pub fn render(
                 format!("{:.2}", b.expected_defaults),
                 money_grouped(&b.expected_loss),
             ];
-            if let Some(c) = &b.calibration {
-                row.extend([group(c.observed_bads), verdict(c)]);
+            match &b.calibration {
+                Some(c) => row.extend([group(c.observed_bads), verdict(c)]),
+                // A band without an approved row has nothing to test.
+                None if with_bads => row.extend([group(0), NOT_A_RATE.to_owned()]),
+                None => {}
             }
             add_row(&mut t, style, row);
         }
@@ -125,8 +128,9 @@ pub fn render(
     heading(
         out,
         &format!(
-            "Monte Carlo: {} trials, seed {}{correlation}",
+            "Monte Carlo: {} trial{}, seed {}{correlation}",
             group(trials as u64),
+            if trials == 1 { "" } else { "s" },
             p.seed.unwrap_or(0)
         ),
     );
@@ -168,11 +172,16 @@ pub fn render(
         add_row(&mut t, style, count_row("reported to bureau", d));
     }
     push(out, t);
+    // One trial has no spread to estimate a standard error from.
+    let se = if trials > 1 {
+        format!(" ± {} (standard error)", money_grouped(&loss.se))
+    } else {
+        " (one trial: no standard error)".to_owned()
+    };
     let _ = writeln!(
         out,
-        "loss: mean {} ± {} (standard error) against the exact {}; VaR99 {} (the 99th percentile of trial losses); ES99 {} (the mean of the worst 1% of trials)\n",
+        "loss: mean {}{se} against the exact {}; VaR99 {} (the 99th percentile of trial losses); ES99 {} (the mean of the worst 1% of trials)\n",
         money_grouped(&loss.mean),
-        money_grouped(&loss.se),
         money_grouped(&p.expected_loss),
         money_grouped(&loss.var99),
         money_grouped(&loss.es99),

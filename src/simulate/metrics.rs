@@ -8,7 +8,7 @@
 //! band) and multiplied by amounts and probabilities once, in the report:
 //! exact, and it keeps decimal work out of the per-row loop.
 
-use crate::engine::kernels::TRUE;
+use crate::engine::kernels::{TRUE, UNKNOWN};
 use crate::engine::pass::{Accumulator, Chunk, Rows, same};
 use crate::engine::{Decisions, Outcome};
 use crate::error::Result;
@@ -201,6 +201,13 @@ pub struct RepaymentSums {
     /// Approved rows whose exposure cell was empty (counted as zero).
     pub exposure_missing: u64,
     pub bads: Vec<u64>,
+    /// Per band, approved rows whose `observed.bad` is unknown (an empty
+    /// cell), and for a band that computes its probabilities, the sum of
+    /// their p(default) and p(default)²: the backtest leaves them out.
+    #[serde(default)]
+    pub bads_unknown: Vec<u64>,
+    #[serde(default)]
+    pub unknown_p_default: Vec<[Decimal; 2]>,
     /// Per band, approved rows by observed outcome (`returned, early,
     /// on_time, late, default`, then unknown).
     pub observed: Vec<[u64; 6]>,
@@ -216,6 +223,8 @@ impl RepaymentSums {
             exposure_p: vec![[Decimal::ZERO; 2]; bands + 1],
             exposure_missing: 0,
             bads: vec![0; bands + 1],
+            bads_unknown: vec![0; bands + 1],
+            unknown_p_default: vec![[Decimal::ZERO; 2]; bands + 1],
             observed: vec![[0; 6]; bands + 1],
         }
     }
@@ -240,6 +249,14 @@ impl RepaymentSums {
             let band = usize::from(d.outcome_band[row]).min(last);
             self.rows[band] += 1;
             self.bads[band] += u64::from(d.bad[row] == TRUE);
+            if d.bad[row] == UNKNOWN {
+                self.bads_unknown[band] += 1;
+                if let Some(p) = d.p.get(row) {
+                    let [sum, sq] = &mut self.unknown_p_default[band];
+                    *sum += p[4];
+                    *sq += p[4] * p[4];
+                }
+            }
             if observed {
                 self.observed[band][usize::from(d.observed_outcome[row])] += 1;
             }
@@ -294,6 +311,18 @@ impl RepaymentSums {
                 .collect(),
             exposure_missing: self.exposure_missing - o.exposure_missing,
             bads: self.bads.iter().zip(&o.bads).map(|(x, y)| x - y).collect(),
+            bads_unknown: self
+                .bads_unknown
+                .iter()
+                .zip(&o.bads_unknown)
+                .map(|(x, y)| x - y)
+                .collect(),
+            unknown_p_default: self
+                .unknown_p_default
+                .iter()
+                .zip(&o.unknown_p_default)
+                .map(|(x, y)| std::array::from_fn(|k| x[k] - y[k]))
+                .collect(),
             observed: self
                 .observed
                 .iter()
@@ -316,6 +345,10 @@ impl RepaymentSums {
         }
         self.exposure_missing += o.exposure_missing;
         add_all(&mut self.bads, &o.bads);
+        add_all(&mut self.bads_unknown, &o.bads_unknown);
+        for (a, b) in self.unknown_p_default.iter_mut().zip(&o.unknown_p_default) {
+            add_sums(a, b);
+        }
         for (a, b) in self.observed.iter_mut().zip(&o.observed) {
             add_all(a, b);
         }

@@ -3938,6 +3938,7 @@ mod compare;
 mod compare_sweep_edges;
 mod explain;
 mod fuzz_regressions;
+mod lifecycle_attack;
 mod monte_carlo;
 mod partials;
 mod policy_tests;

@@ -384,11 +384,11 @@ fn lifecycle_keys_are_checked_at_load() {
         ("  correlation: 1\n", "`correlation` must be below 1"),
         (
             "  correlation: -0.1\n",
-            "is not a probability between 0 and 1",
+            "`correlation` must be between 0 and 1, not `-0.1`",
         ),
         (
             "observed:\n  bad: { n: 1 }\n  outcome: n\n",
-            "`observed.outcome` field `n` is a int, not a string",
+            "`observed.outcome` field `n` is an int, not a string",
         ),
     ] {
         wd.write("p.yaml", policy(extra));
@@ -502,15 +502,15 @@ fn the_csv_report_has_the_same_figures_as_the_json() {
     let p = &json["repayment"];
     for (line, value) in [
         (
-            "monte_carlo,loss,var99,",
+            "repayment.trials,loss,var99,",
             p["loss"]["var99"].as_str().unwrap().to_owned(),
         ),
         (
-            "monte_carlo,loss,es99,",
+            "repayment.trials,loss,es99,",
             p["loss"]["es99"].as_str().unwrap().to_owned(),
         ),
         (
-            "monte_carlo,defaults,p99,",
+            "repayment.trials,defaults,p99,",
             p["defaults"]["p99"].to_string(),
         ),
         (
