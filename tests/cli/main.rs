@@ -215,6 +215,17 @@ fn assert_contains(haystack: &str, needles: &[&str]) {
     }
 }
 
+/// A running child's own peak resident set, in KiB: `VmHWM` of its
+/// `/proc/PID/status`. Unlike the `ru_maxrss` that `wait4` reports, it does
+/// not count the pages the child shared with this test process when it was
+/// forked (a busy test process would make every child look as large as
+/// itself). `None` once the child has exited, or without `/proc`.
+fn own_peak_kib(pid: u32) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()

@@ -304,10 +304,18 @@ fn peak_kb(wd: &Workdir, args: &[&str]) -> (i32, i64) {
         .spawn()
         .expect("run polsim");
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
-    // SAFETY: waits for our own child, writing into the two locals.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait for polsim");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    let mut peak = None;
+    loop {
+        peak = peak.max(own_peak_kib(child.id()));
+        // SAFETY: waits for our own child, writing into the two locals.
+        let pid = unsafe { libc::wait4(child.id() as i32, &mut status, libc::WNOHANG, &mut usage) };
+        if pid == child.id() as i32 {
+            break;
+        }
+        assert_eq!(pid, 0, "wait for polsim");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    (libc::WEXITSTATUS(status), peak.unwrap_or(usage.ru_maxrss))
 }
 
 #[cfg(target_os = "linux")]

@@ -58,7 +58,9 @@ fn run(wd: &Workdir, args: &[&str], stdin: Option<&str>, limit: Duration) -> Run
     let mut status = 0;
     // SAFETY: a zeroed `rusage` is a valid value for wait4 to fill.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut peak = None;
     loop {
+        peak = peak.max(own_peak_kib(pid as u32));
         // SAFETY: waits for our own child; `status` and `usage` are valid.
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if r == pid {
@@ -76,14 +78,14 @@ fn run(wd: &Workdir, args: &[&str], stdin: Option<&str>, limit: Duration) -> Run
                 std::fs::read_to_string(&err_path).unwrap_or_default()
             );
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(2));
     }
     let elapsed = start.elapsed();
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
     Run {
         code,
         stderr: std::fs::read_to_string(&err_path).expect("read stderr.txt"),
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib: peak.unwrap_or(usage.ru_maxrss),
         elapsed,
     }
 }
