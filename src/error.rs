@@ -246,10 +246,16 @@ impl Error {
     }
 
     pub fn read(path: &Path, source: std::io::Error) -> Self {
+        let help = match source.kind() {
+            std::io::ErrorKind::InvalidData => {
+                "test the file (`gzip -t FILE`, `zstd -t FILE`), or make it again"
+            }
+            _ => "check that the path exists and is readable",
+        };
         Error::Io {
             action: "read",
             path: path.to_owned(),
-            help: "check that the path exists and is readable",
+            help,
             source,
         }
     }

@@ -43,7 +43,7 @@ impl Input {
         if path.as_os_str() == "-" {
             let name = "<stdin>".to_owned();
             let (start, reader) = peek(std::io::stdin());
-            refuse_binary(&name, None, &start)?;
+            let reader = decompressed(&name, &start, reader)?;
             return Ok(Input {
                 name,
                 id: None,
@@ -71,6 +71,8 @@ impl Input {
             let _ = is_file;
             peek(file)
         };
+        let reader = decompressed(&name, &start, reader)?;
+        let (start, reader) = peek(reader);
         refuse_binary(&name, Some(path), &start)?;
         Ok(Input { id, name, reader })
     }
@@ -83,6 +85,75 @@ impl Input {
             reader: Box::new(std::io::Cursor::new(bytes)),
         }
     }
+}
+
+/// A gzip stream (every member of it, as `pigz` and `bgzip` write them) or
+/// a zstd stream, decompressed on the way in; anything else as it is. For
+/// standard input, the decompressed bytes are checked for other binary
+/// formats here (a file's are checked by the caller).
+fn decompressed(
+    name: &str,
+    start: &[u8],
+    reader: Box<dyn Read + Send>,
+) -> Result<Box<dyn Read + Send>> {
+    let (reader, format): (Box<dyn Read + Send>, _) = if start.starts_with(b"\x1f\x8b") {
+        let buffered = std::io::BufReader::with_capacity(1 << 20, reader);
+        (
+            Box::new(flate2::read::MultiGzDecoder::new(buffered)),
+            "gzip",
+        )
+    } else if start.starts_with(b"\x28\xb5\x2f\xfd") {
+        let decoder = zstd::stream::read::Decoder::new(reader)
+            .map_err(|e| Error::read(Path::new(name), damaged("zstd", e)))?;
+        (Box::new(decoder), "zstd")
+    } else if name == "<stdin>" {
+        refuse_binary(name, None, start)?;
+        return Ok(reader);
+    } else {
+        return Ok(reader);
+    };
+    let (start, reader) = peek(Decompressing {
+        inner: reader,
+        format,
+    });
+    if start.is_empty() {
+        return Err(Error::Usage(
+            Diagnostic::new(format!(
+                "dataset `{}` is {format}-compressed and holds no data",
+                crate::error::printable(name)
+            ))
+            .at(Location::new(name, 1, 1))
+            .help(format!(
+                "check it with `{format} -t FILE`, or make it again"
+            )),
+        ));
+    }
+    if name == "<stdin>" {
+        refuse_binary(name, None, &start)?;
+    }
+    Ok(reader)
+}
+
+/// A decompressor whose errors say the compressed data is damaged.
+struct Decompressing {
+    inner: Box<dyn Read + Send>,
+    format: &'static str,
+}
+
+impl Read for Decompressing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::Interrupted => e,
+            _ => damaged(self.format, e),
+        })
+    }
+}
+
+fn damaged(format: &str, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("its {format} data is damaged or cut short ({e})"),
+    )
 }
 
 /// The longest magic number [`refuse_binary`] looks for.
@@ -111,9 +182,8 @@ fn peek(mut reader: impl Read + Send + 'static) -> (Vec<u8>, Box<dyn Read + Send
 /// binary format: read as CSV it would fail with a misleading message (a
 /// bare carriage return somewhere in the first line).
 fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
-    let formats: [(&[u8], &str, &str); 7] = [
-        (b"\x1f\x8b", "gzip-compressed data", "gunzip -c"),
-        (b"\x28\xb5\x2f\xfd", "zstd-compressed data", "zstd -dc"),
+    // gzip and zstd are decompressed before this sees the bytes.
+    let formats: [(&[u8], &str, &str); 5] = [
         (b"\xfd7zXZ\x00", "xz-compressed data", "xz -dc"),
         (b"PK\x03\x04", "a zip archive", "unzip -p"),
         (b"PAR1", "a Parquet file", ""),
@@ -136,15 +206,15 @@ fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
     let help = match (tool.is_empty(), path) {
         (false, Some(path)) => {
             let file = crate::error::printable(&path.display().to_string()).into_owned();
-            let plain = [".gz", ".zst", ".xz", ".zip"]
+            let plain = [".xz", ".zip"]
                 .iter()
                 .find_map(|ext| file.strip_suffix(ext))
                 .filter(|p| p.ends_with(".csv"))
                 .map_or_else(|| "decompressed.csv".to_owned(), str::to_owned);
-            format!("polsim reads CSV; decompress it first, e.g. `{tool} {file} > {plain}` (compressed CSV input is planned)")
+            format!("polsim reads CSV, gzip- or zstd-compressed too; decompress it first, e.g. `{tool} {file} > {plain}`")
         }
         (false, None) => format!(
-            "polsim reads CSV; decompress it on the way in, e.g. `{tool} FILE | polsim ... --data -` (compressed CSV input is planned)"
+            "polsim reads CSV, gzip- or zstd-compressed too; decompress it on the way in, e.g. `{tool} FILE | polsim ... --data -`"
         ),
         (true, _) => "polsim reads CSV; convert it to CSV first, e.g. with DuckDB: `duckdb -c \"COPY (FROM 'FILE') TO 'data.csv'\"` (Parquet input is planned)".to_owned(),
     };

@@ -3947,6 +3947,7 @@ fn decide_lists_reasons_alike_with_many_rules_and_with_few() {
 mod ci_polish;
 mod compare;
 mod compare_sweep_edges;
+mod compressed;
 mod explain;
 mod fuzz_regressions;
 mod lifecycle_attack;

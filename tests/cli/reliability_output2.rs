@@ -297,13 +297,12 @@ fn compressed_or_binary_data_is_named_not_parsed_as_csv() {
         .unwrap();
     assert!(gz.status.success());
     wd.write("gz.csv", &gz.stdout)
-        .write("z.csv", b"\x28\xb5\x2f\xfd\x00\x00more")
+        .write("xz.csv", b"\xfd7zXZ\x00\x00more")
         .write("p.csv", b"PAR1\x15\x04\x15\x00rest")
         .write("a.zip", b"PK\x03\x04\x14\x00\x00\x00")
         .write("a.arrow", b"ARROW1\x00\x00\xff\xff\xff\xff");
     for (file, what) in [
-        ("gz.csv", "gzip-compressed data"),
-        ("z.csv", "zstd-compressed data"),
+        ("xz.csv", "xz-compressed data"),
         ("p.csv", "a Parquet file"),
         ("a.zip", "a zip archive"),
         ("a.arrow", "an Arrow IPC file"),
@@ -321,23 +320,31 @@ fn compressed_or_binary_data_is_named_not_parsed_as_csv() {
             assert!(!err.contains("carriage return"), "{err}");
         }
     }
-    let err = wd.fails(&["check", &p, "--data", "gz.csv"], 2);
-    assert_contains(&err, &["dataset `gz.csv` looks like gzip-compressed data"]);
-    let err = wd.fails(&["decide", &p, "--data", "gz.csv"], 2);
-    assert_contains(&err, &["`gunzip -c gz.csv > decompressed.csv`"]);
-
-    // From standard input too.
+    let err = wd.fails(&["check", &p, "--data", "xz.csv"], 2);
+    assert_contains(&err, &["dataset `xz.csv` looks like xz-compressed data"]);
+    let err = wd.fails(&["decide", &p, "--data", "xz.csv"], 2);
+    assert_contains(&err, &["`xz -dc xz.csv > decompressed.csv`"]);
+    // gzip (and zstd) are read, from a file and from standard input.
+    let plain = wd.stdout(&["decide", &p, "--data", "d.csv"]);
+    assert_eq!(wd.stdout(&["decide", &p, "--data", "gz.csv"]), plain);
     let out = wd
         .command(&["decide", &p, "--data", "-"])
         .write_stdin(gz.stdout.clone())
+        .output()
+        .unwrap();
+    assert_eq!(succeeded(out, &["decide"]), plain);
+    // An xz stream from a pipe is named, with how to decompress it.
+    let out = wd
+        .command(&["decide", &p, "--data", "-"])
+        .write_stdin(b"\xfd7zXZ\x00\x00more".to_vec())
         .output()
         .unwrap();
     let err = failed(out, &["decide"], 2);
     assert_contains(
         &err,
         &[
-            "dataset `<stdin>` looks like gzip-compressed data",
-            "gunzip -c FILE | polsim",
+            "dataset `<stdin>` looks like xz-compressed data",
+            "xz -dc FILE | polsim",
         ],
     );
 
