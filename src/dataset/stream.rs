@@ -36,6 +36,29 @@ pub struct Input {
     /// while it was read.
     id: Option<(FileId, std::fs::File)>,
     reader: Box<dyn Read + Send>,
+    /// For compressed data: the SHA-256 of the bytes as stored, taken as
+    /// the decompressor reads them (the report names the file it read, not
+    /// the CSV inside it).
+    stored: Option<StoredHash>,
+}
+
+/// The SHA-256 of the bytes a reader passes on.
+type StoredHash = Arc<std::sync::Mutex<Option<Sha256>>>;
+
+/// A reader that hashes what it reads into `hash`.
+struct Hashing<R> {
+    inner: R,
+    hash: StoredHash,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = self.hash.lock().expect("the hash lock").as_mut() {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 impl Input {
@@ -43,11 +66,12 @@ impl Input {
         if path.as_os_str() == "-" {
             let name = "<stdin>".to_owned();
             let (start, reader) = peek(std::io::stdin());
-            let reader = decompressed(&name, &start, reader)?;
+            let (reader, stored) = decompressed(&name, &start, reader)?;
             return Ok(Input {
                 name,
                 id: None,
                 reader,
+                stored,
             });
         }
         let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
@@ -71,10 +95,15 @@ impl Input {
             let _ = is_file;
             peek(file)
         };
-        let reader = decompressed(&name, &start, reader)?;
+        let (reader, stored) = decompressed(&name, &start, reader)?;
         let (start, reader) = peek(reader);
         refuse_binary(&name, Some(path), &start)?;
-        Ok(Input { id, name, reader })
+        Ok(Input {
+            id,
+            name,
+            reader,
+            stored,
+        })
     }
 
     /// An in-memory input, for tests and benchmarks.
@@ -83,6 +112,7 @@ impl Input {
             name: name.to_owned(),
             id: None,
             reader: Box::new(std::io::Cursor::new(bytes)),
+            stored: None,
         }
     }
 }
@@ -95,22 +125,29 @@ fn decompressed(
     name: &str,
     start: &[u8],
     reader: Box<dyn Read + Send>,
-) -> Result<Box<dyn Read + Send>> {
+) -> Result<(Box<dyn Read + Send>, Option<StoredHash>)> {
+    let compressed = start.starts_with(b"\x1f\x8b") || start.starts_with(b"\x28\xb5\x2f\xfd");
+    if !compressed {
+        if name == "<stdin>" {
+            refuse_binary(name, None, start)?;
+        }
+        return Ok((reader, None));
+    }
+    let stored: StoredHash = Arc::new(std::sync::Mutex::new(Some(Sha256::default())));
+    let reader: Box<dyn Read + Send> = Box::new(Hashing {
+        inner: reader,
+        hash: stored.clone(),
+    });
     let (reader, format): (Box<dyn Read + Send>, _) = if start.starts_with(b"\x1f\x8b") {
         let buffered = std::io::BufReader::with_capacity(1 << 20, reader);
         (
             Box::new(flate2::read::MultiGzDecoder::new(buffered)),
             "gzip",
         )
-    } else if start.starts_with(b"\x28\xb5\x2f\xfd") {
+    } else {
         let decoder = zstd::stream::read::Decoder::new(reader)
             .map_err(|e| Error::read(Path::new(name), damaged("zstd", e)))?;
         (Box::new(decoder), "zstd")
-    } else if name == "<stdin>" {
-        refuse_binary(name, None, start)?;
-        return Ok(reader);
-    } else {
-        return Ok(reader);
     };
     let (start, reader) = peek(Decompressing {
         inner: reader,
@@ -131,7 +168,7 @@ fn decompressed(
     if name == "<stdin>" {
         refuse_binary(name, None, &start)?;
     }
-    Ok(reader)
+    Ok((reader, Some(stored)))
 }
 
 /// A decompressor whose errors say the compressed data is damaged.
@@ -288,7 +325,12 @@ where
     W: Fn(&mut S, &Chunk, &Schema) -> Result<R> + Sync,
     M: FnMut(R) -> Result<()>,
 {
-    let Input { name, reader, id } = input;
+    let Input {
+        name,
+        reader,
+        id,
+        stored,
+    } = input;
     // Any write from here on moves the file's times past this (see `fingerprint`).
     let started = fingerprint::now_ns();
     let mut chunker = Chunker::new(reader, options.chunk_size, &name);
@@ -305,7 +347,16 @@ where
         )
     })?;
     let schema = Schema::resolve(&name, &header, columns)?;
-    let hasher = (options.hash && known_sha256.is_none()).then(|| {
+    // Compressed data is hashed as stored, as the decompressor reads it.
+    let hash_stored = match &stored {
+        Some(_) if options.hash && known_sha256.is_none() => true,
+        Some(h) => {
+            *h.lock().expect("the hash lock") = None;
+            false
+        }
+        None => false,
+    };
+    let hasher = (options.hash && known_sha256.is_none() && !hash_stored).then(|| {
         let mut hasher = Sha256::default();
         hasher.update(&header.raw);
         hasher
@@ -415,6 +466,13 @@ where
         drop(result_rx);
         let read = reader.join().expect("the reader thread does not panic");
         let hashed = hashing.map(|h| h.join().expect("the hashing thread does not panic"));
+        // The decompressors read their input to its end (gzip looks for
+        // another member, zstd for another frame), so every stored byte
+        // is hashed once the chunker has met the end of the data.
+        let hashed = match (&stored, hash_stored) {
+            (Some(h), true) => h.lock().expect("the hash lock").take().map(Sha256::finish),
+            _ => hashed,
+        };
         (merged, read.map(|()| hashed))
     });
     progress.finish_and_clear();

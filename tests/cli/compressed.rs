@@ -46,6 +46,13 @@ fn gzip_with_several_members_reads_as_the_plain_file() {
     let plain = report(&wd, "s.csv");
     assert_eq!(report(&wd, "m.csv.gz"), plain);
     assert_eq!(plain["rows"], 20000);
+    // The manifest names the file as stored.
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let r = wd.json(&["simulate", &policy, "--data", "m.csv.gz"]);
+    let stored = sha256_hex(&std::fs::read(wd.path("m.csv.gz")).unwrap());
+    assert_eq!(r["manifest"]["data_sha256"], stored.as_str());
 }
 
 #[test]
