@@ -129,7 +129,9 @@ impl Trials {
             }
             None => Model::default(),
         };
-        model.tables = (0..n)
+        // Without correlation every trial has the same thresholds.
+        let tables = if model.sqrt_rho == 0.0 { n.min(1) } else { n };
+        model.tables = (0..tables)
             .flat_map(|t| {
                 let model = &model;
                 model
@@ -166,8 +168,9 @@ struct Gathered {
     /// Otherwise the exposures as they are (slower).
     exact: Vec<Decimal>,
     /// Rows whose probabilities are computed per row: their index in the
-    /// vectors above and their probabilities.
-    dynamic: Vec<(usize, [f64; 5])>,
+    /// vectors above, their probabilities, and Φ⁻¹ of the default one (with
+    /// correlation: it is the same in every trial).
+    dynamic: Vec<(usize, [f64; 5], f64)>,
 }
 
 thread_local! {
@@ -257,7 +260,8 @@ fn gather(
         g.exact.push(exposure);
         if model.bands[usize::from(band)].is_none() {
             let p = d.p[row].map(|p| p.to_f64().unwrap_or(0.0));
-            g.dynamic.push((g.ids.len() - 1, p));
+            let q = if model.sqrt_rho == 0.0 { 0.0 } else { normal_quantile(p[4]) };
+            g.dynamic.push((g.ids.len() - 1, p, q));
         }
     });
     // As integers at one scale, when they all fit.
@@ -307,7 +311,8 @@ fn draw_trial<E: Exposure>(
 ) -> (E::Sum, E::Sum, [u64; 3]) {
     let key = model.trial_keys[t];
     let bands = model.bands.len();
-    let table = &model.tables[t * bands..(t + 1) * bands];
+    let at = if model.sqrt_rho == 0.0 { 0 } else { t };
+    let table = &model.tables[at * bands..(at + 1) * bands];
     let (mut de, mut re) = (E::Sum::default(), E::Sum::default());
     let (mut nd, mut nl, mut nb) = (0u64, 0u64, 0u64);
     let mut draw = |id: u64, [d, dr, l, b]: [u64; 4], e: E| {
@@ -334,8 +339,8 @@ fn draw_trial<E: Exposure>(
     for ((&id, &band), &e) in g.ids.iter().zip(&g.bands).zip(exposure) {
         draw(id, table[usize::from(band)], e);
     }
-    for &(i, p) in &g.dynamic {
-        draw(g.ids[i], thresholds(&p, model, t), exposure[i]);
+    for &(i, p, q) in &g.dynamic {
+        draw(g.ids[i], thresholds_at(&p, q, model, t), exposure[i]);
     }
     (de, re, [nd, nl, nb])
 }
@@ -344,12 +349,18 @@ fn draw_trial<E: Exposure>(
 /// reported late]`, the first two from the bottom of the 64-bit range and
 /// the last two from its top.
 fn thresholds(p: &[f64; 5], model: &Model, t: usize) -> [u64; 4] {
+    let q = if model.sqrt_rho == 0.0 { 0.0 } else { normal_quantile(p[4]) };
+    thresholds_at(p, q, model, t)
+}
+
+/// [`thresholds`], given `q` = Φ⁻¹(p(default)) (unused without correlation).
+fn thresholds_at(p: &[f64; 5], q: f64, model: &Model, t: usize) -> [u64; 4] {
     let [returned, _, _, late, default] = *p;
     let (pd, k) = if model.sqrt_rho == 0.0 {
         (default, 1.0)
     } else {
         let z = model.factors[t];
-        let pd = conditional_default(default, z, model.sqrt_rho, model.sqrt_1m_rho);
+        let pd = conditional_default(default, q, z, model.sqrt_rho, model.sqrt_1m_rho);
         let k = if default < 1.0 {
             (1.0 - pd) / (1.0 - default)
         } else {
@@ -365,15 +376,16 @@ fn thresholds(p: &[f64; 5], model: &Model, t: usize) -> [u64; 4] {
     ]
 }
 
-/// Vasicek: the default probability given the systematic factor `z`.
-fn conditional_default(p: f64, z: f64, sqrt_rho: f64, sqrt_1m_rho: f64) -> f64 {
+/// Vasicek: the default probability `p` (whose Φ⁻¹ is `q`) given the
+/// systematic factor `z`.
+fn conditional_default(p: f64, q: f64, z: f64, sqrt_rho: f64, sqrt_1m_rho: f64) -> f64 {
     if p <= 0.0 {
         return 0.0;
     }
     if p >= 1.0 {
         return 1.0;
     }
-    normal_cdf((normal_quantile(p) + sqrt_rho * z) / sqrt_1m_rho)
+    normal_cdf((q + sqrt_rho * z) / sqrt_1m_rho)
 }
 
 /// A probability as a share of 2⁶⁴.
@@ -508,7 +520,7 @@ mod tests {
             let mean: f64 = (0..n)
                 .map(|i| {
                     let z = normal_quantile((i as f64 + 0.5) / n as f64);
-                    conditional_default(p, z, sr, s1)
+                    conditional_default(p, normal_quantile(p), z, sr, s1)
                 })
                 .sum::<f64>()
                 / n as f64;
