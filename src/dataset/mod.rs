@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod chunker;
 pub mod fingerprint;
+pub mod parquet;
 mod regular;
 pub mod schema;
 pub mod stream;

@@ -40,6 +40,8 @@ pub struct Input {
     /// the decompressor reads them (the report names the file it read, not
     /// the CSV inside it).
     stored: Option<StoredHash>,
+    /// A Parquet file: read (as CSV text) once the columns are known.
+    parquet: Option<std::path::PathBuf>,
 }
 
 /// The SHA-256 of the bytes a reader passes on.
@@ -72,6 +74,7 @@ impl Input {
                 id: None,
                 reader,
                 stored,
+                parquet: None,
             });
         }
         let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
@@ -95,6 +98,15 @@ impl Input {
             let _ = is_file;
             peek(file)
         };
+        if is_parquet(&start) {
+            return Ok(Input {
+                id,
+                name,
+                reader: Box::new(std::io::empty()),
+                stored: None,
+                parquet: Some(path.to_owned()),
+            });
+        }
         let (reader, stored) = decompressed(&name, &start, reader)?;
         let (start, reader) = peek(reader);
         refuse_binary(&name, Some(path), &start)?;
@@ -103,6 +115,7 @@ impl Input {
             name,
             reader,
             stored,
+            parquet: None,
         })
     }
 
@@ -113,6 +126,7 @@ impl Input {
             id: None,
             reader: Box::new(std::io::Cursor::new(bytes)),
             stored: None,
+            parquet: None,
         }
     }
 }
@@ -193,6 +207,15 @@ fn damaged(format: &str, e: std::io::Error) -> std::io::Error {
     )
 }
 
+/// Whether data starts as a Parquet file does: `PAR1`, then a binary byte
+/// (a CSV header could begin with the letters).
+fn is_parquet(start: &[u8]) -> bool {
+    start.starts_with(b"PAR1")
+        && start
+            .get(4)
+            .is_some_and(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+}
+
 /// The longest magic number [`refuse_binary`] looks for.
 const MAGIC_LEN: usize = 8;
 
@@ -232,11 +255,7 @@ fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
         return Ok(());
     };
     // `PAR1` could begin a header; a Parquet file's next byte is binary.
-    if *magic == b"PAR1"
-        && !start
-            .get(4)
-            .is_some_and(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
-    {
+    if *magic == b"PAR1" && !is_parquet(start) {
         return Ok(());
     }
     let shown = crate::error::printable(name);
@@ -253,7 +272,8 @@ fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
         (false, None) => format!(
             "polsim reads CSV, gzip- or zstd-compressed too; decompress it on the way in, e.g. `{tool} FILE | polsim ... --data -`"
         ),
-        (true, _) => "polsim reads CSV; convert it to CSV first, e.g. with DuckDB: `duckdb -c \"COPY (FROM 'FILE') TO 'data.csv'\"` (Parquet input is planned)".to_owned(),
+        (true, _) if *magic == b"PAR1" => "polsim reads a Parquet file by its path (`--data FILE.parquet`), not from a pipe: save it to a file first".to_owned(),
+        (true, _) => "polsim reads CSV and Parquet; convert it first, e.g. with DuckDB: `duckdb -c \"COPY (FROM 'FILE') TO 'data.csv'\"` (Arrow input is planned)".to_owned(),
     };
     // Usage, not Data: the file cannot be read at all (`check` exits 2 too).
     Err(Error::Usage(
@@ -330,7 +350,12 @@ where
         reader,
         id,
         stored,
+        parquet,
     } = input;
+    let reader: Box<dyn Read + Send> = match &parquet {
+        Some(path) => Box::new(super::parquet::ParquetCsv::open(path, &name, columns)?),
+        None => reader,
+    };
     // Any write from here on moves the file's times past this (see `fingerprint`).
     let started = fingerprint::now_ns();
     let mut chunker = Chunker::new(reader, options.chunk_size, &name);
@@ -356,11 +381,16 @@ where
         }
         None => false,
     };
-    let hasher = (options.hash && known_sha256.is_none() && !hash_stored).then(|| {
-        let mut hasher = Sha256::default();
-        hasher.update(&header.raw);
-        hasher
-    });
+    // A Parquet file is hashed as stored, beside the reading.
+    let hash_file = parquet
+        .as_ref()
+        .filter(|_| options.hash && known_sha256.is_none());
+    let hasher = (options.hash && known_sha256.is_none() && !hash_stored && hash_file.is_none())
+        .then(|| {
+            let mut hasher = Sha256::default();
+            hasher.update(&header.raw);
+            hasher
+        });
     let threads = options.threads.max(1);
     let progress = progress_bar(options.progress);
     let cancel = AtomicBool::new(false);
@@ -405,6 +435,20 @@ where
             drop(chunk_tx);
             drop(hash_tx);
             Ok(())
+        });
+        let file_hashing = hash_file.map(|path| {
+            scope.spawn(move || -> Option<String> {
+                let mut file = std::fs::File::open(path).ok()?;
+                let mut h = Sha256::default();
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => return Some(h.finish()),
+                        Ok(n) => h.update(&buf[..n]),
+                        Err(_) => return None,
+                    }
+                }
+            })
         });
         let hashing = hasher.map(|mut hasher| {
             let (recycle_tx, recycle) = (recycle_tx.clone(), &recycle);
@@ -472,6 +516,10 @@ where
         let hashed = match (&stored, hash_stored) {
             (Some(h), true) => h.lock().expect("the hash lock").take().map(Sha256::finish),
             _ => hashed,
+        };
+        let hashed = match file_hashing {
+            Some(h) => h.join().expect("the hashing thread does not panic"),
+            None => hashed,
         };
         (merged, read.map(|()| hashed))
     });

@@ -260,7 +260,11 @@ fn gather(
         g.exact.push(exposure);
         if model.bands[usize::from(band)].is_none() {
             let p = d.p[row].map(|p| p.to_f64().unwrap_or(0.0));
-            let q = if model.sqrt_rho == 0.0 { 0.0 } else { normal_quantile(p[4]) };
+            let q = if model.sqrt_rho == 0.0 {
+                0.0
+            } else {
+                normal_quantile(p[4])
+            };
             g.dynamic.push((g.ids.len() - 1, p, q));
         }
     });
@@ -349,7 +353,11 @@ fn draw_trial<E: Exposure>(
 /// reported late]`, the first two from the bottom of the 64-bit range and
 /// the last two from its top.
 fn thresholds(p: &[f64; 5], model: &Model, t: usize) -> [u64; 4] {
-    let q = if model.sqrt_rho == 0.0 { 0.0 } else { normal_quantile(p[4]) };
+    let q = if model.sqrt_rho == 0.0 {
+        0.0
+    } else {
+        normal_quantile(p[4])
+    };
     thresholds_at(p, q, model, t)
 }
 

@@ -3952,6 +3952,7 @@ mod explain;
 mod fuzz_regressions;
 mod lifecycle_attack;
 mod monte_carlo;
+mod parquet;
 mod partials;
 mod policy_tests;
 mod reliability_csv;

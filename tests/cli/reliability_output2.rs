@@ -303,7 +303,6 @@ fn compressed_or_binary_data_is_named_not_parsed_as_csv() {
         .write("a.arrow", b"ARROW1\x00\x00\xff\xff\xff\xff");
     for (file, what) in [
         ("xz.csv", "xz-compressed data"),
-        ("p.csv", "a Parquet file"),
         ("a.zip", "a zip archive"),
         ("a.arrow", "an Arrow IPC file"),
     ] {
@@ -320,6 +319,12 @@ fn compressed_or_binary_data_is_named_not_parsed_as_csv() {
             assert!(!err.contains("carriage return"), "{err}");
         }
     }
+    // Parquet is read; a file that only starts like one is not a Parquet file.
+    let err = wd.fails(&["decide", &p, "--data", "p.csv"], 2);
+    assert_contains(
+        &err,
+        &["dataset `p.csv` is not a Parquet file polsim can read"],
+    );
     let err = wd.fails(&["check", &p, "--data", "xz.csv"], 2);
     assert_contains(&err, &["dataset `xz.csv` looks like xz-compressed data"]);
     let err = wd.fails(&["decide", &p, "--data", "xz.csv"], 2);
