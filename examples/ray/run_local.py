@@ -1,9 +1,11 @@
 """polsim on Ray (`ray.data`), the no-Java alternative to Spark, locally.
 
-Reads a CSV table with `ray.data` (every column as text), pipes each block
-to `polsim simulate --data - --emit partial` in `map_batches`, merges the
-partials with `polsim merge`, and checks the merged report equals one
-`polsim simulate` over the whole file (but for the manifest's data fields).
+Reads a table with `ray.data` (Parquet, or CSV with every column as text),
+hands each block to `polsim simulate --data - --emit partial` in
+`map_batches` (the block written to polsim's standard input as an Arrow IPC
+stream), merges the partials with `polsim merge`, and checks the merged
+report equals one `polsim simulate` over the whole file (but for the
+manifest's data fields).
 
     pip install "ray[data]"
     python3 examples/ray/run_local.py                   # the bundled sample
@@ -40,19 +42,25 @@ def main():
 
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    import pyarrow.ipc as ipc
     import ray
 
-    with open(args.data) as f:
-        header = f.readline().rstrip("\r\n").split(",")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    # Every column as text, exactly as written: polsim types the cells.
-    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in header})
-    ds = ray.data.read_csv(args.data, convert_options=convert).repartition(args.blocks)
+    if args.data.endswith(".parquet"):
+        ds = ray.data.read_parquet(args.data)
+    else:
+        with open(args.data) as f:
+            header = f.readline().rstrip("\r\n").split(",")
+        # Every column as text, exactly as written: polsim types the cells.
+        convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in header})
+        ds = ray.data.read_csv(args.data, convert_options=convert)
+    ds = ds.repartition(args.blocks)
 
     def simulate_block(table: pa.Table) -> pa.Table:
         import io
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf)
+        with ipc.new_stream(buf, table.schema) as writer:
+            writer.write_table(table)
         run = subprocess.run(
             [polsim, "simulate", policy, "--data", "-", "--emit", "partial", "--quiet", *extra],
             input=buf.getvalue(), capture_output=True)

@@ -1,11 +1,12 @@
-//! Parquet input (`--data FILE.parquet`, told by its magic bytes), read
-//! with the arrow-rs `parquet` crate: only the columns the run reads, each
-//! checked against its field's type before a row is read, then handed to
-//! the CSV reader as CSV text, exactly — integers and decimals as stored,
-//! floats in their shortest form that reads back to the same double,
-//! booleans as `true`/`false`, nulls as empty cells (missing values) —
-//! so every rule of the CSV reader (typing, trimming, errors with a row's
-//! line, which is its row number plus one) holds for Parquet too.
+//! Parquet files (`--data FILE.parquet`) and Arrow IPC streams on standard
+//! input (`--data -`, what Spark's `mapInArrow` hands a process), both told
+//! by their magic bytes and read with arrow-rs: only the columns the run
+//! reads, each checked against its field's type before a row is read, then
+//! handed to the CSV reader as CSV text, exactly — integers and decimals as
+//! stored, floats in their shortest form that reads back to the same
+//! double, booleans as `true`/`false`, nulls as empty cells (missing
+//! values) — so every rule of the CSV reader (typing, trimming, errors with
+//! a row's line, which is its row number plus one) holds for them too.
 
 use super::schema::ColumnSpec;
 use super::value::FieldType;
@@ -25,9 +26,9 @@ use std::path::Path;
 /// Rows decoded at a time.
 const BATCH_ROWS: usize = 65_536;
 
-/// A Parquet file's projected columns, as CSV text.
-pub struct ParquetCsv {
-    batches: ParquetRecordBatchReader,
+/// Arrow record batches' projected columns, as CSV text.
+pub struct ArrowCsv {
+    batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, String>> + Send>,
     name: String,
     text: Vec<u8>,
     at: usize,
@@ -54,56 +55,99 @@ fn fits(dt: &DataType, ty: FieldType) -> bool {
     }
 }
 
-impl ParquetCsv {
-    pub fn open(path: &Path, name: &str, columns: &[ColumnSpec]) -> Result<ParquetCsv> {
+/// The indices in `schema` of the columns the run reads, each checked
+/// against its field's type (a column the data lacks is left to the CSV
+/// reader, which names it).
+fn project(
+    schema: &arrow_schema::Schema,
+    name: &str,
+    columns: &[ColumnSpec],
+    format: &str,
+) -> Result<Vec<usize>> {
+    let mut roots = Vec::new();
+    for c in columns {
+        let Some((i, field)) = schema.column_with_name(&c.name) else {
+            continue;
+        };
+        if !fits(field.data_type(), c.ty) {
+            return Err(Error::Usage(
+                Diagnostic::new(format!(
+                    "column `{}` of `{name}` is {format} {}, which polsim cannot read as a {} field",
+                    c.name,
+                    field.data_type(),
+                    c.ty
+                ))
+                .at(Location::new(name, 1, 1))
+                .help(match c.ty {
+                    FieldType::Decimal => "a float is not exact: store money as a Parquet decimal (or an integer or a string)",
+                    _ => "declare the field with the type the column holds, or convert the column",
+                }),
+            ));
+        }
+        if !roots.contains(&i) {
+            roots.push(i);
+        }
+    }
+    roots.sort_unstable();
+    Ok(roots)
+}
+
+impl ArrowCsv {
+    /// A Parquet file.
+    pub fn parquet(path: &Path, name: &str, columns: &[ColumnSpec]) -> Result<ArrowCsv> {
         let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| damaged(name, e))?;
-        let schema = builder.schema().clone();
-        let mut roots = Vec::new();
-        for c in columns {
-            let Some((i, field)) = schema.column_with_name(&c.name) else {
-                continue; // the CSV reader names the missing column
-            };
-            if !fits(field.data_type(), c.ty) {
-                return Err(Error::Usage(
-                    Diagnostic::new(format!(
-                        "column `{}` of `{name}` is a Parquet {}, which polsim cannot read as a {} field",
-                        c.name,
-                        field.data_type(),
-                        c.ty
-                    ))
-                    .at(Location::new(name, 1, 1))
-                    .help(match c.ty {
-                        FieldType::Decimal => "a float is not exact: store money as a Parquet decimal (or an integer or a string)",
-                        _ => "declare the field with the type the column holds, or convert the column",
-                    }),
-                ));
-            }
-            if !roots.contains(&i) {
-                roots.push(i);
-            }
-        }
+        let roots = project(builder.schema(), name, columns, "a Parquet")?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
-        let batches = builder
+        let batches: ParquetRecordBatchReader = builder
             .with_projection(mask)
             .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| damaged(name, e))?;
-        let header: Vec<String> = batches
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| escaped(f.name()))
-            .collect();
+        let header = batches.schema();
+        let batches = batches.map(|b| b.map_err(|e| format!("its Parquet data is damaged ({e})")));
+        Ok(ArrowCsv::new(name, &header, Box::new(batches)))
+    }
+
+    /// An Arrow IPC stream.
+    pub fn arrow_stream(
+        reader: Box<dyn Read + Send>,
+        name: &str,
+        columns: &[ColumnSpec],
+    ) -> Result<ArrowCsv> {
+        let not_arrow = |e: arrow_schema::ArrowError| {
+            Error::Usage(
+                Diagnostic::new(format!("dataset `{name}` is not an Arrow IPC stream polsim can read: {e}"))
+                    .at(Location::new(name, 1, 1))
+                    .help("write it with an Arrow IPC stream writer (pyarrow's `ipc.new_stream`), schema first"),
+            )
+        };
+        let probe = arrow_ipc::reader::StreamReader::try_new(reader, None).map_err(not_arrow)?;
+        let schema = probe.schema();
+        let roots = project(&schema, name, columns, "an Arrow")?;
+        let projected = std::sync::Arc::new(schema.project(&roots).map_err(not_arrow)?);
+        let batches = probe.map(move |b| {
+            b.and_then(|b| b.project(&roots))
+                .map_err(|e| format!("its Arrow data is damaged ({e})"))
+        });
+        Ok(ArrowCsv::new(name, &projected, Box::new(batches)))
+    }
+
+    fn new(
+        name: &str,
+        schema: &arrow_schema::SchemaRef,
+        batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, String>> + Send>,
+    ) -> ArrowCsv {
+        let header: Vec<String> = schema.fields().iter().map(|f| escaped(f.name())).collect();
         let mut text = header.join(",").into_bytes();
         text.push(b'\n');
-        Ok(ParquetCsv {
+        ArrowCsv {
             batches,
             name: name.to_owned(),
             text,
             at: 0,
-        })
+        }
     }
 
     /// The next batch as CSV rows into `text`; false at the end.
@@ -111,12 +155,7 @@ impl ParquetCsv {
         let Some(batch) = self.batches.next() else {
             return Ok(false);
         };
-        let batch = batch.map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("its Parquet data is damaged ({e})"),
-            )
-        })?;
+        let batch = batch.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         self.text.clear();
         self.at = 0;
         render(&batch, &mut self.text).map_err(|what| {
@@ -129,7 +168,7 @@ impl ParquetCsv {
     }
 }
 
-impl Read for ParquetCsv {
+impl Read for ArrowCsv {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.at == self.text.len() {
             if !self.next_batch()? {

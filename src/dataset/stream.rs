@@ -42,6 +42,8 @@ pub struct Input {
     stored: Option<StoredHash>,
     /// A Parquet file: read (as CSV text) once the columns are known.
     parquet: Option<std::path::PathBuf>,
+    /// Standard input is an Arrow IPC stream: likewise.
+    arrow: bool,
 }
 
 /// The SHA-256 of the bytes a reader passes on.
@@ -68,13 +70,26 @@ impl Input {
         if path.as_os_str() == "-" {
             let name = "<stdin>".to_owned();
             let (start, reader) = peek(std::io::stdin());
-            let (reader, stored) = decompressed(&name, &start, reader)?;
+            // An Arrow IPC stream: a continuation marker, then its schema.
+            let arrow = start.starts_with(b"\xff\xff\xff\xff");
+            let (reader, stored) = if arrow {
+                // Hashed as received, as compressed data is.
+                let stored: StoredHash = Arc::new(std::sync::Mutex::new(Some(Sha256::default())));
+                let hashing = Hashing {
+                    inner: reader,
+                    hash: stored.clone(),
+                };
+                (Box::new(hashing) as Box<dyn Read + Send>, Some(stored))
+            } else {
+                decompressed(&name, &start, reader)?
+            };
             return Ok(Input {
                 name,
                 id: None,
                 reader,
                 stored,
                 parquet: None,
+                arrow,
             });
         }
         let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
@@ -105,6 +120,7 @@ impl Input {
                 reader: Box::new(std::io::empty()),
                 stored: None,
                 parquet: Some(path.to_owned()),
+                arrow: false,
             });
         }
         let (reader, stored) = decompressed(&name, &start, reader)?;
@@ -116,6 +132,7 @@ impl Input {
             reader,
             stored,
             parquet: None,
+            arrow: false,
         })
     }
 
@@ -127,6 +144,7 @@ impl Input {
             reader: Box::new(std::io::Cursor::new(bytes)),
             stored: None,
             parquet: None,
+            arrow: false,
         }
     }
 }
@@ -351,9 +369,13 @@ where
         id,
         stored,
         parquet,
+        arrow,
     } = input;
     let reader: Box<dyn Read + Send> = match &parquet {
-        Some(path) => Box::new(super::parquet::ParquetCsv::open(path, &name, columns)?),
+        Some(path) => Box::new(super::parquet::ArrowCsv::parquet(path, &name, columns)?),
+        None if arrow => Box::new(super::parquet::ArrowCsv::arrow_stream(
+            reader, &name, columns,
+        )?),
         None => reader,
     };
     // Any write from here on moves the file's times past this (see `fingerprint`).

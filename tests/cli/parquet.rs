@@ -182,3 +182,74 @@ fn a_damaged_parquet_file_is_an_error() {
     let err = failed(out, &["simulate"], 2);
     assert_contains(&err, &["looks like a Parquet file", "--data FILE.parquet"]);
 }
+
+/// `batch` as an Arrow IPC stream, in batches of 4,000 rows.
+fn arrow_stream(batch: &RecordBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
+    let mut at = 0;
+    while at < batch.num_rows() {
+        let n = 4000.min(batch.num_rows() - at);
+        w.write(&batch.slice(at, n)).unwrap();
+        at += n;
+    }
+    w.finish().unwrap();
+    drop(w);
+    out
+}
+
+#[test]
+fn an_arrow_stream_on_standard_input_gives_the_reports_of_the_same_csv() {
+    let wd = Workdir::new();
+    sample_parquet(&wd.path("s.parquet"));
+    let file = std::fs::File::open(wd.path("s.parquet")).unwrap();
+    let reader = ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .with_batch_size(100_000)
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    let whole = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let stream = arrow_stream(&whole);
+    let csv = repo_file(SAMPLE).to_string_lossy().into_owned();
+    for policy in ["jd_plus", "merchant_script"] {
+        let policy = repo_file(&format!("policies/{policy}.yaml"))
+            .to_string_lossy()
+            .into_owned();
+        let out = wd
+            .command(&[
+                "simulate",
+                &policy,
+                "--data",
+                "-",
+                "--by",
+                "city_tier",
+                "--format",
+                "json",
+            ])
+            .write_stdin(stream.clone())
+            .output()
+            .unwrap();
+        let piped: Value = serde_json::from_str(&succeeded(out, &["simulate"])).unwrap();
+        assert_eq!(
+            piped["manifest"]["data_sha256"],
+            sha256_hex(&stream).as_str()
+        );
+        let direct = wd.json(&["simulate", &policy, "--data", &csv, "--by", "city_tier"]);
+        assert_eq!(without_hash(piped), without_hash(direct), "{policy}");
+    }
+    // A stream cut short is an error.
+    let out = wd
+        .command(&["simulate", &csv_policy(), "--data", "-"])
+        .write_stdin(stream[..stream.len() / 2].to_vec())
+        .output()
+        .unwrap();
+    let err = failed(out, &["simulate"], 2);
+    assert_contains(&err, &["its Arrow data is damaged"]);
+}
+
+fn csv_policy() -> String {
+    repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned()
+}
