@@ -11,7 +11,7 @@ which a merged report replaces by the list of parts).
     python3 examples/spark/run_local.py                 # the bundled sample, 4 partitions
     python3 examples/spark/run_local.py --data big.csv --partitions 8 -- --trials 1000
 
-Needs PySpark (`pip install pyspark`) and Java 17; builds nothing: pass
+Needs PySpark with pyarrow (`pip install "pyspark[sql]"`) and Java 17; builds nothing: pass
 `--polsim PATH` (default: target/release/polsim). On a cluster, ship the
 binary with `spark-submit --files target/release/polsim` (it lands in each
 executor's working directory) or install the wheel (`pip install
