@@ -72,7 +72,7 @@ fn project(
         if !fits(field.data_type(), c.ty) {
             return Err(Error::Usage(
                 Diagnostic::new(format!(
-                    "column `{}` of `{name}` is {format} {}, which polsim cannot read as a {} field",
+                    "column `{}` of `{name}` is {format} {}, which polsim cannot read as `{}`",
                     c.name,
                     field.data_type(),
                     c.ty

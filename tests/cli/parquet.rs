@@ -146,10 +146,55 @@ fn a_column_that_cannot_become_its_field_is_an_error_naming_both_types() {
     assert_contains(
         &err,
         &[
-            "column `amount` of `f.parquet` is a Parquet Float64, which polsim cannot read as a decimal field",
+            "column `amount` of `f.parquet` is a Parquet Float64, which polsim cannot read as `decimal`",
             "help: a float is not exact",
         ],
     );
+    // More columns a field cannot take: a decimal into an int, a boolean
+    // into a decimal, a date into a string.
+    let mut d = Decimal128Builder::new();
+    d.append_value(1050);
+    let mut b = BooleanBuilder::new();
+    b.append_value(true);
+    let mut day = arrow_array::builder::Date32Builder::new();
+    day.append_value(19000);
+    let batch = RecordBatch::try_from_iter([
+        (
+            "d",
+            Arc::new(d.finish().with_precision_and_scale(10, 2).unwrap()) as ArrayRef,
+        ),
+        ("b", Arc::new(b.finish()) as ArrayRef),
+        ("day", Arc::new(day.finish()) as ArrayRef),
+    ])
+    .unwrap();
+    write_parquet(&wd.path("g.parquet"), &batch);
+    for (fields, column, types) in [
+        (
+            "{ d: int }",
+            "d",
+            "a Parquet Decimal128(10, 2), which polsim cannot read as `int`",
+        ),
+        (
+            "{ b: decimal }",
+            "b",
+            "a Parquet Boolean, which polsim cannot read as `decimal`",
+        ),
+        (
+            "{ day: string }",
+            "day",
+            "a Parquet Date32, which polsim cannot read as `string`",
+        ),
+    ] {
+        wd.write(
+            "g.yaml",
+            format!("policy: g\nfields: {fields}\nrules:\n  - {{ id: r, reason: R, when: {{ {column}: {{ missing: false }} }} }}\n"),
+        );
+        let err = wd.fails(&["simulate", "g.yaml", "--data", "g.parquet"], 2);
+        assert_contains(
+            &err,
+            &[&format!("column `{column}` of `g.parquet` is {types}")],
+        );
+    }
     // A string column of numbers reads into an int field.
     wd.write(
         "q.yaml",
@@ -212,7 +257,13 @@ fn an_arrow_stream_on_standard_input_gives_the_reports_of_the_same_csv() {
     let whole = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
     let stream = arrow_stream(&whole);
     let csv = repo_file(SAMPLE).to_string_lossy().into_owned();
-    for policy in ["jd_plus", "merchant_script"] {
+    for policy in [
+        "jd_plus",
+        "jd_plus_expr",
+        "zhima_600",
+        "merchant_review",
+        "merchant_script",
+    ] {
         let policy = repo_file(&format!("policies/{policy}.yaml"))
             .to_string_lossy()
             .into_owned();
