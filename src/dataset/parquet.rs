@@ -230,7 +230,9 @@ fn render(batch: &RecordBatch, out: &mut Vec<u8>) -> std::result::Result<(), Str
                 DataType::UInt32 => int!(UInt32Type),
                 DataType::UInt64 => int!(UInt64Type),
                 DataType::Float32 => {
-                    let _ = write!(out, "{}", col.as_primitive::<Float32Type>().value(row));
+                    // Widened first, so the double read back is the float stored.
+                    let v = f64::from(col.as_primitive::<Float32Type>().value(row));
+                    let _ = write!(out, "{v}");
                 }
                 DataType::Float64 => {
                     let _ = write!(out, "{}", col.as_primitive::<Float64Type>().value(row));
@@ -258,4 +260,49 @@ fn render(batch: &RecordBatch, out: &mut Vec<u8>) -> std::result::Result<(), Str
         out.push(b'\n');
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::ArrayRef;
+    use arrow_array::builder::{Decimal128Builder, Float32Builder, Float64Builder, StringBuilder};
+    use std::sync::Arc;
+
+    #[test]
+    fn cells_render_exactly() {
+        let mut f32s = Float32Builder::new();
+        f32s.append_value(0.1);
+        f32s.append_null();
+        let mut f64s = Float64Builder::new();
+        f64s.append_value(1e-7);
+        f64s.append_value(123456789.125);
+        let mut decs = Decimal128Builder::new();
+        decs.append_value(-105);
+        decs.append_value(1_000_000_000_000_001);
+        let mut strs = StringBuilder::new();
+        strs.append_value("a,\"b\"");
+        strs.append_value("plain");
+        let batch = RecordBatch::try_from_iter([
+            ("f", Arc::new(f32s.finish()) as ArrayRef),
+            ("g", Arc::new(f64s.finish()) as ArrayRef),
+            (
+                "d",
+                Arc::new(decs.finish().with_precision_and_scale(20, 2).unwrap()) as ArrayRef,
+            ),
+            ("s", Arc::new(strs.finish()) as ArrayRef),
+        ])
+        .unwrap();
+        let mut out = Vec::new();
+        render(&batch, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = text.lines().collect();
+        let first: Vec<&str> = rows[0].splitn(4, ',').collect();
+        // The float32 reads back as the very value stored, widened.
+        assert_eq!(first[0].parse::<f64>().unwrap(), f64::from(0.1f32));
+        assert_eq!(first[1].parse::<f64>().unwrap(), 1e-7);
+        assert_eq!(first[2], "-1.05");
+        assert_eq!(first[3], "\"a,\"\"b\"\"\"");
+        assert_eq!(rows[1], ",123456789.125,10000000000000.01,plain");
+    }
 }
