@@ -18,34 +18,17 @@ executor's working directory) or install the wheel (`pip install
 polsim-*.whl`, see README) on every worker, and pass `--polsim polsim`.
 """
 
-import argparse
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def comparable(report):
-    manifest = report["manifest"]
-    manifest.pop("parts", None)
-    manifest.pop("data_sha256", None)
-    return report
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from partials_check import arguments, merge_and_check  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--polsim", default=os.path.join(ROOT, "target/release/polsim"))
-    p.add_argument("--policy", default=os.path.join(ROOT, "policies/jd_plus.yaml"))
-    p.add_argument("--data", default=os.path.join(ROOT, "datasets/sample.csv"))
-    p.add_argument("--partitions", type=int, default=4)
-    p.add_argument("extra", nargs="*", help="more simulate options, e.g. --by city_tier --trials 1000")
-    args = p.parse_args()
-    polsim, policy = os.path.abspath(args.polsim), os.path.abspath(args.policy)
-    extra = args.extra or ["--by", "city_tier", "--trials", "200"]
+    args, polsim, policy, extra = arguments(__doc__, "partitions")
 
     from pyspark.sql import SparkSession
 
@@ -82,30 +65,8 @@ def main():
     start = time.perf_counter()
     parts = df.repartition(args.partitions).mapInArrow(simulate_partition, "partial string")
     partials = [row.partial for row in parts.collect()]
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, text in enumerate(partials):
-            path = os.path.join(tmp, f"part{i}.partial")
-            with open(path, "w") as f:
-                f.write(text)
-            paths.append(path)
-        merged = subprocess.run([polsim, "merge", *paths, "--format", "json"],
-                                capture_output=True, text=True, check=True).stdout
-    spark_s = time.perf_counter() - start
+    merge_and_check(polsim, policy, args.data, extra, partials, "spark local[2]", start)
     spark.stop()
-
-    start = time.perf_counter()
-    whole = subprocess.run([polsim, "simulate", policy, "--data", args.data, "--format", "json", "--quiet", *extra],
-                           capture_output=True, text=True, check=True).stdout
-    direct_s = time.perf_counter() - start
-    merged, whole = json.loads(merged), json.loads(whole)
-    parts = merged["manifest"]["parts"]
-    print(f"spark local[2]: {len(parts)} partitions, {sum(p['rows'] for p in parts):,} rows, {spark_s:.2f} s "
-          f"(Spark job and merge); one polsim run: {direct_s:.2f} s")
-    if comparable(merged) != comparable(whole):
-        print("FAILED: the merged report differs from the direct run", file=sys.stderr)
-        sys.exit(1)
-    print("the merged report equals the direct run's")
 
 
 if __name__ == "__main__":

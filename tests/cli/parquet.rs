@@ -11,6 +11,24 @@ use std::sync::Arc;
 
 const SAMPLE: &str = "datasets/sample.csv";
 
+/// Every bundled policy's path.
+fn bundled_policies() -> Vec<String> {
+    [
+        "jd_plus",
+        "jd_plus_expr",
+        "zhima_600",
+        "merchant_review",
+        "merchant_script",
+    ]
+    .iter()
+    .map(|p| {
+        repo_file(&format!("policies/{p}.yaml"))
+            .to_string_lossy()
+            .into_owned()
+    })
+    .collect()
+}
+
 /// The sample as a Parquet file with typed columns (ints, booleans,
 /// decimal(12, 2) money, strings; empty cells as nulls), in row groups of
 /// 3,000 rows.
@@ -84,16 +102,7 @@ fn parquet_gives_the_reports_of_the_same_csv_on_every_bundled_policy() {
     let wd = Workdir::new();
     sample_parquet(&wd.path("s.parquet"));
     let csv = repo_file(SAMPLE).to_string_lossy().into_owned();
-    for policy in [
-        "jd_plus",
-        "jd_plus_expr",
-        "zhima_600",
-        "merchant_review",
-        "merchant_script",
-    ] {
-        let policy = repo_file(&format!("policies/{policy}.yaml"))
-            .to_string_lossy()
-            .into_owned();
+    for policy in bundled_policies() {
         let args = |data: &str| {
             vec![
                 "simulate".to_owned(),
@@ -257,16 +266,7 @@ fn an_arrow_stream_on_standard_input_gives_the_reports_of_the_same_csv() {
     let whole = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
     let stream = arrow_stream(&whole);
     let csv = repo_file(SAMPLE).to_string_lossy().into_owned();
-    for policy in [
-        "jd_plus",
-        "jd_plus_expr",
-        "zhima_600",
-        "merchant_review",
-        "merchant_script",
-    ] {
-        let policy = repo_file(&format!("policies/{policy}.yaml"))
-            .to_string_lossy()
-            .into_owned();
+    for policy in bundled_policies() {
         let out = wd
             .command(&[
                 "simulate",
