@@ -432,43 +432,35 @@ polsim rows hash the whole file for the manifest's data_sha256 on every run
   (POLSIM_CACHE_DIR=off), except "hash cached"{rhai_note}
 cpu s: user + system CPU of the best run (all threads, all cores).
 peak RSS: the largest of the timed runs ({'/usr/bin/time %M' if GNU_TIME else 'wait4 rusage'}).""")
-    pass_header = ("command", "rows", "wall s", "cpu s", "wall / simulate jd_plus", "target", "status")
-    pass_table = [pass_header] + [
-        (label, f"{rows:,}", f"{wall:.3f}", f"{cpu:.2f}", f"{ratio:.2f}", target, verdict)
-        for label, rows, wall, cpu, ratio, target, verdict in pass_results
-    ]
-    print("\nThe shared pass (jd_plus, --threads 2, hash cached)\n")
-    print_table(pass_table)
-    mc_table = None
-    if mc_results:
-        mc_header = ("command", "rows", "wall s", "cpu s", "wall / plain simulate", "target", "status")
-        mc_table = [mc_header] + [
+    def ratio_table(ratio_header, results):
+        header = ("command", "rows", "wall s", "cpu s", ratio_header, "target", "status")
+        return [header] + [
             (label, f"{rows:,}", f"{wall:.3f}", f"{cpu:.2f}", f"{ratio:.2f}", target, verdict)
-            for label, rows, wall, cpu, ratio, target, verdict in mc_results
+            for label, rows, wall, cpu, ratio, target, verdict in results
         ]
-        print("\nThe Monte Carlo (every row approved, --threads 2, hash cached)\n")
-        print_table(mc_table)
-    rhai_table = None
+
+    # The tables after the first, each with its title; empty ones left out.
+    sections = [("The shared pass (jd_plus, --threads 2, hash cached)",
+                 ratio_table("wall / simulate jd_plus", pass_results))]
+    if mc_results:
+        sections.append(("The Monte Carlo (every row approved, --threads 2, hash cached)",
+                         ratio_table("wall / plain simulate", mc_results)))
     if rhai_results:
         rhai_header = ("policy", "rows", "wall s", "rows/s", f"wall / {RHAI_REFERENCE}", "target", "status")
-        rhai_table = [rhai_header] + [
+        sections.append(("Rhai policies (polsim simulate --threads 2, hash cached)", [rhai_header] + [
             (policy, f"{rows:,}", f"{wall:.3f}", f"{rows / wall / 1e6:.2f}M",
              "" if ratio is None else f"{ratio:.2f}", target, verdict)
             for policy, rows, wall, ratio, target, verdict in rhai_results
-        ]
-        print("\nRhai policies (polsim simulate --threads 2, hash cached)\n")
-        print_table(rhai_table)
+        ]))
+    for title, section in sections:
+        print(f"\n{title}\n")
+        print_table(section)
     if args.markdown:
         with open(args.markdown, "w") as f:
             write_markdown(f, table)
-            f.write("\nThe shared pass (jd_plus, --threads 2, hash cached)\n\n")
-            write_markdown(f, pass_table)
-            if mc_table:
-                f.write("\nThe Monte Carlo (every row approved, --threads 2, hash cached)\n\n")
-                write_markdown(f, mc_table)
-            if rhai_table:
-                f.write("\nRhai policies (polsim simulate --threads 2, hash cached)\n\n")
-                write_markdown(f, rhai_table)
+            for title, section in sections:
+                f.write(f"\n{title}\n\n")
+                write_markdown(f, section)
         print(f"(markdown copy: {args.markdown})")
     if contended:
         print("\nwarning: the machine was not idle; these wall times are pessimistic:\n  " +
