@@ -1,7 +1,7 @@
 //! `polsim compare CHAMPION [CHALLENGER] --data FILE`: both policies in one
 //! pass — who changes decision, and is it worth it.
 
-use super::partial::{self, DataPart, Partial, PolicySource, State};
+use super::partial::{DataPart, Partial, State};
 use super::simulate::Emit;
 use super::{
     Common, DataArgs, changed_warning, parse_assignment, refuse_output_onto_inputs,
@@ -288,29 +288,15 @@ pub fn run(args: &Args) -> Result<()> {
             sha256: summary.data_sha256.clone(),
             rows: total.champion.whole.outcomes.rows,
         };
-        let partial = Partial {
-            format: partial::FORMAT.to_owned(),
-            version: partial::VERSION,
-            polsim: env!("CARGO_PKG_VERSION").to_owned(),
-            command: "compare".to_owned(),
-            policies: vec![
-                PolicySource::of(&plan.policies[0])?,
-                PolicySource::of(&plan.policies[1])?,
-            ],
-            set: args.common.set.clone(),
-            challenger_set: args.challenger_set.clone(),
-            param: Vec::new(),
-            params: plan
-                .policies
-                .iter()
-                .map(|p| p.params.iter().cloned().collect())
-                .collect(),
-            by: args.by.clone(),
-            trials: None,
-            seed: None,
-            data: vec![part],
-            state: State::Comparison(Box::new(total)),
-        };
+        let mut partial = Partial::new(
+            "compare",
+            &plan.policies,
+            &args.common.set,
+            part,
+            State::Comparison(Box::new(total)),
+        )?;
+        partial.challenger_set = args.challenger_set.clone();
+        partial.by = args.by.clone();
         return partial.write(args.partial.as_deref());
     }
     let report = CompareReport::build(&plan, &total, summary.data_sha256, changes);

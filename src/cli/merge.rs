@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::report::comparison::CompareReport;
 use crate::report::simulation::SimulationReport;
 use crate::report::{self, Format};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
@@ -60,11 +60,7 @@ pub fn run(args: &Args) -> Result<()> {
     // The policies, rebuilt from the text the partials carry, in a plan
     // that must be the one each part ran (its fingerprint is in the state).
     let dir = tempfile::tempdir().map_err(|e| Error::write(&std::env::temp_dir(), e))?;
-    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Json
-    });
+    let format = super::format_or_default(args.format);
     let text = match (&first.state, &total) {
         (State::Simulation(_), State::Simulation(total)) => {
             let (policy, _) = first.policies[0].compile(&dir.path().join("0"), &first.set, &[])?;

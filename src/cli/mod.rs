@@ -137,13 +137,18 @@ pub struct DataArgs {
     pub skip_bad_rows: bool,
 }
 
+/// `--format`, or the default: a table on a terminal, JSON otherwise.
+pub fn format_or_default(format: Option<Format>) -> Format {
+    format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    })
+}
+
 impl Common {
     pub fn format(&self) -> Format {
-        self.format.unwrap_or(if std::io::stdout().is_terminal() {
-            Format::Table
-        } else {
-            Format::Json
-        })
+        format_or_default(self.format)
     }
 
     pub fn stream(&self) -> StreamOptions {

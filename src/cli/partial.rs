@@ -184,6 +184,40 @@ fn damaged(what: &str) -> Error {
 }
 
 impl Partial {
+    /// The partial of a `command` run of `policies` (with `--set` `set`)
+    /// over the data `part`; the other options are empty, to be set by
+    /// the commands that have them.
+    pub fn new(
+        command: &str,
+        policies: &[CompiledPolicy],
+        set: &[(String, String)],
+        part: DataPart,
+        state: State,
+    ) -> Result<Partial> {
+        Ok(Partial {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            polsim: env!("CARGO_PKG_VERSION").to_owned(),
+            command: command.to_owned(),
+            policies: policies
+                .iter()
+                .map(PolicySource::of)
+                .collect::<Result<_>>()?,
+            set: set.to_vec(),
+            challenger_set: Vec::new(),
+            param: Vec::new(),
+            params: policies
+                .iter()
+                .map(|p| p.params.iter().cloned().collect())
+                .collect(),
+            by: Vec::new(),
+            trials: None,
+            seed: None,
+            data: vec![part],
+            state,
+        })
+    }
+
     /// Writes the partial as JSON to `path`, or to standard output.
     pub fn write(&self, path: Option<&Path>) -> Result<()> {
         let text = serde_json::to_string(self).map_err(|e| {

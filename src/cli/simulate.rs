@@ -1,6 +1,6 @@
 //! `polsim simulate POLICY --data FILE [--by FIELD]...`: the headline report.
 
-use super::partial::{self, DataPart, Partial, PolicySource, State};
+use super::partial::{DataPart, Partial, State};
 use super::{Common, DataArgs, changed_warning, report_skipped};
 use crate::dataset::stream::Input;
 use crate::engine::pass::{PassOptions, Plan};
@@ -74,7 +74,16 @@ pub fn run(args: &Args) -> Result<()> {
             sha256: summary.data_sha256.clone(),
             rows: state.whole.outcomes.rows,
         };
-        let partial = Partial::of(args, &plan.policies[0], trials, part, state)?;
+        let mut partial = Partial::new(
+            "simulate",
+            &plan.policies,
+            &args.common.set,
+            part,
+            State::Simulation(Box::new(state)),
+        )?;
+        partial.by = args.by.clone();
+        partial.trials = trials.map(|t| t.trials);
+        partial.seed = trials.map(|t| t.seed);
         return partial.write(args.partial.as_deref());
     }
     let report = SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
@@ -105,34 +114,6 @@ pub fn run(args: &Args) -> Result<()> {
 pub enum Emit {
     Report,
     Partial,
-}
-
-impl Partial {
-    /// This run's partial result.
-    fn of(
-        args: &Args,
-        policy: &CompiledPolicy,
-        trials: Option<TrialSpec>,
-        part: DataPart,
-        state: simulate::Simulation,
-    ) -> Result<Partial> {
-        Ok(Partial {
-            format: partial::FORMAT.to_owned(),
-            version: partial::VERSION,
-            polsim: env!("CARGO_PKG_VERSION").to_owned(),
-            command: "simulate".to_owned(),
-            policies: vec![PolicySource::of(policy)?],
-            set: args.common.set.clone(),
-            challenger_set: Vec::new(),
-            param: Vec::new(),
-            params: vec![policy.params.iter().cloned().collect()],
-            by: args.by.clone(),
-            trials: trials.map(|t| t.trials),
-            seed: trials.map(|t| t.seed),
-            data: vec![part],
-            state: State::Simulation(Box::new(state)),
-        })
-    }
 }
 
 /// `--trials N --seed S`, checked against the policy.

@@ -2,7 +2,7 @@
 //! of parameter values, every point in one pass over the data, each equal
 //! to `simulate --set` at its values.
 
-use super::partial::{self, DataPart, Partial, PolicySource, State};
+use super::partial::{DataPart, Partial, State};
 use super::simulate::Emit;
 use super::{Common, DataArgs, changed_warning, refuse_output_onto_inputs, write_atomically};
 use crate::dataset::batch::SkippedRows;
@@ -131,26 +131,19 @@ pub fn run(args: &Args) -> Result<()> {
         }
     };
     if args.emit == Emit::Partial || args.partial.is_some() {
-        let partial = Partial {
-            format: partial::FORMAT.to_owned(),
-            version: partial::VERSION,
-            polsim: env!("CARGO_PKG_VERSION").to_owned(),
-            command: "sweep".to_owned(),
-            policies: vec![PolicySource::of(&base)?],
-            set: args.common.set.clone(),
-            challenger_set: Vec::new(),
-            param: args.param.clone(),
-            params: vec![base.params.iter().cloned().collect()],
-            by: Vec::new(),
-            trials: None,
-            seed: None,
-            data: vec![DataPart {
-                name: name.clone(),
-                sha256: sha,
-                rows,
-            }],
-            state,
+        let part = DataPart {
+            name: name.clone(),
+            sha256: sha,
+            rows,
         };
+        let mut partial = Partial::new(
+            "sweep",
+            std::slice::from_ref(&base),
+            &args.common.set,
+            part,
+            state,
+        )?;
+        partial.param = args.param.clone();
         return partial.write(args.partial.as_deref());
     }
     let (report, skipped) = sweep_report(&base, &plan, &axes, &state, sha)?;
@@ -283,10 +276,10 @@ pub fn sweep_report(
     match (plan, state) {
         (SweepPlan::Thresholds(plan, _), State::Thresholds(state)) => {
             let policy = &plan.policies[0];
-            build(base, |_| policy, axes, &**state, sha)
+            build(base, plan, |_| policy, axes, &**state, sha)
         }
         (SweepPlan::Variants(plan), State::Variants(state)) => {
-            build(base, |i| &plan.policies[i], axes, state, sha)
+            build(base, plan, |i| &plan.policies[i], axes, state, sha)
         }
         _ => Err(crate::engine::pass::plan_mismatch("kinds of sweep")),
     }
@@ -313,13 +306,17 @@ fn fold<S: Sweep>(
     Ok((total, summary.data_sha256))
 }
 
+/// The report of `state`, made on `plan` (a state of another plan, such as
+/// a damaged partial's, is refused).
 fn build<'p, S: Sweep>(
     base: &'p CompiledPolicy,
+    plan: &Plan,
     policy_of: impl Fn(usize) -> &'p CompiledPolicy,
     axes: &[Axis],
     state: &S,
     sha: Option<String>,
 ) -> Result<(SweepReport, SkippedRows)> {
+    crate::engine::pass::same("plans", &plan.fingerprint(), &state.plan())?;
     let metrics = state.points()?;
     let skipped = state.skipped().clone();
     Ok((

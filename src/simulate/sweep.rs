@@ -101,6 +101,8 @@ pub fn grid_points(axes: &[Axis]) -> Vec<Vec<usize>> {
 pub trait Sweep: Accumulator {
     fn points(&self) -> Result<Vec<PointMetrics>>;
     fn skipped(&self) -> &SkippedRows;
+    /// The [`Plan::fingerprint`] of the plan the state was made on.
+    fn plan(&self) -> &str;
 }
 
 /// One compiled policy per point: point `i` reads policy `i` of the plan.
@@ -146,6 +148,10 @@ impl Sweep for Variants {
 
     fn skipped(&self) -> &SkippedRows {
         &self.skipped
+    }
+
+    fn plan(&self) -> &str {
+        &self.plan
     }
 }
 
@@ -450,5 +456,9 @@ impl Sweep for Thresholds {
 
     fn skipped(&self) -> &SkippedRows {
         &self.skipped
+    }
+
+    fn plan(&self) -> &str {
+        &self.plan
     }
 }
