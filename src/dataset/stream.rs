@@ -81,7 +81,10 @@ impl Input {
                 };
                 (Box::new(hashing) as Box<dyn Read + Send>, Some(stored))
             } else {
-                decompressed(&name, &start, reader)?
+                let (reader, stored) = decompressed(&name, &start, reader)?;
+                let (start, reader) = peek(reader);
+                refuse_binary(&name, None, &start)?;
+                (reader, stored)
             };
             return Ok(Input {
                 name,
@@ -150,9 +153,8 @@ impl Input {
 }
 
 /// A gzip stream (every member of it, as `pigz` and `bgzip` write them) or
-/// a zstd stream, decompressed on the way in; anything else as it is. For
-/// standard input, the decompressed bytes are checked for other binary
-/// formats here (a file's are checked by the caller).
+/// a zstd stream, decompressed on the way in, and the hash of its stored
+/// bytes; anything else as it is.
 fn decompressed(
     name: &str,
     start: &[u8],
@@ -160,9 +162,6 @@ fn decompressed(
 ) -> Result<(Box<dyn Read + Send>, Option<StoredHash>)> {
     let compressed = start.starts_with(b"\x1f\x8b") || start.starts_with(b"\x28\xb5\x2f\xfd");
     if !compressed {
-        if name == "<stdin>" {
-            refuse_binary(name, None, start)?;
-        }
         return Ok((reader, None));
     }
     let stored: StoredHash = Arc::new(std::sync::Mutex::new(Some(Sha256::default())));
@@ -196,9 +195,6 @@ fn decompressed(
                 "check it with `{format} -t FILE`, or make it again"
             )),
         ));
-    }
-    if name == "<stdin>" {
-        refuse_binary(name, None, &start)?;
     }
     Ok((reader, Some(stored)))
 }

@@ -335,6 +335,9 @@ pub struct Why {
 impl Why {
     /// Evaluates every condition node of `policy`'s rules over the batch.
     pub fn compute(&mut self, policy: &CompiledPolicy, cols: &Cols) {
+        if policy.script.is_some() {
+            return; // its rows are traced one by one (see `row`)
+        }
         self.truths.resize_with(policy.rules.len(), Vec::new);
         for (rule, truths) in policy.rules.iter().zip(&mut self.truths) {
             let mut at = 0;
