@@ -397,41 +397,39 @@ impl Partial {
                 );
             }
         }
-        if other.param != self.param {
-            let show = |p: &[String]| {
-                p.iter()
-                    .map(|x| format!("`--param {x}`"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
-            return mismatch(
-                format!(
-                    "{which} was made with {}, the others with {}",
-                    show(&other.param),
-                    show(&self.param)
-                ),
+        // A repeated option (`--param`, `--by`) given otherwise.
+        let options = |flag: &str, values: &[String]| {
+            if values.is_empty() {
+                format!("no `{flag}`")
+            } else {
+                let each: Vec<String> = values.iter().map(|v| format!("`{flag} {v}`")).collect();
+                each.join(" ")
+            }
+        };
+        for (flag, a, b, help) in [
+            (
+                "--param",
+                &self.param,
+                &other.param,
                 "make every partial of a sweep with the same `--param` grid",
-            );
-        }
-        if other.by != self.by {
-            let show = |by: &[String]| {
-                if by.is_empty() {
-                    "no `--by`".to_owned()
-                } else {
-                    by.iter()
-                        .map(|b| format!("`--by {b}`"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                }
-            };
-            return mismatch(
-                format!(
-                    "{which} was made with {}, the others with {}",
-                    show(&other.by),
-                    show(&self.by)
-                ),
+            ),
+            (
+                "--by",
+                &self.by,
+                &other.by,
                 "make every partial with the same `--by` options, in the same order",
-            );
+            ),
+        ] {
+            if a != b {
+                return mismatch(
+                    format!(
+                        "{which} was made with {}, the others with {}",
+                        options(flag, b),
+                        options(flag, a)
+                    ),
+                    help,
+                );
+            }
         }
         if (other.trials, other.seed) != (self.trials, self.seed) {
             let show = |p: &Partial| match (p.trials, p.seed) {

@@ -258,18 +258,15 @@ impl Tracer<'_> {
                 column,
                 values,
                 negate,
-            } => {
-                let list: Vec<String> = values.iter().map(ToString::to_string).collect();
-                leaf(
-                    format!(
-                        "{} {} [{}]",
-                        self.name(*column),
-                        if *negate { "not in" } else { "in" },
-                        list.join(", ")
-                    ),
-                    self.read(*column),
-                )
-            }
+            } => leaf(
+                format!(
+                    "{} {} [{}]",
+                    self.name(*column),
+                    if *negate { "not in" } else { "in" },
+                    listed(values)
+                ),
+                self.read(*column),
+            ),
             Cond::Between { column, lo, hi } => leaf(
                 format!("{} between {lo} and {hi}", self.name(*column)),
                 self.read(*column),
@@ -302,6 +299,15 @@ impl Tracer<'_> {
             Num::Arith(op, a, b) => format!("({} {} {})", self.num(a), op.symbol(), self.num(b)),
         }
     }
+}
+
+/// The values of an `in` list, `, `-separated.
+fn listed<T: std::fmt::Display>(values: &[T]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A cell as text, or `missing`.
@@ -471,11 +477,10 @@ impl Tracer<'_> {
                 values,
                 negate,
             } => {
-                let list: Vec<String> = values.iter().map(ToString::to_string).collect();
                 let inside = (truth == TRUE) != *negate;
                 out.push(self.fact(*column, |name, read| {
                     let verb = if inside { "in" } else { "not in" };
-                    format!("{name}={read} {verb} [{}]", list.join(", "))
+                    format!("{name}={read} {verb} [{}]", listed(values))
                 }));
             }
             Cond::Between { column, lo, hi } => {
