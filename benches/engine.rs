@@ -19,7 +19,7 @@
 //! `POLSIM_BENCH_ROWS` changes the dataset size (default 200,000 rows).
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use polsim::dataset::batch::{Batch, Parser};
+use polsim::dataset::batch::{Batch, Parser, Piece};
 use polsim::dataset::chunker::{CHUNK_SIZE, Chunk, Chunker};
 use polsim::dataset::fingerprint;
 use polsim::dataset::schema::Schema;
@@ -102,7 +102,7 @@ fn batches(policy: &CompiledPolicy) -> Vec<Batch> {
         .map(|chunk| {
             let mut batch = Batch::new(&schema);
             parser
-                .parse(chunk, &schema, false, &mut batch, &mut Vec::new())
+                .parse(&Piece::Text(chunk), &schema, false, &mut batch, &mut Vec::new())
                 .unwrap();
             batch
         })
@@ -152,7 +152,7 @@ fn bench_parse(c: &mut Criterion) {
                 let mut rows = 0;
                 for chunk in &chunks {
                     parser
-                        .parse(chunk, &schema, false, &mut batch, &mut skipped)
+                        .parse(&Piece::Text(chunk), &schema, false, &mut batch, &mut skipped)
                         .unwrap();
                     rows += batch.len;
                 }

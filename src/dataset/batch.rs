@@ -4,9 +4,10 @@
 //! validity vector (an empty cell is a missing value). Batches are reused
 //! from chunk to chunk, so after the first chunk parsing allocates nothing.
 
+use super::arrow_fill::{self, ArrowPiece};
 use super::chunker::{Chunk, bare_cr_error, csv_reader, find_bare_cr};
 use super::regular::{RegularParser, masks};
-use super::schema::Schema;
+use super::schema::{Projected, Schema};
 use super::value::{
     FieldType, has_too_many_digits, is_too_large_decimal, parse_bool, parse_decimal, parse_float,
     parse_int,
@@ -116,7 +117,7 @@ impl Column {
     }
 
     /// Appends a cell; `false` when it does not parse as the column's type.
-    fn push(&mut self, cell: &[u8]) -> bool {
+    pub(super) fn push(&mut self, cell: &[u8]) -> bool {
         let missing = cell.is_empty() || cell.trim_ascii().is_empty();
         self.valid.push(!missing);
         match &mut self.data {
@@ -237,7 +238,46 @@ impl Batch {
         }
     }
 
-    fn clear(&mut self) {
+    /// Keeps only the rows `keep` marks.
+    pub(super) fn retain_rows(&mut self, keep: &[bool]) {
+        fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        retain(&mut self.lines, keep);
+        for c in &mut self.columns {
+            retain(&mut c.valid, keep);
+            match &mut c.data {
+                ColumnData::Int(v) => retain(v, keep),
+                ColumnData::Float(v) => retain(v, keep),
+                ColumnData::Decimal(v) => retain(v, keep),
+                ColumnData::Bool(v) => retain(v, keep),
+                ColumnData::Str { bytes, ends } => {
+                    let (mut out, mut start) = (0, 0);
+                    let mut row = 0;
+                    ends.retain_mut(|end| {
+                        let (from, to) = (start, *end as usize);
+                        start = to;
+                        row += 1;
+                        if !keep[row - 1] {
+                            return false;
+                        }
+                        bytes.copy_within(from..to, out);
+                        out += to - from;
+                        *end = out as u32;
+                        true
+                    });
+                    bytes.truncate(out);
+                }
+            }
+        }
+        self.len = self.lines.len();
+    }
+
+    pub(super) fn clear(&mut self) {
         self.len = 0;
         self.lines.clear();
         for c in &mut self.columns {
@@ -249,6 +289,23 @@ impl Batch {
 /// Records split before their cells are parsed into columns: few enough
 /// that their bytes (about 80 a record in a typical file) stay in L1.
 pub(super) const FILL_ROWS: usize = 256;
+
+/// What a worker parses into a [`Batch`]: a chunk of CSV text, or the
+/// projected columns of some Arrow rows.
+pub enum Piece<'a> {
+    Text(&'a Chunk),
+    Arrow(ArrowPiece<'a>),
+}
+
+impl Piece<'_> {
+    /// The rows it holds (for CSV text, its newlines).
+    pub fn rows(&self) -> u64 {
+        match self {
+            Piece::Text(chunk) => chunk.lines,
+            Piece::Arrow(a) => a.batch.num_rows() as u64,
+        }
+    }
+}
 
 /// Reusable state for parsing chunks.
 #[derive(Default)]
@@ -277,7 +334,24 @@ impl Parser {
     /// an error on every path, even with `skip_bad`: the rows before it are
     /// read as usual (so an error among them comes first), then the chunk
     /// stops there. The regular path takes no chunk that has one.
+    ///
+    /// Arrow columns (a Parquet row group's, an Arrow stream's batch) are
+    /// read by [`arrow_fill::fill`], by the same rules.
     pub fn parse(
+        &mut self,
+        piece: &Piece,
+        schema: &Schema,
+        skip_bad: bool,
+        batch: &mut Batch,
+        skipped: &mut Vec<SkippedRow>,
+    ) -> Result<()> {
+        match piece {
+            Piece::Text(chunk) => self.parse_text(chunk, schema, skip_bad, batch, skipped),
+            Piece::Arrow(columns) => arrow_fill::fill(columns, schema, skip_bad, batch, skipped),
+        }
+    }
+
+    fn parse_text(
         &mut self,
         chunk: &Chunk,
         schema: &Schema,
@@ -522,32 +596,41 @@ fn parse_record(
         if !col.push(cell) {
             let (extra_lines, column) = locate_field(raw, p.csv_index);
             let line = line + extra_lines;
-            let too_large = p.ty == FieldType::Decimal && is_too_large_decimal(cell);
-            let too_long = p.ty == FieldType::Decimal && has_too_many_digits(cell);
-            return Err(Error::Data(
-                                Diagnostic::new(format!(
-                    "`{}` in column `{}` (field {}) is {}",
-                    String::from_utf8_lossy(cell),
-                    p.name,
-                    p.csv_index + 1,
-                    if too_large { "too large for a decimal".to_owned() } else if too_long { "a decimal with too many digits".to_owned() } else { format!("not {}", p.ty.with_article()) }
-                ))
-                .at(Location::new(&schema.source, line as usize, column))
-                                .help(match p.role {
-                    _ if too_long => "a decimal holds 28 significant digits exactly, and a longer value would be silently rounded: round it to the precision you mean, or pass --skip-bad-rows to count and skip such rows".to_owned(),
-                    _ if too_large => "decimals are money: polsim takes values below 10^15 (a quadrillion) in size, so that no total can overflow; a larger one is almost always corrupt data. Fix it, or pass --skip-bad-rows to count and skip such rows".to_owned(),
-                    _ if p.ty == FieldType::String => "save the file as UTF-8 (in Excel: \"CSV UTF-8\"); convert a GBK/GB18030 file with `iconv -f GB18030 -t UTF-8`".to_owned(),
-                    _ if p.ty.is_numeric() && cell.contains(&b',') => "remove the thousands separators: write `1234.50`, not `1,234.50`".to_owned(),
-                    _ => format!(
-                        "expected {}; fix the value, leave the cell empty for a missing value, or pass --skip-bad-rows to count and skip such rows",
-                        p.ty.example()
-                    ),
-                })
-                .caller_column((p.role == Role::Segment && !too_long && !too_large).then(|| CallerColumn::BadCell(p.name.clone()))),
+            return Err(bad_cell(
+                p,
+                cell,
+                Location::new(&schema.source, line as usize, column),
             ));
         }
     }
     Ok(())
+}
+
+/// The error for `cell`, which `p` cannot take, found at `at`.
+pub(super) fn bad_cell(p: &Projected, cell: &[u8], at: Location) -> Error {
+    let too_large = p.ty == FieldType::Decimal && is_too_large_decimal(cell);
+    let too_long = p.ty == FieldType::Decimal && has_too_many_digits(cell);
+    Error::Data(
+        Diagnostic::new(format!(
+            "`{}` in column `{}` (field {}) is {}",
+            String::from_utf8_lossy(cell),
+            p.name,
+            p.csv_index + 1,
+            if too_large { "too large for a decimal".to_owned() } else if too_long { "a decimal with too many digits".to_owned() } else { format!("not {}", p.ty.with_article()) }
+        ))
+        .at(at)
+        .help(match p.role {
+            _ if too_long => "a decimal holds 28 significant digits exactly, and a longer value would be silently rounded: round it to the precision you mean, or pass --skip-bad-rows to count and skip such rows".to_owned(),
+            _ if too_large => "decimals are money: polsim takes values below 10^15 (a quadrillion) in size, so that no total can overflow; a larger one is almost always corrupt data. Fix it, or pass --skip-bad-rows to count and skip such rows".to_owned(),
+            _ if p.ty == FieldType::String => "save the file as UTF-8 (in Excel: \"CSV UTF-8\"); convert a GBK/GB18030 file with `iconv -f GB18030 -t UTF-8`".to_owned(),
+            _ if p.ty.is_numeric() && cell.contains(&b',') => "remove the thousands separators: write `1234.50`, not `1,234.50`".to_owned(),
+            _ => format!(
+                "expected {}; fix the value, leave the cell empty for a missing value, or pass --skip-bad-rows to count and skip such rows",
+                p.ty.example()
+            ),
+        })
+        .caller_column((p.role == Role::Segment && !too_long && !too_large).then(|| CallerColumn::BadCell(p.name.clone()))),
+    )
 }
 
 /// Where field `index` of the record at the start of `raw` begins: lines
@@ -605,7 +688,13 @@ mod tests {
         let chunk = chunker.next_chunk().unwrap().unwrap();
         let mut batch = Batch::new(&schema);
         let mut skipped = Vec::new();
-        let r = Parser::default().parse(&chunk, &schema, skip, &mut batch, &mut skipped);
+        let r = Parser::default().parse(
+            &Piece::Text(&chunk),
+            &schema,
+            skip,
+            &mut batch,
+            &mut skipped,
+        );
         (r.map(|_| batch), skipped)
     }
 
@@ -700,7 +789,13 @@ mod tests {
             let (mut batch, mut skipped, mut parser) =
                 (Batch::new(&schema), Vec::new(), Parser::default());
             let r = if path == 0 {
-                parser.parse(&chunk, &schema, skip, &mut batch, &mut skipped)
+                parser.parse(
+                    &Piece::Text(&chunk),
+                    &schema,
+                    skip,
+                    &mut batch,
+                    &mut skipped,
+                )
             } else {
                 let mut sink = Sink {
                     schema: &schema,

@@ -49,6 +49,7 @@ pub struct Chunk {
 }
 
 /// The header record and the bytes it took.
+#[derive(Debug, Clone)]
 pub struct Header {
     pub names: Names,
     /// The bytes up to the end of the header record as read: byte-order
@@ -646,7 +647,7 @@ mod tests {
     #[test]
     fn bare_carriage_returns_are_refused() {
         let mut c = Chunker::new(&b"a,b\r1,2\r"[..], 64, "t.csv");
-        let e = c.header().err().expect("refused").to_string();
+        let e = c.header().expect_err("refused").to_string();
         assert!(
             e.contains("bare carriage return") && e.contains("t.csv:1:4"),
             "{e}"
@@ -696,7 +697,7 @@ mod tests {
             for size in [1, 7, 4096, 100_000] {
                 let read = std::cell::Cell::new(0);
                 let mut c = Chunker::new(Endless(&read, byte), size, "t.csv").with_max_record(8192);
-                let e = c.header().err().expect("refused").to_string();
+                let e = c.header().expect_err("refused").to_string();
                 assert!(
                     e.contains("the header record is longer than 8192 bytes")
                         && e.contains("t.csv:1:1"),
@@ -793,7 +794,7 @@ mod tests {
     #[test]
     fn errors_name_the_column_past_a_bom() {
         let mut c = Chunker::new("\u{feff}a,\"b\n".as_bytes(), 64, "t.csv");
-        let e = c.header().err().expect("refused").to_string();
+        let e = c.header().expect_err("refused").to_string();
         assert!(e.contains("never closed") && e.contains("t.csv:1:3"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
 //! Datasets: CSV read in record-aligned chunks, parsed into typed column batches.
 
+mod arrow_fill;
 pub mod batch;
 pub mod chunker;
 pub mod fingerprint;

@@ -2,37 +2,33 @@
 //! input (`--data -`, what Spark's `mapInArrow` hands a process), both told
 //! by their magic bytes and read with arrow-rs: only the columns the run
 //! reads, each checked against its field's type before a row is read, then
-//! handed to the CSV reader as CSV text, exactly — integers and decimals as
-//! stored, floats in their shortest form that reads back to the same
-//! double, booleans as `true`/`false`, nulls as empty cells (missing
-//! values) — so every rule of the CSV reader (typing, trimming, errors with
-//! a row's line, which is its row number plus one) holds for them too.
+//! read into the engine's batches by the CSV reader's rules
+//! ([`super::arrow_fill`]).
+//!
+//! A Parquet file's row groups are decoded in parallel: the reader thread
+//! hands out their numbers, and each worker decodes the groups it takes
+//! from the file at their offsets (the file is shared, read with `pread`,
+//! so no worker moves another's position). An Arrow stream is read in
+//! order, as it arrives, and its batches are read into columns by the
+//! workers.
 
+use super::chunker::{Header, Names};
+use super::fingerprint::Sha256;
 use super::schema::ColumnSpec;
 use super::value::FieldType;
 use crate::error::{Diagnostic, Error, Location, Result};
-use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
-};
-use arrow_array::{Array, RecordBatch, RecordBatchReader};
+use arrow_array::RecordBatch;
 use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::sync::Arc;
 
-/// Rows decoded at a time.
-const BATCH_ROWS: usize = 65_536;
-
-/// Arrow record batches' projected columns, as CSV text.
-pub struct ArrowCsv {
-    batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, String>> + Send>,
-    name: String,
-    text: Vec<u8>,
-    at: usize,
-}
+/// Rows read into one batch at a time.
+pub const BATCH_ROWS: usize = 16_384;
 
 /// Whether a Parquet column of type `dt` can be read as a `ty` field.
 fn fits(dt: &DataType, ty: FieldType) -> bool {
@@ -92,30 +88,210 @@ fn project(
     Ok(roots)
 }
 
-impl ArrowCsv {
-    /// A Parquet file.
-    pub fn parquet(path: &Path, name: &str, columns: &[ColumnSpec]) -> Result<ArrowCsv> {
-        let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| damaged(name, e))?;
-        let roots = project(builder.schema(), name, columns, "a Parquet")?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
-        let batches: ParquetRecordBatchReader = builder
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
-            .build()
+/// The header a schema is resolved against: every top-level column's
+/// name, so that a message about a missing one lists them all.
+fn header_of(schema: &arrow_schema::Schema) -> Header {
+    let mut names = Names::default();
+    for f in schema.fields() {
+        names.push(f.name());
+    }
+    Header {
+        names,
+        raw: Vec::new(),
+        line: 1,
+    }
+}
+
+/// A Parquet file open for a pass: its metadata read once, its row groups
+/// decoded by whichever worker takes each.
+pub struct ParquetFile {
+    name: String,
+    file: SharedFile,
+    metadata: ArrowReaderMetadata,
+    mask: ProjectionMask,
+    /// The file columns decoded, ascending.
+    pub roots: Vec<usize>,
+    /// Per row group: the rows before it in the file, and its own.
+    pub groups: Vec<(u64, usize)>,
+}
+
+impl ParquetFile {
+    /// Reads the metadata of `file` and checks the columns of `columns` it
+    /// holds against their fields.
+    pub fn open(file: File, name: &str, columns: &[ColumnSpec]) -> Result<ParquetFile> {
+        let len = file
+            .metadata()
+            .map_err(|e| Error::read(std::path::Path::new(name), e))?
+            .len();
+        let file = SharedFile {
+            file: Arc::new(file),
+            len,
+        };
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| damaged(name, e))?;
-        let header = batches.schema();
-        let batches = batches.map(|b| b.map_err(|e| format!("its Parquet data is damaged ({e})")));
-        Ok(ArrowCsv::new(name, &header, Box::new(batches)))
+        let roots = project(metadata.schema(), name, columns, "a Parquet")?;
+        let descr = metadata.metadata().file_metadata().schema_descr();
+        let mask = ProjectionMask::roots(descr, roots.iter().copied());
+        let mut before = 0u64;
+        let mut groups = Vec::new();
+        for g in metadata.metadata().row_groups() {
+            let rows = usize::try_from(g.num_rows()).map_err(|_| {
+                damaged(
+                    name,
+                    parquet::errors::ParquetError::General(format!(
+                        "a row group claims {} rows",
+                        g.num_rows()
+                    )),
+                )
+            })?;
+            groups.push((before, rows));
+            before += rows as u64;
+        }
+        Ok(ParquetFile {
+            name: name.to_owned(),
+            file,
+            metadata,
+            mask,
+            roots,
+            groups,
+        })
     }
 
-    /// An Arrow IPC stream.
-    pub fn arrow_stream(
+    pub fn header(&self) -> Header {
+        header_of(self.metadata.schema())
+    }
+
+    /// Decodes row group `group`, handing `each` its batches of at most
+    /// [`BATCH_ROWS`] rows in order, with the line of each one's first row.
+    pub fn decode(
+        &self,
+        group: usize,
+        mut each: impl FnMut(&RecordBatch, u64) -> Result<()>,
+    ) -> Result<()> {
+        let mut line = self.groups[group].0 + 2;
+        let damaged = |e: parquet::errors::ParquetError, line: u64| {
+            Error::Data(
+                Diagnostic::new(format!(
+                    "cannot read `{}`: its Parquet data is damaged ({e})",
+                    self.name
+                ))
+                .at(Location::new(&self.name, line as usize, 1))
+                .help("check that the file was written completely, or write it again"),
+            )
+        };
+        let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.file.clone(),
+            self.metadata.clone(),
+        )
+        .with_projection(self.mask.clone())
+        .with_row_groups(vec![group])
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| damaged(e, line))?;
+        for batch in batches {
+            let batch = batch.map_err(|e| damaged(e.into(), line))?;
+            each(&batch, line)?;
+            line += batch.num_rows() as u64;
+        }
+        Ok(())
+    }
+
+    /// The SHA-256 of the whole file; `None` if it cannot be read.
+    pub fn sha256(&self) -> Option<String> {
+        let mut h = Sha256::default();
+        let mut reader = At {
+            file: self.file.file.clone(),
+            at: 0,
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Some(h.finish()),
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// An open file read at offsets by any thread.
+#[derive(Clone)]
+struct SharedFile {
+    file: Arc<File>,
+    len: u64,
+}
+
+/// A reader of a shared file from an offset on.
+struct At {
+    file: Arc<File>,
+    at: u64,
+}
+
+impl Read for At {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = read_at(&self.file, buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, at)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, at)
+}
+
+impl parquet::file::reader::Length for SharedFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl parquet::file::reader::ChunkReader for SharedFile {
+    type T = std::io::BufReader<At>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(std::io::BufReader::new(At {
+            file: self.file.clone(),
+            at: start,
+        }))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let mut buf = vec![0u8; length];
+        let mut reader = At {
+            file: self.file.clone(),
+            at: start,
+        };
+        reader.read_exact(&mut buf)?;
+        Ok(buf.into())
+    }
+}
+
+/// An Arrow IPC stream, read in order as it arrives.
+pub struct ArrowStream {
+    name: String,
+    batches: arrow_ipc::reader::StreamReader<Box<dyn Read + Send>>,
+    header: Header,
+    /// The stream columns decoded, ascending.
+    pub roots: Vec<usize>,
+    /// What is left of a batch longer than [`BATCH_ROWS`].
+    rest: Option<RecordBatch>,
+}
+
+impl ArrowStream {
+    /// Reads the stream's schema and checks the columns of `columns` it
+    /// holds against their fields.
+    pub fn open(
         reader: Box<dyn Read + Send>,
         name: &str,
         columns: &[ColumnSpec],
-    ) -> Result<ArrowCsv> {
+    ) -> Result<ArrowStream> {
         let not_arrow = |e: arrow_schema::ArrowError| {
             Error::Usage(
                 Diagnostic::new(format!("dataset `{name}` is not an Arrow IPC stream polsim can read: {e}"))
@@ -123,62 +299,46 @@ impl ArrowCsv {
                     .help("write it with an Arrow IPC stream writer (pyarrow's `ipc.new_stream`), schema first"),
             )
         };
-        let probe = arrow_ipc::reader::StreamReader::try_new(reader, None).map_err(not_arrow)?;
-        let schema = probe.schema();
+        let batches = arrow_ipc::reader::StreamReader::try_new(reader, None).map_err(not_arrow)?;
+        let schema = batches.schema();
         let roots = project(&schema, name, columns, "an Arrow")?;
-        let projected = std::sync::Arc::new(schema.project(&roots).map_err(not_arrow)?);
-        let batches = probe.map(move |b| {
-            b.and_then(|b| b.project(&roots))
-                .map_err(|e| format!("its Arrow data is damaged ({e})"))
-        });
-        Ok(ArrowCsv::new(name, &projected, Box::new(batches)))
-    }
-
-    fn new(
-        name: &str,
-        schema: &arrow_schema::SchemaRef,
-        batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, String>> + Send>,
-    ) -> ArrowCsv {
-        let header: Vec<String> = schema.fields().iter().map(|f| escaped(f.name())).collect();
-        let mut text = header.join(",").into_bytes();
-        text.push(b'\n');
-        ArrowCsv {
-            batches,
+        Ok(ArrowStream {
             name: name.to_owned(),
-            text,
-            at: 0,
-        }
+            header: header_of(&schema),
+            batches,
+            roots,
+            rest: None,
+        })
     }
 
-    /// The next batch as CSV rows into `text`; false at the end.
-    fn next_batch(&mut self) -> std::io::Result<bool> {
-        let Some(batch) = self.batches.next() else {
-            return Ok(false);
+    pub fn header(&self) -> Header {
+        self.header.clone()
+    }
+
+    /// The next batch's projected columns, at most [`BATCH_ROWS`] rows of
+    /// it; `None` at the end. `line` is where it starts, for a message.
+    pub fn next_batch(&mut self, line: u64) -> Result<Option<RecordBatch>> {
+        let batch = match self.rest.take() {
+            Some(rest) => rest,
+            None => match self.batches.next() {
+                None => return Ok(None),
+                Some(b) => b.and_then(|b| b.project(&self.roots)).map_err(|e| {
+                    Error::Data(
+                        Diagnostic::new(format!(
+                            "cannot read `{}`: its Arrow data is damaged ({e})",
+                            self.name
+                        ))
+                        .at(Location::new(&self.name, line as usize, 1))
+                        .help("check that the stream was written completely (a writer that stopped early leaves it cut short)"),
+                    )
+                })?,
+            },
         };
-        let batch = batch.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        self.text.clear();
-        self.at = 0;
-        render(&batch, &mut self.text).map_err(|what| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("`{}` holds {what}", self.name),
-            )
-        })?;
-        Ok(true)
-    }
-}
-
-impl Read for ArrowCsv {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.at == self.text.len() {
-            if !self.next_batch()? {
-                return Ok(0);
-            }
+        if batch.num_rows() > BATCH_ROWS {
+            self.rest = Some(batch.slice(BATCH_ROWS, batch.num_rows() - BATCH_ROWS));
+            return Ok(Some(batch.slice(0, BATCH_ROWS)));
         }
-        let n = buf.len().min(self.text.len() - self.at);
-        buf[..n].copy_from_slice(&self.text[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
+        Ok(Some(batch))
     }
 }
 
@@ -188,121 +348,4 @@ fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
             .at(Location::new(name, 1, 1))
             .help("check that the file is complete (a Parquet file ends with its metadata), or write it again"),
     )
-}
-
-/// A text cell as CSV writes it: quoted when it holds a comma, a quote or
-/// a line break.
-fn escaped(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-/// Appends the rows of `batch` to `out` as CSV.
-fn render(batch: &RecordBatch, out: &mut Vec<u8>) -> std::result::Result<(), String> {
-    use std::io::Write;
-    let columns = batch.columns();
-    let mut ints = itoa::Buffer::new();
-    for row in 0..batch.num_rows() {
-        for (j, col) in columns.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            if col.is_null(row) {
-                continue;
-            }
-            macro_rules! int {
-                ($t:ty) => {
-                    out.extend_from_slice(
-                        ints.format(col.as_primitive::<$t>().value(row)).as_bytes(),
-                    )
-                };
-            }
-            match col.data_type() {
-                DataType::Int8 => int!(Int8Type),
-                DataType::Int16 => int!(Int16Type),
-                DataType::Int32 => int!(Int32Type),
-                DataType::Int64 => int!(Int64Type),
-                DataType::UInt8 => int!(UInt8Type),
-                DataType::UInt16 => int!(UInt16Type),
-                DataType::UInt32 => int!(UInt32Type),
-                DataType::UInt64 => int!(UInt64Type),
-                DataType::Float32 => {
-                    // Widened first, so the double read back is the float stored.
-                    let v = f64::from(col.as_primitive::<Float32Type>().value(row));
-                    let _ = write!(out, "{v}");
-                }
-                DataType::Float64 => {
-                    let _ = write!(out, "{}", col.as_primitive::<Float64Type>().value(row));
-                }
-                DataType::Decimal128(..) => {
-                    let a = col.as_primitive::<arrow_array::types::Decimal128Type>();
-                    out.extend_from_slice(a.value_as_string(row).as_bytes());
-                }
-                DataType::Boolean => {
-                    let v = col.as_boolean().value(row);
-                    out.extend_from_slice(if v { b"true" } else { b"false" });
-                }
-                DataType::Utf8 => {
-                    out.extend_from_slice(escaped(col.as_string::<i32>().value(row)).as_bytes())
-                }
-                DataType::LargeUtf8 => {
-                    out.extend_from_slice(escaped(col.as_string::<i64>().value(row)).as_bytes())
-                }
-                DataType::Utf8View => {
-                    out.extend_from_slice(escaped(col.as_string_view().value(row)).as_bytes())
-                }
-                other => return Err(format!("a column of type {other}")),
-            }
-        }
-        out.push(b'\n');
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow_array::ArrayRef;
-    use arrow_array::builder::{Decimal128Builder, Float32Builder, Float64Builder, StringBuilder};
-    use std::sync::Arc;
-
-    #[test]
-    fn cells_render_exactly() {
-        let mut f32s = Float32Builder::new();
-        f32s.append_value(0.1);
-        f32s.append_null();
-        let mut f64s = Float64Builder::new();
-        f64s.append_value(1e-7);
-        f64s.append_value(123456789.125);
-        let mut decs = Decimal128Builder::new();
-        decs.append_value(-105);
-        decs.append_value(1_000_000_000_000_001);
-        let mut strs = StringBuilder::new();
-        strs.append_value("a,\"b\"");
-        strs.append_value("plain");
-        let batch = RecordBatch::try_from_iter([
-            ("f", Arc::new(f32s.finish()) as ArrayRef),
-            ("g", Arc::new(f64s.finish()) as ArrayRef),
-            (
-                "d",
-                Arc::new(decs.finish().with_precision_and_scale(20, 2).unwrap()) as ArrayRef,
-            ),
-            ("s", Arc::new(strs.finish()) as ArrayRef),
-        ])
-        .unwrap();
-        let mut out = Vec::new();
-        render(&batch, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        let rows: Vec<&str> = text.lines().collect();
-        let first: Vec<&str> = rows[0].splitn(4, ',').collect();
-        // The float32 reads back as the very value stored, widened.
-        assert_eq!(first[0].parse::<f64>().unwrap(), f64::from(0.1f32));
-        assert_eq!(first[1].parse::<f64>().unwrap(), 1e-7);
-        assert_eq!(first[2], "-1.05");
-        assert_eq!(first[3], "\"a,\"\"b\"\"\"");
-        assert_eq!(rows[1], ",123456789.125,10000000000000.01,plain");
-    }
 }

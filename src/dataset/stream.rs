@@ -15,11 +15,15 @@
 //! for it: a chunk's buffer is shared, and goes back to the reader when both
 //! are done with it.
 
+use super::arrow_fill::ArrowPiece;
+use super::batch::Piece;
 use super::chunker::{CHUNK_SIZE, Chunk, Chunker};
 use super::fingerprint::{self, FileId, Sha256};
+use super::parquet::{ArrowStream, ParquetFile};
 use super::schema::Schema;
 use crate::dataset::schema::ColumnSpec;
 use crate::error::{Diagnostic, Error, Location, Result};
+use arrow_array::RecordBatch;
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -40,9 +44,9 @@ pub struct Input {
     /// the decompressor reads them (the report names the file it read, not
     /// the CSV inside it).
     stored: Option<StoredHash>,
-    /// A Parquet file: read (as CSV text) once the columns are known.
-    parquet: Option<std::path::PathBuf>,
-    /// Standard input is an Arrow IPC stream: likewise.
+    /// A Parquet file: its row groups are read once the columns are known.
+    parquet: Option<std::fs::File>,
+    /// Standard input is an Arrow IPC stream, likewise.
     arrow: bool,
 }
 
@@ -102,30 +106,32 @@ impl Input {
         // FIFO or device is peeked and its first bytes put back in front.
         let is_file = file.metadata().is_ok_and(|m| m.is_file());
         #[cfg(unix)]
-        let (start, reader): (Vec<u8>, Box<dyn Read + Send>) = if is_file {
+        let start = is_file.then(|| {
             use std::os::unix::fs::FileExt;
             let mut start = vec![0u8; MAGIC_LEN];
             let n = file.read_at(&mut start, 0).unwrap_or(0);
             start.truncate(n);
-            (start, Box::new(file))
-        } else {
-            peek(file)
-        };
+            start
+        });
         #[cfg(not(unix))]
-        let (start, reader) = {
+        let start: Option<Vec<u8>> = {
             let _ = is_file;
-            peek(file)
+            None
         };
-        if is_parquet(&start) {
+        if start.as_deref().is_some_and(is_parquet) {
             return Ok(Input {
                 id,
                 name,
                 reader: Box::new(std::io::empty()),
                 stored: None,
-                parquet: Some(path.to_owned()),
+                parquet: Some(file),
                 arrow: false,
             });
         }
+        let (start, reader): (Vec<u8>, Box<dyn Read + Send>) = match start {
+            Some(start) => (start, Box::new(file)),
+            None => peek(file),
+        };
         let (reader, stored) = decompressed(&name, &start, reader)?;
         let (start, reader) = peek(reader);
         refuse_binary(&name, Some(path), &start)?;
@@ -342,9 +348,35 @@ pub struct StreamSummary {
     pub changed_while_read: bool,
 }
 
+/// What the reader thread hands the workers.
+enum Unit {
+    /// A chunk of CSV text.
+    Text(Arc<Chunk>),
+    /// A Parquet row group, by number, which the worker decodes.
+    Group(usize),
+    /// Rows of an Arrow stream, the `index`-th piece of it, starting on `line`.
+    Arrow {
+        index: usize,
+        batch: RecordBatch,
+        line: u64,
+    },
+}
+
+/// Where the reader thread takes its units from.
+enum Feed {
+    Text(Chunker<Box<dyn Read + Send>>),
+    /// The row groups of [`ParquetFile`], by number.
+    Groups(usize),
+    Arrow(ArrowStream),
+}
+
 /// Reads the header of `input`, resolves `columns` against it, then runs
-/// `work` on every chunk in parallel (each worker with its own state from
-/// `init`) and feeds the results to `merge` in chunk order.
+/// `work` on every piece of it in parallel (each worker with its own state
+/// from `init`) and feeds the results to `merge` in the input's order.
+///
+/// A piece is a chunk of CSV text, or the Arrow columns of some rows: a
+/// Parquet row group is decoded by the worker that takes it, in batches of
+/// [`super::parquet::BATCH_ROWS`] rows, each a piece.
 pub fn run<S, R, I, W, M>(
     input: Input,
     columns: &[ColumnSpec],
@@ -356,7 +388,7 @@ pub fn run<S, R, I, W, M>(
 where
     R: Send,
     I: Fn(&Schema) -> S + Sync,
-    W: Fn(&mut S, &Chunk, &Schema) -> Result<R> + Sync,
+    W: Fn(&mut S, &Piece, &Schema) -> Result<R> + Sync,
     M: FnMut(R) -> Result<()>,
 {
     let Input {
@@ -367,28 +399,41 @@ where
         parquet,
         arrow,
     } = input;
-    let reader: Box<dyn Read + Send> = match &parquet {
-        Some(path) => Box::new(super::parquet::ArrowCsv::parquet(path, &name, columns)?),
-        None if arrow => Box::new(super::parquet::ArrowCsv::arrow_stream(
-            reader, &name, columns,
-        )?),
-        None => reader,
+    let parquet = match parquet {
+        Some(file) => Some(ParquetFile::open(file, &name, columns)?),
+        None => None,
+    };
+    let mut feed = match &parquet {
+        Some(p) => Feed::Groups(p.groups.len()),
+        None if arrow => Feed::Arrow(ArrowStream::open(reader, &name, columns)?),
+        None => Feed::Text(Chunker::new(reader, options.chunk_size, &name)),
+    };
+    let roots: Vec<usize> = match (&parquet, &feed) {
+        (Some(p), _) => p.roots.clone(),
+        (None, Feed::Arrow(a)) => a.roots.clone(),
+        _ => Vec::new(),
     };
     // Any write from here on moves the file's times past this (see `fingerprint`).
     let started = fingerprint::now_ns();
-    let mut chunker = Chunker::new(reader, options.chunk_size, &name);
     let known_sha256 = if options.hash {
         id.as_ref().and_then(|(id, _)| fingerprint::cached(id))
     } else {
         None
     };
-    let header = chunker.header()?.ok_or_else(|| {
-        Error::Data(
-            Diagnostic::new(format!("dataset `{name}` is empty"))
-                .at(Location::new(&name, 1, 1))
-                .help("a dataset needs a header row naming its columns, then one row per user"),
-        )
-    })?;
+    let header = match &mut feed {
+        Feed::Text(chunker) => chunker.header()?.ok_or_else(|| {
+            Error::Data(
+                Diagnostic::new(format!("dataset `{name}` is empty"))
+                    .at(Location::new(&name, 1, 1))
+                    .help("a dataset needs a header row naming its columns, then one row per user"),
+            )
+        })?,
+        Feed::Arrow(a) => a.header(),
+        Feed::Groups(_) => parquet
+            .as_ref()
+            .map(ParquetFile::header)
+            .unwrap_or_else(|| unreachable!("row groups come from a Parquet file")),
+    };
     let schema = Schema::resolve(&name, &header, columns)?;
     // Compressed data is hashed as stored, as the decompressor reads it.
     let hash_stored = match &stored {
@@ -403,22 +448,23 @@ where
     let hash_file = parquet
         .as_ref()
         .filter(|_| options.hash && known_sha256.is_none());
-    let hasher = (options.hash && known_sha256.is_none() && !hash_stored && hash_file.is_none())
-        .then(|| {
-            let mut hasher = Sha256::default();
-            hasher.update(&header.raw);
-            hasher
-        });
+    let text = matches!(feed, Feed::Text(_));
+    let hasher = (options.hash && known_sha256.is_none() && !hash_stored && text).then(|| {
+        let mut hasher = Sha256::default();
+        hasher.update(&header.raw);
+        hasher
+    });
     let threads = options.threads.max(1);
     let progress = progress_bar(options.progress);
     let cancel = AtomicBool::new(false);
-    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Arc<Chunk>>(threads * 2);
+    let (unit_tx, unit_rx) = crossbeam_channel::bounded::<Unit>(threads * 2);
     let (hash_tx, hash_rx) = crossbeam_channel::bounded::<Arc<Chunk>>(threads * 4);
     let hash_tx = hasher.is_some().then_some(hash_tx);
-    let (result_tx, result_rx) = crossbeam_channel::bounded::<(usize, u64, Result<R>)>(threads * 2);
-    // Tickets bound the chunks read but not yet merged (queued, in work, or
-    // waiting for an earlier chunk), so memory stays bounded even when one
-    // chunk is slow: the reader takes a ticket per chunk, the merger returns it.
+    type Done<R> = (usize, u64, Result<Vec<R>>);
+    let (result_tx, result_rx) = crossbeam_channel::bounded::<Done<R>>(threads * 2);
+    // Tickets bound the pieces read but not yet merged (queued, in work, or
+    // waiting for an earlier one), so memory stays bounded even when one
+    // is slow: the reader takes a ticket per unit, the merger returns it.
     let window = threads * 4;
     let (ticket_tx, ticket_rx) = crossbeam_channel::bounded::<()>(window);
     // Buffers go back to the reader once the workers (and the hasher) are
@@ -429,45 +475,56 @@ where
             let _ = to.send(chunk.bytes);
         }
     };
-    chunker.recycle_from(recycle_rx);
+    if let Feed::Text(chunker) = &mut feed {
+        chunker.recycle_from(recycle_rx);
+    }
     for _ in 0..window {
         let _ = ticket_tx.send(());
     }
 
     let outcome = std::thread::scope(|scope| {
         let reader = scope.spawn(|| -> Result<()> {
+            let (mut index, mut line) = (0, 2);
             while !cancel.load(Ordering::Relaxed) && ticket_rx.recv().is_ok() {
-                match chunker.next_chunk()? {
-                    Some(chunk) => {
-                        let chunk = Arc::new(chunk);
-                        let hashed = hash_tx
-                            .as_ref()
-                            .is_none_or(|h| h.send(chunk.clone()).is_ok());
-                        if !hashed || chunk_tx.send(chunk).is_err() {
-                            break;
+                let unit = match &mut feed {
+                    Feed::Text(chunker) => match chunker.next_chunk()? {
+                        Some(chunk) => {
+                            let chunk = Arc::new(chunk);
+                            let hashed = hash_tx
+                                .as_ref()
+                                .is_none_or(|h| h.send(chunk.clone()).is_ok());
+                            if !hashed {
+                                break;
+                            }
+                            Unit::Text(chunk)
                         }
-                    }
-                    None => break,
+                        None => break,
+                    },
+                    Feed::Groups(count) if index < *count => Unit::Group(index),
+                    Feed::Groups(_) => break,
+                    Feed::Arrow(stream) => match stream.next_batch(line)? {
+                        Some(batch) => {
+                            let unit_line = line;
+                            line += batch.num_rows() as u64;
+                            Unit::Arrow {
+                                index,
+                                batch,
+                                line: unit_line,
+                            }
+                        }
+                        None => break,
+                    },
+                };
+                index += 1;
+                if unit_tx.send(unit).is_err() {
+                    break;
                 }
             }
-            drop(chunk_tx);
+            drop(unit_tx);
             drop(hash_tx);
             Ok(())
         });
-        let file_hashing = hash_file.map(|path| {
-            scope.spawn(move || -> Option<String> {
-                let mut file = std::fs::File::open(path).ok()?;
-                let mut h = Sha256::default();
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    match file.read(&mut buf) {
-                        Ok(0) => return Some(h.finish()),
-                        Ok(n) => h.update(&buf[..n]),
-                        Err(_) => return None,
-                    }
-                }
-            })
-        });
+        let file_hashing = hash_file.map(|p| scope.spawn(move || p.sha256()));
         let hashing = hasher.map(|mut hasher| {
             let (recycle_tx, recycle) = (recycle_tx.clone(), &recycle);
             scope.spawn(move || {
@@ -483,24 +540,52 @@ where
         let mut started = 0;
         let mut refused = None;
         for _ in 0..threads {
-            let chunk_rx = chunk_rx.clone();
+            let unit_rx = unit_rx.clone();
             let result_tx = result_tx.clone();
             let recycle_tx = recycle_tx.clone();
             let (schema, init, work, cancel, recycle) = (&schema, &init, &work, &cancel, &recycle);
+            let (parquet, roots) = (&parquet, &roots);
             let worker = match options.worker_stack {
                 Some(bytes) => std::thread::Builder::new().stack_size(bytes),
                 None => std::thread::Builder::new(),
             };
             let spawned = worker.spawn_scoped(scope, move || {
                 let mut state = init(schema);
-                for chunk in chunk_rx {
+                let arrow = |state: &mut S, batch: &RecordBatch, line: u64| {
+                    let piece = Piece::Arrow(ArrowPiece {
+                        batch,
+                        roots,
+                        first_line: line,
+                    });
+                    work(state, &piece, schema)
+                };
+                for unit in unit_rx {
                     if cancel.load(Ordering::Relaxed) {
                         break;
                     }
-                    let result = work(&mut state, &chunk, schema);
-                    let (index, lines) = (chunk.index, chunk.lines);
-                    recycle(chunk, &recycle_tx);
-                    if result_tx.send((index, lines, result)).is_err() {
+                    let done = match unit {
+                        Unit::Text(chunk) => {
+                            let result = work(&mut state, &Piece::Text(&chunk), schema);
+                            let (index, lines) = (chunk.index, chunk.lines);
+                            recycle(chunk, &recycle_tx);
+                            (index, lines, result.map(|r| vec![r]))
+                        }
+                        Unit::Arrow { index, batch, line } => {
+                            let result = arrow(&mut state, &batch, line);
+                            (index, batch.num_rows() as u64, result.map(|r| vec![r]))
+                        }
+                        Unit::Group(group) => {
+                            let Some(parquet) = parquet else { break };
+                            let mut parts = Vec::new();
+                            let result = parquet.decode(group, |batch, line| {
+                                parts.push(arrow(&mut state, batch, line)?);
+                                Ok(())
+                            });
+                            let rows = parquet.groups[group].1 as u64;
+                            (group, rows, result.map(|()| parts))
+                        }
+                    };
+                    if result_tx.send(done).is_err() {
                         break;
                     }
                 }
@@ -514,7 +599,7 @@ where
             }
         }
         drop(result_tx);
-        drop(chunk_rx);
+        drop(unit_rx);
         drop(recycle_tx);
 
         let merged = match refused {
@@ -600,7 +685,7 @@ fn changed_error(name: &str) -> Error {
 }
 
 fn merge_in_order<R>(
-    results: &crossbeam_channel::Receiver<(usize, u64, Result<R>)>,
+    results: &crossbeam_channel::Receiver<(usize, u64, Result<Vec<R>>)>,
     merge: &mut impl FnMut(R) -> Result<()>,
     progress: &ProgressBar,
     tickets: &crossbeam_channel::Sender<()>,
@@ -611,7 +696,9 @@ fn merge_in_order<R>(
     for (index, lines, result) in results {
         pending.insert(index, (lines, result));
         while let Some((lines, result)) = pending.remove(&next) {
-            merge(result?)?;
+            for part in result? {
+                merge(part)?;
+            }
             let _ = tickets.send(());
             rows += lines;
             progress.set_position(rows);
@@ -658,7 +745,7 @@ mod tests {
             &[ColumnSpec::new("a", FieldType::String)],
             &options,
             |_| (),
-            |(), chunk, _| Ok(chunk.lines),
+            |(), piece, _| Ok(piece.rows()),
             |lines| {
                 rows += lines;
                 Ok(())

@@ -264,7 +264,13 @@ mod tests {
         let chunk = chunker.next_chunk().unwrap().unwrap();
         let mut b = Batch::new(&schema);
         crate::dataset::batch::Parser::default()
-            .parse(&chunk, &schema, false, &mut b, &mut Vec::new())
+            .parse(
+                &crate::dataset::batch::Piece::Text(&chunk),
+                &schema,
+                false,
+                &mut b,
+                &mut Vec::new(),
+            )
             .unwrap();
         b
     }

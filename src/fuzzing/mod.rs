@@ -130,7 +130,13 @@ pub fn batch_of(policy: &CompiledPolicy, data: &str) -> Batch {
     let chunk = chunker.next_chunk().unwrap().unwrap();
     let mut batch = Batch::new(&schema);
     Parser::default()
-        .parse(&chunk, &schema, false, &mut batch, &mut Vec::new())
+        .parse(
+            &crate::dataset::batch::Piece::Text(&chunk),
+            &schema,
+            false,
+            &mut batch,
+            &mut Vec::new(),
+        )
         .unwrap();
     batch
 }
