@@ -102,7 +102,13 @@ fn batches(policy: &CompiledPolicy) -> Vec<Batch> {
         .map(|chunk| {
             let mut batch = Batch::new(&schema);
             parser
-                .parse(&Piece::Text(chunk), &schema, false, &mut batch, &mut Vec::new())
+                .parse(
+                    &Piece::Text(chunk),
+                    &schema,
+                    false,
+                    &mut batch,
+                    &mut Vec::new(),
+                )
                 .unwrap();
             batch
         })
@@ -152,7 +158,13 @@ fn bench_parse(c: &mut Criterion) {
                 let mut rows = 0;
                 for chunk in &chunks {
                     parser
-                        .parse(&Piece::Text(chunk), &schema, false, &mut batch, &mut skipped)
+                        .parse(
+                            &Piece::Text(chunk),
+                            &schema,
+                            false,
+                            &mut batch,
+                            &mut skipped,
+                        )
                         .unwrap();
                     rows += batch.len;
                 }

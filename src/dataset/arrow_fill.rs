@@ -334,3 +334,200 @@ fn copy_ints(values: impl ExactSizeIterator<Item = i64> + Clone, data: &mut Colu
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::value::FieldType;
+    use arrow_array::builder::{
+        BooleanBuilder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder,
+        Int32Builder, Int64Builder, StringBuilder, UInt64Builder,
+    };
+    use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    const TYPES: [FieldType; 5] = [
+        FieldType::Int,
+        FieldType::Float,
+        FieldType::Decimal,
+        FieldType::Bool,
+        FieldType::String,
+    ];
+
+    /// `array` read into a `ty` column by the fast copies, or cell by cell
+    /// through its text: the column (decimals with their scale) and the
+    /// rows refused.
+    fn read(array: &dyn Array, ty: FieldType, fast: bool) -> (String, Vec<(usize, Vec<u8>)>) {
+        let mut column = Column::new(ty);
+        let mut bad = Vec::new();
+        fill_column(
+            array,
+            &mut column,
+            fast,
+            &mut Vec::new(),
+            &mut |row, text| bad.push((row, text.to_vec())),
+        )
+        .unwrap();
+        // A refused row is dropped or stops the read: only the others count.
+        let rows: Vec<String> = (0..array.len())
+            .filter(|r| !bad.iter().any(|(b, _)| b == r))
+            .map(|r| match &column.data {
+                _ if !column.valid[r] => "missing".to_owned(),
+                ColumnData::Int(v) => v[r].to_string(),
+                ColumnData::Float(v) => format!("{:?}", v[r].to_bits()),
+                ColumnData::Decimal(v) => format!("{}/{}", v[r].mantissa(), v[r].scale()),
+                ColumnData::Bool(v) => v[r].to_string(),
+                ColumnData::Str { .. } => format!("{:?}", column.str(r)),
+            })
+            .collect();
+        (rows.join(" "), bad)
+    }
+
+    /// Both ways of reading give the same values and refuse the same cells,
+    /// for every field type the array's type can become.
+    fn agree(array: &dyn Array) {
+        for ty in TYPES {
+            if !crate::dataset::parquet::fits(array.data_type(), ty) {
+                continue;
+            }
+            assert_eq!(
+                read(array, ty, true),
+                read(array, ty, false),
+                "{} into {ty}",
+                array.data_type()
+            );
+        }
+    }
+
+    #[test]
+    fn the_fast_copies_read_what_the_text_reads() {
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![
+                Some(0),
+                None,
+                Some(-1),
+                Some(1),
+                Some(i64::MIN),
+                Some(i64::MAX),
+                Some(999_999_999_999_999),
+                Some(1_000_000_000_000_000),
+                Some(9_007_199_254_740_993),
+            ])),
+            Arc::new(Int64Array::from(vec![Some(0), None, Some(1), Some(-5)])),
+            Arc::new(Float64Array::from(vec![
+                Some(0.1),
+                None,
+                Some(-0.0),
+                Some(1e300),
+                Some(5e-324),
+                Some(f64::NAN),
+            ])),
+            Arc::new(Float64Array::from(vec![Some(0.1), None, Some(2.5)])),
+            Arc::new(BooleanArray::from(vec![Some(true), None, Some(false)])),
+        ];
+        let mut i8s = Int8Builder::new();
+        i8s.extend([Some(-128), None, Some(1), Some(0), Some(127)]);
+        let mut i32s = Int32Builder::new();
+        i32s.extend([Some(i32::MIN), None, Some(0)]);
+        let mut u64s = UInt64Builder::new();
+        u64s.extend([Some(0), Some(1), None]);
+        let mut big_u64s = UInt64Builder::new();
+        big_u64s.extend([Some(u64::MAX), Some(1), None]);
+        let mut f32s = Float32Builder::new();
+        f32s.extend([Some(0.1f32), None, Some(f32::INFINITY)]);
+        let mut finite_f32s = Float32Builder::new();
+        finite_f32s.extend([Some(0.1f32), None, Some(3.4e38)]);
+        let mut strings = StringBuilder::new();
+        strings.extend([
+            Some(" 12 "),
+            None,
+            Some(""),
+            Some("true"),
+            Some("1.50"),
+            Some("x"),
+        ]);
+        let mut bools = BooleanBuilder::new();
+        bools.extend([Some(true), Some(false)]);
+        arrays.extend([
+            Arc::new(i8s.finish()) as ArrayRef,
+            Arc::new(i32s.finish()),
+            Arc::new(u64s.finish()),
+            Arc::new(big_u64s.finish()),
+            Arc::new(f32s.finish()),
+            Arc::new(finite_f32s.finish()),
+            Arc::new(strings.finish()),
+            Arc::new(bools.finish()),
+        ]);
+        for (precision, scale, values) in [
+            (
+                12,
+                2,
+                vec![
+                    Some(-105),
+                    None,
+                    Some(0),
+                    Some(150),
+                    Some(99_999_999_999_999_99),
+                ],
+            ),
+            (20, 2, vec![Some(100_000_000_000_000_00), Some(1)]),
+            (38, 13, vec![Some(10i128.pow(28) - 1), Some(-7), None]),
+            (38, 14, vec![Some(1), Some(10i128.pow(20)), None]),
+            (38, 28, vec![Some(5), Some(10i128.pow(28) + 1)]),
+            (10, 0, vec![Some(12), None]),
+            (10, -2, vec![Some(12), None]),
+        ] {
+            let mut b = Decimal128Builder::new();
+            b.extend(values);
+            let array = b
+                .finish()
+                .with_precision_and_scale(precision, scale)
+                .unwrap();
+            arrays.push(Arc::new(array));
+        }
+        for array in &arrays {
+            agree(array.as_ref());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_copies_agree_on_any_values(
+            ints in proptest::collection::vec(proptest::option::of(any::<i64>()), 0..40),
+            floats in proptest::collection::vec(proptest::option::of(any::<f64>()), 0..40),
+            mantissas in proptest::collection::vec(proptest::option::of(-10i128.pow(20)..10i128.pow(20)), 0..40),
+            scale in 0i8..20,
+        ) {
+            agree(&Int64Array::from(ints));
+            agree(&Float64Array::from(floats));
+            let mut b = Decimal128Builder::new();
+            b.extend(mantissas);
+            agree(&b.finish().with_precision_and_scale(38, scale).unwrap());
+        }
+    }
+
+    #[test]
+    fn cells_print_as_the_csv_would_hold_them() {
+        let mut f32s = Float32Builder::new();
+        f32s.append_value(0.1);
+        let mut decimals = Decimal128Builder::new();
+        decimals.append_value(-105);
+        let decimals = decimals.finish().with_precision_and_scale(20, 2).unwrap();
+        let mut text = Vec::new();
+        // The float32 prints as the double it widens to, which reads back
+        // as the very value stored.
+        let printed = cell_text(&f32s.finish(), 0, &mut text).unwrap().to_vec();
+        let back: f64 = std::str::from_utf8(&printed).unwrap().parse().unwrap();
+        assert_eq!(back, f64::from(0.1f32));
+        assert_eq!(cell_text(&decimals, 0, &mut text).unwrap(), b"-1.05");
+        let mut strings = StringBuilder::new();
+        strings.append_value("a,\"b\"");
+        assert_eq!(
+            cell_text(&strings.finish(), 0, &mut text).unwrap(),
+            b"a,\"b\""
+        );
+        let days = arrow_array::Date32Array::from(vec![1]);
+        assert!(cell_text(&days, 0, &mut text).is_err());
+    }
+}

@@ -31,7 +31,7 @@ use std::sync::Arc;
 pub const BATCH_ROWS: usize = 16_384;
 
 /// Whether a Parquet column of type `dt` can be read as a `ty` field.
-fn fits(dt: &DataType, ty: FieldType) -> bool {
+pub(super) fn fits(dt: &DataType, ty: FieldType) -> bool {
     use DataType as D;
     let int = matches!(
         dt,

@@ -239,11 +239,16 @@ fn a_damaged_parquet_file_is_an_error() {
 
 /// `batch` as an Arrow IPC stream, in batches of 4,000 rows.
 fn arrow_stream(batch: &RecordBatch) -> Vec<u8> {
+    arrow_stream_in(batch, 4000)
+}
+
+/// `batch` as an Arrow IPC stream, in batches of `rows` rows.
+fn arrow_stream_in(batch: &RecordBatch, rows: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
     let mut at = 0;
     while at < batch.num_rows() {
-        let n = 4000.min(batch.num_rows() - at);
+        let n = rows.min(batch.num_rows() - at);
         w.write(&batch.slice(at, n)).unwrap();
         at += n;
     }
@@ -303,4 +308,185 @@ fn csv_policy() -> String {
     repo_file("policies/jd_plus.yaml")
         .to_string_lossy()
         .into_owned()
+}
+
+/// A one-column `score` table, some of it null, as Parquet and as an Arrow
+/// stream; and the same with a second, never-null column beside it.
+fn scores(scores: &[Option<i64>], with_other: bool) -> RecordBatch {
+    let mut b = Int64Builder::new();
+    b.extend(scores.iter().copied());
+    let mut columns = vec![("score", Arc::new(b.finish()) as ArrayRef)];
+    if with_other {
+        let mut o = StringBuilder::new();
+        scores.iter().for_each(|_| o.append_value("x"));
+        columns.push(("other", Arc::new(o.finish()) as ArrayRef));
+    }
+    RecordBatch::try_from_iter(columns).unwrap()
+}
+
+#[test]
+fn a_row_whose_read_columns_are_all_null_is_a_row_of_missing_values() {
+    // It was rendered as a blank CSV line and silently dropped (one column
+    // read), or refused as an empty row (several).
+    let wd = Workdir::new();
+    wd.write(
+        "p.yaml",
+        "policy: p\nfields: { score: int }\nrules:\n  - { id: s, reason: LOW, when: { score: { gte: 600 } } }\n",
+    );
+    let values = [Some(700), None, Some(500), None];
+    write_parquet(&wd.path("alone.parquet"), &scores(&values, false));
+    write_parquet(&wd.path("beside.parquet"), &scores(&values, true));
+    let alone = without_hash(wd.json(&["simulate", "p.yaml", "--data", "alone.parquet"]));
+    let beside = without_hash(wd.json(&["simulate", "p.yaml", "--data", "beside.parquet"]));
+    assert_eq!(alone["rows"], 4);
+    assert_eq!(alone["approved"], 1);
+    assert_eq!(
+        alone.to_string().replace("alone.parquet", "X"),
+        beside.to_string().replace("beside.parquet", "X")
+    );
+    let out = wd
+        .command(&["simulate", "p.yaml", "--data", "-", "--format", "json"])
+        .write_stdin(arrow_stream(&scores(&values, false)))
+        .output()
+        .unwrap();
+    let piped: Value = serde_json::from_str(&succeeded(out, &["simulate"])).unwrap();
+    assert_eq!(piped["rows"], 4);
+    // Every column of a row null: still a row, of missing values.
+    wd.write(
+        "q.yaml",
+        "policy: q\nfields: { score: int, other: string }\nrules:\n  - { id: s, reason: LOW, when: { score: { gte: 600 } } }\n  - { id: o, reason: NO, when: { other: { missing: false } } }\n",
+    );
+    let mut o = StringBuilder::new();
+    o.extend([Some("x"), None, Some("y"), None]);
+    let mut b = Int64Builder::new();
+    b.extend(values);
+    let batch = RecordBatch::try_from_iter([
+        ("score", Arc::new(b.finish()) as ArrayRef),
+        ("other", Arc::new(o.finish()) as ArrayRef),
+    ])
+    .unwrap();
+    write_parquet(&wd.path("nulls.parquet"), &batch);
+    let r = wd.json(&["simulate", "q.yaml", "--data", "nulls.parquet"]);
+    assert_eq!(r["rows"], 4);
+}
+
+#[test]
+fn row_groups_read_in_parallel_give_one_report_at_any_thread_count() {
+    let wd = Workdir::new();
+    // Seven row groups of 3,000 rows.
+    sample_parquet(&wd.path("s.parquet"));
+    let policy = csv_policy();
+    let run = |threads: &str| {
+        let simulate = wd.stdout(&[
+            "simulate",
+            &policy,
+            "--data",
+            "s.parquet",
+            "--by",
+            "city_tier",
+            "--trials",
+            "20",
+            "--threads",
+            threads,
+            "--format",
+            "json",
+        ]);
+        let decide = wd.stdout(&[
+            "decide",
+            &policy,
+            "--data",
+            "s.parquet",
+            "--explain",
+            "--threads",
+            threads,
+        ]);
+        (simulate, decide)
+    };
+    let one = run("1");
+    assert!(one.0.contains("\"rows\": 20000"), "{}", one.0);
+    assert_eq!(run("2"), one);
+    assert_eq!(run("8"), one);
+    // An Arrow stream of one batch of all 20,000 rows is read in pieces,
+    // by the workers, to the same report.
+    let file = std::fs::File::open(wd.path("s.parquet")).unwrap();
+    let batches: Vec<RecordBatch> =
+        ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let whole = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+    for threads in ["1", "2"] {
+        let out = wd
+            .command(&[
+                "simulate",
+                &policy,
+                "--data",
+                "-",
+                "--by",
+                "city_tier",
+                "--trials",
+                "20",
+                "--threads",
+                threads,
+                "--format",
+                "json",
+            ])
+            .write_stdin(arrow_stream_in(&whole, 20_000))
+            .output()
+            .unwrap();
+        let piped: Value = serde_json::from_str(&succeeded(out, &["simulate"])).unwrap();
+        let direct: Value = serde_json::from_str(&one.0).unwrap();
+        assert_eq!(
+            without_hash(piped),
+            without_hash(direct),
+            "{threads} threads"
+        );
+    }
+}
+
+#[test]
+fn a_bad_cell_in_a_later_row_group_is_named_by_its_line_at_any_thread_count() {
+    let wd = Workdir::new();
+    // Scores as text, two of them not numbers, in the 2nd and 5th of seven
+    // row groups of 3,000 rows.
+    let mut s = StringBuilder::new();
+    for row in 0..20_000 {
+        match row {
+            4_999 => s.append_value("abc"),
+            12_000 => s.append_value("6OO"),
+            _ => s.append_value(format!("{}", 500 + row % 200)),
+        }
+    }
+    let batch = RecordBatch::try_from_iter([("score", Arc::new(s.finish()) as ArrayRef)]).unwrap();
+    write_parquet(&wd.path("t.parquet"), &batch);
+    wd.write(
+        "p.yaml",
+        "policy: p\nfields: { score: int }\nrules:\n  - { id: s, reason: LOW, when: { score: { gte: 600 } } }\n",
+    );
+    for threads in ["1", "2", "8"] {
+        let args = [
+            "simulate",
+            "p.yaml",
+            "--data",
+            "t.parquet",
+            "--threads",
+            threads,
+        ];
+        let err = wd.fails(&args, 2);
+        // Row 5,000 (from 1) is on line 5,001, as if a header came first.
+        assert_contains(
+            &err,
+            &[
+                "`abc` in column `score` (field 1) is not an int",
+                "t.parquet:5001:1",
+            ],
+        );
+        let mut skipping = args.to_vec();
+        skipping.extend(["--skip-bad-rows", "--format", "json"]);
+        let r: Value = serde_json::from_str(&wd.stdout(&skipping)).unwrap();
+        assert_eq!(r["rows"], 19_998, "{threads} threads");
+        assert_eq!(r["skipped_rows"], 2);
+    }
 }
