@@ -7,6 +7,8 @@ polsim alone on Rhai policies (--rhai-policy, repeatable) on the same files.
                                                            run everything, print the tables
     compare.py duckdb FILE                                 one DuckDB run (2 threads)
     compare.py polars FILE                                 one Polars run (2 threads, streaming)
+    compare.py duckdb-parquet FILE / polars-parquet FILE   the same over a Parquet file
+    compare.py to-parquet CSV OUT                          a typed Parquet copy of CSV (Polars)
 
 Every measured run is its own process, started through `/usr/bin/time -f %M`
 (peak RSS, KiB) when that exists, else measured with os.wait4's rusage. Wall
@@ -64,6 +66,9 @@ MC_TARGETS = {
     "--trials 1000": ("<= 2.00 s", lambda wall, plain: wall <= 2.0),
 }
 
+# polsim on a Parquet file against Polars on the same file (whole process).
+PARQUET_TARGET = ("<= 0.50x Polars", 0.50)
+
 RHAI_TARGETS = {
     "jd_plus_expr.yaml": ("<= 1.20x jd_plus", lambda ratio, rps: ratio is not None and ratio <= 1.20),
     "merchant_script.yaml": (">= 1.5M rows/s", lambda ratio, rps: rps >= 1.5e6),
@@ -99,6 +104,52 @@ def run_duckdb(path):
     return {"approved": int(approved), "query_s": time.perf_counter() - start}
 
 
+def run_duckdb_parquet(path):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {THREADS}")
+    query = """
+        SELECT count(*) FROM read_parquet(?)
+        WHERE real_name_verified AND is_plus_member AND zhima_score >= 600
+          AND overdue_count_12m = 0 AND age >= 18
+    """
+    start = time.perf_counter()
+    (approved,) = con.execute(query, [path]).fetchone()
+    return {"approved": int(approved), "query_s": time.perf_counter() - start}
+
+
+def run_polars_parquet(path):
+    os.environ["POLARS_MAX_THREADS"] = str(THREADS)
+    import polars as pl
+
+    assert pl.thread_pool_size() == THREADS, pl.thread_pool_size()
+    start = time.perf_counter()
+    out = pl.scan_parquet(path).filter(polars_approved(pl)).select(pl.len()).collect(engine="streaming")
+    return {"approved": int(out.item()), "query_s": time.perf_counter() - start}
+
+
+def to_parquet(csv_path, out_path):
+    """A typed Parquet copy of a generated CSV file, as an analyst would
+    write it with Polars: integers as int64, booleans, money as
+    decimal(12, 2), text as strings; zstd pages, row groups of 500,000."""
+    import polars as pl
+
+    money = {"monthly_income": pl.Decimal(12, 2), "order_amount": pl.Decimal(12, 2)}
+    pl.scan_csv(csv_path, schema_overrides=money).sink_parquet(out_path, row_group_size=500_000)
+
+
+def polars_approved(pl):
+    # A null makes the AND null (or false); `filter` keeps only true rows.
+    return (
+        pl.col("real_name_verified")
+        & pl.col("is_plus_member")
+        & (pl.col("zhima_score") >= 600)
+        & (pl.col("overdue_count_12m") == 0)
+        & (pl.col("age") >= 18)
+    )
+
+
 def run_polars(path):
     # POLARS_MAX_THREADS must be set before polars is imported.
     os.environ["POLARS_MAX_THREADS"] = str(THREADS)
@@ -106,18 +157,10 @@ def run_polars(path):
 
     assert pl.thread_pool_size() == THREADS, pl.thread_pool_size()
     overrides = {k: (pl.Boolean if v == "BOOLEAN" else pl.Int64) for k, v in TYPES.items()}
-    approved = (
-        pl.col("real_name_verified")
-        & pl.col("is_plus_member")
-        & (pl.col("zhima_score") >= 600)
-        & (pl.col("overdue_count_12m") == 0)
-        & (pl.col("age") >= 18)
-    )
     start = time.perf_counter()
-    # A null makes the AND null (or false); `filter` keeps only true rows.
     out = (
         pl.scan_csv(path, schema_overrides=overrides)
-        .filter(approved)
+        .filter(polars_approved(pl))
         .select(pl.len())
         .collect(engine="streaming")
     )
@@ -239,6 +282,7 @@ def bench(args):
     rhai_results = []
     pass_results = []
     mc_results = []
+    parquet_results = []
     failures = []
     contended = []
     with open("/proc/loadavg") as f:
@@ -253,8 +297,9 @@ def bench(args):
         # for the kernel's write-back window (35 s by default; see README,
         # "The data hash"): wait that out for a freshly generated file, or the
         # "hash cached" rows would time first runs.
-        st = os.stat(path)
-        still = time.time() - max(st.st_mtime, st.st_ctime)
+        parquet_path = path.removesuffix(".csv") + ".parquet"
+        written = [p for p in (path, parquet_path) if os.path.exists(p)]
+        still = min(time.time() - max(os.stat(p).st_mtime, os.stat(p).st_ctime) for p in written)
         if still < 40:
             print(f"   waiting {40 - still:.0f} s: the file was just written", file=sys.stderr)
             time.sleep(40 - still)
@@ -266,12 +311,12 @@ def bench(args):
         # turn that off, so every run does the work of a first run over new
         # data; the "hash cached" row is a rerun over an unchanged file, with
         # a cache of its own under bench-data/ (filled by the warm-up).
-        def polsim(label, extra, cache="off", policy=args.policy):
-            return label, [args.polsim, *extra, policy, "--data", path, "--quiet"], \
+        def polsim(label, extra, cache="off", policy=args.policy, data=path):
+            return label, [args.polsim, *extra, policy, "--data", data, "--quiet"], \
                 {"POLSIM_CACHE_DIR": cache}
 
-        def python(label, worker, env=None):
-            return label, [sys.executable, me, worker, path], env
+        def python(label, worker, env=None, data=path):
+            return label, [sys.executable, me, worker, data], env
 
         decide_out = os.path.join(tempfile.gettempdir(), "polsim-compare-decisions.csv")
         cache_dir = os.path.join(os.path.dirname(os.path.abspath(path)), ".polsim-cache")
@@ -286,6 +331,22 @@ def bench(args):
             python("DuckDB (2 threads)", "duckdb"),
             python("Polars (2 threads, streaming)", "polars", {"POLARS_MAX_THREADS": str(THREADS)}),
         ]
+        # The same query over a typed Parquet copy of the file (compare.sh
+        # makes it beside the CSV), polsim against Polars and DuckDB.
+        parquet = {}  # label -> the tool's kind
+        if os.path.exists(parquet_path):
+            two = ["simulate", "--format", "json", "--threads", "2"]
+            for label, job in [
+                ("polsim simulate Parquet (--threads 2)",
+                 polsim("", two, data=parquet_path)),
+                ("polsim simulate Parquet (--threads 2, hash cached)",
+                 polsim("", two, cache_dir, data=parquet_path)),
+                ("Polars scan_parquet (2 threads, streaming)",
+                 python("", "polars-parquet", {"POLARS_MAX_THREADS": str(THREADS)}, parquet_path)),
+                ("DuckDB read_parquet (2 threads)", python("", "duckdb-parquet", data=parquet_path)),
+            ]:
+                parquet[label] = label.split()[0]
+                jobs.append((label, *job[1:]))
         # Rhai policies: hash cache on, so that they compare evaluation, not hashing.
         rhai = {}  # label -> policy file name
         for policy in args.rhai_policy:
@@ -370,6 +431,14 @@ def bench(args):
                 verdict = "met" if met(best.wall, mc_plain) else "not met"
                 mc_results.append((label.removeprefix("polsim simulate "), rows, best.wall, best.cpu,
                                    best.wall / mc_plain, target, verdict))
+        polars_parquet = next((t[1].wall for t in tools if parquet.get(t[0]) == "Polars"), None)
+        for label, best, query_s, _ in tools:
+            if label in parquet:
+                ratio = best.wall / polars_parquet
+                mine = parquet[label] == "polsim"
+                parquet_results.append((label, rows, best.wall, "" if query_s is None else f"{query_s:.3f}",
+                                        best.cpu, ratio, PARQUET_TARGET[0] if mine else "",
+                                        ("met" if ratio <= PARQUET_TARGET[1] else "not met") if mine else ""))
         agree = {k: v for k, v in counts.items() if k not in rhai and k not in passes and k not in monte_carlo}
         same_pass = {k: v for k, v in counts.items() if k in passes and v is not None}
         if len(set(same_pass.values())) != 1:
@@ -399,7 +468,7 @@ def bench(args):
                       " and ".join(RHAI_SAME_COUNT), file=sys.stderr)
         reference = next(t[1].wall for t in tools if t[0] == "polsim simulate (--threads 2)")
         for label, best, query_s, rss in tools:
-            if label in passes or label in monte_carlo:
+            if label in passes or label in monte_carlo or label in parquet:
                 continue
             results.append((label, rows, best, query_s, rss, counts[label], best.wall / reference))
         rhai_ref = next((t[1].wall for t in tools if rhai.get(t[0]) == RHAI_REFERENCE), None)
@@ -442,6 +511,14 @@ peak RSS: the largest of the timed runs ({'/usr/bin/time %M' if GNU_TIME else 'w
     # The tables after the first, each with its title; empty ones left out.
     sections = [("The shared pass (jd_plus, --threads 2, hash cached)",
                  ratio_table("wall / simulate jd_plus", pass_results))]
+    if parquet_results:
+        parquet_header = ("tool", "rows", "wall s", "query s", "cpu s", "wall / Polars", "target", "status")
+        sections.append(("Parquet (a typed copy of the same file, zstd, row groups of 500,000)",
+                         [parquet_header] + [
+                             (label, f"{rows:,}", f"{wall:.3f}", query, f"{cpu:.2f}", f"{ratio:.2f}",
+                              target, verdict)
+                             for label, rows, wall, query, cpu, ratio, target, verdict in parquet_results
+                         ]))
     if mc_results:
         sections.append(("The Monte Carlo (every row approved, --threads 2, hash cached)",
                          ratio_table("wall / plain simulate", mc_results)))
@@ -480,15 +557,22 @@ def main():
                    help="a Rhai policy to time too, relative to the repo root (repeatable)")
     b.add_argument("--markdown")
     b.add_argument("files", nargs="+")
-    for name in ("duckdb", "polars"):
+    workers = {"duckdb": run_duckdb, "polars": run_polars,
+               "duckdb-parquet": run_duckdb_parquet, "polars-parquet": run_polars_parquet}
+    for name in workers:
         sub.add_parser(name).add_argument("file")
+    t = sub.add_parser("to-parquet")
+    t.add_argument("csv")
+    t.add_argument("out")
     args = p.parse_args()
     if args.cmd == "bench":
         if not os.access(args.polsim, os.X_OK):
             sys.exit(f"no polsim binary at {args.polsim}")
         bench(args)
+    elif args.cmd == "to-parquet":
+        to_parquet(args.csv, args.out)
     else:
-        print(json.dumps((run_duckdb if args.cmd == "duckdb" else run_polars)(args.file)))
+        print(json.dumps(workers[args.cmd](args.file)))
 
 
 if __name__ == "__main__":

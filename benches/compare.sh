@@ -7,7 +7,9 @@
 # `sweep` and `check`, each as a ratio to one `simulate` of jd_plus (targets:
 # compare <= 1.3x, sweep <= 2x), and the Monte Carlo in a fourth (benches/
 # monte_carlo.yaml on the 1M-row file: `--trials 1` <= 1.5x a plain simulate,
-# `--trials 1000`, 10^9 draws, <= 2 s).
+# `--trials 1000`, 10^9 draws, <= 2 s), and the query over a typed Parquet copy
+# of each file in a fifth (polsim against Polars' and DuckDB's Parquet readers;
+# target: polsim <= 0.5x Polars).
 #
 #   bash benches/compare.sh            # from anywhere; takes several minutes
 #   ROWS="1000000" bash benches/compare.sh   # only some sizes
@@ -56,6 +58,12 @@ for rows in $ROWS; do
         echo "== generating $file" >&2
         "$polsim" gen --rows "$rows" --seed 42 -o "$file.part"
         mv "$file.part" "$file"
+    fi
+    parquet="${file%.csv}.parquet"
+    if [[ ! -s "$parquet" || "$parquet" -ot "$file" ]]; then
+        echo "== writing $parquet (a typed copy, with Polars)" >&2
+        "$PYTHON" "$root/benches/compare.py" to-parquet "$file" "$parquet.part"
+        mv "$parquet.part" "$parquet"
     fi
     files+=("$file")
 done
