@@ -133,6 +133,16 @@ fn fill_column(
     if fast && copy(array, column) {
         return Ok(());
     }
+    if let Some(cells) = strings(array) {
+        for (row, cell) in cells.enumerate() {
+            match cell {
+                None => column.push_missing(),
+                Some(cell) if !column.push(cell) => bad(row, cell),
+                Some(_) => {}
+            }
+        }
+        return Ok(());
+    }
     for row in 0..array.len() {
         if array.is_null(row) {
             column.push_missing();
@@ -146,6 +156,27 @@ fn fill_column(
         }
     }
     Ok(())
+}
+
+/// A string column's cells (`None` for a null), or `None` for another type.
+fn strings(array: &dyn Array) -> Option<Box<dyn Iterator<Item = Option<&[u8]>> + '_>> {
+    let cells: Box<dyn Iterator<Item = Option<&[u8]>>> = match array.data_type() {
+        DataType::Utf8 => Box::new(
+            array
+                .as_string::<i32>()
+                .iter()
+                .map(|c| c.map(str::as_bytes)),
+        ),
+        DataType::LargeUtf8 => Box::new(
+            array
+                .as_string::<i64>()
+                .iter()
+                .map(|c| c.map(str::as_bytes)),
+        ),
+        DataType::Utf8View => Box::new(array.as_string_view().iter().map(|c| c.map(str::as_bytes))),
+        _ => return None,
+    };
+    Some(cells)
 }
 
 /// The text of a cell as CSV would hold it: a string's own bytes, a
@@ -253,11 +284,7 @@ fn copy(array: &dyn Array, column: &mut Column) -> bool {
                 Ok(places) if places <= 13 => {
                     let limit = 10i128.pow(15 + places);
                     values.iter().all(|m| m.abs() < limit) && {
-                        out.extend(
-                            values
-                                .iter()
-                                .map(|&m| Decimal::from_i128_with_scale(m, places)),
-                        );
+                        out.extend(values.iter().map(|&m| exact(m, places)));
                         true
                     }
                 }
@@ -300,6 +327,15 @@ fn unpack<T>(bits: &BooleanBuffer, out: &mut Vec<T>, value: impl Fn(bool) -> T) 
     }
     let rest = chunks.remainder_bits();
     out.extend((0..chunks.remainder_len()).map(|b| value((rest >> b) & 1 == 1)));
+}
+
+/// The decimal `m` × 10^-`places`, for |m| < 10^28 and `places` ≤ 28
+/// (which a decimal's 96-bit mantissa holds): what
+/// `Decimal::from_i128_with_scale` makes, without its checks.
+#[inline]
+fn exact(m: i128, places: u32) -> Decimal {
+    let a = m.unsigned_abs();
+    Decimal::from_parts(a as u32, (a >> 32) as u32, (a >> 64) as u32, m < 0, places)
 }
 
 /// An integer column's values, widened.
