@@ -650,7 +650,7 @@ fn a_dictionary_encoded_string_column_reads_as_its_strings() {
         .collect();
     let b = batch(vec![("k", keys(4)), ("x", Arc::new(dict))]);
     pq(&wd.path("d.parquet"), &b, 100);
-    let arrow = stream(&b.schema(), &[b.clone()]);
+    let arrow = stream(&b.schema(), std::slice::from_ref(&b));
     let csv = "k,x\nr1,beijing\nr2,\nr3,7\nr4,beijing\n";
     for ty in ["string", "int"] {
         wd.write("p.yaml", probe_policy(ty));
@@ -919,7 +919,7 @@ fn many_tiny_row_groups_and_one_past_a_batch_give_the_csv_report_at_any_thread_c
         } else {
             csv.clone()
         };
-        let arrow = stream(&part.schema(), &[part.clone()]);
+        let arrow = stream(&part.schema(), std::slice::from_ref(&part));
         for args in [
             &[
                 "simulate",
@@ -948,7 +948,7 @@ fn compare_and_sweep_on_parquet_equal_the_csv_at_any_thread_count() {
     let wd = Workdir::new();
     let whole = sample_batch();
     pq(&wd.path("d.parquet"), &whole, 3000);
-    let arrow = stream(&whole.schema(), &[whole.clone()]);
+    let arrow = stream(&whole.schema(), std::slice::from_ref(&whole));
     let policy = jd_plus();
     let csv = sample_csv();
     for args in [
@@ -1224,7 +1224,7 @@ fn bad_cells_in_several_row_groups_are_the_csv_errors_and_skips_at_any_thread_co
         "policy: p\nkey: k\nfields: { k: string, x: int, d: decimal }\nrules:\n  - { id: r, reason: R, when: { x: { gte: 100 } } }\n  - { id: d, reason: D, when: { d: { lt: 1000 } } }\n",
     );
     // One stream batch of all 40,000 rows (past a read batch of 16,384).
-    let arrow = stream(&b.schema(), &[b.clone()]);
+    let arrow = stream(&b.schema(), std::slice::from_ref(&b));
     for group in [40_000, 5_000, 333] {
         pq(&wd.path("d.parquet"), &b, group);
         let (code, _, err) = same_as_csv(
@@ -1522,7 +1522,7 @@ fn two_batches() -> (Vec<u8>, [usize; 2]) {
     ]);
     let whole = stream(&b.schema(), &[b.clone(), b.clone()]);
     let schema_end = stream(&b.schema(), &[]).len() - 8;
-    let first_end = stream(&b.schema(), &[b.clone()]).len() - 8;
+    let first_end = stream(&b.schema(), std::slice::from_ref(&b)).len() - 8;
     (whole, [schema_end, first_end])
 }
 
@@ -1656,4 +1656,68 @@ fn a_rhai_policy_types_its_fields_from_a_parquet_file() {
         None,
     );
     assert_eq!(got, want);
+}
+
+/// An Arrow IPC *file* (Feather v2) is refused, and the help says what
+/// polsim does read: Arrow input is no longer "planned", it is the stream
+/// format on standard input.
+#[test]
+#[ignore = "bug: the help for an Arrow IPC file still says `polsim reads CSV and Parquet ... (Arrow input is planned)`"]
+fn an_arrow_ipc_file_is_refused_with_help_naming_the_stream_format() {
+    let wd = Workdir::new();
+    let b = batch(vec![
+        ("k", keys(2)),
+        ("x", Arc::new(Int64Array::from(vec![1, 2]))),
+    ]);
+    let mut bytes = Vec::new();
+    {
+        let mut w = arrow_ipc::writer::FileWriter::try_new(&mut bytes, &b.schema()).unwrap();
+        w.write(&b).unwrap();
+        w.finish().unwrap();
+    }
+    wd.write("d.arrow", bytes)
+        .write("p.yaml", probe_policy("int"));
+    let err = wd.fails(&["decide", "p.yaml", "--data", "d.arrow"], 2);
+    assert_contains(
+        &err,
+        &["looks like an Arrow IPC file", "d.arrow:1:1", "stream"],
+    );
+    assert!(!err.contains("planned"), "{err}");
+}
+
+#[test]
+fn decide_output_is_not_written_when_a_later_row_group_holds_a_bad_cell() {
+    let wd = Workdir::new();
+    let (b, _) = bad_cells();
+    pq(&wd.path("d.parquet"), &b.slice(3, 30_000), 4_000);
+    wd.write(
+        "p.yaml",
+        "policy: p\nkey: k\nfields: { k: string, x: int }\nrules:\n  - { id: r, reason: R, when: { x: { gte: 100 } } }\n",
+    );
+    let err = wd.fails(
+        &[
+            "decide",
+            "p.yaml",
+            "--data",
+            "d.parquet",
+            "--threads",
+            "8",
+            "-o",
+            "out.csv",
+        ],
+        2,
+    );
+    // Row 17,000 of the file is the 16,997th of the slice: line 16,998.
+    assert_contains(
+        &err,
+        &[
+            "`1.5` in column `x` (field 2) is not an int",
+            "d.parquet:16998:2",
+        ],
+    );
+    assert!(
+        !wd.files().contains(&"out.csv".to_owned()),
+        "{:?}",
+        wd.files()
+    );
 }
