@@ -609,11 +609,12 @@ fn a_negative_scale_decimal_reads_as_its_digits_in_an_arrow_stream() {
     }
 }
 
-/// Decimal32 and Decimal64 columns (pyarrow's `decimal32`/`decimal64`, and
-/// what arrow-rs reads a Parquet decimal as when the file's Arrow schema says
-/// so) are decimals: they read as `decimal128` does.
+/// Decimal32, Decimal64 and Decimal256 columns (pyarrow's `decimal32`,
+/// `decimal64`, `decimal256`, and what arrow-rs reads a Parquet decimal as
+/// when the file's Arrow schema says so, or its precision is past 38) are
+/// decimals: they read as `decimal128` does.
 #[test]
-#[ignore = "bug: a Decimal32/Decimal64 column is refused as a type polsim cannot read as `decimal`"]
+#[ignore = "bug: a Decimal32/Decimal64/Decimal256 column is refused as a type polsim cannot read as `decimal`"]
 fn decimal32_and_decimal64_columns_read_as_decimals() {
     let wd = Workdir::new();
     wd.write("p.yaml", probe_policy("decimal"));
@@ -623,8 +624,15 @@ fn decimal32_and_decimal64_columns_read_as_decimals() {
     let d64 = Decimal64Array::from(vec![Some(1250), None, Some(-1)])
         .with_precision_and_scale(18, 2)
         .unwrap();
+    let d256 = arrow_array::Decimal256Array::from(vec![
+        Some(arrow_buffer::i256::from_i128(1250)),
+        None,
+        Some(arrow_buffer::i256::from_i128(-1)),
+    ])
+    .with_precision_and_scale(40, 2)
+    .unwrap();
     let csv = "k,x\nr1,12.50\nr2,\nr3,-0.01\n";
-    for array in [Arc::new(d32) as ArrayRef, Arc::new(d64)] {
+    for array in [Arc::new(d32) as ArrayRef, Arc::new(d64), Arc::new(d256)] {
         let b = batch(vec![("k", keys(3)), ("x", array)]);
         pq(&wd.path("d.parquet"), &b, 100);
         let arrow = stream(&b.schema(), &[b]);
@@ -1720,4 +1728,28 @@ fn decide_output_is_not_written_when_a_later_row_group_holds_a_bad_cell() {
         "{:?}",
         wd.files()
     );
+}
+
+/// A half-precision float column (pyarrow's `float16`) is a float: it reads
+/// into a `float` field as a 32-bit float does, widened exactly.
+#[test]
+#[ignore = "bug: a Float16 column is refused (`a Parquet Float16, which polsim cannot read as `float``)"]
+fn a_float16_column_reads_into_a_float_field() {
+    type F16 = <arrow_array::types::Float16Type as arrow_array::ArrowPrimitiveType>::Native;
+    let wd = Workdir::new();
+    // 1.0, 2.5 and the half nearest a third.
+    let bits = arrow_buffer::Buffer::from_vec(vec![0x3c00u16, 0x4100, 0x3555]);
+    let values = arrow_buffer::ScalarBuffer::<F16>::new(bits, 0, 3);
+    let array = arrow_array::Float16Array::new(values, None);
+    let b = batch(vec![("k", keys(3)), ("x", Arc::new(array))]);
+    pq(&wd.path("d.parquet"), &b, 100);
+    let arrow = stream(&b.schema(), std::slice::from_ref(&b));
+    wd.write("p.yaml", probe_policy("float"));
+    let r = same_as_csv(
+        &wd,
+        &["decide", "p.yaml", "--data", "DATA", "--explain"],
+        "k,x\nr1,1\nr2,2.5\nr3,0.333251953125\n",
+        Some(&arrow),
+    );
+    assert_eq!(r.0, Some(0), "{r:?}");
 }
