@@ -998,14 +998,31 @@ fn partials_of_parquet_parts_merge_to_the_report_of_the_whole() {
     wd.write("all.csv", sample_csv());
     let policy = jd_plus();
     let common = ["--by", "city_tier", "--trials", "20", "--seed", "3"];
-    for part in ["a", "b"] {
-        let mut args = vec!["simulate", &policy, "--data"];
-        let data = format!("{part}.parquet");
-        let out = format!("{part}.partial");
-        args.extend([data.as_str(), "--partial", out.as_str()]);
-        args.extend(common);
-        wd.stdout(&args);
-    }
+    // One part written with `--partial FILE`, the other printed with
+    // `--emit partial`.
+    let mut args = vec![
+        "simulate",
+        &policy,
+        "--data",
+        "a.parquet",
+        "--partial",
+        "a.partial",
+    ];
+    args.extend(common);
+    wd.stdout(&args);
+    let mut args = vec![
+        "simulate",
+        &policy,
+        "--data",
+        "b.parquet",
+        "--emit",
+        "partial",
+        "--threads",
+        "8",
+    ];
+    args.extend(common);
+    let printed = wd.stdout(&args);
+    wd.write("b.partial", printed);
     let merged = wd.json(&["merge", "a.partial", "b.partial"]);
     let mut args = vec!["simulate", &policy, "--data", "all.csv"];
     args.extend(common);
