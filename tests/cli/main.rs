@@ -3953,6 +3953,7 @@ mod fuzz_regressions;
 mod lifecycle_attack;
 mod monte_carlo;
 mod parquet;
+mod parquet_attack;
 mod partials;
 mod policy_tests;
 mod reliability_csv;
