@@ -32,6 +32,7 @@ pub mod error;
 /// Fuzz-target bodies, shared by `fuzz/` and the regression test.
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod panics;
 pub mod policy;
 pub mod report;
 pub mod simulate;

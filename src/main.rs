@@ -24,10 +24,11 @@ static GUARD_STANDARD_FDS: extern "C" fn() = {
 static ALLOCATOR: polsim::policy::script::memory::Meter = polsim::policy::script::memory::Meter;
 
 fn main() -> std::process::ExitCode {
-    // A panic inside a script becomes an error naming the row; say nothing of it here.
+    // A panic inside a script or a damaged file's decoder becomes an error
+    // naming the row or the file; say nothing of it here.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !polsim::engine::rhai_row::in_rhai() {
+        if !polsim::panics::quiet() {
             default_hook(info);
         }
     }));

@@ -23,6 +23,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
+use parquet::errors::ParquetError;
 use std::fs::File;
 use std::io::Read;
 use std::sync::Arc;
@@ -38,16 +39,23 @@ pub(super) fn fits(dt: &DataType, ty: FieldType) -> bool {
         D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64
     );
     let text = matches!(dt, D::Utf8 | D::LargeUtf8 | D::Utf8View);
-    let float = matches!(dt, D::Float32 | D::Float64);
-    let decimal = matches!(dt, D::Decimal128(..));
-    match ty {
-        FieldType::String => int || text || float || decimal || *dt == D::Boolean,
-        FieldType::Int => int || text,
+    let float = matches!(dt, D::Float16 | D::Float32 | D::Float64);
+    let decimal = matches!(
+        dt,
+        D::Decimal32(..) | D::Decimal64(..) | D::Decimal128(..) | D::Decimal256(..)
+    );
+    match (dt, ty) {
+        // A dictionary is read as its values; a column of nulls is missing
+        // values whatever the field.
+        (D::Dictionary(_, values), _) => fits(values, ty),
+        (D::Null, _) => true,
+        (_, FieldType::String) => int || text || float || decimal || *dt == D::Boolean,
+        (_, FieldType::Int) => int || text,
         // A float holds a binary fraction: read as a decimal it would be
         // rounded, and polsim does not round money.
-        FieldType::Decimal => int || text || decimal,
-        FieldType::Float => int || text || float || decimal,
-        FieldType::Bool => *dt == D::Boolean || text || int,
+        (_, FieldType::Decimal) => int || text || decimal,
+        (_, FieldType::Float) => int || text || float || decimal,
+        (_, FieldType::Bool) => *dt == D::Boolean || text || int,
     }
 }
 
@@ -62,7 +70,13 @@ fn project(
 ) -> Result<Vec<usize>> {
     let mut roots = Vec::new();
     for c in columns {
-        let Some((i, field)) = schema.column_with_name(&c.name) else {
+        // Names are matched as a CSV header's are, trimmed.
+        let found = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.name().trim() == c.name);
+        let Some((i, field)) = found else {
             continue;
         };
         if !fits(field.data_type(), c.ty) {
@@ -93,7 +107,7 @@ fn project(
 fn header_of(schema: &arrow_schema::Schema) -> Header {
     let mut names = Names::default();
     for f in schema.fields() {
-        names.push(f.name());
+        names.push(f.name().trim());
     }
     Header {
         names,
@@ -127,23 +141,38 @@ impl ParquetFile {
             file: Arc::new(file),
             len,
         };
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| damaged(name, e))?;
+        let metadata =
+            crate::panics::caught(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))
+                .map_err(|why| damaged(name, ParquetError::General(why)))?
+                .map_err(|e| damaged(name, e))?;
         let roots = project(metadata.schema(), name, columns, "a Parquet")?;
         let descr = metadata.metadata().file_metadata().schema_descr();
         let mask = ProjectionMask::roots(descr, roots.iter().copied());
+        // A row group's count of rows is checked against the values of
+        // each column read (every one is flat: one value, or null, a row),
+        // and again against the rows decoded: a footer that lies would
+        // drop rows, or shift every later row's line.
         let mut before = 0u64;
         let mut groups = Vec::new();
-        for g in metadata.metadata().row_groups() {
-            let rows = usize::try_from(g.num_rows()).map_err(|_| {
+        for (i, g) in metadata.metadata().row_groups().iter().enumerate() {
+            let lying = |what: String| {
                 damaged(
                     name,
-                    parquet::errors::ParquetError::General(format!(
-                        "a row group claims {} rows",
-                        g.num_rows()
-                    )),
+                    ParquetError::General(format!("row group {} {what}", i + 1)),
                 )
-            })?;
+            };
+            let rows = usize::try_from(g.num_rows())
+                .map_err(|_| lying(format!("claims {} rows", g.num_rows())))?;
+            for leaf in 0..descr.num_columns() {
+                let values = g.column(leaf).num_values();
+                if roots.contains(&descr.get_column_root_idx(leaf)) && values != g.num_rows() {
+                    return Err(lying(format!(
+                        "claims {} rows, but its column `{}` holds {values} values",
+                        g.num_rows(),
+                        descr.column(leaf).name()
+                    )));
+                }
+            }
             groups.push((before, rows));
             before += rows as u64;
         }
@@ -169,7 +198,7 @@ impl ParquetFile {
         mut each: impl FnMut(&RecordBatch, u64) -> Result<()>,
     ) -> Result<()> {
         let mut line = self.groups[group].0 + 2;
-        let damaged = |e: parquet::errors::ParquetError, line: u64| {
+        let damaged = |e: ParquetError, line: u64| {
             Error::Data(
                 Diagnostic::new(format!(
                     "cannot read `{}`: its Parquet data is damaged ({e})",
@@ -179,19 +208,38 @@ impl ParquetFile {
                 .help("check that the file was written completely, or write it again"),
             )
         };
-        let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            self.file.clone(),
-            self.metadata.clone(),
-        )
-        .with_projection(self.mask.clone())
-        .with_row_groups(vec![group])
-        .with_batch_size(BATCH_ROWS)
-        .build()
+        let (claimed, mut decoded) = (self.groups[group].1, 0);
+        // arrow-rs may panic on a damaged page: that is damage too.
+        let caught = |why: String, line| damaged(ParquetError::General(why), line);
+        let mut batches = crate::panics::caught(|| {
+            ParquetRecordBatchReaderBuilder::new_with_metadata(
+                self.file.clone(),
+                self.metadata.clone(),
+            )
+            .with_projection(self.mask.clone())
+            .with_row_groups(vec![group])
+            .with_batch_size(BATCH_ROWS)
+            .build()
+        })
+        .map_err(|why| caught(why, line))?
         .map_err(|e| damaged(e, line))?;
-        for batch in batches {
+        while let Some(batch) =
+            crate::panics::caught(|| batches.next()).map_err(|why| caught(why, line))?
+        {
             let batch = batch.map_err(|e| damaged(e.into(), line))?;
+            decoded += batch.num_rows();
+            if decoded > claimed {
+                break;
+            }
             each(&batch, line)?;
             line += batch.num_rows() as u64;
+        }
+        if decoded != claimed {
+            let why = format!(
+                "row group {} claims {claimed} rows, but {decoded} were decoded",
+                group + 1
+            );
+            return Err(damaged(ParquetError::General(why), line));
         }
         Ok(())
     }
@@ -273,10 +321,35 @@ impl parquet::file::reader::ChunkReader for SharedFile {
     }
 }
 
+/// What ends an Arrow IPC stream: a continuation marker and a zero length.
+const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+/// A reader that keeps the last 8 bytes it passed on.
+struct Tail {
+    inner: Box<dyn Read + Send>,
+    last: Arc<std::sync::Mutex<[u8; 8]>>,
+}
+
+impl Read for Tail {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut last = self.last.lock().expect("the tail lock");
+        if n >= 8 {
+            last.copy_from_slice(&buf[n - 8..n]);
+        } else {
+            last.rotate_left(n);
+            last[8 - n..].copy_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
 /// An Arrow IPC stream, read in order as it arrives.
 pub struct ArrowStream {
     name: String,
     batches: arrow_ipc::reader::StreamReader<Box<dyn Read + Send>>,
+    /// The last bytes read, to tell a stream that ended from one cut short.
+    tail: Arc<std::sync::Mutex<[u8; 8]>>,
     header: Header,
     /// The stream columns decoded, ascending.
     pub roots: Vec<usize>,
@@ -299,13 +372,22 @@ impl ArrowStream {
                     .help("write it with an Arrow IPC stream writer (pyarrow's `ipc.new_stream`), schema first"),
             )
         };
-        let batches = arrow_ipc::reader::StreamReader::try_new(reader, None).map_err(not_arrow)?;
+        let tail = Arc::new(std::sync::Mutex::new([0u8; 8]));
+        let reader: Box<dyn Read + Send> = Box::new(Tail {
+            inner: reader,
+            last: tail.clone(),
+        });
+        let batches =
+            crate::panics::caught(|| arrow_ipc::reader::StreamReader::try_new(reader, None))
+                .map_err(|why| not_arrow(arrow_schema::ArrowError::IpcError(why)))?
+                .map_err(not_arrow)?;
         let schema = batches.schema();
         let roots = project(&schema, name, columns, "an Arrow")?;
         Ok(ArrowStream {
             name: name.to_owned(),
             header: header_of(&schema),
             batches,
+            tail,
             roots,
             rest: None,
         })
@@ -318,21 +400,35 @@ impl ArrowStream {
     /// The next batch's projected columns, at most [`BATCH_ROWS`] rows of
     /// it; `None` at the end. `line` is where it starts, for a message.
     pub fn next_batch(&mut self, line: u64) -> Result<Option<RecordBatch>> {
+        let damaged = |why: String| {
+            Error::Data(
+                Diagnostic::new(format!(
+                    "cannot read `{}`: its Arrow data is damaged ({why})",
+                    self.name
+                ))
+                .at(Location::new(&self.name, line as usize, 1))
+                .help("check that the stream was written completely: a writer must be closed (pyarrow's `writer.close()`), which ends the stream with its end-of-stream marker"),
+            )
+        };
         let batch = match self.rest.take() {
             Some(rest) => rest,
-            None => match self.batches.next() {
-                None => return Ok(None),
-                Some(b) => b.and_then(|b| b.project(&self.roots)).map_err(|e| {
-                    Error::Data(
-                        Diagnostic::new(format!(
-                            "cannot read `{}`: its Arrow data is damaged ({e})",
-                            self.name
-                        ))
-                        .at(Location::new(&self.name, line as usize, 1))
-                        .help("check that the stream was written completely (a writer that stopped early leaves it cut short)"),
-                    )
-                })?,
-            },
+            None => {
+                let next = crate::panics::caught(|| self.batches.next()).map_err(damaged)?;
+                match next {
+                    Some(b) => b
+                        .and_then(|b| b.project(&self.roots))
+                        .map_err(|e| damaged(e.to_string()))?,
+                    // The end-of-stream marker, which a writer writes when
+                    // it is closed; a stream that just stops was cut short
+                    // (a writer that died), and its rows are not all there.
+                    None if *self.tail.lock().expect("the tail lock") != END_OF_STREAM => {
+                        return Err(damaged(
+                            "it is cut short: it ends without the end-of-stream marker".to_owned(),
+                        ));
+                    }
+                    None => return Ok(None),
+                }
+            }
         };
         if batch.num_rows() > BATCH_ROWS {
             self.rest = Some(batch.slice(BATCH_ROWS, batch.num_rows() - BATCH_ROWS));
@@ -342,7 +438,7 @@ impl ArrowStream {
     }
 }
 
-fn damaged(name: &str, e: parquet::errors::ParquetError) -> Error {
+fn damaged(name: &str, e: ParquetError) -> Error {
     Error::Usage(
         Diagnostic::new(format!("dataset `{name}` is not a Parquet file polsim can read: {e}"))
             .at(Location::new(name, 1, 1))

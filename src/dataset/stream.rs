@@ -74,22 +74,7 @@ impl Input {
         if path.as_os_str() == "-" {
             let name = "<stdin>".to_owned();
             let (start, reader) = peek(std::io::stdin());
-            // An Arrow IPC stream: a continuation marker, then its schema.
-            let arrow = start.starts_with(b"\xff\xff\xff\xff");
-            let (reader, stored) = if arrow {
-                // Hashed as received, as compressed data is.
-                let stored: StoredHash = Arc::new(std::sync::Mutex::new(Some(Sha256::default())));
-                let hashing = Hashing {
-                    inner: reader,
-                    hash: stored.clone(),
-                };
-                (Box::new(hashing) as Box<dyn Read + Send>, Some(stored))
-            } else {
-                let (reader, stored) = decompressed(&name, &start, reader)?;
-                let (start, reader) = peek(reader);
-                refuse_binary(&name, None, &start)?;
-                (reader, stored)
-            };
+            let (reader, stored, arrow) = unwrapped(&name, None, &start, reader)?;
             return Ok(Input {
                 name,
                 id: None,
@@ -132,16 +117,14 @@ impl Input {
             Some(start) => (start, Box::new(file)),
             None => peek(file),
         };
-        let (reader, stored) = decompressed(&name, &start, reader)?;
-        let (start, reader) = peek(reader);
-        refuse_binary(&name, Some(path), &start)?;
+        let (reader, stored, arrow) = unwrapped(&name, Some(path), &start, reader)?;
         Ok(Input {
             id,
             name,
             reader,
             stored,
             parquet: None,
-            arrow: false,
+            arrow,
         })
     }
 
@@ -156,6 +139,30 @@ impl Input {
             arrow: false,
         }
     }
+}
+
+/// The reader of data that starts with `start`: an Arrow IPC stream as it
+/// is (told by its continuation marker, then read by its schema) and
+/// hashed as received, compressed data decompressed (see [`decompressed`]),
+/// another binary format refused, CSV as it is. Says whether it is Arrow.
+fn unwrapped(
+    name: &str,
+    path: Option<&Path>,
+    start: &[u8],
+    reader: Box<dyn Read + Send>,
+) -> Result<(Box<dyn Read + Send>, Option<StoredHash>, bool)> {
+    if start.starts_with(b"\xff\xff\xff\xff") {
+        let stored: StoredHash = Arc::new(std::sync::Mutex::new(Some(Sha256::default())));
+        let hashing = Hashing {
+            inner: reader,
+            hash: stored.clone(),
+        };
+        return Ok((Box::new(hashing), Some(stored), true));
+    }
+    let (reader, stored) = decompressed(name, start, reader)?;
+    let (start, reader) = peek(reader);
+    refuse_binary(name, path, &start)?;
+    Ok((reader, stored, false))
 }
 
 /// A gzip stream (every member of it, as `pigz` and `bgzip` write them) or
@@ -293,7 +300,9 @@ fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
             "polsim reads CSV, gzip- or zstd-compressed too; decompress it on the way in, e.g. `{tool} FILE | polsim ... --data -`"
         ),
         (true, _) if *magic == b"PAR1" => "polsim reads a Parquet file by its path (`--data FILE.parquet`), not from a pipe: save it to a file first".to_owned(),
-        (true, _) => "polsim reads CSV and Parquet; convert it first, e.g. with DuckDB: `duckdb -c \"COPY (FROM 'FILE') TO 'data.csv'\"` (Arrow input is planned)".to_owned(),
+        (true, _) if *magic == b"ARROW1\x00\x00" => "polsim reads Arrow as an IPC stream on standard input (`--data -`), and Parquet files: convert it, e.g. `python3 -c \"import pyarrow.feather as f, pyarrow.parquet as pq; pq.write_table(f.read_table('FILE'), 'data.parquet')\"`".to_owned(),
+        // Compressed: the stream is told before decompressing, not after.
+        (true, _) => "polsim reads an Arrow IPC stream as it is, not compressed (its own buffer compression is fine): decompress it on the way in, e.g. `zstd -dc FILE | polsim ... --data -`".to_owned(),
     };
     // Usage, not Data: the file cannot be read at all (`check` exits 2 too).
     Err(Error::Usage(

@@ -362,34 +362,18 @@ fn no_verdict(s: &ScriptPolicy, message: String) -> Error {
     ))
 }
 
-thread_local! {
-    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether this thread is inside Rhai, where a panic becomes an error that
-/// names the row (so the panic hook need not print it).
-pub fn in_rhai() -> bool {
-    GUARDED.with(|g| g.get())
-}
-
 /// Runs Rhai, turning a panic inside it (Rhai has a few `unreachable!`s a
 /// script can reach) into an error, and so a walk of a value nested too
 /// deep that Rhai swallowed (printing does).
 fn guarded(
     f: impl FnOnce() -> std::result::Result<Dynamic, Box<EvalAltResult>>,
 ) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
-    GUARDED.with(|g| g.set(true));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    GUARDED.with(|g| g.set(false));
+    let r = crate::panics::caught(f);
     if let (Ok(Ok(_)), Some(pos)) = (&r, budget::nested_at()) {
         return Err(EvalAltResult::ErrorTerminated(Dynamic::from(Stop::Nesting), pos).into());
     }
-    r.unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("no message");
+    r.unwrap_or_else(|why| {
+        let why = why.as_str();
         let why = why.rsplit(": ").next().unwrap_or(why);
         Err(EvalAltResult::ErrorRuntime(
             format!("Rhai stopped with an internal error ({why})").into(),

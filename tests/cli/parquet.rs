@@ -490,3 +490,50 @@ fn a_bad_cell_in_a_later_row_group_is_named_by_its_line_at_any_thread_count() {
         assert_eq!(r["skipped_rows"], 2);
     }
 }
+
+#[test]
+fn an_arrow_stream_with_compressed_buffers_or_in_a_file_reads_as_the_plain_stream() {
+    use arrow_ipc::CompressionType;
+    use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
+    let wd = Workdir::new();
+    sample_parquet(&wd.path("s.parquet"));
+    let file = std::fs::File::open(wd.path("s.parquet")).unwrap();
+    let batches: Vec<RecordBatch> =
+        ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let policy = csv_policy();
+    let report = |stream: Vec<u8>| {
+        let out = wd
+            .command(&["simulate", &policy, "--data", "-", "--format", "json"])
+            .write_stdin(stream)
+            .output()
+            .unwrap();
+        let r: Value = serde_json::from_str(&succeeded(out, &["simulate"])).unwrap();
+        without_hash(r)
+    };
+    let plain = arrow_stream(&batches[0]);
+    let want = report(plain.clone());
+    // pyarrow's `IpcWriteOptions(compression=...)`: zstd and lz4 buffers.
+    for compression in [CompressionType::ZSTD, CompressionType::LZ4_FRAME] {
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(compression))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut w =
+            StreamWriter::try_new_with_options(&mut out, &batches[0].schema(), options).unwrap();
+        w.write(&batches[0]).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        assert_ne!(out, plain);
+        assert_eq!(report(out), want, "{compression:?}");
+    }
+    // A stream saved to a file is read by its path too, hashed as stored.
+    wd.write("s.arrows", &plain);
+    let r = wd.json(&["simulate", &policy, "--data", "s.arrows"]);
+    assert_eq!(r["manifest"]["data_sha256"], sha256_hex(&plain).as_str());
+    assert_eq!(without_hash(r)["approved"], want["approved"]);
+}
