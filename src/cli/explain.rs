@@ -190,8 +190,9 @@ fn rows_with_key(
         ));
     };
     let shown = printable(&data.display().to_string()).into_owned();
-    let file = std::fs::File::open(data).map_err(|e| Error::read(data, e))?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    // A Parquet file or Arrow stream comes as the CSV of its rows.
+    let (text, _) = Input::open(data)?.into_csv_text(Some(&policy.columns))?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text);
     let bad = |e: csv::Error| {
         Error::usage(
             format!("`{shown}` cannot be read as CSV: {e}"),

@@ -196,7 +196,7 @@ fn strings(array: &dyn Array) -> Option<Box<dyn Iterator<Item = Option<&[u8]>> +
 
 /// The text of a cell as CSV would hold it: a string's own bytes, a
 /// number as it prints exactly.
-fn cell_text<'t>(
+pub(super) fn cell_text<'t>(
     array: &'t dyn Array,
     row: usize,
     out: &'t mut Vec<u8>,

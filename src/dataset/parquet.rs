@@ -190,6 +190,10 @@ impl ParquetFile {
         header_of(self.metadata.schema())
     }
 
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        self.metadata.schema().clone()
+    }
+
     /// Decodes row group `group`, handing `each` its batches of at most
     /// [`BATCH_ROWS`] rows in order, with the line of each one's first row.
     pub fn decode(
@@ -397,6 +401,10 @@ impl ArrowStream {
         self.header.clone()
     }
 
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        self.batches.schema()
+    }
+
     /// The next batch's projected columns, at most [`BATCH_ROWS`] rows of
     /// it; `None` at the end. `line` is where it starts, for a message.
     pub fn next_batch(&mut self, line: u64) -> Result<Option<RecordBatch>> {
@@ -444,4 +452,143 @@ fn damaged(name: &str, e: ParquetError) -> Error {
             .at(Location::new(name, 1, 1))
             .help("check that the file is complete (a Parquet file ends with its metadata), or write it again"),
     )
+}
+
+/// Arrow batches as CSV text, a header first: what a command that reads a
+/// few rows outside the pass (a script typing its fields, `explain --id`)
+/// reads. Every cell is its CSV text (see [`super::arrow_fill`]), a null
+/// an empty cell, so the rows read as the pass reads them.
+pub struct CsvText {
+    batches: Box<dyn FnMut() -> Result<Option<RecordBatch>> + Send>,
+    text: Vec<u8>,
+    at: usize,
+    cell: Vec<u8>,
+}
+
+impl CsvText {
+    /// The columns of `schema` (every one, or those `roots` names) then
+    /// the rows `batches` returns, as CSV.
+    fn new(
+        schema: &arrow_schema::Schema,
+        roots: Option<&[usize]>,
+        batches: Box<dyn FnMut() -> Result<Option<RecordBatch>> + Send>,
+    ) -> CsvText {
+        let mut text = Vec::new();
+        let names = schema.fields().iter().enumerate();
+        let names = names.filter(|(i, _)| roots.is_none_or(|r| r.contains(i)));
+        for (n, (_, f)) in names.enumerate() {
+            if n > 0 {
+                text.push(b',');
+            }
+            escape(f.name().as_bytes(), &mut text);
+        }
+        text.push(b'\n');
+        CsvText {
+            batches,
+            text,
+            at: 0,
+            cell: Vec::new(),
+        }
+    }
+
+    /// A Parquet file's columns (every one with `all`, else those it was
+    /// opened to read), its row groups read in order.
+    pub fn parquet(file: ParquetFile, all: bool) -> CsvText {
+        let roots = (!all).then(|| file.roots.clone());
+        let file = match all {
+            true => ParquetFile {
+                mask: ProjectionMask::all(),
+                ..file
+            },
+            false => file,
+        };
+        let schema = file.metadata.schema().clone();
+        let (mut group, mut pending) = (0, std::collections::VecDeque::new());
+        let batches = move || loop {
+            if let Some(b) = pending.pop_front() {
+                return Ok(Some(b));
+            }
+            if group == file.groups.len() {
+                return Ok(None);
+            }
+            file.decode(group, |b, _| {
+                pending.push_back(b.clone());
+                Ok(())
+            })?;
+            group += 1;
+        };
+        CsvText::new(&schema, roots.as_deref(), Box::new(batches))
+    }
+
+    /// An Arrow stream's columns (every one with `all`, else those it was
+    /// opened to read).
+    pub fn arrow(mut stream: ArrowStream, all: bool) -> CsvText {
+        let schema = stream.batches.schema();
+        let roots = (!all).then(|| stream.roots.clone());
+        if all {
+            stream.roots = (0..schema.fields().len()).collect();
+        }
+        let mut line = 2;
+        let batches = move || {
+            let b = stream.next_batch(line)?;
+            line += b.as_ref().map_or(0, |b| b.num_rows() as u64);
+            Ok(b)
+        };
+        CsvText::new(&schema, roots.as_deref(), Box::new(batches))
+    }
+}
+
+impl Read for CsvText {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.text.len() {
+            let batch = (self.batches)()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+            let Some(batch) = batch else { return Ok(0) };
+            self.text.clear();
+            self.at = 0;
+            for row in 0..batch.num_rows() {
+                for (j, column) in batch.columns().iter().enumerate() {
+                    if j > 0 {
+                        self.text.push(b',');
+                    }
+                    if column.is_null(row) {
+                        continue;
+                    }
+                    let cell = super::arrow_fill::cell_text(column.as_ref(), row, &mut self.cell)
+                        .map_err(|what| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("a column holds {what}"),
+                        )
+                    })?;
+                    escape(cell, &mut self.text);
+                }
+                self.text.push(b'\n');
+            }
+        }
+        let n = buf.len().min(self.text.len() - self.at);
+        buf[..n].copy_from_slice(&self.text[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A cell as CSV writes it: quoted when it holds a comma, a quote or a
+/// line break.
+fn escape(cell: &[u8], out: &mut Vec<u8>) {
+    if cell
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.push(b'"');
+        for &b in cell {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(cell);
+    }
 }

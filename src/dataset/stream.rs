@@ -19,7 +19,7 @@ use super::arrow_fill::ArrowPiece;
 use super::batch::Piece;
 use super::chunker::{CHUNK_SIZE, Chunk, Chunker};
 use super::fingerprint::{self, FileId, Sha256};
-use super::parquet::{ArrowStream, ParquetFile};
+use super::parquet::{ArrowStream, CsvText, ParquetFile};
 use super::schema::Schema;
 use crate::dataset::schema::ColumnSpec;
 use crate::error::{Diagnostic, Error, Location, Result};
@@ -126,6 +126,31 @@ impl Input {
             parquet: None,
             arrow,
         })
+    }
+
+    /// The input as CSV text, for a command that reads some of its rows
+    /// outside the pass: a script policy typing its fields from the first
+    /// rows (`columns` `None`: every column), or `explain --id` (the
+    /// policy's columns, checked against its fields as the pass checks
+    /// them). CSV comes decompressed; a Parquet file or an Arrow stream as
+    /// the CSV of the same data, with its Arrow schema to type columns by.
+    pub fn into_csv_text(
+        self,
+        columns: Option<&[ColumnSpec]>,
+    ) -> Result<(Box<dyn Read + Send>, Option<arrow_schema::SchemaRef>)> {
+        let all = columns.is_none();
+        let columns = columns.unwrap_or(&[]);
+        if let Some(file) = self.parquet {
+            let file = ParquetFile::open(file, &self.name, columns)?;
+            let schema = file.schema();
+            return Ok((Box::new(CsvText::parquet(file, all)), Some(schema)));
+        }
+        if self.arrow {
+            let stream = ArrowStream::open(self.reader, &self.name, columns)?;
+            let schema = stream.schema();
+            return Ok((Box::new(CsvText::arrow(stream, all)), Some(schema)));
+        }
+        Ok((self.reader, None))
     }
 
     /// An in-memory input, for tests and benchmarks.

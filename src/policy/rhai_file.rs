@@ -9,6 +9,7 @@
 use super::compile::{CompiledPolicy, compile_onto};
 use super::load;
 use crate::dataset::schema::ColumnSpec;
+use crate::dataset::stream::Input;
 use crate::dataset::value::{FieldType, parse_bool, parse_decimal, parse_int};
 use crate::error::{Diagnostic, Error, Location, Result};
 use std::path::Path;
@@ -112,10 +113,41 @@ fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-/// The columns of `data` and their inferred types.
+/// The columns of `data` and their inferred types: a Parquet or Arrow
+/// column's from its type, a text column's from its first values.
 fn sniff(data: &Path) -> Result<Vec<(String, FieldType)>> {
-    let file = std::fs::File::open(data).map_err(|e| Error::read(data, e))?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let (text, schema) = Input::open(data)?.into_csv_text(None)?;
+    let mut fields = sniff_csv(data, text)?;
+    if let Some(schema) = schema {
+        for ((_, ty), f) in fields.iter_mut().zip(schema.fields()) {
+            *ty = typed(f.data_type()).unwrap_or(*ty);
+        }
+    }
+    Ok(fields)
+}
+
+/// The field type of an Arrow column whose type says it; `None` for text
+/// (typed by its values).
+fn typed(dt: &arrow_schema::DataType) -> Option<FieldType> {
+    use arrow_schema::DataType as D;
+    match dt {
+        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => {
+            Some(FieldType::Int)
+        }
+        D::Decimal32(..) | D::Decimal64(..) | D::Decimal128(..) | D::Decimal256(..) => {
+            Some(FieldType::Decimal)
+        }
+        D::Float16 | D::Float32 | D::Float64 => Some(FieldType::Float),
+        D::Boolean => Some(FieldType::Bool),
+        D::Dictionary(_, values) => typed(values),
+        D::Utf8 | D::LargeUtf8 | D::Utf8View | D::Null => None,
+        _ => Some(FieldType::String),
+    }
+}
+
+/// The columns of the CSV `text` and their types, from the first rows.
+fn sniff_csv(data: &Path, text: impl std::io::Read) -> Result<Vec<(String, FieldType)>> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text);
     let header = reader
         .byte_headers()
         .map_err(|e| bad_csv(data, &e))?

@@ -104,3 +104,33 @@ fn damaged_or_cut_short_compressed_data_is_an_error() {
         &["dataset `g.csv.gz` is gzip-compressed and holds no data"],
     );
 }
+
+#[test]
+fn a_script_typed_by_its_data_and_explain_by_key_read_a_compressed_file() {
+    // Both read the file outside the pass, and took the compressed bytes
+    // for CSV text.
+    let wd = Workdir::new();
+    let csv = std::fs::read(repo_file(SAMPLE)).unwrap();
+    wd.write("s.csv", &csv)
+        .write("s.csv.gz", gzip(&csv))
+        .write("s.csv.zst", zstd(&csv));
+    wd.write(
+        "s.rhai",
+        "fn decide(user) { if user.zhima_score >= 600 && user.order_amount < 500 { approve(800) } else { decline(\"LOW\") } }\n",
+    );
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let run = |data: &str| {
+        let mut r = wd.json(&["simulate", "s.rhai", "--data", data]);
+        r["manifest"]["data_sha256"] = Value::Null;
+        r["manifest"]["data"] = Value::Null;
+        let explained = wd.stdout(&["explain", &policy, "--data", data, "--id", "u00000002"]);
+        (r, explained.replace(data, "DATA"))
+    };
+    let plain = run("s.csv");
+    assert_eq!(plain.0["rows"], 20000);
+    assert!(plain.1.contains("u00000002"), "{}", plain.1);
+    assert_eq!(run("s.csv.gz"), plain);
+    assert_eq!(run("s.csv.zst"), plain);
+}

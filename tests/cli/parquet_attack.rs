@@ -1620,7 +1620,7 @@ fn an_arrow_stream_cut_between_batches_is_an_error() {
 /// `explain --data FILE --id KEY` finds the user in a Parquet file as in
 /// the CSV of it.
 #[test]
-#[ignore = "bug: explain --data FILE.parquet --id reads the file as CSV (`has no column `user_id`, the policy's key`)"]
+
 fn explain_finds_a_user_in_a_parquet_file() {
     let wd = Workdir::new();
     pq(&wd.path("d.parquet"), &sample_batch(), 3000);
@@ -1651,7 +1651,7 @@ fn explain_finds_a_user_in_a_parquet_file() {
 /// A `.rhai` policy types its fields from the data: from a Parquet file,
 /// from its columns, as from the CSV of it.
 #[test]
-#[ignore = "bug: a .rhai policy sniffs a Parquet file as CSV: its fields are garbage (`unknown field `zhima_score` in the script`)"]
+
 fn a_rhai_policy_types_its_fields_from_a_parquet_file() {
     let wd = Workdir::new();
     pq(&wd.path("d.parquet"), &sample_batch(), 3000);
