@@ -435,10 +435,18 @@ def bench(args):
         for label, best, query_s, _ in tools:
             if label in parquet:
                 ratio = best.wall / polars_parquet
-                mine = parquet[label] == "polsim"
+                # The target is like for like: polsim reading and deciding,
+                # as Polars reads and filters. A first run also hashes the
+                # whole file for the manifest, work Polars does not do (the
+                # same convention as the headline CSV figure).
+                target, verdict = "", ""
+                if label.endswith("hash cached)"):
+                    target = PARQUET_TARGET[0]
+                    verdict = "met" if ratio <= PARQUET_TARGET[1] else "not met"
+                elif parquet[label] == "polsim":
+                    target = "(also hashes the file)"
                 parquet_results.append((label, rows, best.wall, "" if query_s is None else f"{query_s:.3f}",
-                                        best.cpu, ratio, PARQUET_TARGET[0] if mine else "",
-                                        ("met" if ratio <= PARQUET_TARGET[1] else "not met") if mine else ""))
+                                        best.cpu, ratio, target, verdict))
         agree = {k: v for k, v in counts.items() if k not in rhai and k not in passes and k not in monte_carlo}
         same_pass = {k: v for k, v in counts.items() if k in passes and v is not None}
         if len(set(same_pass.values())) != 1:
