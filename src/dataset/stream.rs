@@ -325,7 +325,7 @@ fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
             "polsim reads CSV, gzip- or zstd-compressed too; decompress it on the way in, e.g. `{tool} FILE | polsim ... --data -`"
         ),
         (true, _) if *magic == b"PAR1" => "polsim reads a Parquet file by its path (`--data FILE.parquet`), not from a pipe: save it to a file first".to_owned(),
-        (true, _) if *magic == b"ARROW1\x00\x00" => "polsim reads Arrow as an IPC stream on standard input (`--data -`), and Parquet files: convert it, e.g. `python3 -c \"import pyarrow.feather as f, pyarrow.parquet as pq; pq.write_table(f.read_table('FILE'), 'data.parquet')\"`".to_owned(),
+        (true, _) if *magic == b"ARROW1\x00\x00" => "polsim reads CSV, Parquet and Arrow IPC *streams* (from a file or `--data -`), not an Arrow IPC file: convert it to Parquet, e.g. `python3 -c \"import pyarrow.feather as f, pyarrow.parquet as pq; pq.write_table(f.read_table('FILE'), 'data.parquet')\"`".to_owned(),
         // Compressed: the stream is told before decompressing, not after.
         (true, _) => "polsim reads an Arrow IPC stream as it is, not compressed (its own buffer compression is fine): decompress it on the way in, e.g. `zstd -dc FILE | polsim ... --data -`".to_owned(),
     };
