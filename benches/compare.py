@@ -88,29 +88,23 @@ TYPES = {
 # ---------------------------------------------------------------------------
 
 def run_duckdb(path):
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"SET threads = {THREADS}")
     types = "{" + ", ".join(f"'{k}': '{v}'" for k, v in TYPES.items()) + "}"
-    # A NULL makes the WHERE clause NULL, which does not select the row.
-    query = f"""
-        SELECT count(*) FROM read_csv(?, header = true, types = {types})
-        WHERE real_name_verified AND is_plus_member AND zhima_score >= 600
-          AND overdue_count_12m = 0 AND age >= 18
-    """
-    start = time.perf_counter()
-    (approved,) = con.execute(query, [path]).fetchone()
-    return {"approved": int(approved), "query_s": time.perf_counter() - start}
+    return duckdb_count(f"read_csv(?, header = true, types = {types})", path)
 
 
 def run_duckdb_parquet(path):
+    return duckdb_count("read_parquet(?)", path)
+
+
+def duckdb_count(source, path):
+    """The approval query in DuckDB over `source` (a table function of `path`)."""
     import duckdb
 
     con = duckdb.connect()
     con.execute(f"SET threads = {THREADS}")
-    query = """
-        SELECT count(*) FROM read_parquet(?)
+    # A NULL makes the WHERE clause NULL, which does not select the row.
+    query = f"""
+        SELECT count(*) FROM {source}
         WHERE real_name_verified AND is_plus_member AND zhima_score >= 600
           AND overdue_count_12m = 0 AND age >= 18
     """

@@ -29,10 +29,15 @@ fn bundled_policies() -> Vec<String> {
     .collect()
 }
 
-/// The sample as a Parquet file with typed columns (ints, booleans,
-/// decimal(12, 2) money, strings; empty cells as nulls), in row groups of
-/// 3,000 rows.
+/// The sample as a Parquet file with typed columns (see [`sample_batch`]),
+/// in row groups of 3,000 rows.
 fn sample_parquet(path: &std::path::Path) {
+    write_parquet(path, &sample_batch());
+}
+
+/// The bundled sample as typed columns (ints, booleans, decimal(12, 2)
+/// money, strings; empty cells as nulls).
+pub(super) fn sample_batch() -> RecordBatch {
     let mut r = csv::Reader::from_path(repo_file(SAMPLE)).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
     let records: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
@@ -78,8 +83,7 @@ fn sample_parquet(path: &std::path::Path) {
         };
         columns.push(array);
     }
-    let batch = RecordBatch::try_from_iter(header.iter().cloned().zip(columns)).unwrap();
-    write_parquet(path, &batch);
+    RecordBatch::try_from_iter(header.iter().cloned().zip(columns)).unwrap()
 }
 
 fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {

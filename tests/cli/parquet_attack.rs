@@ -5,6 +5,7 @@
 //! the behaviour the README promises: the report of the CSV of the same
 //! data (a row's line is its row number plus one), or a clear exit-2 error.
 
+use super::parquet::sample_batch;
 use super::*;
 use arrow_array::types::Int32Type;
 use arrow_array::{
@@ -190,57 +191,6 @@ fn jd_plus() -> String {
     repo_file("policies/jd_plus.yaml")
         .to_string_lossy()
         .into_owned()
-}
-
-/// The bundled sample as typed columns (ints, booleans, decimal(12, 2)
-/// money, strings; empty cells as nulls), with its CSV text.
-fn sample_batch() -> RecordBatch {
-    let mut r = csv::Reader::from_path(repo_file("datasets/sample.csv")).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
-    let records: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
-    let ints = [
-        "zhima_score",
-        "overdue_count_12m",
-        "max_overdue_days",
-        "age",
-        "account_age_months",
-        "days_past_due",
-    ];
-    let bools = ["is_plus_member", "real_name_verified", "defaulted"];
-    let money = ["monthly_income", "order_amount"];
-    let mut columns: Vec<(String, ArrayRef)> = Vec::new();
-    for (i, name) in header.iter().enumerate() {
-        let cells: Vec<Option<&str>> = records
-            .iter()
-            .map(|rec| Some(&rec[i]).filter(|c| !c.is_empty()))
-            .collect();
-        let array: ArrayRef = if ints.contains(&name.as_str()) {
-            Arc::new(Int64Array::from_iter(
-                cells.iter().map(|c| c.map(|c| c.parse::<i64>().unwrap())),
-            ))
-        } else if bools.contains(&name.as_str()) {
-            Arc::new(BooleanArray::from_iter(
-                cells.iter().map(|c| c.map(|c| c == "true")),
-            ))
-        } else if money.contains(&name.as_str()) {
-            let values = cells.iter().map(|c| {
-                c.map(|c| {
-                    let mut d = rust_decimal::Decimal::from_str_exact(c).unwrap();
-                    d.rescale(2);
-                    d.mantissa()
-                })
-            });
-            Arc::new(
-                Decimal128Array::from_iter(values)
-                    .with_precision_and_scale(12, 2)
-                    .unwrap(),
-            )
-        } else {
-            Arc::new(StringArray::from_iter(cells.iter().copied()))
-        };
-        columns.push((name.clone(), array));
-    }
-    RecordBatch::try_from_iter(columns).unwrap()
 }
 
 fn sample_csv() -> String {
