@@ -2,7 +2,9 @@
 //!
 //! A reader thread cuts the input into record-aligned chunks and hands them to
 //! worker threads through a bounded queue (so at most a few chunks per thread
-//! are in memory, whatever the file size). Each worker turns a chunk into a
+//! are in memory, whatever the file size). For a Parquet file it hands out
+//! row groups by number instead, which the workers decode themselves; for an
+//! Arrow stream, its batches as they arrive. Each worker turns a chunk into a
 //! result (an aggregate, or formatted output); the calling thread merges the
 //! results strictly in chunk order. Because chunk boundaries depend only on
 //! the bytes and results merge in file order, the output is the same at any
@@ -46,7 +48,8 @@ pub struct Input {
     stored: Option<StoredHash>,
     /// A Parquet file: its row groups are read once the columns are known.
     parquet: Option<std::fs::File>,
-    /// Standard input is an Arrow IPC stream, likewise.
+    /// The data is an Arrow IPC stream (on standard input or in a file):
+    /// its batches are read once the columns are known.
     arrow: bool,
 }
 
@@ -99,10 +102,14 @@ impl Input {
             start
         });
         #[cfg(not(unix))]
-        let start: Option<Vec<u8>> = {
-            let _ = is_file;
-            None
-        };
+        let start = is_file.then(|| {
+            use std::io::{Seek, SeekFrom};
+            let mut start = vec![0u8; MAGIC_LEN];
+            let n = (&file).read(&mut start).unwrap_or(0);
+            start.truncate(n);
+            let _ = (&file).seek(SeekFrom::Start(0));
+            start
+        });
         if start.as_deref().is_some_and(is_parquet) {
             return Ok(Input {
                 id,
@@ -397,10 +404,10 @@ enum Unit {
 }
 
 /// Where the reader thread takes its units from.
-enum Feed {
+enum Feed<'p> {
     Text(Chunker<Box<dyn Read + Send>>),
-    /// The row groups of [`ParquetFile`], by number.
-    Groups(usize),
+    /// The row groups of a Parquet file, by number.
+    Groups(&'p ParquetFile),
     Arrow(ArrowStream),
 }
 
@@ -438,14 +445,14 @@ where
         None => None,
     };
     let mut feed = match &parquet {
-        Some(p) => Feed::Groups(p.groups.len()),
+        Some(p) => Feed::Groups(p),
         None if arrow => Feed::Arrow(ArrowStream::open(reader, &name, columns)?),
         None => Feed::Text(Chunker::new(reader, options.chunk_size, &name)),
     };
-    let roots: Vec<usize> = match (&parquet, &feed) {
-        (Some(p), _) => p.roots.clone(),
-        (None, Feed::Arrow(a)) => a.roots.clone(),
-        _ => Vec::new(),
+    let roots: Vec<usize> = match &feed {
+        Feed::Groups(p) => p.roots.clone(),
+        Feed::Arrow(a) => a.roots.clone(),
+        Feed::Text(_) => Vec::new(),
     };
     // Any write from here on moves the file's times past this (see `fingerprint`).
     let started = fingerprint::now_ns();
@@ -463,10 +470,7 @@ where
             )
         })?,
         Feed::Arrow(a) => a.header(),
-        Feed::Groups(_) => parquet
-            .as_ref()
-            .map(ParquetFile::header)
-            .unwrap_or_else(|| unreachable!("row groups come from a Parquet file")),
+        Feed::Groups(p) => p.header(),
     };
     let schema = Schema::resolve(&name, &header, columns)?;
     // Compressed data is hashed as stored, as the decompressor reads it.
@@ -534,7 +538,7 @@ where
                         }
                         None => break,
                     },
-                    Feed::Groups(count) if index < *count => Unit::Group(index),
+                    Feed::Groups(p) if index < p.groups.len() => Unit::Group(index),
                     Feed::Groups(_) => break,
                     Feed::Arrow(stream) => match stream.next_batch(line)? {
                         Some(batch) => {
