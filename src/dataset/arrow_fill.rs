@@ -121,7 +121,8 @@ pub(super) fn fill(
 }
 
 /// Appends `array`'s cells to `column`, calling `bad` with the row and the
-/// text of each it cannot take (which is appended as missing). With `fast`,
+/// text of each it cannot take (what is appended for such a cell is never
+/// read: its row is dropped, or stops the read). With `fast`,
 /// the common pairs of types are copied rather than printed and parsed.
 /// `Err` names a type no field takes (refused before a row is read).
 fn fill_column(
