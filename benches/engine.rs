@@ -14,6 +14,9 @@
 //! 5. `simulate`: end-to-end `simulate::simulate` and the report, per policy
 //!    at 1 and 2 threads.
 //!
+//! And `gen`: `polsim gen`'s synthetic rows written to a sink (what
+//! `benches/compare.sh` waits for before it measures anything).
+//!
 //! Run with `cargo bench --bench engine`; settings are modest (10 samples,
 //! 3 s of measurement per bench) so the whole run takes a few minutes.
 //! `POLSIM_BENCH_ROWS` changes the dataset size (default 200,000 rows).
@@ -272,6 +275,17 @@ fn bench_simulate(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_gen(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gen");
+    group.throughput(Throughput::Elements(rows()));
+    group.bench_function("write_dataset", |b| {
+        b.iter(|| {
+            polsim::synthetic::write_dataset(std::io::sink(), black_box(rows()), SEED).unwrap()
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -282,6 +296,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_chunk, bench_parse, bench_evaluate, bench_aggregate, bench_simulate
+    targets = bench_chunk, bench_parse, bench_evaluate, bench_aggregate, bench_simulate, bench_gen
 }
 criterion_main!(benches);

@@ -895,13 +895,4 @@ mod tests {
             assert!(((exp(x) - want) / want).abs() < 1e-11, "exp({x})");
         }
     }
-
-    #[test]
-    #[ignore = "timing; run with: cargo test --release -- --ignored --nocapture"]
-    fn throughput_one_million_rows() {
-        let start = std::time::Instant::now();
-        write_dataset(io::sink(), 1_000_000, 42).unwrap();
-        let secs = start.elapsed().as_secs_f64();
-        println!("1M rows in {secs:.3}s = {:.0} rows/s", 1e6 / secs);
-    }
 }
