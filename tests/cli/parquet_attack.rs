@@ -937,17 +937,42 @@ fn compare_and_sweep_on_parquet_equal_the_csv_at_any_thread_count() {
 }
 
 #[test]
-fn partials_of_parquet_parts_merge_to_the_report_of_the_whole() {
+fn partials_of_parts_in_different_formats_merge_to_the_report_of_the_whole() {
     let wd = Workdir::new();
     let whole = sample_batch();
+    let csv = sample_csv();
+    let lines: Vec<&str> = csv.lines().collect();
+    // Part a: Parquet, written with `--partial FILE`; part b: an Arrow
+    // stream on standard input, printed with `--emit partial`; part c:
+    // the rest of the CSV file with its header line.
     pq(&wd.path("a.parquet"), &whole.slice(0, 7000), 1000);
-    pq(&wd.path("b.parquet"), &whole.slice(7000, 13000), 5000);
-    wd.write("all.csv", sample_csv());
+    let b = whole.slice(7000, 6000);
+    let b_stream = stream(&b.schema(), &[b]);
+    let mut c = lines[0].to_owned() + "\n";
+    for line in &lines[13001..] {
+        c.push_str(line);
+        c.push('\n');
+    }
+    wd.write("c.csv", c);
+    wd.write("all.csv", &csv);
     let policy = jd_plus();
     let common = ["--by", "city_tier", "--trials", "20", "--seed", "3"];
-    // One part written with `--partial FILE`, the other printed with
-    // `--emit partial`.
-    let mut args = vec![
+    let with_common = |head: &[&str]| {
+        let mut args: Vec<String> = head.iter().map(|a| a.to_string()).collect();
+        args.extend(common.iter().map(|a| a.to_string()));
+        args
+    };
+    let run = |args: &[String], stdin: Option<&[u8]>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = wd.command(&args);
+        if let Some(bytes) = stdin {
+            cmd.write_stdin(bytes.to_vec());
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        out.stdout
+    };
+    let args = [
         "simulate",
         &policy,
         "--data",
@@ -955,25 +980,40 @@ fn partials_of_parquet_parts_merge_to_the_report_of_the_whole() {
         "--partial",
         "a.partial",
     ];
-    args.extend(common);
-    wd.stdout(&args);
-    let mut args = vec![
+    run(&with_common(&args), None);
+    let args = [
         "simulate",
         &policy,
         "--data",
-        "b.parquet",
+        "-",
         "--emit",
         "partial",
         "--threads",
         "8",
     ];
-    args.extend(common);
-    let printed = wd.stdout(&args);
-    wd.write("b.partial", printed);
-    let merged = wd.json(&["merge", "a.partial", "b.partial"]);
-    let mut args = vec!["simulate", &policy, "--data", "all.csv"];
-    args.extend(common);
-    let direct = wd.json(&args);
+    wd.write("b.partial", run(&with_common(&args), Some(&b_stream)));
+    let args = [
+        "simulate",
+        &policy,
+        "--data",
+        "c.csv",
+        "--partial",
+        "c.partial",
+    ];
+    run(&with_common(&args), None);
+    let merged = wd.json(&["merge", "c.partial", "a.partial", "b.partial"]);
+    let direct: Value = serde_json::from_slice(&run(
+        &with_common(&["simulate", &policy, "--data", "all.csv"]),
+        None,
+    ))
+    .unwrap();
+    let parts: Vec<u64> = merged["manifest"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(parts, [7000, 7000, 6000]);
     let strip = |mut v: Value| {
         v["manifest"]["data_sha256"] = Value::Null;
         if let Some(m) = v["manifest"].as_object_mut() {
