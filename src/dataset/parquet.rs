@@ -434,7 +434,10 @@ impl ArrowStream {
                             "it is cut short: it ends without the end-of-stream marker".to_owned(),
                         ));
                     }
-                    None => return Ok(None),
+                    // Bytes after the marker are another stream or
+                    // something else: reading on would drop them silently,
+                    // and the manifest's hash would not be of the input.
+                    None => return self.nothing_after_the_end(line).map(|()| None),
                 }
             }
         };
@@ -443,6 +446,36 @@ impl ArrowStream {
             return Ok(Some(batch.slice(0, BATCH_ROWS)));
         }
         Ok(Some(batch))
+    }
+}
+
+impl ArrowStream {
+    /// Checks that no byte follows the end-of-stream marker.
+    fn nothing_after_the_end(&mut self, line: u64) -> Result<()> {
+        let mut byte = [0u8; 1];
+        let more = loop {
+            match self.batches.get_mut().read(&mut byte) {
+                Ok(n) => break n > 0,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Error::Data(Diagnostic::new(format!(
+                        "cannot read `{}`: {e}",
+                        self.name
+                    ))));
+                }
+            }
+        };
+        if !more {
+            return Ok(());
+        }
+        Err(Error::Data(
+            Diagnostic::new(format!(
+                "`{}` goes on after its Arrow stream's end-of-stream marker: polsim reads one stream, and the bytes after it (another stream, or other data) would be left out",
+                self.name
+            ))
+            .at(Location::new(&self.name, line as usize, 1))
+            .help("write all the batches with one stream writer; for several streams, run polsim on each (`--emit partial`) and `polsim merge` the partials"),
+        ))
     }
 }
 

@@ -1603,6 +1603,41 @@ fn an_arrow_stream_cut_between_batches_is_an_error() {
     }
 }
 
+/// Bytes after the end-of-stream marker (a second stream `cat` appended,
+/// or anything else) are an error: reading one stream and stopping would
+/// leave rows out, and the manifest would hash less than the input.
+#[test]
+fn bytes_after_an_arrow_streams_end_are_an_error() {
+    let wd = Workdir::new();
+    let (whole, _) = two_batches();
+    wd.write("p.yaml", probe_policy("string"));
+    let twice = [whole.clone(), whole.clone()].concat();
+    let junk = [whole.clone(), b"garbage\n".to_vec()].concat();
+    let one_byte = [whole.clone(), vec![0]].concat();
+    for (what, bytes) in [("twice", twice), ("junk", junk), ("one byte", one_byte)] {
+        for command in ["decide", "simulate"] {
+            let out = wd
+                .command(&[command, "p.yaml", "--data", "-"])
+                .timeout(Duration::from_secs(60))
+                .write_stdin(bytes.clone())
+                .output()
+                .unwrap();
+            let err = failed(out, &[command, what], 2);
+            assert_contains(
+                &err,
+                &["<stdin>", "after its Arrow stream's end-of-stream marker"],
+            );
+        }
+    }
+    // The stream alone still reads.
+    let out = wd
+        .command(&["simulate", "p.yaml", "--data", "-", "--format", "json"])
+        .write_stdin(whole)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
 // ---------------------------------------------------------------------------
 // Commands that read the data by another path
 // ---------------------------------------------------------------------------
