@@ -5,7 +5,7 @@ use super::{Common, DataArgs, changed_warning, report_skipped};
 use crate::dataset::stream::Input;
 use crate::engine::pass::{PassOptions, Plan};
 use crate::engine::segments::SegmentSpec;
-use crate::error::{CallerColumn, Diagnostic, Error, Result};
+use crate::error::{CallerColumn, Diagnostic, Error, Location, Result};
 use crate::policy::CompiledPolicy;
 use crate::policy::compile::compile_file_for;
 use crate::report;
@@ -56,6 +56,16 @@ pub fn run(args: &Args) -> Result<()> {
         .map(|b| SegmentSpec::parse(b)?.resolve(&policy))
         .collect::<Result<Vec<_>>>()?;
     let trials = trial_spec(args, &policy)?;
+    let partial = args.emit == Emit::Partial || args.partial.is_some();
+    if partial && trials.is_some() && policy.key.is_none() {
+        return Err(Error::Usage(
+            Diagnostic::new(format!(
+                "`--trials` with a partial result needs the policy's `key`, and `{}` has none",
+                policy.path.display()
+            ))
+            .help("a row's Monte Carlo draws follow its key, or else its line, which a part of the data numbers from its own start: add `key: COLUMN` naming a column unique to each user (such as `user_id`), so the parts merge to one run's report"),
+        ));
+    }
     let plan = Plan::new(vec![policy], segments);
     let options = PassOptions::tolerant(args.common.stream(), args.data.skip_bad_rows);
     let input = Input::open(&args.data.data)?;
@@ -68,7 +78,21 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let (state, summary) =
         simulate::simulate(&plan, input, &options, trials).map_err(word_segment_columns)?;
-    if args.emit == Emit::Partial || args.partial.is_some() {
+    if partial {
+        if let Some(unkeyed) = state.trials.as_ref().map(|t| t.unkeyed)
+            && unkeyed.rows > 0
+        {
+            let key = plan.policies[0].key_name.as_deref().unwrap_or("key");
+            let line = unkeyed.first_line.unwrap_or(0);
+            return Err(Error::Data(
+                Diagnostic::new(format!(
+                    "{} approved row(s) of `{name}` have an empty `{key}`, the first on line {line}: their Monte Carlo draws would follow their line in this part, and the partials would not merge to one run's report",
+                    unkeyed.rows
+                ))
+                .at(Location::new(&name, line as usize, 1))
+                .help(format!("fill in `{key}` for every row (`polsim check POLICY --data FILE` lists the rows without one), or run the whole data in one `polsim simulate --trials`")),
+            ));
+        }
         let part = DataPart {
             name: name.clone(),
             sha256: summary.data_sha256.clone(),
@@ -93,6 +117,20 @@ pub fn run(args: &Args) -> Result<()> {
             report.skipped.count
         );
         report_skipped(&headline, &report.skipped, &name);
+    }
+    if let Some(unkeyed) = state.trials.as_ref().map(|t| t.unkeyed)
+        && unkeyed.rows > 0
+    {
+        let key = plan.policies[0].key_name.as_deref().unwrap_or("key");
+        let what = if plan.policies[0].key.is_some() {
+            format!("have an empty `{key}`")
+        } else {
+            "have no key (the policy names none)".to_owned()
+        };
+        args.common.note(&format!(
+            "note: {} approved row(s) {what}: their Monte Carlo draws follow their line, so the same users in another order, or in parts, draw otherwise",
+            unkeyed.rows
+        ));
     }
     if report.manifest.data_sha256.is_none() {
         crate::note!("{}", changed_warning(&name));

@@ -59,8 +59,34 @@ pub struct Trials {
     pub late: Vec<u64>,
     /// Late payments past `bureau_after_days`.
     pub reported_late: Vec<u64>,
+    /// Drawn rows without a key; never in a partial (one with any is
+    /// refused: see [`Unkeyed`]).
+    #[serde(skip)]
+    pub unkeyed: Unkeyed,
     #[serde(skip)]
     model: Shared,
+}
+
+/// The drawn rows that had no key (the policy names none, or the cell is
+/// empty). Their draws follow their line, which is their place in the file
+/// read: a whole file's run is still deterministic, but a part's lines are
+/// not the whole's, so the partial of a part would not merge to the one
+/// run's report.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Unkeyed {
+    pub rows: u64,
+    /// The first such row's line.
+    pub first_line: Option<u64>,
+}
+
+impl Unkeyed {
+    fn merge(&mut self, o: &Unkeyed) {
+        self.rows += o.rows;
+        self.first_line = match (self.first_line, o.first_line) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 /// The model a partial draws with, made once from the policy and shared by
@@ -148,6 +174,7 @@ impl Trials {
             defaults: vec![0; n],
             late: vec![0; n],
             reported_late: vec![0; n],
+            unkeyed: Unkeyed::default(),
             model: Shared(Arc::new(model)),
         }
     }
@@ -189,7 +216,8 @@ impl Accumulator for Trials {
         let d = &chunk.decisions[self.policy];
         GATHERED.with_borrow_mut(|g| {
             let model = self.model.0.clone();
-            gather(g, d, chunk, self.policy, rows, &model);
+            let unkeyed = gather(g, d, chunk, self.policy, rows, &model);
+            self.unkeyed.merge(&unkeyed);
             for t in 0..self.trials() {
                 let (default_exposure, returned_exposure, counts) = if g.exact.is_empty() {
                     let (a, b, c) = draw_trial(g, &g.cents, &model, t);
@@ -218,12 +246,13 @@ impl Accumulator for Trials {
             self.late[t] += o.late[t];
             self.reported_late[t] += o.reported_late[t];
         }
+        self.unkeyed.merge(&o.unkeyed);
         Ok(())
     }
 }
 
 /// Gathers the approved, modelled rows of `rows` into `g`: their identity
-/// hashes, bands and exposures.
+/// hashes, bands and exposures; returns those without a key.
 fn gather(
     g: &mut Gathered,
     d: &Decisions,
@@ -231,7 +260,7 @@ fn gather(
     policy: usize,
     rows: Rows,
     model: &Model,
-) {
+) -> Unkeyed {
     g.ids.clear();
     g.bands.clear();
     g.cents.clear();
@@ -240,6 +269,7 @@ fn gather(
     let key = chunk.keys.get(policy).copied().flatten();
     let money = !d.exposure.is_empty();
     let mut scale = 0;
+    let mut unkeyed = Unkeyed::default();
     rows.for_each(|row| {
         let band = d.outcome_band[row];
         if d.outcome[row] != Outcome::Approve || band == NONE {
@@ -247,7 +277,11 @@ fn gather(
         }
         let id = match key.filter(|k| k.valid[row]) {
             Some(k) => key_hash(k, row),
-            None => splitmix(chunk.lines[row] ^ 0x6c69_6e65_0000_0000),
+            None => {
+                unkeyed.rows += 1;
+                unkeyed.first_line.get_or_insert(chunk.lines[row]);
+                splitmix(chunk.lines[row] ^ 0x6c69_6e65_0000_0000)
+            }
         };
         let exposure = if money && d.exposure_valid[row] {
             d.exposure[row]
@@ -281,6 +315,7 @@ fn gather(
             g.exact.clear();
         }
     }
+    unkeyed
 }
 
 /// An exposure as drawn: an integer (summed in an `i128`) or a decimal.

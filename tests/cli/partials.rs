@@ -304,6 +304,101 @@ fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
     assert_contains(&err, &["`cut.partial` is not a polsim partial result"]);
 }
 
+/// A row's draws follow its key, or else its line, which a part numbers
+/// from its own start: a partial with `--trials` needs every drawn row
+/// keyed, or its merge would differ from the whole run's Monte Carlo.
+#[test]
+fn a_partial_with_trials_refuses_rows_without_a_key() {
+    let wd = Workdir::new();
+    let (header, records) = sample();
+    let text = std::fs::read_to_string(repo_file("policies/jd_plus.yaml")).unwrap();
+    assert!(text.contains("key: user_id"), "the policy has a key");
+    wd.write("nokey.yaml", text.replace("key: user_id", ""));
+    wd.write("jd.yaml", &text);
+    let part = |rows: &[String]| format!("{header}\n{}\n", rows.join("\n"));
+    wd.write("d.csv", part(&records[..3000]));
+    // Every user id blanked from the 101st row on.
+    let blanked: Vec<String> = records[..3000]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if i < 100 {
+                r.clone()
+            } else {
+                format!(",{}", r.split_once(',').unwrap().1)
+            }
+        })
+        .collect();
+    wd.write("blank.csv", part(&blanked));
+    let err = wd.fails(
+        &[
+            "simulate",
+            "nokey.yaml",
+            "--data",
+            "d.csv",
+            "--trials",
+            "20",
+            "--emit",
+            "partial",
+        ],
+        2,
+    );
+    assert_contains(
+        &err,
+        &[
+            "`--trials` with a partial result needs the policy's `key`, and `nokey.yaml` has none",
+            "add `key: COLUMN`",
+        ],
+    );
+    let err = wd.fails(
+        &[
+            "simulate",
+            "jd.yaml",
+            "--data",
+            "blank.csv",
+            "--trials",
+            "20",
+            "--partial",
+            "b.partial",
+        ],
+        2,
+    );
+    assert_contains(
+        &err,
+        &[
+            "697 approved row(s) of `blank.csv` have an empty `user_id`, the first on line 103:",
+            "blank.csv:103:1",
+        ],
+    );
+    assert!(!wd.path("b.partial").exists());
+    // Without --trials, or the whole file in one run, they are fine.
+    succeeded(
+        wd.output(&[
+            "simulate",
+            "nokey.yaml",
+            "--data",
+            "d.csv",
+            "--emit",
+            "partial",
+        ]),
+        &["simulate"],
+    );
+    let out = wd.output(&[
+        "simulate",
+        "jd.yaml",
+        "--data",
+        "blank.csv",
+        "--trials",
+        "20",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    succeeded(out, &["simulate"]);
+    assert_contains(
+        &err,
+        &["have an empty `user_id`", "draws follow their line"],
+    );
+}
+
 #[test]
 fn a_partial_is_not_written_over_the_data() {
     let wd = Workdir::new();
