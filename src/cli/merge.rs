@@ -44,6 +44,7 @@ pub fn run(args: &Args) -> Result<()> {
     for (i, (p, path)) in parts.iter().zip(&args.partials).enumerate().skip(1) {
         first.check_same(p, i + 1, path)?;
     }
+    no_data_twice(&parts, &args.partials)?;
     let mut total = first.state.clone();
     for (p, path) in parts.iter().zip(&args.partials).skip(1) {
         total.merge(&p.state).map_err(|_| damaged(path))?;
@@ -130,6 +131,42 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 /// A partial whose state does not go with its header.
+/// The same data in two partials (one given twice, a task run twice, a
+/// part inside a merged partial given again) would count its rows twice.
+/// Parts are told apart by their bytes' SHA-256; empty parts (a header
+/// alone, an empty Spark partition) may repeat.
+fn no_data_twice(parts: &[Partial], paths: &[PathBuf]) -> Result<()> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, p) in parts.iter().enumerate() {
+        for d in p.data.iter().filter(|d| d.rows > 0) {
+            let Some(sha) = d.sha256.as_deref() else {
+                continue;
+            };
+            match seen.get(sha) {
+                Some(&j) if j != i => {
+                    return Err(Error::usage(
+                        format!(
+                            "partials {} (`{}`) and {} (`{}`) both cover the data `{}` (sha256 {}, {} rows): merged, its rows would count twice",
+                            j + 1,
+                            paths[j].display(),
+                            i + 1,
+                            paths[i].display(),
+                            d.name,
+                            &sha[..12.min(sha.len())],
+                            d.rows
+                        ),
+                        "give each part's partial once (a task run twice, or a part already inside a merged partial); parts with the very same bytes are the same data",
+                    ));
+                }
+                _ => {
+                    seen.insert(sha, i);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn damaged(path: &Path) -> Error {
     Error::usage(
         format!(

@@ -184,6 +184,66 @@ fn a_merge_in_stages_equals_one_merge() {
     assert_eq!(staged, direct);
 }
 
+/// The same data twice (a partial given twice, a task run twice, a part
+/// already inside a merged partial) would count its rows twice: refused.
+/// Empty parts, which hash alike, may repeat.
+#[test]
+fn merge_refuses_the_same_data_twice_but_not_empty_parts() {
+    let (header, records) = sample();
+    let wd = Workdir::new();
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    split_and_merge(&wd, &header, &records, &[5000], &[0, 1], &[1], &[&policy]);
+    let err = wd.fails(
+        &["merge", "part0.partial", "part1.partial", "part0.partial"],
+        2,
+    );
+    assert_contains(
+        &err,
+        &[
+            "partials 1 (`part0.partial`) and 3 (`part0.partial`) both cover the data `part0.csv`",
+            "5000 rows): merged, its rows would count twice",
+        ],
+    );
+    succeeded(
+        wd.output(&[
+            "merge",
+            "part0.partial",
+            "part1.partial",
+            "--partial",
+            "m.partial",
+        ]),
+        &["merge"],
+    );
+    let err = wd.fails(&["merge", "m.partial", "part1.partial"], 2);
+    assert_contains(
+        &err,
+        &["partials 1 (`m.partial`) and 2 (`part1.partial`) both cover the data `part1.csv`"],
+    );
+    // Two empty parts: a header alone each.
+    wd.write("e.csv", format!("{header}\n"));
+    for out in ["e1.partial", "e2.partial"] {
+        succeeded(
+            wd.output(&["simulate", &policy, "--data", "e.csv", "--partial", out]),
+            &["simulate"],
+        );
+    }
+    let merged = run_json(
+        &wd,
+        &[
+            "merge",
+            "e1.partial",
+            "part0.partial",
+            "e2.partial",
+            "part1.partial",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(merged["rows"], 20000);
+}
+
 #[test]
 fn script_and_rhai_policies_merge_too() {
     let (header, records) = sample();
