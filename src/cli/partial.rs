@@ -13,6 +13,9 @@
 //! - `set`: the `--set` overrides as given; `params`: the values in effect;
 //! - `by`: the `--by` specs; `trials`, `seed`: the Monte Carlo's;
 //! - `data`: the part(s) it covers: name, SHA-256 and rows;
+//! - `state_sha256`: the SHA-256 of the `state` as written, so a partial
+//!   changed after it was written (a flipped digit, an edit) is refused
+//!   rather than merged into a wrong report;
 //! - `state`: the accumulators' state — counts and exact decimal sums, per
 //!   segment, one total per Monte Carlo trial.
 
@@ -58,6 +61,8 @@ pub struct Partial {
     pub trials: Option<u32>,
     pub seed: Option<u64>,
     pub data: Vec<DataPart>,
+    /// The SHA-256 of `state` as JSON, set by [`Partial::write`].
+    pub state_sha256: String,
     pub state: State,
 }
 
@@ -183,6 +188,13 @@ fn damaged(what: &str) -> Error {
     )
 }
 
+/// The SHA-256 of a state's JSON.
+fn state_sha256(state: &State) -> serde_json::Result<String> {
+    Ok(crate::dataset::fingerprint::sha256_hex(
+        serde_json::to_string(state)?.as_bytes(),
+    ))
+}
+
 impl Partial {
     /// The partial of a `command` run of `policies` (with `--set` `set`)
     /// over the data `part`; the other options are empty, to be set by
@@ -214,18 +226,24 @@ impl Partial {
             trials: None,
             seed: None,
             data: vec![part],
+            state_sha256: String::new(),
             state,
         })
     }
 
     /// Writes the partial as JSON to `path`, or to standard output.
     pub fn write(&self, path: Option<&Path>) -> Result<()> {
-        let text = serde_json::to_string(self).map_err(|e| {
+        let unwritable = |e: serde_json::Error| {
             Error::usage(
                 format!("cannot write the partial result: {e}"),
                 "report this as a bug",
             )
-        })?;
+        };
+        let text = serde_json::to_string(&Partial {
+            state_sha256: state_sha256(&self.state).map_err(unwritable)?,
+            ..self.clone()
+        })
+        .map_err(unwritable)?;
         match path {
             Some(path) => super::write_atomically(path, |out| {
                 out.write_all(text.as_bytes())
@@ -267,15 +285,33 @@ impl Partial {
                 "make every partial with the same polsim version as the one that merges them",
             ));
         }
-        serde_json::from_value(value).map_err(|e| {
+        let damaged = |why: String| {
             Error::Usage(
                 Diagnostic::new(format!(
-                    "`{}` is a damaged partial result: {e}",
+                    "`{}` is a damaged partial result: {why}",
                     path.display()
                 ))
-                .help("make it again with `polsim simulate … --emit partial`"),
+                .help(format!(
+                    "make it again with `polsim {} … --emit partial`",
+                    value
+                        .get("command")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or("simulate")
+                )),
             )
-        })
+        };
+        let partial: Partial =
+            serde_json::from_value(value.clone()).map_err(|e| damaged(e.to_string()))?;
+        // Serialising what was read gives the bytes that were written (the
+        // state's maps are sorted, its floats round-trip), so any change
+        // to a count, a sum or a trial shows.
+        if state_sha256(&partial.state).ok().as_ref() != Some(&partial.state_sha256) {
+            return Err(damaged(
+                "its state does not match its `state_sha256`: it was changed after polsim wrote it"
+                    .to_owned(),
+            ));
+        }
+        Ok(partial)
     }
 
     /// The first way `other` (partial number `n`, from 1, at `path`)

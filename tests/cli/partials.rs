@@ -244,6 +244,68 @@ fn merge_refuses_the_same_data_twice_but_not_empty_parts() {
     assert_eq!(merged["rows"], 20000);
 }
 
+/// A partial changed after polsim wrote it (an edit, a flipped digit) is
+/// refused by its `state_sha256`, not merged into a wrong report.
+#[test]
+fn merge_refuses_a_partial_whose_state_was_changed() {
+    let (header, records) = sample();
+    let wd = Workdir::new();
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    split_and_merge(
+        &wd,
+        &header,
+        &records,
+        &[5000],
+        &[0, 1],
+        &[1],
+        &[&policy, "--trials", "5"],
+    );
+    let text = wd.read("part1.partial");
+    let original: Value = serde_json::from_str(&text).unwrap();
+    let edits: [(&str, fn(&mut Value)); 3] = [
+        ("approved", |v| {
+            let n = v["state"]["of"]["whole"]["outcomes"]["approved"]
+                .as_u64()
+                .unwrap();
+            v["state"]["of"]["whole"]["outcomes"]["approved"] = (n + 1).into();
+        }),
+        ("rows", |v| {
+            let n = v["state"]["of"]["whole"]["outcomes"]["rows"]
+                .as_u64()
+                .unwrap();
+            v["state"]["of"]["whole"]["outcomes"]["rows"] = (n - 1).into();
+        }),
+        ("a trial", |v| {
+            let n = v["state"]["of"]["trials"]["defaults"][2].as_u64().unwrap();
+            v["state"]["of"]["trials"]["defaults"][2] = (n + 1).into();
+        }),
+    ];
+    for (what, edit) in edits {
+        let mut v = original.clone();
+        edit(&mut v);
+        assert_ne!(v, original, "{what}");
+        wd.write("edited.partial", serde_json::to_string(&v).unwrap());
+        let err = wd.fails(&["merge", "part0.partial", "edited.partial"], 2);
+        assert_contains(
+            &err,
+            &[
+                "`edited.partial` is a damaged partial result: its state does not match its `state_sha256`",
+            ],
+        );
+    }
+    // Read and written again unchanged (other whitespace, key order), it merges.
+    wd.write(
+        "same.partial",
+        serde_json::to_string_pretty(&original).unwrap(),
+    );
+    succeeded(
+        wd.output(&["merge", "part0.partial", "same.partial"]),
+        &["merge"],
+    );
+}
+
 #[test]
 fn script_and_rhai_policies_merge_too() {
     let (header, records) = sample();
