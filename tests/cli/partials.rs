@@ -264,7 +264,8 @@ fn merge_refuses_a_partial_whose_state_was_changed() {
     );
     let text = wd.read("part1.partial");
     let original: Value = serde_json::from_str(&text).unwrap();
-    let edits: [(&str, fn(&mut Value)); 3] = [
+    type Edit = fn(&mut Value);
+    let edits: [(&str, Edit); 3] = [
         ("approved", |v| {
             let n = v["state"]["of"]["whole"]["outcomes"]["approved"]
                 .as_u64()
