@@ -261,6 +261,21 @@ impl Error {
     }
 
     pub fn write(path: &Path, source: std::io::Error) -> Self {
+        // A missing directory: said plainly (the error of a temporary file
+        // made beside the output reads "entity not found").
+        if source.kind() == std::io::ErrorKind::NotFound
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            let dir = printable(&dir.display().to_string()).into_owned();
+            return Error::usage(
+                format!(
+                    "cannot write `{}`: the directory `{dir}` does not exist",
+                    printable(&path.display().to_string())
+                ),
+                format!("create it first (`mkdir -p {dir}`), or write the file elsewhere"),
+            );
+        }
         Error::Io {
             action: "write",
             path: path.to_owned(),

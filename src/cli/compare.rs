@@ -153,15 +153,6 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let data = Some(args.data.data.as_path());
     if let Some(out) = &args.output {
-        // The shared checks' help suggests `decisions.csv`: `-o` here
-        // writes the changes file.
-        let changes_help = |e: Error| match e {
-            Error::Usage(mut d) => {
-                d.help = d.help.map(|h| h.replace("decisions.csv", "changes.csv"));
-                Error::Usage(d)
-            }
-            other => other,
-        };
         let shown = crate::error::printable(&out.display().to_string()).into_owned();
         if std::fs::metadata(out).is_ok_and(|m| m.is_dir()) {
             return Err(Error::usage(
@@ -170,17 +161,18 @@ pub fn run(args: &Args) -> Result<()> {
             ));
         }
         refuse_output_onto_inputs(
+            ("-o", "changes.csv"),
             out,
             &[
                 ("dataset", &args.data.data),
                 ("champion", &args.champion),
                 ("challenger", challenger_path),
             ],
-        )
-        .map_err(changes_help)?;
+        )?;
     }
     if let Some(out) = &args.partial {
         refuse_output_onto_inputs(
+            ("--partial", "part1.partial"),
             out,
             &[
                 ("dataset", &args.data.data),

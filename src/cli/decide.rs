@@ -50,13 +50,18 @@ pub fn run(args: &Args) -> Result<()> {
     };
     if let Some(out) = &args.output {
         refuse_output_onto_inputs(
+            ("-o", "decisions.csv"),
             out,
             &[("dataset", &args.data.data), ("policy", &args.policy)],
         )?;
     }
     let policy = compile_file_for(&args.policy, &args.common.set, Some(&args.data.data))?;
     if let (Some(out), Some(script)) = (&args.output, &policy.script) {
-        refuse_output_onto_inputs(out, &[("policy's script", &script.site.file)])?;
+        refuse_output_onto_inputs(
+            ("-o", "decisions.csv"),
+            out,
+            &[("policy's script", &script.site.file)],
+        )?;
     }
     let mut plan = Plan::new(vec![policy], Vec::new());
     plan.explain = args.explain;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Partial results, from `simulate --emit partial` or `--partial FILE`
+    /// Partial results, from `simulate`, `compare` or `sweep` with `--emit partial` or `--partial FILE`
     #[arg(required = true, value_name = "PARTIAL")]
     pub partials: Vec<PathBuf>,
     /// What to print: the report, or the merged partial result (to merge in stages)

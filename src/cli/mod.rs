@@ -129,7 +129,7 @@ pub struct Common {
 /// Options for commands that read a dataset.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// The dataset (CSV with a header row); `-` reads standard input.
+    /// The dataset: CSV with a header row (also .csv.gz, .csv.zst), Parquet, or an Arrow IPC stream; `-` reads standard input
     #[arg(long, value_name = "FILE")]
     pub data: std::path::PathBuf,
     /// Count and skip malformed rows instead of stopping at the first one.
@@ -343,12 +343,16 @@ fn replace_with(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> std::io
     Ok(())
 }
 
-/// Refuses `-o OUTPUT` when it is one of the run's `inputs` (what each is,
+/// Refuses an output file (`-o OUTPUT`) when it is one of the run's `inputs` (what each is,
 /// and its path; `-` is standard input): the same file, by device and inode,
 /// whatever the name, a symbolic link or a hard link. Writing the output
 /// would replace the input, so this is checked before any work. Only a
 /// regular file is at risk: a device or FIFO is written through, not replaced.
+///
+/// `option` is how the output was named (`-o`, `--partial`, `--plot`) and
+/// a file name the help suggests instead.
 pub fn refuse_output_onto_inputs(
+    option: (&str, &str),
     output: &std::path::Path,
     inputs: &[(&str, &std::path::Path)],
 ) -> Result<()> {
@@ -379,12 +383,13 @@ pub fn refuse_output_onto_inputs(
                 } else {
                     format!("`{}`", crate::error::printable(&path.display().to_string()))
                 };
+                let (flag, example) = option;
                 return Err(Error::usage(
                     format!(
-                        "`-o {}` is the same file as the {what}, {shown}: writing the output would replace it",
+                        "`{flag} {}` is the same file as the {what}, {shown}: writing the output would replace it",
                         crate::error::printable(&output.display().to_string())
                     ),
-                    "write the output to another file, e.g. `-o decisions.csv`",
+                    format!("write the output to another file, e.g. `{flag} {example}`"),
                 ));
             }
         }

@@ -267,10 +267,23 @@ impl Partial {
         let not_partial = || {
             Error::usage(
                 format!("`{}` is not a polsim partial result", path.display()),
-                "make partials with `polsim simulate … --emit partial` (or `--partial FILE`)",
+                "make partials with `polsim simulate`, `compare` or `sweep` and `--emit partial` (or `--partial FILE`)",
             )
         };
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| not_partial())?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            let head: String = text.split_whitespace().collect::<String>();
+            if e.is_eof() && head.starts_with(&format!("{{\"format\":\"{FORMAT}\"")) {
+                Error::usage(
+                    format!(
+                        "`{}` is a partial result cut short: it ends before its JSON does",
+                        path.display()
+                    ),
+                    "it was not written completely (a task that died, a full disk, a copy cut short): make it again",
+                )
+            } else {
+                not_partial()
+            }
+        })?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(not_partial());
         }
@@ -372,6 +385,28 @@ impl Partial {
                     "each part's first rows typed the columns differently: write a YAML policy with `fields` and `script:`, so every part reads the same types",
                 );
             }
+            if let (true, Some((file, ta)), Some((_, tb))) =
+                (a.sha256 == b.sha256, &a.script, &b.script)
+                && ta != tb
+            {
+                let sha = |t: &str| {
+                    crate::dataset::fingerprint::sha256_hex(t.as_bytes())[..12].to_owned()
+                };
+                return mismatch(
+                    format!(
+                        "{which} was made with another {}script `{file}` (sha256 {}), the first with sha256 {}; `{}` is the same",
+                        if self.policies.len() == 2 {
+                            format!("{} ", sides[i])
+                        } else {
+                            String::new()
+                        },
+                        sha(tb),
+                        sha(ta),
+                        a.file
+                    ),
+                    "make every partial with the same policy files (and scripts)",
+                );
+            }
             if a.sha256 != b.sha256 || a.script != b.script {
                 return mismatch(
                     format!(
@@ -423,13 +458,21 @@ impl Partial {
                 } else {
                     String::new()
                 };
+                let challenger = i == 1
+                    && [self, other]
+                        .iter()
+                        .any(|p| p.challenger_set.iter().any(|(n, _)| n == name));
                 return mismatch(
                     format!(
                         "{which} was made with {}{side}, the others with {}",
                         how(other, b),
                         how(self, a)
                     ),
-                    "make every partial with the same `--set` values",
+                    if challenger {
+                        "make every partial with the same `--challenger-set` values"
+                    } else {
+                        "make every partial with the same `--set` values"
+                    },
                 );
             }
         }

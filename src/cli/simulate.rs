@@ -72,6 +72,7 @@ pub fn run(args: &Args) -> Result<()> {
     let name = input.name.clone();
     if let Some(out) = &args.partial {
         super::refuse_output_onto_inputs(
+            ("--partial", "part1.partial"),
             out,
             &[("--data", &args.data.data), ("the policy", &args.policy)],
         )?;

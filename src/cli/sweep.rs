@@ -114,6 +114,7 @@ pub fn run(args: &Args) -> Result<()> {
     )?;
     if let Some(out) = &args.partial {
         refuse_output_onto_inputs(
+            ("--partial", "part1.partial"),
             out,
             &[("dataset", &args.data.data), ("policy", &args.policy)],
         )?;
@@ -182,18 +183,10 @@ fn check_plot_target(out: &std::path::Path, args: &Args) -> Result<()> {
         ));
     }
     refuse_output_onto_inputs(
+        ("--plot", "sweep.svg"),
         out,
         &[("dataset", &args.data.data), ("policy", &args.policy)],
     )
-    .map_err(|e| match e {
-        Error::Usage(mut d) => {
-            d.message = d.message.replacen("`-o ", "`--plot ", 1);
-            d.message = d.message.replace("writing the output", "writing the chart");
-            d.help = Some("write the chart to another file, e.g. `--plot sweep.svg`".to_owned());
-            Error::Usage(d)
-        }
-        other => other,
-    })
 }
 
 /// An error about a swept value names the `--param` the user wrote (the

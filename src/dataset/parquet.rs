@@ -89,7 +89,7 @@ fn project(
                 ))
                 .at(Location::new(name, 1, 1))
                 .help(match c.ty {
-                    FieldType::Decimal => "a float is not exact: store money as a Parquet decimal (or an integer or a string)",
+                    FieldType::Decimal => "a float is not exact: store money as a decimal column (pyarrow `pa.decimal128(12, 2)`, Spark `DecimalType(12, 2)`), or as an integer or a string",
                     _ => "declare the field with the type the column holds, or convert the column",
                 }),
             ));

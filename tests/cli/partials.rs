@@ -424,7 +424,45 @@ fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
     );
     wd.write("cut.partial", &text[..text.len() / 2]);
     let err = wd.fails(&["merge", "cut.partial"], 2);
-    assert_contains(&err, &["`cut.partial` is not a polsim partial result"]);
+    assert_contains(
+        &err,
+        &[
+            "`cut.partial` is a partial result cut short",
+            "make it again",
+        ],
+    );
+    let err = wd.fails(&["merge", "d.csv"], 2);
+    assert_contains(&err, &["`polsim simulate`, `compare` or `sweep`"]);
+    // The same YAML with another script: the script is named.
+    for f in ["merchant_script.yaml", "merchant_script.rhai"] {
+        wd.write(
+            f,
+            std::fs::read(repo_file(&format!("policies/{f}"))).unwrap(),
+        );
+    }
+    let script = |out: &str| {
+        let args = [
+            "simulate",
+            "merchant_script.yaml",
+            "--data",
+            "d.csv",
+            "--partial",
+            out,
+        ];
+        succeeded(wd.output(&args), &args);
+    };
+    script("s1.partial");
+    let rhai = wd.read("merchant_script.rhai");
+    wd.write("merchant_script.rhai", rhai + "// changed\n");
+    script("s2.partial");
+    let err = wd.fails(&["merge", "s1.partial", "s2.partial"], 2);
+    assert_contains(
+        &err,
+        &[
+            "partial 2 (`s2.partial`) was made with another script `merchant_script.rhai` (sha256 ",
+            "`merchant_script.yaml` is the same",
+        ],
+    );
 }
 
 /// A row's draws follow its key, or else its line, which a part numbers
@@ -530,11 +568,37 @@ fn a_partial_is_not_written_over_the_data() {
     let policy = repo_file("policies/jd_plus.yaml")
         .to_string_lossy()
         .into_owned();
-    wd.fails(
+    let err = wd.fails(
         &["simulate", &policy, "--data", "d.csv", "--partial", "d.csv"],
         2,
     );
+    assert_contains(
+        &err,
+        &[
+            "`--partial d.csv` is the same file as the --data, `d.csv`",
+            "e.g. `--partial part1.partial`",
+        ],
+    );
     assert_eq!(wd.read("d.csv"), before);
+    // Into a directory that does not exist: said so, with what to do.
+    let err = wd.fails(
+        &[
+            "simulate",
+            &policy,
+            "--data",
+            "d.csv",
+            "--partial",
+            "no/such/p.partial",
+        ],
+        2,
+    );
+    assert_contains(
+        &err,
+        &[
+            "cannot write `no/such/p.partial`: the directory `no/such` does not exist",
+            "mkdir -p no/such",
+        ],
+    );
 }
 
 #[test]
@@ -683,6 +747,7 @@ fn partials_of_different_commands_or_grids_do_not_merge() {
         &err,
         &[
             "partial 2 (`d.partial`) was made with `--challenger-set min_score=640` for the challenger, the others with `--challenger-set min_score=620`",
+            "help: make every partial with the same `--challenger-set` values",
         ],
     );
 }
