@@ -425,6 +425,19 @@ pub fn report_skipped_rows(common: &Common, skipped: &SkippedRows, data: &str) {
     }
 }
 
+/// The skipped rows of a command whose output carries their count
+/// (`simulate`'s and `sweep`'s reports, a partial): listed unless `--quiet`.
+pub fn note_skipped_rows(common: &Common, skipped: &SkippedRows, data: &str) {
+    if !common.quiet {
+        let headline = format!(
+            "note: skipped {} malformed row(s) of `{}` (--skip-bad-rows)",
+            skipped.count,
+            crate::error::printable(data)
+        );
+        report_skipped(&headline, skipped, data);
+    }
+}
+
 /// Lists rows that did not parse on standard error: how many, then the first few.
 pub fn report_skipped(headline: &str, skipped: &SkippedRows, data: &str) {
     if skipped.count == 0 {

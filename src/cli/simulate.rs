@@ -1,7 +1,7 @@
 //! `polsim simulate POLICY --data FILE [--by FIELD]...`: the headline report.
 
 use super::partial::{DataPart, Partial, State};
-use super::{Common, DataArgs, changed_warning, report_skipped};
+use super::{Common, DataArgs, changed_warning};
 use crate::dataset::stream::Input;
 use crate::engine::pass::{PassOptions, Plan};
 use crate::engine::segments::SegmentSpec;
@@ -94,6 +94,7 @@ pub fn run(args: &Args) -> Result<()> {
                 .help(format!("fill in `{key}` for every row (`polsim check POLICY --data FILE` lists the rows without one), or run the whole data in one `polsim simulate --trials`")),
             ));
         }
+        super::note_skipped_rows(&args.common, &state.skipped, &name);
         let part = DataPart {
             name: name.clone(),
             sha256: summary.data_sha256.clone(),
@@ -112,13 +113,7 @@ pub fn run(args: &Args) -> Result<()> {
         return partial.write(args.partial.as_deref());
     }
     let report = SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
-    if !args.common.quiet {
-        let headline = format!(
-            "note: skipped {} malformed row(s) of `{name}` (--skip-bad-rows)",
-            report.skipped.count
-        );
-        report_skipped(&headline, &report.skipped, &name);
-    }
+    super::note_skipped_rows(&args.common, &report.skipped, &name);
     if let Some(unkeyed) = state.trials.as_ref().map(|t| t.unkeyed)
         && unkeyed.rows > 0
     {

@@ -119,19 +119,20 @@ pub fn run(args: &Args) -> Result<()> {
             &[("dataset", &args.data.data), ("policy", &args.policy)],
         )?;
     }
-    let (state, sha, rows) = match &plan {
+    let (state, sha, rows, skipped) = match &plan {
         SweepPlan::Thresholds(plan, fast_axes) => {
             let (state, sha) = fold(plan, input, &options, || Thresholds::new(plan, fast_axes))?;
-            let rows = rows_of(&state)?;
-            (State::Thresholds(Box::new(state)), sha, rows)
+            let (rows, skipped) = (rows_of(&state)?, state.skipped().clone());
+            (State::Thresholds(Box::new(state)), sha, rows, skipped)
         }
         SweepPlan::Variants(plan) => {
             let (state, sha) = fold(plan, input, &options, || Variants::new(plan))?;
-            let rows = rows_of(&state)?;
-            (State::Variants(state), sha, rows)
+            let (rows, skipped) = (rows_of(&state)?, state.skipped().clone());
+            (State::Variants(state), sha, rows, skipped)
         }
     };
     if args.emit == Emit::Partial || args.partial.is_some() {
+        super::note_skipped_rows(&args.common, &skipped, &name);
         let part = DataPart {
             name: name.clone(),
             sha256: sha,
@@ -148,15 +149,7 @@ pub fn run(args: &Args) -> Result<()> {
         return partial.write(args.partial.as_deref());
     }
     let (report, skipped) = sweep_report(&base, &plan, &axes, &state, sha)?;
-    if !args.common.quiet {
-        // As `simulate` says it: the count, then the first few rows.
-        let headline = format!(
-            "note: skipped {} malformed row(s) of `{}` (--skip-bad-rows)",
-            skipped.count,
-            crate::error::printable(&name)
-        );
-        super::report_skipped(&headline, &skipped, &name);
-    }
+    super::note_skipped_rows(&args.common, &skipped, &name);
     if let Some(path) = &args.plot {
         let y = plot_y(args.plot_y);
         let svg = crate::report::sweep::plot(&report, y);

@@ -307,6 +307,34 @@ fn merge_refuses_a_partial_whose_state_was_changed() {
     );
 }
 
+/// With `--skip-bad-rows`, a partial lists the rows it skipped on
+/// standard error as the report does (the partial carries their count).
+#[test]
+fn a_partial_lists_the_rows_it_skipped() {
+    let (header, records) = sample();
+    let wd = Workdir::new();
+    let mut rows = records[..50].to_vec();
+    rows[9] = format!("u_bad,not_a_score{}", ",x".repeat(13));
+    wd.write("d.csv", format!("{header}\n{}\n", rows.join("\n")));
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    for command in [
+        vec!["simulate", policy.as_str()],
+        vec!["sweep", policy.as_str(), "--param", "min_score=600..620:10"],
+    ] {
+        let mut args = command.clone();
+        args.extend(["--data", "d.csv", "--skip-bad-rows", "--emit", "partial"]);
+        let out = wd.output(&args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        succeeded(out, &args);
+        assert_contains(
+            &err,
+            &["note: skipped 1 malformed row(s) of `d.csv`", "d.csv:11:"],
+        );
+    }
+}
+
 #[test]
 fn script_and_rhai_policies_merge_too() {
     let (header, records) = sample();
