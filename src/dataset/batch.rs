@@ -620,6 +620,8 @@ pub(super) fn bad_cell(p: &Projected, cell: &[u8], at: Location) -> Error {
         ))
         .at(at)
         .help(match p.role {
+            // A header line again: files joined with `cat`, each with its own.
+            _ if cell.trim_ascii() == p.name.as_bytes() => "this row repeats the header line (files joined with `cat`, each with its header?): keep the first file's header only (`tail -n +2` on the others), or pass --skip-bad-rows to count and skip such rows".to_owned(),
             _ if too_long => "a decimal holds 28 significant digits exactly, and a longer value would be silently rounded: round it to the precision you mean, or pass --skip-bad-rows to count and skip such rows".to_owned(),
             _ if too_large => "decimals are money: polsim takes values below 10^15 (a quadrillion) in size, so that no total can overflow; a larger one is almost always corrupt data. Fix it, or pass --skip-bad-rows to count and skip such rows".to_owned(),
             _ if p.ty == FieldType::String => "save the file as UTF-8 (in Excel: \"CSV UTF-8\"); convert a GBK/GB18030 file with `iconv -f GB18030 -t UTF-8`".to_owned(),

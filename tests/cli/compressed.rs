@@ -55,6 +55,36 @@ fn gzip_with_several_members_reads_as_the_plain_file() {
     assert_eq!(r["manifest"]["data_sha256"], stored.as_str());
 }
 
+/// Two files joined with `cat`, each with its header (plain or as gzip
+/// members): the second header is a bad row, and the help says what it is.
+#[test]
+fn a_repeated_header_from_joined_files_is_named_as_one() {
+    let wd = Workdir::new();
+    let text = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let a = format!("{}\n", lines[..101].join("\n"));
+    let b = format!("{}\n{}\n", lines[0], lines[101..200].join("\n"));
+    wd.write("joined.csv", format!("{a}{b}"));
+    wd.write(
+        "joined.csv.gz",
+        [gzip(a.as_bytes()), gzip(b.as_bytes())].concat(),
+    );
+    let policy = repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned();
+    for data in ["joined.csv", "joined.csv.gz"] {
+        let err = wd.fails(&["simulate", &policy, "--data", data], 2);
+        assert_contains(
+            &err,
+            &[
+                &format!("{data}:102:"),
+                "this row repeats the header line",
+                "tail -n +2",
+            ],
+        );
+    }
+}
+
 #[test]
 fn zstd_reads_as_the_plain_file() {
     let wd = Workdir::new();
