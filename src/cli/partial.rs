@@ -476,6 +476,40 @@ impl Partial {
                 );
             }
         }
+        // The same values in effect, written otherwise (`--set` of a
+        // policy's own default, or left out): the merged manifest's `set`
+        // would depend on which partial came first.
+        for (flag, a, b) in [
+            ("--set", &self.set, &other.set),
+            (
+                "--challenger-set",
+                &self.challenger_set,
+                &other.challenger_set,
+            ),
+        ] {
+            let given = |v: &[(String, String)]| {
+                let mut v = v.to_vec();
+                v.sort();
+                if v.is_empty() {
+                    return format!("no `{flag}`");
+                }
+                let each: Vec<String> =
+                    v.iter().map(|(n, x)| format!("`{flag} {n}={x}`")).collect();
+                each.join(" ")
+            };
+            if given(a) != given(b) {
+                return mismatch(
+                    format!(
+                        "{which} was made with {}, the others with {}",
+                        given(b),
+                        given(a)
+                    ),
+                    &format!(
+                        "make every partial with the same `{flag}` options (the values in effect agree, but the report's manifest lists the names set)"
+                    ),
+                );
+            }
+        }
         // A repeated option (`--param`, `--by`) given otherwise.
         let options = |flag: &str, values: &[String]| {
             if values.is_empty() {

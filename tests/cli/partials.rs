@@ -399,6 +399,7 @@ fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
     emit("c.partial", &["--set", "min_score=620"]);
     emit("d.partial", &["--by", "city_tier"]);
     emit("e.partial", &["--trials", "10"]);
+    emit("g.partial", &["--set", "min_score=600"]);
     let err = wd.fails(&["merge", "a.partial", "b.partial", "c.partial"], 2);
     assert_contains(
         &err,
@@ -406,6 +407,20 @@ fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
             "partial 3 (`c.partial`) was made with `--set min_score=620`, the others with `min_score=600`",
         ],
     );
+    // The policy's own value, set or not: the same numbers, but the
+    // merged manifest's `set` would depend on the order.
+    for order in [["a.partial", "g.partial"], ["g.partial", "a.partial"]] {
+        let err = wd.fails(&["merge", order[0], order[1]], 2);
+        assert_contains(
+            &err,
+            &[
+                "partial 2 (",
+                "was made with ",
+                "`--set min_score=600`",
+                "no `--set`",
+            ],
+        );
+    }
     let err = wd.fails(&["merge", "a.partial", "d.partial"], 2);
     assert_contains(
         &err,
