@@ -302,8 +302,9 @@ fn peek(mut reader: impl Read + Send + 'static) -> (Vec<u8>, Box<dyn Read + Send
 /// bare carriage return somewhere in the first line).
 fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
     // gzip and zstd are decompressed before this sees the bytes.
-    let formats: [(&[u8], &str, &str); 5] = [
+    let formats: [(&[u8], &str, &str); 6] = [
         (b"\xfd7zXZ\x00", "xz-compressed data", "xz -dc"),
+        (b"BZh", "bzip2-compressed data", "bzip2 -dc"),
         (b"PK\x03\x04", "a zip archive", "unzip -p"),
         (b"PAR1", "a Parquet file", ""),
         (b"ARROW1\x00\x00", "an Arrow IPC file", ""),
@@ -317,11 +318,23 @@ fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
     if *magic == b"PAR1" && !is_parquet(start) {
         return Ok(());
     }
+    // `BZh` too: bzip2's level digit, then a block's magic (the digits of
+    // pi) or, for no data, the end of stream's.
+    if *magic == b"BZh"
+        && !(start.len() >= 8
+            && (b'1'..=b'9').contains(&start[3])
+            && matches!(
+                start[4..8],
+                [0x31, 0x41, 0x59, 0x26] | [0x17, 0x72, 0x45, 0x38]
+            ))
+    {
+        return Ok(());
+    }
     let shown = crate::error::printable(name);
     let help = match (tool.is_empty(), path) {
         (false, Some(path)) => {
             let file = crate::error::printable(&path.display().to_string()).into_owned();
-            let plain = [".xz", ".zip"]
+            let plain = [".xz", ".zip", ".bz2"]
                 .iter()
                 .find_map(|ext| file.strip_suffix(ext))
                 .filter(|p| p.ends_with(".csv"))
@@ -334,7 +347,7 @@ fn refuse_binary(name: &str, path: Option<&Path>, start: &[u8]) -> Result<()> {
         (true, _) if *magic == b"PAR1" => "polsim reads a Parquet file by its path (`--data FILE.parquet`), not from a pipe: save it to a file first".to_owned(),
         (true, _) if *magic == b"ARROW1\x00\x00" => "polsim reads CSV, Parquet and Arrow IPC *streams* (from a file or `--data -`), not an Arrow IPC file: convert it to Parquet, e.g. `python3 -c \"import pyarrow.feather as f, pyarrow.parquet as pq; pq.write_table(f.read_table('FILE'), 'data.parquet')\"`".to_owned(),
         // Compressed: the stream is told before decompressing, not after.
-        (true, _) => "polsim reads an Arrow IPC stream as it is, not compressed (its own buffer compression is fine): decompress it on the way in, e.g. `zstd -dc FILE | polsim ... --data -`".to_owned(),
+        (true, _) => "polsim reads an Arrow IPC stream as it is, not compressed (its own buffer compression is fine): decompress it on the way in, e.g. `gzip -dc FILE | polsim ... --data -` (or `zstd -dc`)".to_owned(),
     };
     // Usage, not Data: the file cannot be read at all (`check` exits 2 too).
     Err(Error::Usage(

@@ -300,9 +300,11 @@ fn compressed_or_binary_data_is_named_not_parsed_as_csv() {
         .write("xz.csv", b"\xfd7zXZ\x00\x00more")
         .write("p.csv", b"PAR1\x15\x04\x15\x00rest")
         .write("a.zip", b"PK\x03\x04\x14\x00\x00\x00")
-        .write("a.arrow", b"ARROW1\x00\x00\xff\xff\xff\xff");
+        .write("a.arrow", b"ARROW1\x00\x00\xff\xff\xff\xff")
+        .write("b.csv.bz2", b"BZh91AY&SY\x00rest");
     for (file, what) in [
         ("xz.csv", "xz-compressed data"),
+        ("b.csv.bz2", "bzip2-compressed data"),
         ("a.zip", "a zip archive"),
         ("a.arrow", "an Arrow IPC file"),
     ] {
@@ -329,6 +331,8 @@ fn compressed_or_binary_data_is_named_not_parsed_as_csv() {
     assert_contains(&err, &["dataset `xz.csv` looks like xz-compressed data"]);
     let err = wd.fails(&["decide", &p, "--data", "xz.csv"], 2);
     assert_contains(&err, &["`xz -dc xz.csv > decompressed.csv`"]);
+    let err = wd.fails(&["decide", &p, "--data", "b.csv.bz2"], 2);
+    assert_contains(&err, &["`bzip2 -dc b.csv.bz2 > b.csv`"]);
     // gzip (and zstd) are read, from a file and from standard input.
     let plain = wd.stdout(&["decide", &p, "--data", "d.csv"]);
     assert_eq!(wd.stdout(&["decide", &p, "--data", "gz.csv"]), plain);
@@ -367,6 +371,12 @@ fn compressed_or_binary_data_is_named_not_parsed_as_csv() {
         .write("par.csv", "PAR1\n1\n0\n");
     assert_eq!(
         wd.stdout(&["decide", "t.yaml", "--data", "par.csv"]),
+        "row,outcome,reasons,limit\n2,approve,,\n3,decline,R,\n"
+    );
+    wd.write("b.yaml", "policy: t\nfields: { BZh9: int }\nrules:\n  - { id: r, reason: R, when: { BZh9: { gte: 1 } } }\n")
+        .write("bzh.csv", "BZh9\n1\n0\n");
+    assert_eq!(
+        wd.stdout(&["decide", "b.yaml", "--data", "bzh.csv"]),
         "row,outcome,reasons,limit\n2,approve,,\n3,decline,R,\n"
     );
 }
