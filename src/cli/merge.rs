@@ -37,6 +37,12 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     let mut parts = Vec::with_capacity(args.partials.len());
+    if args.partials.iter().any(|p| p.as_os_str() == "-") {
+        return Err(Error::usage(
+            "`merge` reads partials from files, not from standard input (`-`)",
+            "write each partial to a file (`--partial FILE`, or `--emit partial > FILE`) and name the files",
+        ));
+    }
     for path in &args.partials {
         parts.push(Partial::read(path)?);
     }

@@ -85,6 +85,33 @@ fn a_repeated_header_from_joined_files_is_named_as_one() {
     }
 }
 
+/// `gen -o FILE.csv.gz` / `.csv.zst` writes compressed CSV that reads
+/// back as the plain file; a name of a format it does not write is refused.
+#[test]
+fn gen_writes_compressed_csv_by_its_name() {
+    let wd = Workdir::new();
+    for out in ["g.csv", "g.csv.gz", "g.csv.zst"] {
+        wd.stdout(&["gen", "--rows", "3000", "--seed", "9", "-o", out]);
+    }
+    let plain = std::fs::read(wd.path("g.csv")).unwrap();
+    let gz = std::fs::read(wd.path("g.csv.gz")).unwrap();
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(&gz[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain);
+    let zst = std::fs::read(wd.path("g.csv.zst")).unwrap();
+    assert_eq!(zstd::decode_all(&zst[..]).unwrap(), plain);
+    let whole = report(&wd, "g.csv");
+    assert_eq!(report(&wd, "g.csv.gz"), whole);
+    assert_eq!(report(&wd, "g.csv.zst"), whole);
+    let err = wd.fails(&["gen", "--rows", "10", "-o", "g.parquet"], 2);
+    assert_contains(&err, &["`g.parquet` is named as another format"]);
+    assert!(!wd.path("g.parquet").exists());
+}
+
 #[test]
 fn zstd_reads_as_the_plain_file() {
     let wd = Workdir::new();

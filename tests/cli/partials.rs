@@ -476,6 +476,11 @@ fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
     );
     let err = wd.fails(&["merge", "d.csv"], 2);
     assert_contains(&err, &["`polsim simulate`, `compare` or `sweep`"]);
+    let err = wd.fails(&["merge", "a.partial", "-"], 2);
+    assert_contains(
+        &err,
+        &["`merge` reads partials from files, not from standard input"],
+    );
     // The same YAML with another script: the script is named.
     for f in ["merchant_script.yaml", "merchant_script.rhai"] {
         wd.write(
