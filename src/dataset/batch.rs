@@ -626,6 +626,13 @@ pub(super) fn bad_cell(p: &Projected, cell: &[u8], at: Location) -> Error {
             _ if too_large => "decimals are money: polsim takes values below 10^15 (a quadrillion) in size, so that no total can overflow; a larger one is almost always corrupt data. Fix it, or pass --skip-bad-rows to count and skip such rows".to_owned(),
             _ if p.ty == FieldType::String => "save the file as UTF-8 (in Excel: \"CSV UTF-8\"); convert a GBK/GB18030 file with `iconv -f GB18030 -t UTF-8`".to_owned(),
             _ if p.ty.is_numeric() && cell.contains(&b',') => "remove the thousands separators: write `1234.50`, not `1,234.50`".to_owned(),
+            Role::Typed => format!(
+                "a `.rhai` policy types each column from the data's first {} rows, and `{}` read as {} there: declare its type in a YAML policy (`fields: {{ {}: … }}` beside `script:`), or pass --skip-bad-rows to count and skip such rows",
+                crate::policy::rhai_file::SNIFF_ROWS,
+                p.name,
+                p.ty.with_article(),
+                p.name
+            ),
             _ => format!(
                 "expected {}; fix the value, leave the cell empty for a missing value, or pass --skip-bad-rows to count and skip such rows",
                 p.ty.example()

@@ -37,6 +37,9 @@ pub enum Role {
     Declared,
     /// `--by` breaks the report down by it.
     Segment,
+    /// A bare `.rhai` policy reads it, typed by the first rows of the data
+    /// (see `policy::rhai_file`): a later cell of another kind says so.
+    Typed,
 }
 
 /// A column to read: where it is in each record and how to parse it.
@@ -98,7 +101,7 @@ impl Schema {
 fn missing_column(source: &str, header: &Header, column: &ColumnSpec) -> Error {
     let name = column.name.as_str();
     let why = match column.role {
-        Role::Policy => ", which the policy reads",
+        Role::Policy | Role::Typed => ", which the policy reads",
         Role::Declared => ", which the policy declares",
         Role::Segment => "",
     };

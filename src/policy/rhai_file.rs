@@ -102,6 +102,10 @@ pub fn compile_script_typed(
     let mut policy = compile_onto(&mut src, &def, overrides, base)?;
     policy.path = path.to_owned();
     policy.sha256 = crate::dataset::fingerprint::sha256_hex(script);
+    // The columns this policy added read as their first rows typed them.
+    for column in policy.columns.iter_mut().skip(base.len()) {
+        column.role = crate::dataset::schema::Role::Typed;
+    }
     // Every column is declared, so most are read by nothing: not worth a warning here.
     policy
         .warnings

@@ -301,3 +301,34 @@ fn rhai_float_too_large_for_a_decimal_prints_short() {
     );
     assert!(!err.contains("000000000000"), "{err}");
 }
+
+/// A bare `.rhai` policy types its columns from the data's first rows; a
+/// later cell of another kind says so, and how to declare the type.
+#[test]
+fn a_later_cell_unlike_a_rhai_policys_typed_column_says_how_it_was_typed() {
+    let wd = Workdir::new();
+    let mut csv = "user_id,amount\n".to_owned();
+    for i in 0..1500 {
+        let amount = if i == 1200 {
+            "12.50".to_owned()
+        } else {
+            i.to_string()
+        };
+        csv.push_str(&format!("u{i},{amount}\n"));
+    }
+    wd.write("t.csv", csv);
+    wd.write(
+        "s.rhai",
+        "fn decide(user) { if user.amount >= 600 { approve(500) } else { decline(\"LOW\") } }\n",
+    );
+    let err = wd.fails(&["simulate", "s.rhai", "--data", "t.csv"], 2);
+    assert_contains(
+        &err,
+        &[
+            "`12.50` in column `amount` (field 2) is not an int",
+            "t.csv:1202:",
+            "types each column from the data's first 1000 rows, and `amount` read as an int there",
+            "`fields: { amount: … }` beside `script:`",
+        ],
+    );
+}
