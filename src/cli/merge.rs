@@ -36,6 +36,17 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    // Partials that pass their checksum yet do not fit together (made by
+    // hand, with the checksum computed again) must not crash the merge.
+    crate::panics::caught(|| merge(args)).unwrap_or_else(|why| {
+        Err(Error::usage(
+            format!("the partials hold states that do not fit together ({why})"),
+            "make every partial again with `polsim … --emit partial`, from one polsim and the same options",
+        ))
+    })
+}
+
+fn merge(args: &Args) -> Result<()> {
     let mut parts = Vec::with_capacity(args.partials.len());
     if args.partials.iter().any(|p| p.as_os_str() == "-") {
         return Err(Error::usage(
@@ -140,21 +151,24 @@ pub fn run(args: &Args) -> Result<()> {
 /// The same data in two partials (one given twice, a task run twice, a
 /// part inside a merged partial given again) would count its rows twice.
 /// Parts are told apart by their bytes' SHA-256; empty parts (a header
-/// alone, an empty Spark partition) may repeat.
+/// alone, an empty Spark partition: no rows, none skipped) may repeat.
 fn no_data_twice(parts: &[Partial], paths: &[PathBuf]) -> Result<()> {
-    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<&str, (usize, &DataPart)> =
+        std::collections::HashMap::new();
     for (i, p) in parts.iter().enumerate() {
-        for d in p.data.iter().filter(|d| d.rows > 0) {
+        let skipped = p.state.skipped_rows() > 0;
+        for d in p.data.iter().filter(|d| d.rows > 0 || skipped) {
             let Some(sha) = d.sha256.as_deref() else {
                 continue;
             };
             match seen.get(sha) {
-                Some(&j) if j != i => {
+                Some(&(j, first)) if j != i => {
                     return Err(Error::usage(
                         format!(
-                            "partials {} (`{}`) and {} (`{}`) both cover the data `{}` (sha256 {}, {} rows): merged, its rows would count twice",
+                            "partials {} (`{}`, of `{}`) and {} (`{}`, of `{}`) cover the same data (sha256 {}, {} rows): merged, its rows would count twice",
                             j + 1,
                             paths[j].display(),
+                            first.name,
                             i + 1,
                             paths[i].display(),
                             d.name,
@@ -165,7 +179,7 @@ fn no_data_twice(parts: &[Partial], paths: &[PathBuf]) -> Result<()> {
                     ));
                 }
                 _ => {
-                    seen.insert(sha, i);
+                    seen.insert(sha, (i, d));
                 }
             }
         }

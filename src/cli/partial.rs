@@ -13,9 +13,10 @@
 //! - `set`: the `--set` overrides as given; `params`: the values in effect;
 //! - `by`: the `--by` specs; `trials`, `seed`: the Monte Carlo's;
 //! - `data`: the part(s) it covers: name, SHA-256 and rows;
-//! - `state_sha256`: the SHA-256 of the `state` as written, so a partial
-//!   changed after it was written (a flipped digit, an edit) is refused
-//!   rather than merged into a wrong report;
+//! - `sha256`: the SHA-256 of the partial as written with this field
+//!   empty, so a partial changed after it was written (a flipped digit,
+//!   an edit to its state or its header) is refused rather than merged
+//!   into a wrong report;
 //! - `state`: the accumulators' state — counts and exact decimal sums, per
 //!   segment, one total per Monte Carlo trial.
 
@@ -32,7 +33,7 @@ use crate::simulate::compare::Comparison;
 use crate::simulate::sweep::{Thresholds, Variants};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 pub const FORMAT: &str = "polsim-partial";
 pub const VERSION: u32 = 1;
@@ -61,8 +62,9 @@ pub struct Partial {
     pub trials: Option<u32>,
     pub seed: Option<u64>,
     pub data: Vec<DataPart>,
-    /// The SHA-256 of `state` as JSON, set by [`Partial::write`].
-    pub state_sha256: String,
+    /// The SHA-256 of the partial's JSON with this field empty, set by
+    /// [`Partial::write`].
+    pub sha256: String,
     pub state: State,
 }
 
@@ -77,6 +79,17 @@ pub enum State {
 }
 
 impl State {
+    /// The rows the parts skipped as malformed (`--skip-bad-rows`).
+    pub fn skipped_rows(&self) -> u64 {
+        use crate::simulate::sweep::Sweep as _;
+        match self {
+            State::Simulation(s) => s.skipped.count,
+            State::Comparison(c) => c.champion.skipped.count,
+            State::Variants(v) => v.skipped().count,
+            State::Thresholds(t) => t.skipped().count,
+        }
+    }
+
     /// Folds in another part's state of the same kind.
     pub fn merge(&mut self, other: &State) -> Result<()> {
         match (self, other) {
@@ -146,11 +159,27 @@ impl PolicySource {
         set: &[(String, String)],
         base: &[ColumnSpec],
     ) -> Result<(CompiledPolicy, PathBuf)> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
-        let policy = dir.join(&self.file);
+        // Every file is written inside `dir`, whatever the partial says: a
+        // policy is a plain file name, a script a relative path that may
+        // climb (`../scripts/x.rhai`) only as far as the policy is put down.
+        let file = Path::new(&self.file);
+        if !matches!(
+            file.components().collect::<Vec<_>>()[..],
+            [Component::Normal(_)]
+        ) {
+            return Err(unsafe_path(&self.file));
+        }
+        let script = match &self.script {
+            Some((rel, text)) => Some((script_place(rel)?, text)),
+            None => None,
+        };
+        let ups = script.as_ref().map_or(0, |((ups, _), _)| *ups);
+        let policy_dir = (0..ups).fold(dir.to_owned(), |d, _| d.join("up"));
+        std::fs::create_dir_all(&policy_dir).map_err(|e| Error::write(&policy_dir, e))?;
+        let policy = policy_dir.join(file);
         std::fs::write(&policy, &self.text).map_err(|e| Error::write(&policy, e))?;
-        if let Some((rel, text)) = &self.script {
-            let path = dir.join(rel);
+        if let Some(((_, rest), text)) = script {
+            let path = dir.join(rest);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
             }
@@ -168,6 +197,34 @@ impl PolicySource {
         };
         Ok((compiled, policy))
     }
+}
+
+/// Where a script's path, relative to its policy, puts it: how many
+/// directories it climbs first, and the rest (names only).
+fn script_place(rel: &str) -> Result<(usize, PathBuf)> {
+    let (mut ups, mut rest) = (0, PathBuf::new());
+    for c in Path::new(rel).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if rest.as_os_str().is_empty() => ups += 1,
+            Component::Normal(name) => rest.push(name),
+            _ => return Err(unsafe_path(rel)),
+        }
+    }
+    if rest.as_os_str().is_empty() {
+        return Err(unsafe_path(rel));
+    }
+    Ok((ups, rest))
+}
+
+fn unsafe_path(path: &str) -> Error {
+    Error::usage(
+        format!(
+            "a partial result names the file `{}`, which merge cannot write inside its own directory",
+            crate::error::printable(path)
+        ),
+        "a policy is carried by its file name and a script by its path relative to the policy (no absolute path, no `..` after a name): make the partial again with `polsim … --emit partial`",
+    )
 }
 
 fn is_rhai(path: &Path) -> bool {
@@ -188,14 +245,18 @@ fn damaged(what: &str) -> Error {
     )
 }
 
-/// The SHA-256 of a state's JSON.
-fn state_sha256(state: &State) -> serde_json::Result<String> {
-    Ok(crate::dataset::fingerprint::sha256_hex(
-        serde_json::to_string(state)?.as_bytes(),
-    ))
-}
-
 impl Partial {
+    /// The SHA-256 of the partial's JSON with `sha256` empty.
+    fn checksum(&self) -> serde_json::Result<String> {
+        let unsigned = Partial {
+            sha256: String::new(),
+            ..self.clone()
+        };
+        Ok(crate::dataset::fingerprint::sha256_hex(
+            serde_json::to_string(&unsigned)?.as_bytes(),
+        ))
+    }
+
     /// The partial of a `command` run of `policies` (with `--set` `set`)
     /// over the data `part`; the other options are empty, to be set by
     /// the commands that have them.
@@ -206,6 +267,17 @@ impl Partial {
         part: DataPart,
         state: State,
     ) -> Result<Partial> {
+        // Without its data's hash a partial cannot say which data it
+        // covers, nor be told from another of the same data.
+        if part.sha256.is_none() {
+            return Err(Error::usage(
+                format!(
+                    "`{}` changed while it was read, so no hash says which data this partial covers",
+                    crate::error::printable(&part.name)
+                ),
+                "run again once the file stays put (a partial is not written without its data's SHA-256)",
+            ));
+        }
         Ok(Partial {
             format: FORMAT.to_owned(),
             version: VERSION,
@@ -226,7 +298,7 @@ impl Partial {
             trials: None,
             seed: None,
             data: vec![part],
-            state_sha256: String::new(),
+            sha256: String::new(),
             state,
         })
     }
@@ -240,7 +312,7 @@ impl Partial {
             )
         };
         let text = serde_json::to_string(&Partial {
-            state_sha256: state_sha256(&self.state).map_err(unwritable)?,
+            sha256: self.checksum().map_err(unwritable)?,
             ..self.clone()
         })
         .map_err(unwritable)?;
@@ -317,11 +389,10 @@ impl Partial {
             serde_json::from_value(value.clone()).map_err(|e| damaged(e.to_string()))?;
         // Serialising what was read gives the bytes that were written (the
         // state's maps are sorted, its floats round-trip), so any change
-        // to a count, a sum or a trial shows.
-        if state_sha256(&partial.state).ok().as_ref() != Some(&partial.state_sha256) {
+        // to a count, a sum, a trial or the header shows.
+        if partial.checksum().ok().as_ref() != Some(&partial.sha256) {
             return Err(damaged(
-                "its state does not match its `state_sha256`: it was changed after polsim wrote it"
-                    .to_owned(),
+                "it does not match its `sha256`: it was changed after polsim wrote it".to_owned(),
             ));
         }
         Ok(partial)
@@ -487,9 +558,8 @@ impl Partial {
                 &other.challenger_set,
             ),
         ] {
+            // In the order given: the manifest lists the names so.
             let given = |v: &[(String, String)]| {
-                let mut v = v.to_vec();
-                v.sort();
                 if v.is_empty() {
                     return format!("no `{flag}`");
                 }

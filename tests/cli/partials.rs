@@ -202,7 +202,7 @@ fn merge_refuses_the_same_data_twice_but_not_empty_parts() {
     assert_contains(
         &err,
         &[
-            "partials 1 (`part0.partial`) and 3 (`part0.partial`) both cover the data `part0.csv`",
+            "partials 1 (`part0.partial`, of `part0.csv`) and 3 (`part0.partial`, of `part0.csv`) cover the same data",
             "5000 rows): merged, its rows would count twice",
         ],
     );
@@ -219,8 +219,36 @@ fn merge_refuses_the_same_data_twice_but_not_empty_parts() {
     let err = wd.fails(&["merge", "m.partial", "part1.partial"], 2);
     assert_contains(
         &err,
-        &["partials 1 (`m.partial`) and 2 (`part1.partial`) both cover the data `part1.csv`"],
+        &[
+            "partials 1 (`m.partial`, of `part1.csv`) and 2 (`part1.partial`, of `part1.csv`) cover the same data",
+        ],
     );
+    // A part whose every row was skipped has no rows, yet is not empty.
+    wd.write(
+        "bad.csv",
+        format!(
+            "{header}\nu1,abc{}\nu2,xyz{}\n",
+            ",x".repeat(13),
+            ",x".repeat(13)
+        ),
+    );
+    for out in ["b1.partial", "b2.partial"] {
+        succeeded(
+            wd.output(&[
+                "simulate",
+                &policy,
+                "--data",
+                "bad.csv",
+                "--skip-bad-rows",
+                "--quiet",
+                "--partial",
+                out,
+            ]),
+            &["simulate"],
+        );
+    }
+    let err = wd.fails(&["merge", "b1.partial", "b2.partial"], 2);
+    assert_contains(&err, &["cover the same data"]);
     // Two empty parts: a header alone each.
     wd.write("e.csv", format!("{header}\n"));
     for out in ["e1.partial", "e2.partial"] {
@@ -244,8 +272,10 @@ fn merge_refuses_the_same_data_twice_but_not_empty_parts() {
     assert_eq!(merged["rows"], 20000);
 }
 
-/// A partial changed after polsim wrote it (an edit, a flipped digit) is
-/// refused by its `state_sha256`, not merged into a wrong report.
+/// A partial changed after polsim wrote it (an edit to its state or its
+/// header, a flipped digit) is refused by its `sha256`, not merged into a
+/// wrong report; one made by hand, checksum and all, whose state does not
+/// fit is an error, not a crash.
 #[test]
 fn merge_refuses_a_partial_whose_state_was_changed() {
     let (header, records) = sample();
@@ -265,7 +295,14 @@ fn merge_refuses_a_partial_whose_state_was_changed() {
     let text = wd.read("part1.partial");
     let original: Value = serde_json::from_str(&text).unwrap();
     type Edit = fn(&mut Value);
-    let edits: [(&str, Edit); 3] = [
+    let edits: [(&str, Edit); 6] = [
+        ("a part's data hash", |v| {
+            v["data"][0]["sha256"] = "0".repeat(64).into();
+        }),
+        ("a part's rows", |v| v["data"][0]["rows"] = 0.into()),
+        ("the --set list", |v| {
+            v["set"] = serde_json::json!([["min_score", "600"]]);
+        }),
         ("approved", |v| {
             let n = v["state"]["of"]["whole"]["outcomes"]["approved"]
                 .as_u64()
@@ -292,7 +329,7 @@ fn merge_refuses_a_partial_whose_state_was_changed() {
         assert_contains(
             &err,
             &[
-                "`edited.partial` is a damaged partial result: its state does not match its `state_sha256`",
+                "`edited.partial` is a damaged partial result: it does not match its `sha256`: it was changed after polsim wrote it",
             ],
         );
     }
@@ -305,6 +342,96 @@ fn merge_refuses_a_partial_whose_state_was_changed() {
         wd.output(&["merge", "part0.partial", "same.partial"]),
         &["merge"],
     );
+    // Forged: the whole's reasons cut to two.
+    let key = "\"reasons\":{\"failed\":[";
+    let start = text.find(key).unwrap() + key.len();
+    let end = start + text[start..].find(']').unwrap();
+    let all = &text[start - 1..=end];
+    let two: Vec<&str> = text[start..end].split(',').take(2).collect();
+    wd.write(
+        "forged.partial",
+        forge(&text, all, &format!("[{}]", two.join(","))),
+    );
+    let out = wd.output(&["merge", "forged.partial"]);
+    let err = failed(out, &["merge"], 2);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_contains(&err, &["help: make every partial again"]);
+}
+
+/// `text` (a partial as polsim wrote it) with `from` replaced by `to` and
+/// its checksum made again as polsim makes it: the JSON as written, with
+/// `sha256` empty. What a forger could do.
+fn forge(text: &str, from: &str, to: &str) -> String {
+    let v: Value = serde_json::from_str(text).unwrap();
+    let sha = v["sha256"].as_str().unwrap();
+    assert!(text.contains(from), "{from}");
+    let edited = text.replacen(from, to, 1);
+    let unsigned = edited.trim_end().replacen(sha, "", 1);
+    edited.replacen(sha, &sha256_hex(unsigned.as_bytes()), 1)
+}
+
+/// `merge` writes a partial's policy and script only inside its own
+/// directory: a file name with a directory, an absolute path or a `..`
+/// past the policy's place is refused, and nothing is written there.
+#[test]
+fn merge_writes_nothing_outside_its_directory_whatever_a_partial_names() {
+    let wd = Workdir::new();
+    wd.write("d.csv", std::fs::read(repo_file(SAMPLE)).unwrap());
+    for f in ["merchant_script.yaml", "merchant_script.rhai"] {
+        wd.write(
+            f,
+            std::fs::read(repo_file(&format!("policies/{f}"))).unwrap(),
+        );
+    }
+    let args = [
+        "simulate",
+        "merchant_script.yaml",
+        "--data",
+        "d.csv",
+        "--partial",
+        "s.partial",
+    ];
+    succeeded(wd.output(&args), &args);
+    let text = wd.read("s.partial");
+    let victim = wd.path("victim.txt");
+    let victim = victim.to_string_lossy();
+    for (from, to) in [
+        (
+            "\"file\":\"merchant_script.yaml\"",
+            format!("\"file\":\"{victim}\""),
+        ),
+        (
+            "\"file\":\"merchant_script.yaml\"",
+            "\"file\":\"../../victim.txt\"".to_owned(),
+        ),
+        ("[\"merchant_script.rhai\",", format!("[\"{victim}\",")),
+        (
+            "[\"merchant_script.rhai\",",
+            "[\"a/../../../victim.txt\",".to_owned(),
+        ),
+    ] {
+        wd.write("evil.partial", forge(&text, from, &to));
+        let err = wd.fails(&["merge", "evil.partial"], 2);
+        assert_contains(&err, &["which merge cannot write inside its own directory"]);
+        assert!(!wd.path("victim.txt").exists(), "{to}");
+    }
+    // A script beside or above its policy, as a policy may name it, merges.
+    std::fs::create_dir_all(wd.path("p")).unwrap();
+    let yaml = wd.read("merchant_script.yaml").replace(
+        "script: merchant_script.rhai",
+        "script: ../merchant_script.rhai",
+    );
+    wd.write("p/m.yaml", yaml);
+    let args = [
+        "simulate",
+        "p/m.yaml",
+        "--data",
+        "d.csv",
+        "--partial",
+        "up.partial",
+    ];
+    succeeded(wd.output(&args), &args);
+    succeeded(wd.output(&["merge", "up.partial"]), &["merge"]);
 }
 
 /// With `--skip-bad-rows`, a partial lists the rows it skipped on
@@ -400,6 +527,14 @@ fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
     emit("d.partial", &["--by", "city_tier"]);
     emit("e.partial", &["--trials", "10"]);
     emit("g.partial", &["--set", "min_score=600"]);
+    emit(
+        "h1.partial",
+        &["--set", "min_score=620", "--set", "min_age=20"],
+    );
+    emit(
+        "h2.partial",
+        &["--set", "min_age=20", "--set", "min_score=620"],
+    );
     let err = wd.fails(&["merge", "a.partial", "b.partial", "c.partial"], 2);
     assert_contains(
         &err,
@@ -421,6 +556,15 @@ fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
             ],
         );
     }
+    // The same overrides in another order: the manifest lists them in
+    // the order given, so the merge would depend on the partials' order.
+    let err = wd.fails(&["merge", "h1.partial", "h2.partial"], 2);
+    assert_contains(
+        &err,
+        &[
+            "was made with `--set min_age=20` `--set min_score=620`, the others with `--set min_score=620` `--set min_age=20`",
+        ],
+    );
     let err = wd.fails(&["merge", "a.partial", "d.partial"], 2);
     assert_contains(
         &err,
