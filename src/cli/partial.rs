@@ -456,6 +456,12 @@ impl Partial {
                     "each part's first rows typed the columns differently: write a YAML policy with `fields` and `script:`, so every part reads the same types",
                 );
             }
+            // `compare`'s policies are the champion and the challenger.
+            let kind = if self.policies.len() == 2 {
+                format!("{} ", sides[i])
+            } else {
+                String::new()
+            };
             if let (true, Some((file, ta)), Some((_, tb))) =
                 (a.sha256 == b.sha256, &a.script, &b.script)
                 && ta != tb
@@ -465,12 +471,7 @@ impl Partial {
                 };
                 return mismatch(
                     format!(
-                        "{which} was made with another {}script `{file}` (sha256 {}), the first with sha256 {}; `{}` is the same",
-                        if self.policies.len() == 2 {
-                            format!("{} ", sides[i])
-                        } else {
-                            String::new()
-                        },
+                        "{which} was made with another {kind}script `{file}` (sha256 {}), the first with sha256 {}; `{}` is the same",
                         sha(tb),
                         sha(ta),
                         a.file
@@ -481,12 +482,7 @@ impl Partial {
             if a.sha256 != b.sha256 || a.script != b.script {
                 return mismatch(
                     format!(
-                        "{which} was made with another {}policy: `{}` (sha256 {}), the first with `{}` (sha256 {})",
-                        if self.policies.len() == 2 {
-                            format!("{} ", sides[i])
-                        } else {
-                            String::new()
-                        },
+                        "{which} was made with another {kind}policy: `{}` (sha256 {}), the first with `{}` (sha256 {})",
                         b.file,
                         &b.sha256[..12.min(b.sha256.len())],
                         a.file,

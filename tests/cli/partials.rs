@@ -8,6 +8,13 @@ use proptest::prelude::*;
 
 const SAMPLE: &str = "datasets/sample.csv";
 
+/// The JD policy's path.
+fn jd_plus() -> String {
+    repo_file("policies/jd_plus.yaml")
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// The sample's header and records.
 fn sample() -> (String, Vec<String>) {
     let text = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
@@ -86,7 +93,7 @@ proptest! {
     ) {
         let (header, records) = sample();
         let wd = Workdir::new();
-        let policy = repo_file("policies/jd_plus.yaml").to_string_lossy().into_owned();
+        let policy = jd_plus();
         let seed = seed.to_string();
         let policy_args = [
             policy.as_str(), "--by", "city_tier", "--by", "zhima_score:600,700",
@@ -137,9 +144,7 @@ fn a_merged_report_lists_every_parts_data_and_text_formats_work() {
 fn a_merge_in_stages_equals_one_merge() {
     let (header, records) = sample();
     let wd = Workdir::new();
-    let policy = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let policy = jd_plus();
     let direct = split_and_merge(
         &wd,
         &header,
@@ -191,9 +196,7 @@ fn a_merge_in_stages_equals_one_merge() {
 fn merge_refuses_the_same_data_twice_but_not_empty_parts() {
     let (header, records) = sample();
     let wd = Workdir::new();
-    let policy = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let policy = jd_plus();
     split_and_merge(&wd, &header, &records, &[5000], &[0, 1], &[1], &[&policy]);
     let err = wd.fails(
         &["merge", "part0.partial", "part1.partial", "part0.partial"],
@@ -280,9 +283,7 @@ fn merge_refuses_the_same_data_twice_but_not_empty_parts() {
 fn merge_refuses_a_partial_whose_state_was_changed() {
     let (header, records) = sample();
     let wd = Workdir::new();
-    let policy = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let policy = jd_plus();
     split_and_merge(
         &wd,
         &header,
@@ -443,9 +444,7 @@ fn a_partial_lists_the_rows_it_skipped() {
     let mut rows = records[..50].to_vec();
     rows[9] = format!("u_bad,not_a_score{}", ",x".repeat(13));
     wd.write("d.csv", format!("{header}\n{}\n", rows.join("\n")));
-    let policy = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let policy = jd_plus();
     for command in [
         vec!["simulate", policy.as_str()],
         vec!["sweep", policy.as_str(), "--param", "min_score=600..620:10"],
@@ -506,9 +505,7 @@ fn script_and_rhai_policies_merge_too() {
 fn merge_refuses_partials_made_differently_naming_the_first_mismatch() {
     let wd = Workdir::new();
     wd.write("d.csv", std::fs::read(repo_file(SAMPLE)).unwrap());
-    let policy = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let policy = jd_plus();
     let emit = |out: &str, extra: &[&str]| {
         let mut args = vec![
             "simulate",
@@ -757,9 +754,7 @@ fn a_partial_is_not_written_over_the_data() {
     let wd = Workdir::new();
     wd.write("d.csv", std::fs::read(repo_file(SAMPLE)).unwrap());
     let before = wd.read("d.csv");
-    let policy = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let policy = jd_plus();
     let err = wd.fails(
         &["simulate", &policy, "--data", "d.csv", "--partial", "d.csv"],
         2,
@@ -851,9 +846,7 @@ fn merged_and_whole(command: &str, args: &[&str]) -> (Value, Value) {
 
 #[test]
 fn compare_partials_merge_into_the_whole_comparison() {
-    let jd = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let jd = jd_plus();
     let merchant = repo_file("policies/merchant_review.yaml")
         .to_string_lossy()
         .into_owned();
@@ -884,9 +877,7 @@ fn compare_partials_merge_into_the_whole_comparison() {
 
 #[test]
 fn sweep_partials_merge_into_the_whole_sweep() {
-    let jd = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let jd = jd_plus();
     // A threshold sweep (bucketed), and one that runs a policy per point.
     for param in ["min_score=560..680:20", "min_age=18,21,25"] {
         let (merged, whole) = merged_and_whole("sweep", &[&jd, "--param", param]);
@@ -903,9 +894,7 @@ fn sweep_partials_merge_into_the_whole_sweep() {
 fn partials_of_different_commands_or_grids_do_not_merge() {
     let wd = Workdir::new();
     wd.write("d.csv", std::fs::read(repo_file(SAMPLE)).unwrap());
-    let jd = repo_file("policies/jd_plus.yaml")
-        .to_string_lossy()
-        .into_owned();
+    let jd = jd_plus();
     let run = |args: &[&str], out: &str| {
         let mut all = args.to_vec();
         all.extend(["--data", "d.csv", "--partial", out]);
