@@ -147,7 +147,6 @@ fn merge(args: &Args) -> Result<()> {
         .map_err(super::stdout_error)
 }
 
-/// A partial whose state does not go with its header.
 /// The same data in two partials (one given twice, a task run twice, a
 /// part inside a merged partial given again) would count its rows twice.
 /// Parts are told apart by their bytes' SHA-256; empty parts (a header
@@ -187,6 +186,7 @@ fn no_data_twice(parts: &[Partial], paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// A partial whose state does not go with its header.
 fn damaged(path: &Path) -> Error {
     Error::usage(
         format!(
