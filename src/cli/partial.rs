@@ -227,6 +227,21 @@ fn unsafe_path(path: &str) -> Error {
     )
 }
 
+/// Whether two lists of `--by` specs segment alike: the same fields and
+/// edges, written with other spaces (`600, 700` and `600,700`).
+fn same_segments(a: &[String], b: &[String]) -> bool {
+    let specs = |v: &[String]| {
+        v.iter()
+            .map(|text| {
+                crate::engine::segments::SegmentSpec::parse(text)
+                    .ok()
+                    .map(|s| (s.field.trim().to_owned(), s.edge_text))
+            })
+            .collect::<Option<Vec<_>>>()
+    };
+    matches!((specs(a), specs(b)), (Some(x), Some(y)) if x == y)
+}
+
 fn is_rhai(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "rhai")
 }
@@ -599,7 +614,7 @@ impl Partial {
                 "make every partial with the same `--by` options, in the same order",
             ),
         ] {
-            if a != b {
+            if a != b && !(flag == "--by" && same_segments(a, b)) {
                 return mismatch(
                     format!(
                         "{which} was made with {}, the others with {}",

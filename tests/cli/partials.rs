@@ -359,6 +359,53 @@ fn merge_refuses_a_partial_whose_state_was_changed() {
     assert_contains(&err, &["help: make every partial again"]);
 }
 
+/// `--by` specs that segment alike, written with other spaces, merge; the
+/// report is the whole run's.
+#[test]
+fn by_specs_written_with_other_spaces_merge() {
+    let (header, records) = sample();
+    let wd = Workdir::new();
+    let policy = jd_plus();
+    let part = |rows: &[String]| format!("{header}\n{}\n", rows.join("\n"));
+    wd.write("a.csv", part(&records[..8000]));
+    wd.write("b.csv", part(&records[8000..]));
+    for (data, by, out) in [
+        ("a.csv", "zhima_score:600,700", "a.partial"),
+        ("b.csv", "zhima_score:600, 700", "b.partial"),
+    ] {
+        let args = [
+            "simulate",
+            &policy,
+            "--data",
+            data,
+            "--by",
+            by,
+            "--partial",
+            out,
+        ];
+        succeeded(wd.output(&args), &args);
+    }
+    let merged = run_json(
+        &wd,
+        &["merge", "b.partial", "a.partial", "--format", "json"],
+    );
+    let data = repo_file(SAMPLE).to_string_lossy().into_owned();
+    let whole = run_json(
+        &wd,
+        &[
+            "simulate",
+            &policy,
+            "--data",
+            &data,
+            "--by",
+            "zhima_score:600,700",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(comparable(merged), comparable(whole));
+}
+
 /// `text` (a partial as polsim wrote it) with `from` replaced by `to` and
 /// its checksum made again as polsim makes it: the JSON as written, with
 /// `sha256` empty. What a forger could do.
