@@ -135,7 +135,7 @@ fn merge(args: &Args) -> Result<()> {
                 &first.set,
                 &axes,
             )?;
-            let (mut report, _) = super::sweep::sweep_report(&base, &plan, &axes, state, None)?;
+            let mut report = super::sweep::sweep_report(&base, &plan, &axes, state, None)?;
             report.manifest.parts = data;
             crate::report::sweep::render(&report, format)
         }
@@ -155,7 +155,7 @@ fn no_data_twice(parts: &[Partial], paths: &[PathBuf]) -> Result<()> {
     let mut seen: std::collections::HashMap<&str, (usize, &DataPart)> =
         std::collections::HashMap::new();
     for (i, p) in parts.iter().enumerate() {
-        let skipped = p.state.skipped_rows() > 0;
+        let skipped = p.state.skipped().count > 0;
         for d in p.data.iter().filter(|d| d.rows > 0 || skipped) {
             let Some(sha) = d.sha256.as_deref() else {
                 continue;

@@ -20,6 +20,7 @@
 //! - `state`: the accumulators' state — counts and exact decimal sums, per
 //!   segment, one total per Monte Carlo trial.
 
+use crate::dataset::batch::SkippedRows;
 use crate::dataset::schema::ColumnSpec;
 use crate::dataset::value::FieldType;
 use crate::engine::pass::Accumulator;
@@ -80,13 +81,13 @@ pub enum State {
 
 impl State {
     /// The rows the parts skipped as malformed (`--skip-bad-rows`).
-    pub fn skipped_rows(&self) -> u64 {
+    pub fn skipped(&self) -> &SkippedRows {
         use crate::simulate::sweep::Sweep as _;
         match self {
-            State::Simulation(s) => s.skipped.count,
-            State::Comparison(c) => c.champion.skipped.count,
-            State::Variants(v) => v.skipped().count,
-            State::Thresholds(t) => t.skipped().count,
+            State::Simulation(s) => &s.skipped,
+            State::Comparison(c) => &c.champion.skipped,
+            State::Variants(v) => v.skipped(),
+            State::Thresholds(t) => t.skipped(),
         }
     }
 
@@ -261,15 +262,13 @@ fn damaged(what: &str) -> Error {
 }
 
 impl Partial {
-    /// The SHA-256 of the partial's JSON with `sha256` empty.
-    fn checksum(&self) -> serde_json::Result<String> {
-        let unsigned = Partial {
-            sha256: String::new(),
-            ..self.clone()
-        };
-        Ok(crate::dataset::fingerprint::sha256_hex(
-            serde_json::to_string(&unsigned)?.as_bytes(),
-        ))
+    /// The SHA-256 of the partial's JSON with `sha256` empty (as it is
+    /// left while the sum is taken).
+    fn checksum(&mut self) -> serde_json::Result<String> {
+        let kept = std::mem::take(&mut self.sha256);
+        let text = serde_json::to_string(self);
+        self.sha256 = kept;
+        Ok(crate::dataset::fingerprint::sha256_hex(text?.as_bytes()))
     }
 
     /// The partial of a `command` run of `policies` (with `--set` `set`)
@@ -326,11 +325,9 @@ impl Partial {
                 "report this as a bug",
             )
         };
-        let text = serde_json::to_string(&Partial {
-            sha256: self.checksum().map_err(unwritable)?,
-            ..self.clone()
-        })
-        .map_err(unwritable)?;
+        let mut signed = self.clone();
+        signed.sha256 = signed.checksum().map_err(unwritable)?;
+        let text = serde_json::to_string(&signed).map_err(unwritable)?;
         match path {
             Some(path) => super::write_atomically(path, |out| {
                 out.write_all(text.as_bytes())
@@ -385,6 +382,11 @@ impl Partial {
                 "make every partial with the same polsim version as the one that merges them",
             ));
         }
+        let command = value
+            .get("command")
+            .and_then(|c| c.as_str())
+            .unwrap_or("simulate")
+            .to_owned();
         let damaged = |why: String| {
             Error::Usage(
                 Diagnostic::new(format!(
@@ -392,16 +394,12 @@ impl Partial {
                     path.display()
                 ))
                 .help(format!(
-                    "make it again with `polsim {} … --emit partial`",
-                    value
-                        .get("command")
-                        .and_then(|c| c.as_str())
-                        .unwrap_or("simulate")
+                    "make it again with `polsim {command} … --emit partial`"
                 )),
             )
         };
-        let partial: Partial =
-            serde_json::from_value(value.clone()).map_err(|e| damaged(e.to_string()))?;
+        let mut partial: Partial =
+            serde_json::from_value(value).map_err(|e| damaged(e.to_string()))?;
         // Serialising what was read gives the bytes that were written (the
         // state's maps are sorted, its floats round-trip), so any change
         // to a count, a sum, a trial or the header shows.

@@ -79,13 +79,16 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let (state, summary) =
         simulate::simulate(&plan, input, &options, trials).map_err(word_segment_columns)?;
-    if partial {
-        if let Some(unkeyed) = state.trials.as_ref().map(|t| t.unkeyed)
-            && unkeyed.rows > 0
-        {
-            let key = plan.policies[0].key_name.as_deref().unwrap_or("key");
-            let line = unkeyed.first_line.unwrap_or(0);
-            return Err(Error::Data(
+    // Drawn rows without a key: refused in a partial, noted in a report.
+    let unkeyed = state
+        .trials
+        .as_ref()
+        .map(|t| t.unkeyed)
+        .filter(|u| u.rows > 0);
+    let key = plan.policies[0].key_name.as_deref().unwrap_or("key");
+    if partial && let Some(unkeyed) = unkeyed {
+        let line = unkeyed.first_line.unwrap_or(0);
+        return Err(Error::Data(
                 Diagnostic::new(format!(
                     "{} approved row(s) of `{name}` have an empty `{key}`, the first on line {line}: their Monte Carlo draws would follow their line in this part, and the partials would not merge to one run's report",
                     unkeyed.rows
@@ -93,8 +96,9 @@ pub fn run(args: &Args) -> Result<()> {
                 .at(Location::new(&name, line as usize, 1))
                 .help(format!("fill in `{key}` for every row (`polsim check POLICY --data FILE` lists the rows without one), or run the whole data in one `polsim simulate --trials`")),
             ));
-        }
-        super::note_skipped_rows(&args.common, &state.skipped, &name);
+    }
+    super::note_skipped_rows(&args.common, &state.skipped, &name);
+    if partial {
         let part = DataPart {
             name: name.clone(),
             sha256: summary.data_sha256.clone(),
@@ -113,11 +117,7 @@ pub fn run(args: &Args) -> Result<()> {
         return partial.write(args.partial.as_deref());
     }
     let report = SimulationReport::build(&plan, 0, &state, summary.data_sha256, None);
-    super::note_skipped_rows(&args.common, &report.skipped, &name);
-    if let Some(unkeyed) = state.trials.as_ref().map(|t| t.unkeyed)
-        && unkeyed.rows > 0
-    {
-        let key = plan.policies[0].key_name.as_deref().unwrap_or("key");
+    if let Some(unkeyed) = unkeyed {
         let what = if plan.policies[0].key.is_some() {
             format!("have an empty `{key}`")
         } else {

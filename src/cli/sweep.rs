@@ -5,7 +5,6 @@
 use super::partial::{DataPart, Partial, State};
 use super::simulate::Emit;
 use super::{Common, DataArgs, changed_warning, refuse_output_onto_inputs, write_atomically};
-use crate::dataset::batch::SkippedRows;
 use crate::dataset::schema::ColumnSpec;
 use crate::dataset::stream::Input;
 use crate::engine::pass::{self, PassOptions, Plan};
@@ -119,20 +118,20 @@ pub fn run(args: &Args) -> Result<()> {
             &[("dataset", &args.data.data), ("policy", &args.policy)],
         )?;
     }
-    let (state, sha, rows, skipped) = match &plan {
+    let (state, sha, rows) = match &plan {
         SweepPlan::Thresholds(plan, fast_axes) => {
             let (state, sha) = fold(plan, input, &options, || Thresholds::new(plan, fast_axes))?;
-            let (rows, skipped) = (rows_of(&state)?, state.skipped().clone());
-            (State::Thresholds(Box::new(state)), sha, rows, skipped)
+            let rows = rows_of(&state)?;
+            (State::Thresholds(Box::new(state)), sha, rows)
         }
         SweepPlan::Variants(plan) => {
             let (state, sha) = fold(plan, input, &options, || Variants::new(plan))?;
-            let (rows, skipped) = (rows_of(&state)?, state.skipped().clone());
-            (State::Variants(state), sha, rows, skipped)
+            let rows = rows_of(&state)?;
+            (State::Variants(state), sha, rows)
         }
     };
+    super::note_skipped_rows(&args.common, state.skipped(), &name);
     if args.emit == Emit::Partial || args.partial.is_some() {
-        super::note_skipped_rows(&args.common, &skipped, &name);
         let part = DataPart {
             name: name.clone(),
             sha256: sha,
@@ -148,8 +147,7 @@ pub fn run(args: &Args) -> Result<()> {
         partial.param = args.param.clone();
         return partial.write(args.partial.as_deref());
     }
-    let (report, skipped) = sweep_report(&base, &plan, &axes, &state, sha)?;
-    super::note_skipped_rows(&args.common, &skipped, &name);
+    let report = sweep_report(&base, &plan, &axes, &state, sha)?;
     if let Some(path) = &args.plot {
         let y = plot_y(args.plot_y);
         let svg = crate::report::sweep::plot(&report, y);
@@ -258,7 +256,7 @@ pub fn sweep_report(
     axes: &[Axis],
     state: &State,
     sha: Option<String>,
-) -> Result<(SweepReport, SkippedRows)> {
+) -> Result<SweepReport> {
     match (plan, state) {
         (SweepPlan::Thresholds(plan, _), State::Thresholds(state)) => {
             let policy = &plan.policies[0];
@@ -301,13 +299,12 @@ fn build<'p, S: Sweep>(
     axes: &[Axis],
     state: &S,
     sha: Option<String>,
-) -> Result<(SweepReport, SkippedRows)> {
+) -> Result<SweepReport> {
     crate::engine::pass::same("plans", &plan.fingerprint(), &state.plan())?;
     let metrics = state.points()?;
-    let skipped = state.skipped().clone();
-    Ok((
-        SweepReport::build(base, policy_of, axes, &metrics, skipped.count, sha),
-        skipped,
+    let skipped = state.skipped().count;
+    Ok(SweepReport::build(
+        base, policy_of, axes, &metrics, skipped, sha,
     ))
 }
 

@@ -195,6 +195,15 @@ fn strings(array: &dyn Array) -> Option<Box<dyn Iterator<Item = Option<&[u8]>> +
     Some(cells)
 }
 
+/// A decimal cell's digits, at its scale (`12.50`).
+fn decimal_text<T: arrow_array::types::DecimalType>(
+    array: &dyn Array,
+    row: usize,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(array.as_primitive::<T>().value_as_string(row).as_bytes());
+}
+
 /// The text of a cell as CSV would hold it: a string's own bytes, a
 /// number as it prints exactly.
 pub(super) fn cell_text<'t>(
@@ -237,22 +246,10 @@ pub(super) fn cell_text<'t>(
         DataType::Float64 => {
             let _ = write!(out, "{}", array.as_primitive::<Float64Type>().value(row));
         }
-        DataType::Decimal32(..) => {
-            let a = array.as_primitive::<Decimal32Type>();
-            out.extend_from_slice(a.value_as_string(row).as_bytes());
-        }
-        DataType::Decimal64(..) => {
-            let a = array.as_primitive::<Decimal64Type>();
-            out.extend_from_slice(a.value_as_string(row).as_bytes());
-        }
-        DataType::Decimal128(..) => {
-            let a = array.as_primitive::<Decimal128Type>();
-            out.extend_from_slice(a.value_as_string(row).as_bytes());
-        }
-        DataType::Decimal256(..) => {
-            let a = array.as_primitive::<Decimal256Type>();
-            out.extend_from_slice(a.value_as_string(row).as_bytes());
-        }
+        DataType::Decimal32(..) => decimal_text::<Decimal32Type>(array, row, out),
+        DataType::Decimal64(..) => decimal_text::<Decimal64Type>(array, row, out),
+        DataType::Decimal128(..) => decimal_text::<Decimal128Type>(array, row, out),
+        DataType::Decimal256(..) => decimal_text::<Decimal256Type>(array, row, out),
         DataType::Boolean => {
             let v = array.as_boolean().value(row);
             out.extend_from_slice(if v { b"true" } else { b"false" });

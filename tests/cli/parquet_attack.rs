@@ -1535,6 +1535,18 @@ fn two_batches() -> (Vec<u8>, [usize; 2]) {
     (whole, [schema_end, first_end])
 }
 
+/// `polsim COMMAND p.yaml --data -` (then `extra`) with `bytes` on
+/// standard input.
+fn on_stdin(wd: &Workdir, command: &str, extra: &[&str], bytes: Vec<u8>) -> Output {
+    let mut args = vec![command, "p.yaml", "--data", "-"];
+    args.extend(extra);
+    wd.command(&args)
+        .timeout(Duration::from_secs(60))
+        .write_stdin(bytes)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn an_arrow_stream_cut_inside_a_message_or_followed_by_garbage_is_an_exit_2_error() {
     let wd = Workdir::new();
@@ -1544,12 +1556,7 @@ fn an_arrow_stream_cut_inside_a_message_or_followed_by_garbage_is_an_exit_2_erro
     let last = whole.len() - 8;
     let near = |c: usize| ends.iter().any(|e| (*e..*e + 4).contains(&c));
     for cut in (1..last).filter(|c| !near(*c)) {
-        let out = wd
-            .command(&["decide", "p.yaml", "--data", "-"])
-            .timeout(Duration::from_secs(60))
-            .write_stdin(whole[..cut].to_vec())
-            .output()
-            .unwrap();
+        let out = on_stdin(&wd, "decide", &[], whole[..cut].to_vec());
         let err = String::from_utf8_lossy(&out.stderr);
         if out.status.code() != Some(2) || err.contains("panicked") || !err.contains("<stdin>") {
             bad.push(format!(
@@ -1564,12 +1571,7 @@ fn an_arrow_stream_cut_inside_a_message_or_followed_by_garbage_is_an_exit_2_erro
     // A schema, then garbage.
     let mut garbage = whole[..ends[0]].to_vec();
     garbage.extend_from_slice(b"k,x\nr1,2\nnot arrow at all\n");
-    let out = wd
-        .command(&["decide", "p.yaml", "--data", "-"])
-        .timeout(Duration::from_secs(60))
-        .write_stdin(garbage)
-        .output()
-        .unwrap();
+    let out = on_stdin(&wd, "decide", &[], garbage);
     let err = failed(out, &["decide"], 2);
     assert_contains(&err, &["<stdin>", "help:"]);
 }
@@ -1592,12 +1594,7 @@ fn an_arrow_stream_cut_between_batches_is_an_error() {
         last,
         last + 3,
     ] {
-        let out = wd
-            .command(&["decide", "p.yaml", "--data", "-"])
-            .timeout(Duration::from_secs(60))
-            .write_stdin(whole[..cut].to_vec())
-            .output()
-            .unwrap();
+        let out = on_stdin(&wd, "decide", &[], whole[..cut].to_vec());
         let err = failed(out, &["decide"], 2);
         assert_contains(&err, &["<stdin>", "cut short"]);
     }
@@ -1616,12 +1613,7 @@ fn bytes_after_an_arrow_streams_end_are_an_error() {
     let one_byte = [whole.clone(), vec![0]].concat();
     for (what, bytes) in [("twice", twice), ("junk", junk), ("one byte", one_byte)] {
         for command in ["decide", "simulate"] {
-            let out = wd
-                .command(&[command, "p.yaml", "--data", "-"])
-                .timeout(Duration::from_secs(60))
-                .write_stdin(bytes.clone())
-                .output()
-                .unwrap();
+            let out = on_stdin(&wd, command, &[], bytes.clone());
             let err = failed(out, &[command, what], 2);
             assert_contains(
                 &err,
@@ -1630,11 +1622,7 @@ fn bytes_after_an_arrow_streams_end_are_an_error() {
         }
     }
     // The stream alone still reads.
-    let out = wd
-        .command(&["simulate", "p.yaml", "--data", "-", "--format", "json"])
-        .write_stdin(whole)
-        .output()
-        .unwrap();
+    let out = on_stdin(&wd, "simulate", &["--format", "json"], whole);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
